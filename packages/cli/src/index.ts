@@ -1,0 +1,1 @@
+export { buildProgram, type ProgramOptions } from './program.js';

@@ -1,0 +1,45 @@
+import { Command } from 'commander';
+
+/** What `virtvault --help` says before the command list. */
+const DESCRIPTION = `Backup for libvirt/KVM hosts and fleets of them.
+
+virtvault backs up running and stopped VMs through libvirt checkpoints and
+pull-mode backups, reading disks over NBD with dirty bitmaps for incrementals,
+into a content-addressed repository where every snapshot restores on its own.
+Broken checkpoint chains (killed qemu, transient domains, migrations) are
+detected before each backup and repaired or replaced by a full, never a failed
+night.`;
+
+const EPILOG = `
+Exit codes:
+  0  success
+  1  the operation failed (the error's code is printed, and in --json output)
+  2  usage error
+
+Environment:
+  DATABASE_URL  Postgres for the lineage instead of the embedded store
+  NO_COLOR      disable colours and progress bars
+
+Documentation: README.md and docs/ in the virtvault source tree.`;
+
+/** Options that build the command tree; the version is passed in by `main.ts`. */
+export interface ProgramOptions {
+  /** The version printed by `--version`. */
+  version: string;
+}
+
+/** Builds the `virtvault` command tree. Pure: parsing and I/O are the caller's. */
+export function buildProgram(options: ProgramOptions): Command {
+  const program = new Command('virtvault');
+  program
+    .description(DESCRIPTION)
+    .version(options.version, '-V, --version', 'print the version and exit')
+    .helpOption('-h, --help', 'show help for a command')
+    .addHelpText('after', EPILOG)
+    .showSuggestionAfterError(true)
+    .exitOverride();
+  program.configureOutput({
+    outputError: (text, write) => write(text),
+  });
+  return program;
+}

@@ -1,0 +1,33 @@
+/**
+ * The error class of `@virtvault/core`. Callers branch on `code`, never on the message.
+ *
+ * Codes are stable strings; they appear in run records, reports and `--json` output.
+ */
+export class CoreError extends Error {
+  /** Stable, machine-readable code such as `ALREADY_RUNNING`. */
+  readonly code: string;
+
+  /**
+   * @param code stable code
+   * @param message human-readable explanation
+   * @param options.cause the underlying error, when there is one
+   */
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CoreError';
+    this.code = code;
+  }
+}
+
+/** True when `e` is an error carrying the given stable `code` (any package's error class). */
+export function hasErrorCode(e: unknown, code: string): boolean {
+  return typeof e === 'object' && e !== null && 'code' in e && e.code === code;
+}
+
+/** Turns anything thrown into an `Error`, so every `catch` can start from a known shape. */
+export function coerceError(e: unknown): Error {
+  if (e instanceof Error) {
+    return e;
+  }
+  return new Error(typeof e === 'string' ? e : JSON.stringify(e));
+}

@@ -1,0 +1,142 @@
+#!/usr/bin/env node
+// Runs the test tiers with node's own test runner over the compiled tests (run `npm run build` first).
+//   node scripts/run-tests.mjs unit|integration|e2e|all [--only SUBSTRING]
+// Tiers by file name: *.int.test.js = integration, *.e2e.test.js = end-to-end, other *.test.js = unit.
+// Integration and end-to-end tiers bring the lab up first (test/lab/lab up a b; services up).
+// A skipped or todo test fails the run: a test that did not run is not a passing test.
+import { spawn, spawnSync } from 'node:child_process';
+import { readdirSync, statSync, existsSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const TIERS = ['unit', 'integration', 'e2e'];
+
+function walk(dir, out = []) {
+  if (!existsSync(dir)) {
+    return out;
+  }
+  for (const name of readdirSync(dir)) {
+    if (name === 'node_modules') {
+      continue;
+    }
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) {
+      walk(p, out);
+    } else if (name.endsWith('.test.js')) {
+      out.push(p);
+    }
+  }
+  return out;
+}
+
+function tierOf(file) {
+  if (file.endsWith('.int.test.js')) {
+    return 'integration';
+  }
+  if (file.endsWith('.e2e.test.js')) {
+    return 'e2e';
+  }
+  return 'unit';
+}
+
+function findTests() {
+  const dirs = readdirSync(join(ROOT, 'packages')).map((p) => join(ROOT, 'packages', p, 'dist'));
+  dirs.push(join(ROOT, 'test', 'dist'));
+  return dirs.flatMap((d) => walk(d)).sort();
+}
+
+function runTier(tier, files) {
+  const concurrency = tier === 'unit' ? 2 : 1;
+  const args = ['--test', '--test-reporter=spec', `--test-concurrency=${concurrency}`, ...files];
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      process.stdout.write(d);
+      out += d.toString();
+    });
+    child.on('close', (code) => resolve({ code, counts: parseCounts(out) }));
+  });
+}
+
+function parseCounts(out) {
+  const get = (k) => {
+    const m = [...out.matchAll(new RegExp(`^\\S* ?${k} (\\d+)$`, 'gm'))].pop();
+    return m ? Number(m[1]) : 0;
+  };
+  return {
+    pass: get('pass'),
+    fail: get('fail'),
+    skipped: get('skipped'),
+    todo: get('todo'),
+    cancelled: get('cancelled'),
+  };
+}
+
+function labUp() {
+  const lab = join(ROOT, 'test', 'lab', 'lab');
+  for (const args of [
+    ['up', 'a', 'b'],
+    ['services', 'up'],
+  ]) {
+    const r = spawnSync('bash', [lab, ...args], { stdio: 'inherit' });
+    if (r.status !== 0) {
+      throw new Error(`lab ${args.join(' ')} failed with exit code ${r.status}`);
+    }
+  }
+}
+
+async function main() {
+  const which = process.argv[2] ?? 'all';
+  const onlyIdx = process.argv.indexOf('--only');
+  const only = onlyIdx > 0 ? process.argv[onlyIdx + 1] : undefined;
+  const tiers = which === 'all' ? TIERS : [which];
+  if (!tiers.every((t) => TIERS.includes(t))) {
+    console.error(`usage: run-tests.mjs ${TIERS.join('|')}|all [--only SUBSTRING]`);
+    process.exit(2);
+  }
+  const started = Date.now();
+  const all = findTests().filter((f) => !only || f.includes(only));
+  const total = { pass: 0, fail: 0, skipped: 0, todo: 0, cancelled: 0 };
+  let failed = false;
+  let labIsUp = false;
+  for (const tier of tiers) {
+    const files = all.filter((f) => tierOf(f) === tier);
+    if (files.length === 0) {
+      continue;
+    }
+    if (tier !== 'unit' && !labIsUp) {
+      labUp();
+      labIsUp = true;
+    }
+    console.log(`\n=== ${tier}: ${files.length} files ===`);
+    for (const f of files) {
+      console.log(`  ${relative(ROOT, f)}`);
+    }
+    const t0 = Date.now();
+    const { code, counts } = await runTier(tier, files);
+    console.log(
+      `=== ${tier}: ${counts.pass} passed, ${counts.fail} failed in ${((Date.now() - t0) / 1000).toFixed(1)} s ===`,
+    );
+    for (const k of Object.keys(total)) {
+      total[k] += counts[k];
+    }
+    if (code !== 0) {
+      failed = true;
+    }
+  }
+  const notRun = total.skipped + total.todo + total.cancelled;
+  if (notRun > 0) {
+    console.log(`${notRun} tests were skipped, todo or cancelled: that fails the run`);
+    failed = true;
+  }
+  const secs = ((Date.now() - started) / 1000).toFixed(1);
+  console.log(`\nwall time of the test run: ${secs} s`);
+  console.log(`tests: ${total.pass} passed, ${total.fail + total.cancelled} failed`);
+  process.exitCode = failed || total.pass === 0 ? 1 : 0;
+}
+
+await main();
