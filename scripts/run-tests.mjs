@@ -5,7 +5,7 @@
 // Integration and end-to-end tiers bring the lab up first (test/lab/lab up a b; services up).
 // A skipped or todo test fails the run: a test that did not run is not a passing test.
 import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync, statSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -135,7 +135,10 @@ async function main() {
   }
   const secs = ((Date.now() - started) / 1000).toFixed(1);
   console.log(`\nwall time of the test run: ${secs} s`);
-  console.log(`tests: ${total.pass} passed, ${total.fail + total.cancelled} failed`);
+  const summary = `tests: ${total.pass} passed, ${total.fail + total.cancelled} failed`;
+  mkdirSync(join(ROOT, '.test-results'), { recursive: true });
+  writeFileSync(join(ROOT, '.test-results', 'summary.txt'), `${summary}\n`);
+  console.log(summary);
   process.exitCode = failed || total.pass === 0 ? 1 : 0;
 }
 
