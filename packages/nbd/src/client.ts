@@ -1,0 +1,400 @@
+/**
+ * Public NBD client: negotiates one or more connections (several only when
+ * the server advertises NBD_FLAG_CAN_MULTI_CONN), splits requests within the
+ * server's block size limits, spreads them over connections, and queues
+ * callers beyond the in-flight limit so memory stays bounded.
+ */
+import type { Command, Endpoint, StatusReply } from './connection.js';
+import { Connection } from './connection.js';
+import { NbdError } from './errors.js';
+import type { BlockSize, ExportInfo } from './handshake.js';
+import * as P from './protocol.js';
+import { parseNbdUri } from './uri.js';
+
+/** Options of {@link NbdClient.connect}. */
+export interface NbdClientOptions {
+  /** Unix socket path. */
+  readonly socket?: string;
+  /** TCP host (with `port`). */
+  readonly host?: string;
+  /** TCP port; default 10809. */
+  readonly port?: number;
+  /** An `nbd://` or `nbd+unix://` URI instead of socket/host/port/exportName. */
+  readonly uri?: string;
+  /** Export name; default ''. */
+  readonly exportName?: string;
+  /** Metadata contexts for blockStatus(), e.g. `base:allocation`. */
+  readonly metaContexts?: readonly string[];
+  /** Also run NBD_OPT_LIST_META_CONTEXT with these queries ([] = all). */
+  readonly listMetaContexts?: readonly string[];
+  /** Connections to open when the server allows multi-conn; default 1. */
+  readonly connections?: number;
+  /** Requests in flight per connection; default 16. */
+  readonly maxInFlight?: number;
+  /** Largest READ/WRITE request; clamped to the server's maximum. Default 2 MiB. */
+  readonly requestSize?: number;
+  /** Fail when the server is silent this long with work outstanding; default 30 s. */
+  readonly timeoutMs?: number;
+}
+
+/** Options common to commands. */
+export interface CommandOptions {
+  /** Cancels the command (an in-flight request's reply is discarded). */
+  readonly signal?: AbortSignal;
+}
+
+/** One extent of one metadata context. */
+export interface Extent {
+  /** Start offset. */
+  readonly offset: number;
+  /** Length in bytes. */
+  readonly length: number;
+  /** Context-specific status bits (or depth for qemu:allocation-depth). */
+  readonly flags: number;
+}
+
+/** Default largest request when the server does not say (spec: 32 MiB is safe). */
+const DEFAULT_MAX_PAYLOAD = 32 * 1024 * 1024;
+const MAX_STATUS_LENGTH = 0x8000_0000;
+
+function endpointOf(o: NbdClientOptions): { endpoint: Endpoint; exportName: string } {
+  if (o.uri !== undefined) {
+    const u = parseNbdUri(o.uri);
+    return { endpoint: u.endpoint, exportName: o.exportName ?? u.exportName };
+  }
+  const exportName = o.exportName ?? '';
+  if (o.socket !== undefined) {
+    return { endpoint: { socket: o.socket }, exportName };
+  }
+  if (o.host !== undefined) {
+    return { endpoint: { host: o.host, port: o.port ?? 10809 }, exportName };
+  }
+  throw new NbdError('NBD_ERR_INVALID_ARGUMENT', 'need socket, host or uri');
+}
+
+/** An NBD client over one or more connections to one export. */
+export class NbdClient {
+  private readonly waiters: (() => void)[] = [];
+  /** Requests reserved per connection, counted before the await gap. */
+  private readonly load: Map<Connection, number>;
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    private readonly conns: Connection[],
+    /** Negotiated facts of the export (from the first connection). */
+    readonly info: ExportInfo,
+    private readonly maxInFlight: number,
+    /** Largest READ/WRITE request this client sends. */
+    readonly requestSize: number,
+  ) {
+    this.load = new Map(conns.map((c) => [c, 0]));
+  }
+
+  /** Connects, negotiates and returns a ready client. */
+  static async connect(o: NbdClientOptions): Promise<NbdClient> {
+    const { endpoint, exportName } = endpointOf(o);
+    const mk = (): Connection =>
+      new Connection({
+        endpoint,
+        timeoutMs: o.timeoutMs ?? 30_000,
+        handshake: {
+          exportName,
+          metaContexts: o.metaContexts ?? [],
+          listMetaContexts: o.listMetaContexts,
+        },
+      });
+    const first = mk();
+    const info = await first.connect().catch(async (e: unknown) => {
+      await first.close();
+      throw e;
+    });
+    const conns = [first];
+    const want = Math.max(1, o.connections ?? 1);
+    if (want > 1 && (info.transmissionFlags & P.NBD_FLAG_CAN_MULTI_CONN) !== 0) {
+      const more = Array.from({ length: want - 1 }, mk);
+      conns.push(...more);
+      const settled = await Promise.allSettled(more.map((c) => c.connect()));
+      const bad = settled.find((s) => s.status === 'rejected');
+      if (bad) {
+        await Promise.all(conns.map((c) => c.close()));
+        throw bad.reason;
+      }
+    }
+    const max = info.blockSize?.maximum ?? DEFAULT_MAX_PAYLOAD;
+    const size = Math.min(o.requestSize ?? 2 * 1024 * 1024, max);
+    return new NbdClient(conns, info, Math.max(1, o.maxInFlight ?? 16), size);
+  }
+
+  /** Export size in bytes. */
+  get size(): number {
+    return this.info.size;
+  }
+
+  /** Block size constraints, if the server sent them. */
+  get blockSize(): BlockSize | undefined {
+    return this.info.blockSize;
+  }
+
+  /** Number of open connections (more than one only with multi-conn). */
+  get connections(): number {
+    return this.conns.length;
+  }
+
+  /** True when the server sets this transmission flag. */
+  hasFlag(flag: number): boolean {
+    return (this.info.transmissionFlags & flag) !== 0;
+  }
+
+  /** Reads `length` bytes at `offset` into `into` (or a new buffer). */
+  async read(
+    offset: number,
+    length: number,
+    opts: CommandOptions & { readonly into?: Uint8Array } = {},
+  ): Promise<Uint8Array> {
+    this.checkRange(offset, length);
+    const dest = opts.into ?? Buffer.allocUnsafe(length);
+    if (dest.length < length) {
+      throw new NbdError('NBD_ERR_INVALID_ARGUMENT', 'destination buffer too small');
+    }
+    await this.split(
+      offset,
+      length,
+      (off, len) => ({
+        type: P.NBD_CMD_READ,
+        flags: 0,
+        offset: off,
+        length: len,
+        kind: 'read',
+        dest: dest.subarray(off - offset, off - offset + len),
+      }),
+      opts.signal,
+    );
+    return dest.subarray(0, length);
+  }
+
+  /** Writes `data` at `offset`. */
+  async write(
+    offset: number,
+    data: Uint8Array,
+    opts: CommandOptions & { readonly fua?: boolean } = {},
+  ): Promise<void> {
+    this.checkWritable(offset, data.length);
+    const flags = opts.fua ? this.fuaFlag() : 0;
+    await this.split(
+      offset,
+      data.length,
+      (off, len) => ({
+        type: P.NBD_CMD_WRITE,
+        flags,
+        offset: off,
+        length: len,
+        kind: 'other',
+        payload: data.subarray(off - offset, off - offset + len),
+      }),
+      opts.signal,
+    );
+  }
+
+  /** Zeroes a range (NBD_CMD_WRITE_ZEROES); `fastZero` fails fast if zeroing is slow. */
+  async writeZeroes(
+    offset: number,
+    length: number,
+    opts: CommandOptions & {
+      readonly fastZero?: boolean;
+      readonly noHole?: boolean;
+      readonly fua?: boolean;
+    } = {},
+  ): Promise<void> {
+    this.checkWritable(offset, length);
+    this.need(P.NBD_FLAG_SEND_WRITE_ZEROES, 'NBD_CMD_WRITE_ZEROES');
+    if (opts.fastZero) {
+      this.need(P.NBD_FLAG_SEND_FAST_ZERO, 'NBD_CMD_FLAG_FAST_ZERO');
+    }
+    const flags =
+      (opts.fastZero ? P.NBD_CMD_FLAG_FAST_ZERO : 0) |
+      (opts.noHole ? P.NBD_CMD_FLAG_NO_HOLE : 0) |
+      (opts.fua ? this.fuaFlag() : 0);
+    await this.bigRange(P.NBD_CMD_WRITE_ZEROES, flags, offset, length, opts.signal);
+  }
+
+  /** Discards a range (NBD_CMD_TRIM). */
+  async trim(offset: number, length: number, opts: CommandOptions = {}): Promise<void> {
+    this.checkWritable(offset, length);
+    this.need(P.NBD_FLAG_SEND_TRIM, 'NBD_CMD_TRIM');
+    await this.bigRange(P.NBD_CMD_TRIM, 0, offset, length, opts.signal);
+  }
+
+  /** Flushes written data to stable storage on every connection. */
+  async flush(opts: CommandOptions = {}): Promise<void> {
+    this.need(P.NBD_FLAG_SEND_FLUSH, 'NBD_CMD_FLUSH');
+    const cmd: Command = { type: P.NBD_CMD_FLUSH, flags: 0, offset: 0, length: 0, kind: 'other' };
+    // multi-conn promises one flush covers all connections; flushing each is still cheap.
+    await Promise.all(this.conns.map((c) => this.run(cmd, opts.signal, c)));
+  }
+
+  /**
+   * NBD_CMD_BLOCK_STATUS over [offset, offset+length) for every negotiated
+   * context; extents are clipped to the export and start at `offset`.
+   */
+  async blockStatus(
+    offset: number,
+    length: number,
+    opts: CommandOptions = {},
+  ): Promise<Map<string, Extent[]>> {
+    this.checkRange(offset, length);
+    if (this.info.metaContexts.size === 0) {
+      throw new NbdError('NBD_ERR_UNSUPPORTED', 'no metadata context negotiated');
+    }
+    const len = Math.min(length, MAX_STATUS_LENGTH);
+    const cmd: Command = {
+      type: P.NBD_CMD_BLOCK_STATUS,
+      flags: 0,
+      offset,
+      length: len,
+      kind: 'status',
+    };
+    const reply = await this.run(cmd, opts.signal);
+    return this.toExtents(reply, offset);
+  }
+
+  /** Waits for outstanding work, disconnects every connection. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= Promise.all(this.conns.map((c) => c.close())).then(() => undefined);
+    return this.closing;
+  }
+
+  /** `await using client = …` support. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  private toExtents(reply: StatusReply, offset: number): Map<string, Extent[]> {
+    const out = new Map<string, Extent[]>();
+    for (const [name, id] of this.info.metaContexts) {
+      const chunks = reply.get(id);
+      if (!chunks) {
+        throw new NbdError('NBD_ERR_REPLY_INCOMPLETE', `no extents for context ${name}`);
+      }
+      const list: Extent[] = [];
+      let at = offset;
+      for (const pairs of chunks) {
+        for (let i = 0; i + 1 < pairs.length && at < this.size; i += 2) {
+          const len = Math.min(pairs[i] ?? 0, this.size - at);
+          if (len === 0) {
+            throw new NbdError('NBD_ERR_REPLY_LENGTH', `zero-length extent for ${name}`);
+          }
+          list.push({ offset: at, length: len, flags: pairs[i + 1] ?? 0 });
+          at += len;
+        }
+      }
+      out.set(name, list);
+    }
+    return out;
+  }
+
+  private checkRange(offset: number, length: number): void {
+    if (
+      !Number.isSafeInteger(offset) ||
+      !Number.isSafeInteger(length) ||
+      offset < 0 ||
+      length < 0
+    ) {
+      throw new NbdError('NBD_ERR_INVALID_ARGUMENT', `bad range ${offset}+${length}`);
+    }
+    if (offset + length > this.size) {
+      throw new NbdError('NBD_ERR_INVALID_ARGUMENT', `range ${offset}+${length} beyond export end`);
+    }
+  }
+
+  private checkWritable(offset: number, length: number): void {
+    this.checkRange(offset, length);
+    if (this.hasFlag(P.NBD_FLAG_READ_ONLY)) {
+      throw new NbdError('NBD_ERR_UNSUPPORTED', 'export is read-only');
+    }
+  }
+
+  private need(flag: number, what: string): void {
+    if (!this.hasFlag(flag)) {
+      throw new NbdError('NBD_ERR_UNSUPPORTED', `server does not offer ${what}`);
+    }
+  }
+
+  private fuaFlag(): number {
+    this.need(P.NBD_FLAG_SEND_FUA, 'NBD_CMD_FLAG_FUA');
+    return P.NBD_CMD_FLAG_FUA;
+  }
+
+  private async split(
+    offset: number,
+    length: number,
+    make: (off: number, len: number) => Command,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const jobs: Promise<StatusReply>[] = [];
+    for (let off = offset; off < offset + length; off += this.requestSize) {
+      const len = Math.min(this.requestSize, offset + length - off);
+      jobs.push(this.run(make(off, len), signal));
+    }
+    await Promise.all(jobs);
+  }
+
+  private async bigRange(
+    type: number,
+    flags: number,
+    offset: number,
+    length: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const step = 0x8000_0000;
+    const jobs: Promise<StatusReply>[] = [];
+    for (let off = offset; off < offset + length; off += step) {
+      const len = Math.min(step, offset + length - off);
+      jobs.push(this.run({ type, flags, offset: off, length: len, kind: 'other' }, signal));
+    }
+    await Promise.all(jobs);
+  }
+
+  private async run(
+    cmd: Command,
+    signal: AbortSignal | undefined,
+    on?: Connection,
+  ): Promise<StatusReply> {
+    const conn = on ?? (await this.slot(signal));
+    this.load.set(conn, (this.load.get(conn) ?? 0) + (on ? 1 : 0));
+    try {
+      if (cmd.payload) {
+        await conn.waitDrain();
+      }
+      return await conn.submit(cmd, signal);
+    } finally {
+      this.load.set(conn, (this.load.get(conn) ?? 1) - 1);
+      this.waiters.shift()?.();
+    }
+  }
+
+  private async slot(signal: AbortSignal | undefined): Promise<Connection> {
+    for (;;) {
+      if (this.closing) {
+        throw new NbdError('NBD_ERR_CLOSED', 'client closed');
+      }
+      if (signal?.aborted) {
+        throw new NbdError('NBD_ERR_ABORTED', 'aborted', { cause: signal.reason });
+      }
+      const live = this.conns.filter((c) => !c.error);
+      if (live.length === 0) {
+        throw this.conns[0]?.error ?? new NbdError('NBD_ERR_CLOSED', 'no connection');
+      }
+      const loadOf = (c: Connection): number => this.load.get(c) ?? 0;
+      let best = live[0] as Connection;
+      for (const c of live) {
+        best = loadOf(c) < loadOf(best) ? c : best;
+      }
+      if (loadOf(best) < this.maxInFlight) {
+        // Reserve now: the caller resumes only after other callers ran.
+        this.load.set(best, loadOf(best) + 1);
+        return best;
+      }
+      await new Promise<void>((r) => this.waiters.push(r));
+    }
+  }
+}

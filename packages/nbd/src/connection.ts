@@ -1,0 +1,353 @@
+/**
+ * One NBD connection: the only file that touches a socket. It runs the pure
+ * handshake, then multiplexes requests by cookie and feeds socket bytes to
+ * the pure reply decoder. Reads land straight in the caller's buffer when a
+ * data payload is in progress (node's onread buffer generator), so payload
+ * bytes are copied at most once.
+ */
+import net from 'node:net';
+import { encodeRequest } from './encode.js';
+import { NbdError } from './errors.js';
+import type { DecoderLimits, PendingInfo, ReplyMessage } from './decode.js';
+import { DEFAULT_DECODER_LIMITS, ReplyDecoder } from './decode.js';
+import type { ExportInfo, HandshakeOptions } from './handshake.js';
+import { Handshake } from './handshake.js';
+import { NBD_CMD_DISC } from './protocol.js';
+
+/** Where the server listens. */
+export type Endpoint =
+  { readonly socket: string } | { readonly host: string; readonly port: number };
+
+/** Options of one connection. */
+export interface ConnectionOptions {
+  /** Server address. */
+  readonly endpoint: Endpoint;
+  /** Negotiation wishes. */
+  readonly handshake: HandshakeOptions;
+  /** Fail when the server is silent this long with work outstanding. */
+  readonly timeoutMs: number;
+  /** Decoder caps. */
+  readonly limits?: DecoderLimits;
+}
+
+/** A command to send. */
+export interface Command {
+  /** NBD_CMD_*. */
+  readonly type: number;
+  /** NBD_CMD_FLAG_*. */
+  readonly flags: number;
+  /** Export offset. */
+  readonly offset: number;
+  /** Length (payload length for WRITE). */
+  readonly length: number;
+  /** What the reply carries. */
+  readonly kind: PendingInfo['kind'];
+  /** WRITE payload. */
+  readonly payload?: Uint8Array;
+  /** READ destination, exactly `length` bytes. */
+  readonly dest?: Uint8Array;
+}
+
+/** Block status pairs (length, flags, …) per context id. */
+export type StatusReply = Map<number, Uint32Array[]>;
+
+interface Pending extends PendingInfo {
+  dest: Uint8Array | undefined;
+  received: number;
+  error: NbdError | undefined;
+  readonly status: StatusReply;
+  readonly settle: (err: NbdError | undefined) => void;
+}
+
+/** Smallest payload remainder worth a direct read into the caller's buffer. */
+const DIRECT_MIN = 16 * 1024;
+const SCRATCH_SIZE = 256 * 1024;
+
+/** One socket speaking NBD. */
+export class Connection {
+  private sock: net.Socket | undefined;
+  private readonly scratch = Buffer.allocUnsafe(SCRATCH_SIZE);
+  private handshake: Handshake;
+  private decoder: ReplyDecoder | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private nextCookie = 1;
+  private failure: NbdError | undefined;
+  private info: ExportInfo | undefined;
+  private connecting:
+    { resolve: (i: ExportInfo) => void; reject: (e: NbdError) => void } | undefined;
+  private closing: Promise<void> | undefined;
+  private closed: Promise<void> | undefined;
+  private drainWaiters: (() => void)[] = [];
+
+  /** Prepares a connection; nothing happens until connect(). */
+  constructor(private readonly opts: ConnectionOptions) {
+    this.handshake = new Handshake(opts.handshake);
+  }
+
+  /** Requests sent and not yet answered. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** The first fatal error, if the connection has failed. */
+  get error(): NbdError | undefined {
+    return this.failure;
+  }
+
+  /** Opens the socket and negotiates; resolves with the export's facts. */
+  connect(): Promise<ExportInfo> {
+    if (this.info) {
+      return Promise.resolve(this.info);
+    }
+    return new Promise<ExportInfo>((resolve, reject) => {
+      this.connecting = { resolve, reject };
+      const ep = this.opts.endpoint;
+      const where = 'socket' in ep ? { path: ep.socket } : { host: ep.host, port: ep.port };
+      const sock = net.createConnection({
+        ...where,
+        onread: {
+          buffer: () => this.nextBuffer(),
+          callback: (n: number, buf: Uint8Array) => this.onBytes(buf.subarray(0, n)),
+        },
+      });
+      this.sock = sock;
+      this.closed = new Promise((r) => sock.once('close', () => r()));
+      sock.setNoDelay(true);
+      sock.setTimeout(this.opts.timeoutMs);
+      sock.on('timeout', () => this.onTimeout());
+      sock.on('error', (e) => this.fail(new NbdError('NBD_ERR_SOCKET', e.message, { cause: e })));
+      sock.on('close', () => this.onClose());
+      sock.on('drain', () => this.onDrain());
+    });
+  }
+
+  /** Sends a command; resolves when its reply is complete. */
+  submit(cmd: Command, signal?: AbortSignal): Promise<StatusReply> {
+    if (this.failure || this.closing || !this.decoder || !this.sock) {
+      return Promise.reject(this.failure ?? new NbdError('NBD_ERR_CLOSED', 'connection closed'));
+    }
+    if (signal?.aborted) {
+      return Promise.reject(new NbdError('NBD_ERR_ABORTED', 'aborted', { cause: signal.reason }));
+    }
+    const cookie = this.allocCookie();
+    return new Promise<StatusReply>((resolve, reject) => {
+      const status: StatusReply = new Map();
+      const onAbort = (): void => {
+        // The server will still answer; keep the cookie, drop the destination.
+        p.dest = undefined;
+        reject(new NbdError('NBD_ERR_ABORTED', 'aborted', { cause: signal?.reason }));
+      };
+      const p: Pending = {
+        kind: cmd.kind,
+        offset: cmd.offset,
+        length: cmd.type === NBD_CMD_DISC ? 0 : cmd.length,
+        dest: cmd.dest,
+        received: 0,
+        error: undefined,
+        status,
+        settle: (err) => {
+          signal?.removeEventListener('abort', onAbort);
+          if (err) {
+            reject(err);
+          } else {
+            resolve(status);
+          }
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.pending.set(cookie, p);
+      this.send(cookie, cmd);
+    });
+  }
+
+  /** Resolves once the socket's write buffer has drained. */
+  waitDrain(): Promise<void> {
+    if (!this.sock?.writableNeedDrain || this.failure) {
+      return Promise.resolve();
+    }
+    return new Promise((r) => this.drainWaiters.push(r));
+  }
+
+  /** Waits for outstanding replies, sends NBD_CMD_DISC, closes. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    const sock = this.sock;
+    if (!sock) {
+      return;
+    }
+    while (this.pending.size > 0 && !this.failure) {
+      await new Promise<void>((r) => this.drainWaiters.push(r));
+    }
+    if (!this.failure && this.decoder) {
+      sock.end(encodeRequest({ flags: 0, type: NBD_CMD_DISC, cookie: 0, offset: 0, length: 0 }));
+    } else {
+      sock.destroy();
+    }
+    await this.closed;
+    this.fail(new NbdError('NBD_ERR_CLOSED', 'connection closed'));
+  }
+
+  private allocCookie(): number {
+    let c = this.nextCookie;
+    while (this.pending.has(c) || c === 0) {
+      c = (c + 1) >>> 0;
+    }
+    this.nextCookie = (c + 1) >>> 0;
+    return c;
+  }
+
+  private send(cookie: number, cmd: Command): void {
+    const sock = this.sock;
+    if (!sock) {
+      return;
+    }
+    const header = encodeRequest({ ...cmd, cookie });
+    if (cmd.payload) {
+      sock.cork();
+      sock.write(header);
+      sock.write(cmd.payload);
+      sock.uncork();
+    } else {
+      sock.write(header);
+    }
+  }
+
+  private nextBuffer(): Uint8Array {
+    const t = this.decoder?.payloadTarget();
+    if (t && t.length >= DIRECT_MIN) {
+      const p = this.pending.get(t.cookie);
+      if (p?.dest) {
+        const pos = t.offset - p.offset;
+        return p.dest.subarray(pos, pos + t.length);
+      }
+    }
+    return this.scratch;
+  }
+
+  private onBytes(bytes: Uint8Array): boolean {
+    try {
+      if (this.decoder) {
+        for (const m of this.decoder.push(bytes)) {
+          this.onMessage(m);
+        }
+      } else if (!this.failure) {
+        this.onHandshakeBytes(bytes);
+      }
+    } catch (e) {
+      this.fail(e instanceof NbdError ? e : new NbdError('NBD_ERR_SOCKET', String(e)));
+    }
+    return true;
+  }
+
+  private onHandshakeBytes(bytes: Uint8Array): void {
+    const step = this.handshake.push(bytes);
+    for (const b of step.send) {
+      this.sock?.write(b);
+    }
+    if (step.done) {
+      this.info = this.handshake.result();
+      this.decoder = new ReplyDecoder(
+        (c) => this.pending.get(c),
+        this.opts.limits ?? DEFAULT_DECODER_LIMITS,
+      );
+      this.connecting?.resolve(this.info);
+      this.connecting = undefined;
+    }
+  }
+
+  private onMessage(m: ReplyMessage): void {
+    const p = this.pending.get(m.cookie);
+    if (!p) {
+      return;
+    }
+    if (m.type === 'data') {
+      this.place(p, m.offset, m.bytes);
+    } else if (m.type === 'hole') {
+      p.dest?.fill(0, m.offset - p.offset, m.offset - p.offset + m.length);
+      this.count(p, m.length);
+    } else if (m.type === 'status') {
+      const list = p.status.get(m.contextId) ?? [];
+      list.push(m.pairs);
+      p.status.set(m.contextId, list);
+    } else if (m.type === 'error') {
+      p.error ??= new NbdError('NBD_ERR_SERVER', m.message || `server error ${m.errno}`, {
+        errno: m.errno,
+        ...(m.offset === undefined ? {} : { offset: m.offset }),
+      });
+    } else {
+      this.finish(m.cookie, p, m.errno);
+    }
+  }
+
+  private place(p: Pending, offset: number, bytes: Uint8Array): void {
+    const dest = p.dest;
+    const pos = offset - p.offset;
+    // Bytes that were read straight into place need no copy.
+    if (dest && !(bytes.buffer === dest.buffer && bytes.byteOffset === dest.byteOffset + pos)) {
+      dest.set(bytes, pos);
+    }
+    this.count(p, bytes.length);
+  }
+
+  private count(p: Pending, n: number): void {
+    p.received += n;
+    if (p.received > p.length) {
+      throw new NbdError('NBD_ERR_REPLY_TOO_LONG', `server sent more than ${p.length} bytes`);
+    }
+  }
+
+  private finish(cookie: number, p: Pending, errno: number): void {
+    this.pending.delete(cookie);
+    let err = p.error;
+    if (!err && errno !== 0) {
+      err = new NbdError('NBD_ERR_SERVER', `server error ${errno}`, { errno });
+    }
+    if (!err && p.kind === 'read' && p.received !== p.length) {
+      const e = new NbdError('NBD_ERR_REPLY_INCOMPLETE', `read got ${p.received}/${p.length}`);
+      p.settle(e);
+      throw e;
+    }
+    p.settle(err);
+    this.onDrain();
+  }
+
+  private onDrain(): void {
+    const w = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const r of w) {
+      r();
+    }
+  }
+
+  private onTimeout(): void {
+    if (this.connecting || this.pending.size > 0) {
+      this.fail(new NbdError('NBD_ERR_TIMEOUT', `no reply for ${this.opts.timeoutMs} ms`));
+    }
+  }
+
+  private onClose(): void {
+    const midFrame = this.decoder ? !this.decoder.idle || this.pending.size > 0 : true;
+    const code = midFrame ? 'NBD_ERR_TRUNCATED' : 'NBD_ERR_CLOSED';
+    this.fail(new NbdError(code, 'server closed the connection'));
+  }
+
+  private fail(err: NbdError): void {
+    if (this.failure) {
+      return;
+    }
+    this.failure = err;
+    this.connecting?.reject(err);
+    this.connecting = undefined;
+    const all = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of all) {
+      p.settle(err);
+    }
+    this.sock?.destroy();
+    this.onDrain();
+  }
+}
