@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { planSlots, type SlotPlanInput, type SourceExtent } from '../slot-plan.js';
+
+const K = 1024;
+const SLOT = 4096 * K;
+
+function ext(offset: number, length: number, allocated: boolean, changed: boolean): SourceExtent {
+  return { offset, length, allocated, changed };
+}
+
+function plan(input: Partial<SlotPlanInput> & Pick<SlotPlanInput, 'extents'>) {
+  return [...planSlots({ size: 3 * SLOT, slotSize: SLOT, mode: 'full', ...input })];
+}
+
+describe('planSlots, full backups', () => {
+  it('stores allocated slots whole and unallocated ones as zero', () => {
+    const work = plan({
+      extents: [
+        ext(0, SLOT + 64 * K, true, true),
+        ext(SLOT + 64 * K, 2 * SLOT - 64 * K, false, true),
+      ],
+    });
+    assert.deepEqual(work, [
+      { slot: 0, kind: 'data', reads: [{ offset: 0, length: SLOT }], length: SLOT },
+      { slot: 1, kind: 'data', reads: [{ offset: 0, length: 64 * K }], length: SLOT },
+      { slot: 2, kind: 'zero' },
+    ]);
+  });
+
+  it('merges touching allocated extents and gives a short last slot its real length', () => {
+    const size = SLOT + 100;
+    const work = [
+      ...planSlots({
+        size,
+        slotSize: SLOT,
+        mode: 'full',
+        extents: [ext(0, 10, true, true), ext(10, 20, true, true), ext(30, size - 30, false, true)],
+      }),
+    ];
+    assert.equal(work.length, 2);
+    assert.deepEqual(work[0], {
+      slot: 0,
+      kind: 'data',
+      reads: [{ offset: 0, length: 30 }],
+      length: SLOT,
+    });
+    assert.deepEqual(work[1], { slot: 1, kind: 'zero' });
+  });
+
+  it('treats gaps between extents as unallocated', () => {
+    const work = plan({ extents: [ext(2 * SLOT, 4 * K, true, true)] });
+    assert.deepEqual(
+      work.map((w) => w.kind),
+      ['zero', 'zero', 'data'],
+    );
+  });
+});
+
+describe('planSlots, incrementals', () => {
+  const base = { mode: 'changes' as const, parentHasData: () => true };
+
+  it('keeps unchanged slots, patches scattered 64 KiB writes, stores mostly changed slots whole', () => {
+    const work = plan({
+      ...base,
+      extents: [
+        ext(0, SLOT, true, false),
+        ext(SLOT, 64 * K, true, true),
+        ext(SLOT + 64 * K, 1024 * K, true, false),
+        ext(SLOT + 1088 * K, 64 * K, true, true),
+        ext(SLOT + 1152 * K, SLOT - 1152 * K, true, false),
+        ext(2 * SLOT, 3 * K * 1024, true, true),
+        ext(2 * SLOT + 3 * K * 1024, K * 1024, true, false),
+      ],
+    });
+    assert.deepEqual(work[0], { slot: 0, kind: 'keep' });
+    assert.deepEqual(work[1], {
+      slot: 1,
+      kind: 'patch',
+      ranges: [
+        { offset: 0, length: 64 * K, read: true },
+        { offset: 1088 * K, length: 64 * K, read: true },
+      ],
+    });
+    assert.deepEqual(work[2], {
+      slot: 2,
+      kind: 'data',
+      reads: [{ offset: 0, length: SLOT }],
+      length: SLOT,
+    });
+  });
+
+  it('patches discarded ranges as zeros without reading them', () => {
+    const work = plan({
+      ...base,
+      extents: [
+        ext(0, 64 * K, false, true),
+        ext(64 * K, SLOT - 64 * K, true, false),
+        ext(SLOT, 2 * SLOT, false, false),
+      ],
+    });
+    assert.deepEqual(work[0], {
+      slot: 0,
+      kind: 'patch',
+      ranges: [{ offset: 0, length: 64 * K, read: false }],
+    });
+    assert.deepEqual(work[1], { slot: 1, kind: 'keep' });
+  });
+
+  it('stores a changed slot that is now entirely unallocated as zero', () => {
+    const work = plan({ ...base, extents: [ext(0, 3 * SLOT, false, true)] });
+    assert.deepEqual(
+      work.map((w) => w.kind),
+      ['zero', 'zero', 'zero'],
+    );
+  });
+
+  it('stores a changed slot whole when the parent slot was zero (a patch needs a base)', () => {
+    const work = plan({
+      mode: 'changes',
+      parentHasData: (slot) => slot !== 0,
+      extents: [ext(0, 64 * K, true, true), ext(64 * K, 3 * SLOT - 64 * K, true, false)],
+    });
+    assert.deepEqual(work[0], {
+      slot: 0,
+      kind: 'data',
+      reads: [{ offset: 0, length: SLOT }],
+      length: SLOT,
+    });
+  });
+});

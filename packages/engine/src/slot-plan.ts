@@ -1,0 +1,143 @@
+/**
+ * Which bytes of a disk to read, and how to store each slot, given the source's extents.
+ *
+ * A repository slot is 4 MiB; dirty bitmaps have 64 KiB granularity. A full backup stores every slot
+ * whole. An incremental keeps the parent's entry for untouched slots, stores a partly changed slot as a
+ * patch (only the changed bytes are read, hashed and stored) and a mostly changed one whole. Pure.
+ */
+
+/** One extent of the source disk, from `base:allocation` and (incrementals) the dirty bitmap. */
+export interface SourceExtent {
+  /** Byte offset on the disk. */
+  offset: number;
+  /** Length in bytes. */
+  length: number;
+  /** False where the source reads as zeros without storing data (hole or zero extent). */
+  allocated: boolean;
+  /** True where the bytes changed since the checkpoint the backup starts from (always, for a full). */
+  changed: boolean;
+}
+
+/** A byte range relative to the start of a slot. */
+export interface SlotRange {
+  /** Offset inside the slot. */
+  offset: number;
+  /** Length in bytes. */
+  length: number;
+}
+
+/** A changed range of a patch; `read` is false where the new content is zeros (no read needed). */
+export interface PatchRange extends SlotRange {
+  /** Whether the bytes must be read from the source (false: they are zeros now). */
+  read: boolean;
+}
+
+/** What to do with one slot. */
+export type SlotWork =
+  | { slot: number; kind: 'keep' }
+  | { slot: number; kind: 'zero' }
+  | { slot: number; kind: 'data'; reads: SlotRange[]; length: number }
+  | { slot: number; kind: 'patch'; ranges: PatchRange[] };
+
+/** Inputs of {@link planSlots}. */
+export interface SlotPlanInput {
+  /** The disk's virtual size in bytes. */
+  size: number;
+  /** Slot size of the repository in bytes. */
+  slotSize: number;
+  /** Extents covering `[0, size)` in order (gaps are treated as unallocated and unchanged). */
+  extents: SourceExtent[];
+  /** `full` stores every slot; `changes` keeps unchanged slots of the parent (incremental, differential). */
+  mode: 'full' | 'changes';
+  /** For `changes`: whether the parent's slot holds data (a patch needs a base). */
+  parentHasData?: (slot: number) => boolean;
+  /** A slot changed over more than this fraction is stored whole. @default 0.5 */
+  wholeSlotFraction?: number;
+}
+
+interface SlotAccumulator {
+  reads: SlotRange[];
+  patch: PatchRange[];
+  changedBytes: number;
+  allocatedBytes: number;
+}
+
+function emptyAcc(): SlotAccumulator {
+  return { reads: [], patch: [], changedBytes: 0, allocatedBytes: 0 };
+}
+
+/** Appends a range, merging it with the previous one when they touch and agree. */
+function pushRange<T extends SlotRange>(list: T[], r: T, same: (a: T, b: T) => boolean): void {
+  const last = list[list.length - 1];
+  if (last && last.offset + last.length === r.offset && same(last, r)) {
+    last.length += r.length;
+  } else {
+    list.push(r);
+  }
+}
+
+function addPiece(acc: SlotAccumulator, e: SourceExtent, offset: number, length: number): void {
+  if (e.allocated) {
+    acc.allocatedBytes += length;
+    pushRange(acc.reads, { offset, length }, () => true);
+  }
+  if (e.changed) {
+    acc.changedBytes += length;
+    pushRange(acc.patch, { offset, length, read: e.allocated }, (a, b) => a.read === b.read);
+  }
+}
+
+function decide(
+  slot: number,
+  acc: SlotAccumulator,
+  length: number,
+  input: SlotPlanInput,
+): SlotWork {
+  if (input.mode === 'changes' && acc.changedBytes === 0) {
+    return { slot, kind: 'keep' };
+  }
+  if (acc.allocatedBytes === 0) {
+    return { slot, kind: 'zero' };
+  }
+  const fraction = input.wholeSlotFraction ?? 0.5;
+  const hasBase = input.parentHasData?.(slot) ?? false;
+  if (input.mode === 'changes' && hasBase && acc.changedBytes <= length * fraction) {
+    return { slot, kind: 'patch', ranges: acc.patch };
+  }
+  return { slot, kind: 'data', reads: acc.reads, length };
+}
+
+/**
+ * Plans the work slot by slot, in disk order. Every slot of `[0, size)` gets exactly one entry.
+ * A slot whose changed bytes are all unallocated now becomes `zero` only when nothing in it is
+ * allocated; otherwise it is patched with zero ranges (`read: false`) or stored whole.
+ */
+export function* planSlots(input: SlotPlanInput): Generator<SlotWork> {
+  const { size, slotSize, extents } = input;
+  const slots = Math.ceil(size / slotSize);
+  let i = 0;
+  for (let slot = 0; slot < slots; slot++) {
+    const start = slot * slotSize;
+    const end = Math.min(size, start + slotSize);
+    const acc = emptyAcc();
+    while (i < extents.length) {
+      const e = extents[i] as SourceExtent;
+      const eEnd = e.offset + e.length;
+      if (eEnd <= start) {
+        i++;
+        continue;
+      }
+      if (e.offset >= end) {
+        break;
+      }
+      const from = Math.max(start, e.offset);
+      const to = Math.min(end, eEnd);
+      addPiece(acc, e, from - start, to - from);
+      if (eEnd > end) {
+        break;
+      }
+      i++;
+    }
+    yield decide(slot, acc, end - start, input);
+  }
+}
