@@ -1,1 +1,17 @@
-export {};
+/**
+ * `@virtvault/repo`: repository format v1 — content-addressed chunk store, per-disk indexes,
+ * manifests, writer (with patches), reader, verify, leases, GC and prune.
+ */
+export { RepoError } from './errors.js';
+export { Repository } from './repository.js';
+export type { RepositoryOptions, InitOptions, SnapshotRef } from './repository.js';
+export { SnapshotWriter } from './writer.js';
+export type { WriterOptions, DiskSpec, CommitInfo } from './writer.js';
+export type { SlotRange, PatchLimits } from './patch-writer.js';
+export { SnapshotReader } from './reader.js';
+export type { DiskExtent, ReadDiskOptions } from './reader.js';
+export { verifyRepository, readVerifyResult } from './verify.js';
+export type { VerifyReport, VerifyOptions, ChunkProblem, SnapshotVerifyResult } from './verify.js';
+export { Lease, readLeases } from './lease.js';
+export type { LeaseRecord, LeaseRequest } from './lease.js';
+export { DEFAULT_CHUNK_SIZE, ZERO_DIGEST_HEX } from './format/constants.js';

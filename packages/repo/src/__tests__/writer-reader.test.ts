@@ -1,0 +1,182 @@
+import assert from 'node:assert/strict';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+
+import { hasErrorCode } from '@virtvault/core';
+
+import { Repository, SnapshotReader, SnapshotWriter } from '../index.js';
+import { commitInfo, DOMAIN, readSnapshot, rnd, tempDir } from './helpers.js';
+
+const CS = 64 * 1024;
+
+describe('writer and reader', () => {
+  let dir = '';
+  let cleanup: () => Promise<void> = () => Promise.resolve();
+  let repo: Repository;
+  before(async () => {
+    ({ dir, cleanup } = await tempDir());
+    repo = await Repository.init(dir, { chunkSize: CS, workers: 2 });
+  });
+  after(async () => {
+    await repo.close();
+    await cleanup();
+  });
+
+  it('writes a full snapshot from concurrent producers and reads it back byte-exact', async () => {
+    const size = CS * 10 + 1000; // short last slot
+    const disk = rnd(size);
+    disk.fill(0, CS * 3, CS * 5); // two zero slots
+    disk.copy(disk, CS * 6, CS * 0, CS); // a duplicate slot
+    const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 'full-1' });
+    await w.open();
+    await w.startDisk({ target: 'vda', virtualSize: size, source: '/d.qcow2', format: 'qcow2' });
+    await Promise.all(
+      Array.from({ length: 11 }, (_, i) =>
+        w.putSlot('vda', i, disk.subarray(i * CS, Math.min(size, (i + 1) * CS))),
+      ),
+    );
+    const m = await w.commit(commitInfo());
+    assert.equal(m.disks[0]?.bytesRead, size);
+    assert.ok((m.disks[0]?.bytesNew ?? 0) < size - 2 * CS, 'zeros and the duplicate are not new');
+    const back = await readSnapshot(repo, 'full-1');
+    assert.ok(back.equals(disk));
+    const r = new SnapshotReader(repo, DOMAIN.uuid, 'full-1');
+    await r.open();
+    const holes = [];
+    for await (const e of r.readDisk('vda')) {
+      if (e.zero) {
+        holes.push([e.offset, e.length]);
+      }
+    }
+    assert.deepEqual(holes, [[CS * 3, CS * 2]]);
+    await r.close();
+  });
+
+  it('stores compressible chunks with zstd and random ones raw (codec in the header)', async () => {
+    const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 'codec-1' });
+    await w.open();
+    await w.startDisk({ target: 'vda', virtualSize: 2 * CS, source: 's', format: 'raw' });
+    await w.putSlot('vda', 0, Buffer.alloc(CS, 'abcdefgh'));
+    await w.putSlot('vda', 1, rnd(CS));
+    await w.commit(commitInfo());
+    const idx = await repo.readIndex(DOMAIN.uuid, 'codec-1', 'vda');
+    const f0 = await readFile(repo.chunkPath(idx.get(0)));
+    const f1 = await readFile(repo.chunkPath(idx.get(1)));
+    assert.equal(f0[6], 1, 'zstd');
+    assert.ok(f0.length < CS / 10);
+    assert.equal(f1[6], 0, 'raw');
+    assert.equal(f1.length, CS + 16);
+  });
+
+  it('starts an incremental from the parent index and carries untouched slots', async () => {
+    const base = await readSnapshot(repo, 'full-1');
+    const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 'inc-1', parent: 'full-1' });
+    await w.open();
+    await w.startDisk({ target: 'vda', virtualSize: base.length, source: 's', format: 'qcow2' });
+    const slot2 = rnd(CS);
+    await w.putSlot('vda', 2, slot2);
+    await w.putZero('vda', 7);
+    await w.commit(commitInfo('incremental'));
+    slot2.copy(base, 2 * CS);
+    base.fill(0, 7 * CS, 8 * CS);
+    assert.ok((await readSnapshot(repo, 'inc-1')).equals(base));
+    assert.deepEqual((await readdir(repo.snapshotDir(DOMAIN.uuid, 'inc-1'))).sort(), [
+      'manifest.json',
+      'vda.index',
+    ]);
+  });
+
+  it('aborts: the folder disappears and the snapshot is invisible', async () => {
+    const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 'aborted-1' });
+    await w.open();
+    await w.startDisk({ target: 'vda', virtualSize: CS, source: 's', format: 'raw' });
+    await w.putSlot('vda', 0, rnd(CS));
+    await w.abort();
+    await w.close();
+    const ids = (await repo.listSnapshots(DOMAIN.uuid)).map((s) => s.id);
+    assert.ok(!ids.includes('aborted-1'));
+    const r = new SnapshotReader(repo, DOMAIN.uuid, 'aborted-1');
+    await assert.rejects(r.open(), (e) => hasErrorCode(e, 'REPO_SNAPSHOT_NOT_FOUND'));
+  });
+
+  it('validates ids, slots and lengths', async () => {
+    assert.throws(
+      () => new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: '../x' }),
+      (e) => hasErrorCode(e, 'REPO_INVALID_ID'),
+    );
+    assert.throws(
+      () => new SnapshotWriter(repo, { domain: { uuid: '../../etc', name: 'x' } }),
+      (e) => hasErrorCode(e, 'REPO_INVALID_ID'),
+    );
+    const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 'val-1' });
+    await w.open();
+    await assert.rejects(
+      w.startDisk({ target: '../vda', virtualSize: CS, source: 's', format: 'raw' }),
+      (e) => hasErrorCode(e, 'REPO_INVALID_ID'),
+    );
+    await w.startDisk({ target: 'vda', virtualSize: CS, source: 's', format: 'raw' });
+    await assert.rejects(w.putSlot('vda', 1, rnd(CS)), (e) => hasErrorCode(e, 'REPO_BAD_ARGUMENT'));
+    await assert.rejects(w.putSlot('vda', 0, rnd(10)), (e) => hasErrorCode(e, 'REPO_BAD_ARGUMENT'));
+    await assert.rejects(
+      new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 'val-1' }).open(),
+      (e) => hasErrorCode(e, 'REPO_SNAPSHOT_EXISTS'),
+    );
+    await w.close();
+    await assert.rejects(
+      new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 'x2', parent: 'nope' }).open(),
+      (e) => hasErrorCode(e, 'REPO_PARENT_MISSING'),
+    );
+  });
+
+  it('refuses other formats and newer versions', async () => {
+    const { dir: d2, cleanup: c2 } = await tempDir();
+    try {
+      await writeFile(
+        path.join(d2, 'config.json'),
+        JSON.stringify({ format: 'virtvault-repository', version: 2 }),
+      );
+      await assert.rejects(
+        new Repository(d2).open(),
+        (e) => hasErrorCode(e, 'REPO_FORMAT_UNSUPPORTED') && /version 2/.test(String(e)),
+      );
+      await writeFile(path.join(d2, 'config.json'), JSON.stringify({ format: 'restic' }));
+      await assert.rejects(new Repository(d2).open(), (e) =>
+        hasErrorCode(e, 'REPO_FORMAT_UNSUPPORTED'),
+      );
+      await assert.rejects(new Repository(path.join(d2, 'none')).open(), (e) =>
+        hasErrorCode(e, 'REPO_NOT_FOUND'),
+      );
+      await assert.rejects(Repository.init(dir), (e) => hasErrorCode(e, 'REPO_EXISTS'));
+    } finally {
+      await c2();
+    }
+  });
+});
+
+describe('default 4 MiB chunk size', () => {
+  it('round-trips a 9 MiB disk with real-size slots', async () => {
+    const { dir, cleanup } = await tempDir();
+    const repo = await Repository.init(dir);
+    try {
+      assert.equal(repo.config.chunkSize, 4 * 1024 * 1024);
+      const size = 9 * 1024 * 1024;
+      const disk = rnd(size);
+      const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 'big' });
+      await w.open();
+      await w.startDisk({ target: 'vda', virtualSize: size, source: 's', format: 'raw' });
+      for (let i = 0; i < 3; i++) {
+        await w.putSlot(
+          'vda',
+          i,
+          disk.subarray(i * 4 * 1024 * 1024, Math.min(size, (i + 1) * 4 * 1024 * 1024)),
+        );
+      }
+      await w.commit(commitInfo());
+      assert.ok((await readSnapshot(repo, 'big')).equals(disk));
+    } finally {
+      await repo.close();
+      await cleanup();
+    }
+  });
+});

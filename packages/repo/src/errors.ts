@@ -1,0 +1,28 @@
+/**
+ * The error class of `@virtvault/repo`. Callers branch on `code`, never on the message.
+ *
+ * Codes (stable): `REPO_FORMAT_UNSUPPORTED`, `REPO_NOT_FOUND`, `REPO_EXISTS`, `REPO_INVALID_ID`,
+ * `REPO_PATH_ESCAPE`, `REPO_CHUNK_MISSING`, `REPO_CHUNK_CORRUPT`, `REPO_INDEX_CORRUPT`,
+ * `REPO_MANIFEST_INVALID`, `REPO_SNAPSHOT_NOT_FOUND`, `REPO_SNAPSHOT_EXISTS`, `REPO_PARENT_MISSING`,
+ * `REPO_BAD_ARGUMENT`, `REPO_STATE`, `REPO_LOCKED`, `REPO_LEASE_LOST`, `REPO_CLOSED`, `REPO_WORKER_FAILED`.
+ */
+export class RepoError extends Error {
+  /** Stable, machine-readable code such as `REPO_CHUNK_CORRUPT`. */
+  readonly code: string;
+
+  /**
+   * @param code stable code
+   * @param message human-readable explanation
+   * @param options.cause the underlying error, when there is one
+   */
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RepoError';
+    this.code = code;
+  }
+}
+
+/** True when `e` is a Node system error with the given errno code (e.g. `ENOENT`). */
+export function isErrno(e: unknown, code: string): boolean {
+  return typeof e === 'object' && e !== null && 'code' in e && e.code === code;
+}

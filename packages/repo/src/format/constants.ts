@@ -1,0 +1,40 @@
+/** Repository format constants (see docs/repository-format.md). */
+
+/** `config.json` `format` marker. */
+export const REPO_FORMAT = 'virtvault-repository';
+/** The only repository format version this code reads and writes. */
+export const REPO_VERSION = 1;
+/** Default slot/chunk size: 4 MiB. */
+export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
+/** Smallest chunk size accepted in `config.json` (tests use small ones). */
+export const MIN_CHUNK_SIZE = 4096;
+/** Largest chunk size accepted in `config.json`. */
+export const MAX_CHUNK_SIZE = 64 * 1024 * 1024;
+/** Digest length (SHA-256). */
+export const DIGEST_BYTES = 32;
+/** The all-zero digest: a zero or unallocated slot (index) or zero fill (patch range). */
+export const ZERO_DIGEST_HEX = '0'.repeat(64);
+/** Chunk file magic `VVCK`. */
+export const CHUNK_MAGIC = 0x4b435656;
+/** Chunk header length in bytes. */
+export const CHUNK_HEADER_BYTES = 16;
+/** Index file magic `VVIX`. */
+export const INDEX_MAGIC = 0x58495656;
+/** Index header length in bytes. */
+export const INDEX_HEADER_BYTES = 32;
+/** Domain-separation prefix hashed before a patch payload, so no data chunk can share a patch's name. */
+export const PATCH_DIGEST_PREFIX = 'virtvault-patch1';
+/** Patch payload header length. */
+export const PATCH_HEADER_BYTES = 40;
+/** Bytes per patch range entry. */
+export const PATCH_RANGE_BYTES = 48;
+
+/** Chunk kinds (chunk header byte 5). */
+export const ChunkKind = { data: 0, patch: 1 } as const;
+/** A chunk kind value. */
+export type ChunkKind = (typeof ChunkKind)[keyof typeof ChunkKind];
+
+/** Codecs (chunk header byte 6). */
+export const Codec = { raw: 0, zstd: 1 } as const;
+/** A codec value. */
+export type Codec = (typeof Codec)[keyof typeof Codec];

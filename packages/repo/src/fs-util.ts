@@ -1,0 +1,73 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+
+import { isErrno } from './errors.js';
+
+/** A unique temp name next to `target` (same folder, so the final rename is atomic). */
+export function tempNameFor(target: string): string {
+  const base = path.basename(target);
+  return path.join(
+    path.dirname(target),
+    `.tmp-${base}-${process.pid}-${randomBytes(6).toString('hex')}`,
+  );
+}
+
+/** Writes `data` to `target` atomically: temp file in the same folder, fsync, rename, fsync folder. */
+export async function writeFileAtomic(target: string, data: Uint8Array | string): Promise<void> {
+  const tmp = tempNameFor(target);
+  const fh = await fsp.open(tmp, 'wx');
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await fsp.rename(tmp, target);
+  } catch (e) {
+    await fsp.rm(tmp, { force: true });
+    throw e;
+  }
+  await fsyncDir(path.dirname(target));
+}
+
+/** Makes a folder's entries durable (best effort on filesystems that refuse to fsync folders). */
+export async function fsyncDir(dir: string): Promise<void> {
+  let fh: fsp.FileHandle | undefined;
+  try {
+    fh = await fsp.open(dir, 'r');
+    await fh.sync();
+  } catch (e) {
+    // Some filesystems (and some NFS clients) reject fsync on a directory; the data files are synced.
+    if (!isErrno(e, 'EINVAL') && !isErrno(e, 'EISDIR') && !isErrno(e, 'EPERM')) {
+      throw e;
+    }
+  } finally {
+    await fh?.close();
+  }
+}
+
+/** Reads a file, or returns null when it does not exist. */
+export async function readIfExists(p: string): Promise<Buffer | null> {
+  try {
+    return await fsp.readFile(p);
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) {
+      return null;
+    }
+    throw e;
+  }
+}
+
+/** Lists a folder, or returns [] when it does not exist. */
+export async function listDir(p: string): Promise<string[]> {
+  try {
+    return await fsp.readdir(p);
+  } catch (e) {
+    if (isErrno(e, 'ENOENT') || isErrno(e, 'ENOTDIR')) {
+      return [];
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,106 @@
+import { RepoError } from './errors.js';
+import { decodeChunkHeader } from './format/chunk-header.js';
+import { CHUNK_HEADER_BYTES, ChunkKind, ZERO_DIGEST_HEX } from './format/constants.js';
+import { decodePatch, type Patch } from './format/patch.js';
+import type { Repository } from './repository.js';
+import { promises as fsp } from 'node:fs';
+
+/** Reads only a chunk's header to learn its kind. Throws `REPO_CHUNK_MISSING` / `REPO_CHUNK_CORRUPT`. */
+export async function chunkKind(repo: Repository, digest: string): Promise<ChunkKind> {
+  let fh: fsp.FileHandle;
+  try {
+    fh = await fsp.open(repo.chunkPath(digest), 'r');
+  } catch (e) {
+    throw new RepoError('REPO_CHUNK_MISSING', `chunk ${digest} is missing`, { cause: e });
+  }
+  try {
+    const st = await fh.stat();
+    const head = Buffer.alloc(CHUNK_HEADER_BYTES);
+    await fh.read(head, 0, CHUNK_HEADER_BYTES, 0);
+    return decodeChunkHeader(head, digest, st.size).kind;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Reads and verifies a patch object. */
+export async function readPatch(repo: Repository, digest: string): Promise<Patch> {
+  const c = await repo.readChunk(digest);
+  if (c.kind !== ChunkKind.patch) {
+    throw new RepoError('REPO_CHUNK_CORRUPT', `chunk ${digest} is not a patch`);
+  }
+  return decodePatch(c.payload, digest);
+}
+
+/** Reads a verified data chunk's payload. */
+export async function readData(repo: Repository, digest: string): Promise<Buffer> {
+  const c = await repo.readChunk(digest);
+  if (c.kind !== ChunkKind.data) {
+    throw new RepoError('REPO_CHUNK_CORRUPT', `chunk ${digest} is a patch where data was expected`);
+  }
+  return c.payload;
+}
+
+/**
+ * Returns the bytes of one slot: zeros, a data chunk, or a patch resolved over its base. Every chunk
+ * read is verified; errors name the failing chunk (`REPO_CHUNK_MISSING` / `REPO_CHUNK_CORRUPT`).
+ */
+export async function resolveSlot(
+  repo: Repository,
+  digest: string,
+  slotLength: number,
+): Promise<Buffer> {
+  if (digest === ZERO_DIGEST_HEX) {
+    return Buffer.alloc(slotLength);
+  }
+  const c = await repo.readChunk(digest);
+  if (c.kind === ChunkKind.data) {
+    return checkLength(c.payload, slotLength, digest);
+  }
+  const patch = decodePatch(c.payload, digest);
+  if (patch.slotLength !== slotLength) {
+    throw new RepoError(
+      'REPO_CHUNK_CORRUPT',
+      `patch ${digest} has slot length ${patch.slotLength}, expected ${slotLength}`,
+    );
+  }
+  return applyPatch(repo, patch);
+}
+
+/** Materializes a patch: its base (data or zeros) with every range laid over it. */
+export async function applyPatch(repo: Repository, patch: Patch): Promise<Buffer> {
+  const out =
+    patch.base === ZERO_DIGEST_HEX
+      ? Buffer.alloc(patch.slotLength)
+      : Buffer.from(checkLength(await readData(repo, patch.base), patch.slotLength, patch.base));
+  const cache = new Map<string, Buffer>();
+  for (const r of patch.ranges) {
+    if (r.digest === ZERO_DIGEST_HEX) {
+      out.fill(0, r.slotOffset, r.slotOffset + r.length);
+      continue;
+    }
+    let src = cache.get(r.digest);
+    if (src === undefined) {
+      src = await readData(repo, r.digest);
+      cache.set(r.digest, src);
+    }
+    if (r.chunkOffset + r.length > src.length) {
+      throw new RepoError(
+        'REPO_CHUNK_CORRUPT',
+        `patch range reaches past the end of chunk ${r.digest}`,
+      );
+    }
+    src.copy(out, r.slotOffset, r.chunkOffset, r.chunkOffset + r.length);
+  }
+  return out;
+}
+
+function checkLength(b: Buffer, want: number, digest: string): Buffer {
+  if (b.length !== want) {
+    throw new RepoError(
+      'REPO_CHUNK_CORRUPT',
+      `chunk ${digest} has ${b.length} bytes, the slot ${want}`,
+    );
+  }
+  return b;
+}

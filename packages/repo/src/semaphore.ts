@@ -1,0 +1,39 @@
+/** A counting semaphore: bounds how many chunk jobs (and so how many buffers) are in flight. */
+export class Semaphore {
+  #free: number;
+  readonly #waiters: (() => void)[] = [];
+
+  /** @param permits number of concurrent holders */
+  constructor(permits: number) {
+    this.#free = permits;
+  }
+
+  /** Waits for a permit. */
+  async acquire(): Promise<void> {
+    if (this.#free > 0) {
+      this.#free--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.#waiters.push(resolve));
+  }
+
+  /** Returns a permit, waking one waiter. */
+  release(): void {
+    const next = this.#waiters.shift();
+    if (next !== undefined) {
+      next();
+    } else {
+      this.#free++;
+    }
+  }
+
+  /** Runs `fn` while holding a permit. */
+  async with<T>(fn: () => Promise<T>): Promise<T> {
+    await this.acquire();
+    try {
+      return await fn();
+    } finally {
+      this.release();
+    }
+  }
+}

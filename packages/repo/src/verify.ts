@@ -1,0 +1,233 @@
+import path from 'node:path';
+
+import { RepoError } from './errors.js';
+import { ChunkKind, ZERO_DIGEST_HEX } from './format/constants.js';
+import { decodePatch } from './format/patch.js';
+import { readIfExists } from './fs-util.js';
+import type { Repository } from './repository.js';
+
+/** A missing or corrupt chunk and every snapshot that depends on it. */
+export interface ChunkProblem {
+  /** Chunk name. */
+  digest: string;
+  /** `REPO_CHUNK_MISSING` or `REPO_CHUNK_CORRUPT`. */
+  code: string;
+  /** Human-readable detail. */
+  message: string;
+  /** `<domain>/<snapshot>` of every snapshot that uses it (directly or through a patch). */
+  snapshots: string[];
+}
+
+/** The verify outcome of one snapshot (also written as `verify.json` in its folder). */
+export interface SnapshotVerifyResult {
+  /** Always `virtvault-verify`. */
+  format: 'virtvault-verify';
+  /** Version 1. */
+  version: 1;
+  /** `ok` or `failed`. */
+  status: 'ok' | 'failed';
+  /** ISO time of the check. */
+  checkedAt: string;
+  /** Problems found: bad chunks (with digest) or a bad manifest/index. */
+  problems: { code: string; message: string; digest?: string }[];
+}
+
+/** The whole report. */
+export interface VerifyReport {
+  /** True when nothing failed. */
+  ok: boolean;
+  /** Distinct chunks read and checked. */
+  chunksChecked: number;
+  /** Per snapshot `<domain>/<snapshot>`. */
+  snapshots: Record<string, SnapshotVerifyResult>;
+  /** Bad chunks. */
+  chunks: ChunkProblem[];
+}
+
+/** What to verify. */
+export interface VerifyOptions {
+  /** Only this domain. */
+  domain?: string;
+  /** Only this snapshot (needs `domain`). */
+  snapshot?: string;
+  /** Write `verify.json` into each checked snapshot folder (default true). */
+  record?: boolean;
+  /** Chunks checked at once (default 4). */
+  concurrency?: number;
+}
+
+type ChunkState = { ok: true; children: string[] } | { ok: false; code: string; message: string };
+
+/**
+ * Verifies committed snapshots: manifests, index digests, and every chunk they reach (through
+ * patches too), re-reading and re-hashing each distinct chunk once.
+ */
+export async function verifyRepository(
+  repo: Repository,
+  opts: VerifyOptions = {},
+): Promise<VerifyReport> {
+  const roots = new Map<string, Set<string>>();
+  const results: Record<string, SnapshotVerifyResult> = {};
+  const checkedAt = new Date(repo.options.now()).toISOString();
+  for (const s of await repo.listSnapshots(opts.domain)) {
+    if (!s.committed || (opts.snapshot !== undefined && s.id !== opts.snapshot)) {
+      continue;
+    }
+    const key = `${s.domain}/${s.id}`;
+    results[key] = {
+      format: 'virtvault-verify',
+      version: 1,
+      status: 'ok',
+      checkedAt,
+      problems: [],
+    };
+    roots.set(key, await snapshotRoots(repo, s.domain, s.id, results[key]));
+  }
+  if (opts.snapshot !== undefined && roots.size === 0) {
+    throw new RepoError('REPO_SNAPSHOT_NOT_FOUND', `snapshot ${opts.snapshot} not found`);
+  }
+  const states = await checkAll(repo, roots, opts.concurrency ?? 4);
+  const chunks = attribute(roots, states, results);
+  if (opts.record !== false) {
+    for (const [key, r] of Object.entries(results)) {
+      const [domain = '', id = ''] = key.split('/');
+      await repo.writeAtomic(
+        path.join(repo.snapshotDir(domain, id), 'verify.json'),
+        JSON.stringify(r, null, 2) + '\n',
+      );
+    }
+  }
+  const ok = Object.values(results).every((r) => r.status === 'ok');
+  return { ok, chunksChecked: states.size, snapshots: results, chunks };
+}
+
+/** Reads the recorded verify result of a snapshot, or null when it was never verified. */
+export async function readVerifyResult(
+  repo: Repository,
+  domain: string,
+  id: string,
+): Promise<SnapshotVerifyResult | null> {
+  const b = await readIfExists(path.join(repo.snapshotDir(domain, id), 'verify.json'));
+  if (b === null) {
+    return null;
+  }
+  const r = JSON.parse(b.toString('utf8')) as SnapshotVerifyResult;
+  if (r.format !== 'virtvault-verify') {
+    throw new RepoError('REPO_MANIFEST_INVALID', `verify.json of ${domain}/${id} is invalid`);
+  }
+  return r;
+}
+
+async function snapshotRoots(
+  repo: Repository,
+  domain: string,
+  id: string,
+  r: SnapshotVerifyResult,
+): Promise<Set<string>> {
+  const out = new Set<string>();
+  try {
+    const m = await repo.readManifest(domain, id);
+    for (const d of m.disks) {
+      for (const dg of (await repo.readIndex(domain, id, d.target, m)).digests()) {
+        out.add(dg);
+      }
+    }
+  } catch (e) {
+    r.status = 'failed';
+    const code = e instanceof RepoError ? e.code : 'REPO_INDEX_CORRUPT';
+    r.problems.push({ code, message: e instanceof Error ? e.message : String(e) });
+  }
+  return out;
+}
+
+/** Checks every chunk reachable from the roots, each once, a few at a time. */
+async function checkAll(
+  repo: Repository,
+  roots: Map<string, Set<string>>,
+  concurrency: number,
+): Promise<Map<string, ChunkState>> {
+  const states = new Map<string, ChunkState>();
+  const queue: string[] = [];
+  const seen = new Set<string>();
+  const enqueue = (d: string): void => {
+    if (d !== ZERO_DIGEST_HEX && !seen.has(d)) {
+      seen.add(d);
+      queue.push(d);
+    }
+  };
+  for (const set of roots.values()) {
+    set.forEach(enqueue);
+  }
+  const work = async (): Promise<void> => {
+    for (let d = queue.shift(); d !== undefined; d = queue.shift()) {
+      const st = await checkChunk(repo, d);
+      states.set(d, st);
+      if (st.ok) {
+        st.children.forEach(enqueue);
+      }
+    }
+  };
+  // Workers drain a shared queue; children are appended as patches are decoded.
+  let running: Promise<void>[] = [];
+  do {
+    running = Array.from({ length: concurrency }, () => work());
+    await Promise.all(running);
+  } while (queue.length > 0);
+  return states;
+}
+
+async function checkChunk(repo: Repository, digest: string): Promise<ChunkState> {
+  try {
+    const c = await repo.readChunk(digest);
+    if (c.kind === ChunkKind.data) {
+      return { ok: true, children: [] };
+    }
+    const p = decodePatch(c.payload, digest);
+    return { ok: true, children: [p.base, ...p.ranges.map((r) => r.digest)] };
+  } catch (e) {
+    const code = e instanceof RepoError ? e.code : 'REPO_CHUNK_CORRUPT';
+    return { ok: false, code, message: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+/** Walks each snapshot's chunk graph and names, per bad chunk, every snapshot that reaches it. */
+function attribute(
+  roots: Map<string, Set<string>>,
+  states: Map<string, ChunkState>,
+  results: Record<string, SnapshotVerifyResult>,
+): ChunkProblem[] {
+  const problems = new Map<string, ChunkProblem>();
+  for (const [key, set] of roots) {
+    const stack = [...set];
+    const seen = new Set<string>(stack);
+    for (let d = stack.pop(); d !== undefined; d = stack.pop()) {
+      const st = states.get(d);
+      if (st === undefined) {
+        continue;
+      }
+      if (!st.ok) {
+        const p = problems.get(d) ?? {
+          digest: d,
+          code: st.code,
+          message: st.message,
+          snapshots: [],
+        };
+        p.snapshots.push(key);
+        problems.set(d, p);
+        const r = results[key];
+        if (r !== undefined) {
+          r.status = 'failed';
+          r.problems.push({ code: st.code, message: st.message, digest: d });
+        }
+        continue;
+      }
+      for (const c of st.children) {
+        if (c !== ZERO_DIGEST_HEX && !seen.has(c)) {
+          seen.add(c);
+          stack.push(c);
+        }
+      }
+    }
+  }
+  return [...problems.values()].sort((a, b) => a.digest.localeCompare(b.digest));
+}

@@ -1,0 +1,115 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { isErrno } from '../errors.js';
+import type { ChunkEncoder } from '../format/chunk-codec.js';
+import { chunkDigest } from '../format/chunk-codec.js';
+import { ChunkKind, ZERO_DIGEST_HEX } from '../format/constants.js';
+
+/** A job for a chunk worker: hash, compress and store one payload. */
+export interface ChunkJob {
+  /** Correlation id. */
+  id: number;
+  /** Data chunk or patch. */
+  kind: ChunkKind;
+  /** The payload (its buffer is transferred to the worker). */
+  payload: Uint8Array;
+  /** Wall-clock ms used to touch an existing chunk (injected clock). */
+  nowMs: number;
+  /** When true, an all-zero data payload is reported as zero and not stored. */
+  detectZero: boolean;
+}
+
+/** The outcome of a chunk job. */
+export interface ChunkJobResult {
+  /** Correlation id. */
+  id: number;
+  /** Chunk name (the zero digest when `zero`). */
+  digest: string;
+  /** The payload was all zeros and nothing was stored. */
+  zero: boolean;
+  /** This job created the chunk file (false: it existed and was touched). */
+  isNew: boolean;
+  /** Bytes written to the chunk file (0 when not new). */
+  storedBytes: number;
+  /** Chunk folder name (`hh`), so the writer can fsync touched folders once before commit. */
+  dir: string;
+}
+
+/**
+ * Runs one chunk job synchronously (inside a worker thread). Storing is idempotent: an existing
+ * chunk is only touched (mtime = now, which GC's lease rule relies on); a new one is written to a
+ * temp file in its folder, fsynced and renamed into place.
+ */
+export function runChunkJob(root: string, encoder: ChunkEncoder, job: ChunkJob): ChunkJobResult {
+  const payload = job.payload;
+  if (job.detectZero && job.kind === ChunkKind.data && isAllZero(payload)) {
+    return {
+      id: job.id,
+      digest: ZERO_DIGEST_HEX,
+      zero: true,
+      isNew: false,
+      storedBytes: 0,
+      dir: '',
+    };
+  }
+  const digest = chunkDigest(job.kind, payload);
+  const dir = digest.slice(0, 2);
+  const target = path.join(root, 'chunks', dir, digest);
+  const t = job.nowMs / 1000;
+  try {
+    fs.utimesSync(target, t, t);
+    return { id: job.id, digest, zero: false, isNew: false, storedBytes: 0, dir };
+  } catch (e) {
+    if (!isErrno(e, 'ENOENT')) {
+      throw e;
+    }
+  }
+  const enc = encoder.encode(job.kind, payload, digest);
+  writeDurable(target, enc.file);
+  return { id: job.id, digest, zero: false, isNew: true, storedBytes: enc.file.length, dir };
+}
+
+function writeDurable(target: string, file: Buffer): void {
+  const dir = path.dirname(target);
+  fs.mkdirSync(dir, { recursive: true });
+  const tmp = path.join(
+    dir,
+    `.tmp-${path.basename(target)}-${process.pid}-${randomBytes(6).toString('hex')}`,
+  );
+  const fd = fs.openSync(tmp, 'wx');
+  try {
+    fs.writeSync(fd, file);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  // A concurrent writer may have renamed the same content in; replacing it is harmless.
+  fs.renameSync(tmp, target);
+}
+
+/** True when every byte is zero (8 bytes at a time where aligned). */
+export function isAllZero(b: Uint8Array): boolean {
+  const words = Math.floor((b.byteLength - ((8 - (b.byteOffset % 8)) % 8)) / 8);
+  const head = (8 - (b.byteOffset % 8)) % 8;
+  for (let i = 0; i < Math.min(head, b.length); i++) {
+    if (b[i] !== 0) {
+      return false;
+    }
+  }
+  if (words > 0) {
+    const big = new BigUint64Array(b.buffer, b.byteOffset + head, words);
+    for (const w of big) {
+      if (w !== 0n) {
+        return false;
+      }
+    }
+  }
+  for (let i = head + words * 8; i < b.length; i++) {
+    if (b[i] !== 0) {
+      return false;
+    }
+  }
+  return true;
+}

@@ -1,0 +1,337 @@
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+
+import type { ManifestDisk, SnapshotManifest } from '@virtvault/core';
+
+import { isErrno, RepoError } from './errors.js';
+import { ChunkKind, ZERO_DIGEST_HEX } from './format/constants.js';
+import { DiskIndex } from './format/index-file.js';
+import { fsyncDir } from './fs-util.js';
+import { sha256hex } from './hash.js';
+import { Lease } from './lease.js';
+import {
+  buildPatchPayload,
+  checkRanges,
+  planPatch,
+  type PatchLimits,
+  type SlotRange,
+} from './patch-writer.js';
+import type { Repository } from './repository.js';
+import { Semaphore } from './semaphore.js';
+import { checkDiskTarget, checkDomainUuid, checkSnapshotId } from './validate.js';
+
+/** Options of a {@link SnapshotWriter}. */
+export interface WriterOptions {
+  /** The domain being backed up. */
+  domain: { uuid: string; name: string };
+  /** Snapshot id; default `<UTC time>-<random>` from the repository's clock and id source. */
+  snapshotId?: string;
+  /** Parent snapshot id (same domain) whose indexes disks may start from; null/absent for a full. */
+  parent?: string | null;
+  /** Host name recorded in the lease (default os.hostname()). */
+  host?: string;
+  /** Patch compaction limits. */
+  patchLimits?: Partial<PatchLimits>;
+}
+
+/** A disk to write. */
+export interface DiskSpec {
+  /** Disk target, e.g. `vda`. */
+  target: string;
+  /** Virtual size in bytes. */
+  virtualSize: number;
+  /** Source path at backup time (manifest). */
+  source: string;
+  /** Image format at backup time (manifest). */
+  format: string;
+  /** Start from the parent's index of the same target (default true when there is a parent). */
+  fromParent?: boolean;
+}
+
+/** Manifest fields the caller supplies at commit; the writer fills id, domain, parent and disks. */
+export type CommitInfo = Pick<
+  SnapshotManifest,
+  | 'host'
+  | 'level'
+  | 'reasons'
+  | 'checkpoint'
+  | 'domainXml'
+  | 'startedAt'
+  | 'endedAt'
+  | 'toolVersion'
+>;
+
+interface DiskState {
+  spec: DiskSpec;
+  index: DiskIndex;
+  touched: Set<number>;
+  bytesRead: number;
+  bytesNew: number;
+  /** True when the index started as a copy of the parent's. */
+  inherited: boolean;
+}
+
+/**
+ * Writes one snapshot. `open()` takes a writer lease and creates the snapshot folder; disks start
+ * empty or from the parent's index; slots are stored by hash through the worker pool with bounded
+ * memory (callers may call `put*` concurrently); `commit()` writes indexes then the manifest last
+ * (temp, fsync, rename). `abort()`/`close()` remove the half-written snapshot.
+ */
+export class SnapshotWriter {
+  /** Snapshot id. */
+  readonly id: string;
+  readonly #repo: Repository;
+  readonly #opts: WriterOptions;
+  readonly #limits: PatchLimits;
+  readonly #disks = new Map<string, DiskState>();
+  readonly #dirs = new Set<string>();
+  readonly #inflight = new Set<Promise<unknown>>();
+  #sem: Semaphore | null = null;
+  #lease: Lease | null = null;
+  #parent: SnapshotManifest | null = null;
+  #state: 'new' | 'open' | 'committed' | 'aborted' = 'new';
+
+  /** @param repo an opened repository @param opts writer options */
+  constructor(repo: Repository, opts: WriterOptions) {
+    this.#repo = repo;
+    this.#opts = opts;
+    checkDomainUuid(opts.domain.uuid);
+    this.id = checkSnapshotId(opts.snapshotId ?? defaultSnapshotId(repo));
+    if (opts.parent != null) {
+      checkSnapshotId(opts.parent);
+    }
+    this.#limits = { maxCoverage: 0.5, maxRanges: 64, ...opts.patchLimits };
+  }
+
+  /** Folder of the snapshot being written. */
+  get dir(): string {
+    return this.#repo.snapshotDir(this.#opts.domain.uuid, this.id);
+  }
+
+  /** Takes the writer lease, creates the snapshot folder and loads the parent manifest. */
+  async open(): Promise<void> {
+    if (this.#state !== 'new') {
+      throw new RepoError('REPO_STATE', `writer ${this.id} already opened`);
+    }
+    const uuid = this.#opts.domain.uuid;
+    const parent = this.#opts.parent ?? null;
+    this.#lease = await Lease.acquire(this.#repo, {
+      kind: 'writer',
+      snapshot: `${uuid}/${this.id}`,
+      ...(parent !== null ? { parent: `${uuid}/${parent}` } : {}),
+      ...(this.#opts.host !== undefined ? { host: this.#opts.host } : {}),
+    });
+    try {
+      await fsp.mkdir(path.dirname(this.dir), { recursive: true });
+      await fsp.mkdir(this.dir);
+    } catch (e) {
+      await this.#lease.close();
+      const code = isErrno(e, 'EEXIST') ? 'REPO_SNAPSHOT_EXISTS' : 'REPO_STATE';
+      throw new RepoError(code, `cannot create snapshot ${uuid}/${this.id}`, { cause: e });
+    }
+    this.#state = 'open';
+    this.#sem = new Semaphore(this.#repo.pool().capacity);
+    if (parent !== null) {
+      this.#parent = await this.#requireParent(parent);
+    }
+  }
+
+  /** Starts a disk: from the parent's index of the same target (same size) or all-zero. */
+  async startDisk(spec: DiskSpec): Promise<void> {
+    this.#checkOpen();
+    const target = checkDiskTarget(spec.target);
+    if (this.#disks.has(target)) {
+      throw new RepoError('REPO_BAD_ARGUMENT', `disk ${target} already started`);
+    }
+    const cs = this.#repo.config.chunkSize;
+    let index = new DiskIndex(cs, spec.virtualSize);
+    const pd = this.#parent?.disks.find((d) => d.target === target);
+    const inherit =
+      this.#parent !== null && spec.fromParent !== false && pd?.virtualSize === spec.virtualSize;
+    if (inherit && this.#parent !== null) {
+      const uuid = this.#opts.domain.uuid;
+      index = await this.#repo.readIndex(uuid, this.#parent.id, target, this.#parent);
+      // Publish the inherited digests before using them, so GC marks them even if the parent is
+      // pruned meanwhile; then prove the parent still existed after that point.
+      await this.#repo.writeAtomic(path.join(this.dir, `${target}.index.base`), index.encode());
+      await this.#requireParent(this.#parent.id);
+    }
+    this.#disks.set(target, {
+      spec,
+      index,
+      touched: new Set(),
+      bytesRead: 0,
+      bytesNew: 0,
+      inherited: inherit,
+    });
+  }
+
+  /** Stores a whole slot (`data.length` must equal the slot's length; all-zero data becomes a hole). */
+  async putSlot(target: string, slot: number, data: Uint8Array): Promise<void> {
+    const d = this.#claim(target, slot);
+    if (data.length !== d.index.slotLength(slot)) {
+      throw new RepoError(
+        'REPO_BAD_ARGUMENT',
+        `slot ${slot} of ${target} needs ${d.index.slotLength(slot)} bytes`,
+      );
+    }
+    d.bytesRead += data.length;
+    d.index.set(slot, await this.#store(d, ChunkKind.data, data));
+  }
+
+  /** Marks a slot as zero/unallocated. */
+  putZero(target: string, slot: number): Promise<void> {
+    this.#claim(target, slot).index.set(slot, ZERO_DIGEST_HEX);
+    return Promise.resolve();
+  }
+
+  /**
+   * Stores new bytes for parts of a slot as a patch over the slot's current content (the parent's
+   * entry, or zeros); each range becomes its own chunk. Too wide or too many ranges: compacted.
+   */
+  async putPatch(target: string, slot: number, ranges: readonly SlotRange[]): Promise<void> {
+    const d = this.#claim(target, slot);
+    const len = d.index.slotLength(slot);
+    const news = checkRanges(ranges, len);
+    d.bytesRead += news.reduce((n, r) => n + r.data.length, 0);
+    const plan = await planPatch(this.#repo, d.index.get(slot), len, news, this.#limits);
+    if (plan.kind === 'compact') {
+      d.index.set(slot, await this.#store(d, ChunkKind.data, plan.bytes));
+      return;
+    }
+    const digests = await Promise.all(news.map((r) => this.#store(d, ChunkKind.data, r.data)));
+    const payload = buildPatchPayload(plan, digests, len);
+    d.index.set(slot, await this.#store(d, ChunkKind.patch, payload));
+  }
+
+  /** Writes the indexes, then the manifest last (temp, fsync, rename); releases the lease. */
+  async commit(info: CommitInfo): Promise<SnapshotManifest> {
+    this.#checkOpen();
+    await Promise.allSettled([...this.#inflight]);
+    const disks: ManifestDisk[] = [];
+    for (const [target, d] of this.#disks) {
+      const file = d.index.encode();
+      await this.#repo.writeAtomic(path.join(this.dir, `${target}.index`), file);
+      disks.push({
+        target,
+        source: d.spec.source,
+        format: d.spec.format,
+        virtualSize: d.spec.virtualSize,
+        index: `${target}.index`,
+        indexSha256: sha256hex(file),
+        bytesRead: d.bytesRead,
+        bytesNew: d.bytesNew,
+      });
+    }
+    for (const dir of this.#dirs) {
+      await fsyncDir(path.join(this.#repo.root, 'chunks', dir));
+    }
+    if (this.#lease === null || this.#lease.lost) {
+      throw new RepoError('REPO_LEASE_LOST', `writer lease of ${this.id} expired before commit`);
+    }
+    const manifest: SnapshotManifest = {
+      format: 'virtvault-snapshot',
+      version: 1,
+      id: this.id,
+      domain: { ...this.#opts.domain },
+      parent: this.#opts.parent ?? null,
+      disks,
+      ...info,
+    };
+    await this.#repo.writeAtomic(
+      path.join(this.dir, 'manifest.json'),
+      JSON.stringify(manifest, null, 2) + '\n',
+    );
+    this.#state = 'committed';
+    await this.#cleanupAfterCommit();
+    return manifest;
+  }
+
+  /** Removes the half-written snapshot and releases the lease. Idempotent. */
+  async abort(): Promise<void> {
+    if (this.#state !== 'open') {
+      await this.#lease?.close();
+      return;
+    }
+    this.#state = 'aborted';
+    await Promise.allSettled([...this.#inflight]);
+    await fsp.rm(this.dir, { recursive: true, force: true });
+    await this.#lease?.close();
+  }
+
+  /** Aborts unless committed. Idempotent. */
+  async close(): Promise<void> {
+    await this.abort();
+  }
+
+  async #cleanupAfterCommit(): Promise<void> {
+    for (const [target, d] of this.#disks) {
+      if (d.inherited) {
+        await fsp.rm(path.join(this.dir, `${target}.index.base`), { force: true });
+      }
+    }
+    await this.#lease?.close();
+  }
+
+  async #requireParent(parent: string): Promise<SnapshotManifest> {
+    try {
+      return await this.#repo.readManifest(this.#opts.domain.uuid, parent);
+    } catch (e) {
+      throw new RepoError(
+        'REPO_PARENT_MISSING',
+        `parent snapshot ${parent} is missing or unreadable`,
+        { cause: e },
+      );
+    }
+  }
+
+  #checkOpen(): void {
+    if (this.#state !== 'open') {
+      throw new RepoError('REPO_STATE', `writer ${this.id} is ${this.#state}`);
+    }
+  }
+
+  #claim(target: string, slot: number): DiskState {
+    this.#checkOpen();
+    const d = this.#disks.get(target);
+    if (d === undefined) {
+      throw new RepoError('REPO_BAD_ARGUMENT', `disk ${target} not started`);
+    }
+    d.index.get(slot); // range check
+    if (d.touched.has(slot)) {
+      throw new RepoError('REPO_BAD_ARGUMENT', `slot ${slot} of ${target} written twice`);
+    }
+    d.touched.add(slot);
+    return d;
+  }
+
+  async #store(d: DiskState, kind: ChunkKind, data: Uint8Array): Promise<string> {
+    const sem = this.#sem;
+    if (sem === null) {
+      throw new RepoError('REPO_STATE', 'writer not open');
+    }
+    const job = sem.with(() =>
+      this.#repo.pool().run(kind, data, this.#repo.options.now(), kind === ChunkKind.data),
+    );
+    this.#inflight.add(job);
+    try {
+      const r = await job;
+      if (r.isNew) {
+        d.bytesNew += data.length;
+        this.#dirs.add(r.dir);
+      }
+      return r.digest;
+    } finally {
+      this.#inflight.delete(job);
+    }
+  }
+}
+
+/** `<yyyymmddThhmmssZ>-<random>`: sortable by time, unique by the random part. */
+function defaultSnapshotId(repo: Repository): string {
+  const t = new Date(repo.options.now())
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+  return `${t}-${repo.options.randomId()}`;
+}
