@@ -1,0 +1,207 @@
+/**
+ * The chain planner (DESIGN.md section 5): pure, given the lineage, what the agent observed, the
+ * level policy and the time. Every chain breaker of peers.md section 3 maps to a reason code and a
+ * decision here (see `breakers.ts`). A broken old checkpoint never blocks a run: the worst outcome
+ * is a full plus clean-up.
+ */
+import type { DomainLineage, LineageCheckpoint, LineageSnapshot } from '../model/lineage.js';
+import type { ObservedDomain } from '../model/observed.js';
+import type { BackupPlan, NewCheckpointPlan, RedefineAction } from '../model/plan.js';
+import type { LevelPolicy } from '../model/policy.js';
+
+import { checkBitmaps } from './bitmap-health.js';
+import { isOwnCheckpoint } from './checkpoint-names.js';
+import { planCleanup } from './cleanup.js';
+import { diskChanges } from './disk-changes.js';
+import { lastFullIndex, policyFullCause } from './policy-full.js';
+import { ReasonLog } from './reason-log.js';
+
+/** The snapshot and checkpoint an incremental or differential would build on. */
+interface Base {
+  snapshot: LineageSnapshot;
+  checkpoint: LineageCheckpoint | undefined;
+}
+
+/** Informational findings that never change the level. */
+function noteDomain(observed: ObservedDomain, log: ReasonLog): void {
+  const foreign = new Set<string>();
+  for (const c of observed.checkpoints) {
+    if (!isOwnCheckpoint(c.name)) {
+      foreign.add(c.name);
+    }
+  }
+  for (const b of observed.disks.flatMap((d) => d.bitmaps)) {
+    if (!isOwnCheckpoint(b.name)) {
+      foreign.add(b.name);
+    }
+  }
+  if (foreign.size > 0) {
+    log.add('FOREIGN_CHECKPOINTS_IGNORED', `left alone: ${[...foreign].sort().join(', ')}`);
+  }
+  if (observed.domain.state === 'shut-off') {
+    log.add('DOMAIN_SHUT_OFF', 'domain is shut off: offline backup');
+  }
+  const unsupported = observed.disks.filter((d) => !d.bitmapsSupported);
+  for (const d of unsupported) {
+    log.add('BITMAPS_UNSUPPORTED', `disk ${d.target} (${d.format}) cannot hold persistent bitmaps`);
+  }
+}
+
+/** Picks the parent snapshot for the requested level, recording why there is none. */
+function pickBase(lineage: DomainLineage, policy: LevelPolicy, log: ReasonLog): Base | null {
+  const snaps = lineage.snapshots;
+  const last = snaps[snaps.length - 1];
+  if (!last) {
+    log.add('NO_PARENT', 'no snapshot of this domain in this repository');
+    return null;
+  }
+  const snapshot = policy.level === 'differential' ? snaps[lastFullIndex(snaps)] : last;
+  if (!snapshot) {
+    log.add('NO_PARENT', 'no full snapshot to take a differential against');
+    return null;
+  }
+  const checkpoint = lineage.checkpoints.find((c) => c.name === snapshot.checkpoint);
+  return { snapshot, checkpoint };
+}
+
+/** Checks the parent snapshot, its disks and its checkpoint's bitmaps. */
+function checkBase(base: Base, observed: ObservedDomain, log: ReasonLog): void {
+  const { snapshot, checkpoint } = base;
+  if (snapshot.host !== observed.host) {
+    log.add(
+      'DOMAIN_MIGRATED',
+      `parent ${snapshot.id} was taken on ${snapshot.host}, domain now on ${observed.host}`,
+    );
+  }
+  if (snapshot.status !== 'committed' || snapshot.verify === 'failed') {
+    const why = snapshot.status !== 'committed' ? snapshot.status : 'failed verify';
+    log.add('PARENT_SNAPSHOT_UNUSABLE', `parent snapshot ${snapshot.id}: ${why}`);
+  }
+  for (const change of diskChanges(snapshot.disks, observed.disks)) {
+    log.add('DISKS_CHANGED', change);
+  }
+  if (!checkpoint && log.has('BITMAPS_UNSUPPORTED')) {
+    return; // no checkpoint is ever made for such a domain; BITMAPS_UNSUPPORTED says it all
+  }
+  if (!checkpoint || checkpoint.state !== 'live') {
+    const what = checkpoint
+      ? `is ${checkpoint.state} (${checkpoint.stateReason ?? 'no reason'})`
+      : 'does not exist';
+    log.add('PARENT_CHECKPOINT_UNUSABLE', `checkpoint of parent ${snapshot.id} ${what}`);
+    return;
+  }
+  for (const f of checkBitmaps(checkpoint.name, checkpoint.disks, observed.disks)) {
+    log.add(f.problem, `bitmap ${f.bitmap} on disk ${f.disk}: ${f.problem.toLowerCase()}`);
+  }
+}
+
+/** Redefine of the parent when libvirt lost its metadata on this host (peers.md B2, B3). */
+function planRedefine(
+  checkpoint: LineageCheckpoint,
+  observed: ObservedDomain,
+  log: ReasonLog,
+): RedefineAction[] {
+  if (observed.checkpoints.some((c) => c.name === checkpoint.name)) {
+    return [];
+  }
+  log.add(
+    'CHECKPOINT_REDEFINED',
+    `libvirt on ${observed.host} has no metadata for ${checkpoint.name}`,
+  );
+  if (observed.domain.transient) {
+    log.add(
+      'DOMAIN_TRANSIENT',
+      'transient domain: checkpoint metadata is lost on every re-creation',
+    );
+  }
+  // Validation needs a running QEMU; plain REDEFINE works offline (lab.md section 7).
+  const validate = observed.domain.state !== 'shut-off';
+  return [{ checkpoint: checkpoint.name, xml: checkpoint.xml, validate }];
+}
+
+/** Live lineage checkpoints whose bitmaps are found broken, to record as such. */
+function brokenInLineage(
+  lineage: DomainLineage,
+  observed: ObservedDomain,
+): BackupPlan['markBroken'] {
+  const out: BackupPlan['markBroken'] = [];
+  for (const c of lineage.checkpoints) {
+    if (c.state !== 'live') {
+      continue;
+    }
+    const problem = checkBitmaps(c.name, c.disks, observed.disks).find(
+      (f) => f.problem !== 'BITMAP_BUSY',
+    );
+    if (problem) {
+      out.push({ checkpoint: c.name, reason: problem.problem });
+    }
+  }
+  return out;
+}
+
+/** The checkpoint this run creates, or null when some disk cannot hold bitmaps. */
+function planNewCheckpoint(observed: ObservedDomain): NewCheckpointPlan | null {
+  if (observed.disks.length === 0 || observed.disks.some((d) => !d.bitmapsSupported)) {
+    return null;
+  }
+  const mode = observed.domain.state === 'shut-off' ? 'offline' : 'live';
+  return { disks: observed.disks.map((d) => d.target), mode };
+}
+
+/** Checkpoints this repository may still build on: the last snapshot's and the last full's. */
+function heads(lineage: DomainLineage): Set<string> {
+  const snaps = lineage.snapshots;
+  const keep = [snaps[snaps.length - 1], snaps[lastFullIndex(snaps)]];
+  return new Set(keep.flatMap((s) => (s?.checkpoint ? [s.checkpoint] : [])));
+}
+
+/**
+ * Plans one backup of `observed.domain` into `lineage.repository`.
+ *
+ * @param lineage the domain's lineage (snapshots of this repository, all its checkpoints)
+ * @param observed what the agent saw just now
+ * @param policy level rules
+ * @param now epoch ms
+ */
+export function planBackup(
+  lineage: DomainLineage,
+  observed: ObservedDomain,
+  policy: LevelPolicy,
+  now: number,
+): BackupPlan {
+  const log = new ReasonLog();
+  noteDomain(observed, log);
+  const cause = policyFullCause(policy, lineage.snapshots, now);
+  if (cause) {
+    log.add('POLICY_FULL', cause);
+  }
+  const base = pickBase(lineage, policy, log);
+  if (base) {
+    checkBase(base, observed, log);
+  }
+  let redefine: RedefineAction[] = [];
+  const incremental = base?.checkpoint && !log.forcesFull() ? base.checkpoint : null;
+  if (incremental) {
+    redefine = planRedefine(incremental, observed, log);
+  }
+  const cleanup = planCleanup(lineage, observed, heads(lineage));
+  if (cleanup.some((c) => c.why === 'orphan')) {
+    const names = cleanup.filter((c) => c.why === 'orphan').map((c) => c.checkpoint);
+    log.add('ORPHAN_CHECKPOINTS', `no snapshot uses ${names.join(', ')}`);
+  }
+  return {
+    level: incremental
+      ? policy.level === 'differential'
+        ? 'differential'
+        : 'incremental'
+      : 'full',
+    parentSnapshot: incremental && base ? base.snapshot.id : null,
+    incrementalFrom: incremental ? incremental.name : null,
+    redefine,
+    cleanup,
+    markBroken: brokenInLineage(lineage, observed),
+    newCheckpoint: planNewCheckpoint(observed),
+    reasons: log.reasons(),
+    details: log.details(),
+  };
+}
