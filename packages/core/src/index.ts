@@ -9,3 +9,4 @@ export * from './chain/plan-backup.js';
 export * from './chain/breakers.js';
 export * from './chain/checkpoint-names.js';
 export * from './chain/libvirt-errors.js';
+export * from './retention/index.js';

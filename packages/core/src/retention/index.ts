@@ -1,0 +1,1 @@
+export * from './gfs.js';
