@@ -10,3 +10,8 @@ export * from './chain/breakers.js';
 export * from './chain/checkpoint-names.js';
 export * from './chain/libvirt-errors.js';
 export * from './retention/index.js';
+export * from './model/from-manifest.js';
+export * from './chain/fallback.js';
+export * from './run/ports.js';
+export * from './run/run-errors.js';
+export * from './run/run-backup.js';

@@ -1,0 +1,285 @@
+/**
+ * The runBackup scenario suite over any `LineageStore`: the in-memory fake here, the Postgres and
+ * PGlite stores in `@virtvault/lineage`'s integration tests. Hypervisor, executor and repository
+ * are fakes. Asserts only what the ports show.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { describe, it } from 'node:test';
+
+import { hasErrorCode } from '../errors.js';
+import type { DomainLineage } from '../model/lineage.js';
+import type { SnapshotManifest } from '../model/manifest.js';
+import type { LineageStore, RunFailure, SnapshotCommit } from '../run/ports.js';
+import { type RunBackupDeps, type RunBackupResult, runBackup } from '../run/run-backup.js';
+
+import { FakeClock, FakeExecutor, FakeHypervisor, FakeIds, FakeRepository } from './run-fakes.js';
+
+const REPO = 'repo-suite';
+const T0 = Date.UTC(2025, 0, 15, 12);
+const HOUR = 3_600_000;
+
+/** A store factory: one store per call (same database for a suite), closed by `close`. */
+export type MakeStore = () => Promise<LineageStore & { close(): Promise<void> }>;
+
+/** A test world. */
+export interface World {
+  uuid: string;
+  clock: FakeClock;
+  repo: FakeRepository;
+  hypervisor: FakeHypervisor;
+  executor: FakeExecutor;
+  deps: RunBackupDeps;
+  run: (deps?: Partial<RunBackupDeps>) => Promise<RunBackupResult>;
+  lineage: () => Promise<DomainLineage>;
+}
+
+/** One world: a domain on host-a with one qcow2 disk, fakes around it, a store. */
+export function world(store: LineageStore, idPrefix = '01J'): World {
+  const uuid = randomUUID();
+  const clock = new FakeClock(T0);
+  const repo = new FakeRepository();
+  const hypervisor = new FakeHypervisor({
+    host: 'host-a',
+    domain: { uuid, name: `vm-${uuid.slice(0, 8)}`, state: 'running', transient: false },
+    disks: [
+      {
+        target: 'vda',
+        source: `/images/${uuid}.qcow2`,
+        format: 'qcow2',
+        virtualSize: 1 << 30,
+        nodeName: 'libvirt-1-format',
+        bitmapsSupported: true,
+        bitmaps: [],
+      },
+    ],
+    checkpoints: [],
+  });
+  const executor = new FakeExecutor(hypervisor, repo, clock);
+  const deps: RunBackupDeps = {
+    hypervisor,
+    executor,
+    lineage: store,
+    manifests: repo,
+    clock,
+    ids: new FakeIds(`${idPrefix}${uuid.slice(0, 6).toUpperCase()}`),
+  };
+  const run = (deps2: Partial<RunBackupDeps> = {}) =>
+    runBackup(
+      { ...deps, ...deps2 },
+      { domain: uuid, repository: REPO, policy: { level: 'auto' }, staleRunAfterMs: HOUR },
+    );
+  const lineage = () => store.loadLineage(REPO, { uuid, name: hypervisor.state.domain.name });
+  return { uuid, clock, repo, hypervisor, executor, deps, run, lineage };
+}
+
+/** Delegates to a store but loses the lineage commit (and the failure record) like a crash. */
+function crashingOnCommit(inner: LineageStore): LineageStore {
+  const crash = (): Promise<never> =>
+    Promise.reject(new Error('connection lost (simulated crash)'));
+  return {
+    beginRun: (r, s) => inner.beginRun(r, s),
+    heartbeat: (id, at) => inner.heartbeat(id, at),
+    reconcile: (r, d, m, at) => inner.reconcile(r, d, m, at),
+    loadLineage: (r, d) => inner.loadLineage(r, d),
+    markCheckpoints: (d, u, at) => inner.markCheckpoints(d, u, at),
+    recordEvent: (e) => inner.recordEvent(e),
+    commitSnapshot: (_c: SnapshotCommit) => crash(),
+    failRun: (_id: string, _f: RunFailure) => crash(),
+  };
+}
+
+const ids = (ms: SnapshotManifest[]): string[] => ms.map((m) => m.id);
+
+/** Registers the scenarios for `makeStore`. */
+export function runBackupSuite(name: string, makeStore: MakeStore): void {
+  describe(`runBackup over ${name}`, () => {
+    it('takes a full, then an incremental from its checkpoint', async () => {
+      const store = await makeStore();
+      try {
+        const w = world(store);
+        const first = await w.run();
+        assert.equal(first.manifest.level, 'full');
+        assert.deepEqual(first.plan.reasons, ['NO_PARENT']);
+        w.clock.advance(HOUR * 24);
+        const second = await w.run();
+        assert.equal(second.manifest.level, 'incremental');
+        assert.equal(second.manifest.parent, first.manifest.id);
+        assert.equal(w.executor.requests[1]?.incrementalFrom, first.manifest.checkpoint?.name);
+        const l = await w.lineage();
+        assert.deepEqual(
+          l.snapshots.map((s) => [s.id, s.level, s.parent]),
+          [
+            [first.manifest.id, 'full', null],
+            [second.manifest.id, 'incremental', first.manifest.id],
+          ],
+        );
+        assert.deepEqual(
+          l.checkpoints.map((c) => c.state),
+          ['live', 'live'],
+        );
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('redefines only the parent after the domain lost its checkpoint metadata', async () => {
+      const store = await makeStore();
+      try {
+        const w = world(store);
+        await w.run();
+        await w.run();
+        w.hypervisor.state.checkpoints = [];
+        w.hypervisor.state.domain.transient = true;
+        w.hypervisor.calls.length = 0;
+        const third = await w.run();
+        assert.equal(third.manifest.level, 'incremental');
+        assert.deepEqual(third.plan.reasons, ['CHECKPOINT_REDEFINED', 'DOMAIN_TRANSIENT']);
+        const parentCp = (await w.lineage()).checkpoints[1]?.name ?? '';
+        assert.deepEqual(w.hypervisor.calls.slice(0, 1), [`redefine ${parentCp} validate`]);
+        assert.equal(w.hypervisor.calls.filter((c) => c.startsWith('redefine')).length, 1);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('retries once as a full when the incremental is rejected at start', async () => {
+      const store = await makeStore();
+      try {
+        const w = world(store);
+        const first = await w.run();
+        w.executor.rejectIncrementals = 1;
+        w.hypervisor.calls.length = 0;
+        const second = await w.run();
+        assert.equal(second.attempts, 2);
+        assert.equal(second.plannedLevel, 'incremental');
+        assert.equal(second.manifest.level, 'full');
+        assert.ok(second.plan.reasons.includes('INCREMENTAL_FAILED'));
+        const cp = first.manifest.checkpoint?.name ?? '';
+        assert.deepEqual(w.hypervisor.calls, [
+          `delete-metadata ${cp}`,
+          `remove-bitmap vda ${cp} qmp`,
+        ]);
+        const l = await w.lineage();
+        assert.equal(l.checkpoints.find((c) => c.name === cp)?.state, 'deleted');
+        assert.notEqual(w.executor.requests[1]?.snapshotId, w.executor.requests[2]?.snapshotId);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('takes a full when libvirt refuses the redefine, and survives clean-up failures', async () => {
+      const store = await makeStore();
+      try {
+        const w = world(store);
+        await w.run();
+        w.hypervisor.state.checkpoints = [];
+        w.hypervisor.failRedefine =
+          "checkpoint inconsistent: missing or broken bitmap 'x' for disk 'vda'";
+        w.hypervisor.failRemoveBitmap = 'bitmap busy';
+        const second = await w.run();
+        assert.equal(second.manifest.level, 'full');
+        assert.deepEqual(second.plan.reasons, ['CHECKPOINT_REDEFINED', 'REDEFINE_FAILED']);
+        assert.equal(second.cleanupFailures.length, 1);
+        const l = await w.lineage();
+        assert.deepEqual(
+          l.checkpoints.map((c) => c.state),
+          ['broken', 'live'],
+        );
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('lets exactly one of two concurrent runs of a domain proceed', async () => {
+      const store = await makeStore();
+      const store2 = await makeStore();
+      try {
+        const w = world(store);
+        let open = (): void => undefined;
+        w.executor.gate = new Promise((resolve) => (open = resolve));
+        const a = w.run();
+        const b = w.run({ lineage: store2, ids: new FakeIds(`01K${w.uuid.slice(0, 6)}`) });
+        const settled = await Promise.allSettled([a, b.finally(open)]);
+        open();
+        const ok = settled.filter((s) => s.status === 'fulfilled');
+        const refused = settled.flatMap((s) =>
+          s.status === 'rejected' ? [s.reason as unknown] : [],
+        );
+        assert.equal(ok.length, 1);
+        assert.equal(refused.length, 1);
+        assert.ok(hasErrorCode(refused[0], 'ALREADY_RUNNING'), String(refused[0]));
+        assert.equal((await w.lineage()).snapshots.length, 1);
+      } finally {
+        await store2.close();
+        await store.close();
+      }
+    });
+
+    it('repairs a crash between repository commit and lineage commit, without duplicates', async () => {
+      const store = await makeStore();
+      try {
+        const w = world(store);
+        const first = await w.run();
+        w.clock.advance(HOUR);
+        await assert.rejects(w.run({ lineage: crashingOnCommit(store) }), (e) =>
+          hasErrorCode(e, 'LINEAGE_COMMIT_FAILED'),
+        );
+        const repoIds = ids(w.repo.manifests.get(REPO) ?? []);
+        assert.equal(repoIds.length, 2);
+        assert.equal((await w.lineage()).snapshots.length, 1);
+        // the crashed run still holds the domain until its lease expires
+        w.clock.advance(HOUR / 2);
+        await assert.rejects(w.run(), (e) => hasErrorCode(e, 'ALREADY_RUNNING'));
+        w.clock.advance(HOUR);
+        const third = await w.run();
+        assert.ok(third.plan.reasons.includes('SNAPSHOT_RECONCILED'));
+        assert.equal(third.manifest.level, 'incremental');
+        assert.equal(third.manifest.parent, repoIds[1]);
+        const l = await w.lineage();
+        assert.deepEqual(
+          l.snapshots.map((s) => s.id),
+          [first.manifest.id, repoIds[1], third.manifest.id],
+        );
+        const again = await w.run();
+        assert.ok(!again.plan.reasons.includes('SNAPSHOT_RECONCILED'));
+        assert.equal((await w.lineage()).snapshots.length, 4);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('records a failed backup and frees the domain for the next run', async () => {
+      const store = await makeStore();
+      try {
+        const w = world(store);
+        w.executor.failWith = new Error('NBD read failed');
+        await assert.rejects(w.run(), (e) => hasErrorCode(e, 'BACKUP_FAILED'));
+        w.executor.failWith = null;
+        const next = await w.run();
+        assert.equal(next.manifest.level, 'full');
+        assert.equal((await w.lineage()).snapshots.length, 1);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('marks snapshots whose manifest vanished and takes a full', async () => {
+      const store = await makeStore();
+      try {
+        const w = world(store);
+        await w.run();
+        w.repo.manifests.set(REPO, []);
+        const second = await w.run();
+        assert.equal(second.manifest.level, 'full');
+        assert.deepEqual(second.plan.reasons, ['PARENT_SNAPSHOT_UNUSABLE', 'SNAPSHOT_RECONCILED']);
+        assert.deepEqual(
+          (await w.lineage()).snapshots.map((s) => s.status),
+          ['missing', 'committed'],
+        );
+      } finally {
+        await store.close();
+      }
+    });
+  });
+}

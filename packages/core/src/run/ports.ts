@@ -1,0 +1,207 @@
+/**
+ * The ports `runBackup` drives. They belong to core; adapters implement them: the hypervisor port
+ * by the agent over `libvirt`, the executor by `engine`, the manifest source by `repo`, the lineage
+ * store by `lineage` (Postgres or PGlite). Tests use in-memory `Fake…` implementations.
+ *
+ * Contract for every port: methods throw errors carrying a stable string `code` (any package's
+ * error class); the caller owns nothing the adapter opened and closes nothing of it.
+ */
+import type { DomainLineage } from '../model/lineage.js';
+import type { BackupLevel, SnapshotManifest } from '../model/manifest.js';
+import type { ObservedDomain } from '../model/observed.js';
+import type { BitmapRemoval, RedefineAction } from '../model/plan.js';
+import type { ReasonCode } from '../model/reasons.js';
+
+/** Epoch milliseconds. */
+export interface Clock {
+  /** Current time, epoch ms. */
+  now(): number;
+}
+
+/** Unique, time-sortable ids (ULIDs in production). */
+export interface IdGenerator {
+  /** A new id, safe as a path component and as a checkpoint name suffix. */
+  next(): string;
+}
+
+/**
+ * The hypervisor as runBackup needs it. Deletes are the crash-safe pieces of clean-up:
+ * `deleteCheckpointMetadata` is libvirt's METADATA_ONLY delete; `removeBitmap` removes one qcow2
+ * bitmap (QMP `block-dirty-bitmap-remove` on a running domain, `qemu-img bitmap --remove` offline).
+ */
+export interface Hypervisor {
+  /** Observes a domain by name or UUID. */
+  observe(domain: string): Promise<ObservedDomain>;
+  /** Redefines one checkpoint from XML (REDEFINE, plus REDEFINE_VALIDATE when asked). */
+  redefineCheckpoint(domainUuid: string, action: RedefineAction): Promise<void>;
+  /** Deletes libvirt's metadata of one checkpoint, leaving bitmaps alone. */
+  deleteCheckpointMetadata(domainUuid: string, checkpoint: string): Promise<void>;
+  /** Removes one bitmap from one disk. */
+  removeBitmap(domainUuid: string, disk: string, bitmap: string, via: BitmapRemoval): Promise<void>;
+}
+
+/** What the executor is asked to back up. */
+export interface BackupRequest {
+  /** Repository to write into. */
+  repository: string;
+  /** Id of the snapshot to create. */
+  snapshotId: string;
+  /** The domain as observed at the start of the run. */
+  observed: ObservedDomain;
+  /** Level. */
+  level: BackupLevel;
+  /** Parent snapshot to copy unchanged slots from (null for a full). */
+  parentSnapshot: string | null;
+  /** Checkpoint whose bitmaps give the changed blocks (null for a full). */
+  incrementalFrom: string | null;
+  /** Checkpoint to create with the backup, or null for none. */
+  newCheckpoint: { name: string; disks: string[]; mode: 'live' | 'offline' } | null;
+  /** Reason codes to write into the manifest. */
+  reasons: ReasonCode[];
+  /** Call now and then during long transfers: keeps the run's lease alive. */
+  heartbeat: () => Promise<void>;
+}
+
+/**
+ * Runs one backup job and commits the snapshot to the repository (manifest written last).
+ * Contract: returns only after the manifest is durable. Throws an error with code
+ * `INCREMENTAL_REJECTED` when the hypervisor refuses an incremental at backup start (checkpoint
+ * inconsistent, bitmap not found, checkpoint not found) before any data was written; `runBackup`
+ * then retries once as a full. Any other error fails the run. It cleans up its own backup job.
+ */
+export interface BackupExecutor {
+  /** Takes the backup; returns the committed manifest. */
+  execute(request: BackupRequest): Promise<SnapshotManifest>;
+}
+
+/** The repository's committed manifests (the truth about which snapshots exist). */
+export interface ManifestSource {
+  /** Manifests of one domain in one repository; folders without a manifest are not listed. */
+  listManifests(repository: string, domainUuid: string): Promise<SnapshotManifest[]>;
+}
+
+/** A run being started. */
+export interface RunStart {
+  /** Run id. */
+  id: string;
+  /** Repository. */
+  repository: string;
+  /** Domain. */
+  domain: { uuid: string; name: string };
+  /** Host the domain runs on now. */
+  host: string;
+  /** Epoch ms. */
+  startedAt: number;
+}
+
+/** A snapshot to record with its run, after the repository committed it. */
+export interface SnapshotCommit {
+  /** Run id. */
+  runId: string;
+  /** Repository. */
+  repository: string;
+  /** The committed manifest. */
+  manifest: SnapshotManifest;
+  /** Level the planner chose first. */
+  plannedLevel: BackupLevel;
+  /** Final reasons of the run. */
+  reasons: ReasonCode[];
+  /** Epoch ms. */
+  finishedAt: number;
+}
+
+/** A failed run. */
+export interface RunFailure {
+  /** Stable error code. */
+  errorCode: string;
+  /** Message. */
+  message: string;
+  /** Level the planner chose, if it got that far. */
+  plannedLevel: BackupLevel | null;
+  /** Reasons so far. */
+  reasons: ReasonCode[];
+  /** Epoch ms. */
+  finishedAt: number;
+}
+
+/** A checkpoint state change. */
+export interface CheckpointStateUpdate {
+  /** Checkpoint name. */
+  checkpoint: string;
+  /** New state. */
+  state: 'broken' | 'deleted';
+  /** Reason code or short text. */
+  reason: string;
+}
+
+/** Kinds of lineage events. */
+export type LineageEventKind =
+  | 'domain-migrated'
+  | 'chain-broken'
+  | 'fallback-full'
+  | 'checkpoint-redefined'
+  | 'cleanup-failed'
+  | 'snapshot-reconciled'
+  | 'run-abandoned';
+
+/** One event for the report. */
+export interface LineageEvent {
+  /** Domain. */
+  domainUuid: string;
+  /** Run, if any. */
+  runId: string | null;
+  /** Epoch ms. */
+  at: number;
+  /** Kind. */
+  kind: LineageEventKind;
+  /** Plain-words detail. */
+  message: string;
+}
+
+/** What reconciling the lineage with the repository changed. */
+export interface ReconcileResult {
+  /** Snapshots imported from manifests the lineage did not know. */
+  imported: string[];
+  /** Committed snapshots of the lineage whose manifest is gone, now marked missing. */
+  missing: string[];
+}
+
+/**
+ * The lineage database as runBackup needs it. `beginRun` is the per-domain concurrency guard:
+ * at most one running run per domain (any repository), enforced by the store itself.
+ */
+export interface LineageStore {
+  /**
+   * Records a run as running. Runs of the domain still running but without a heartbeat for
+   * `staleAfterMs` are marked abandoned first (a crashed process). Throws code `ALREADY_RUNNING`
+   * when another run of the domain is running. Upserts host and domain (current host).
+   * @returns ids of the abandoned runs
+   */
+  beginRun(run: RunStart, staleAfterMs: number): Promise<string[]>;
+  /** Keeps a running run's lease alive. */
+  heartbeat(runId: string, at: number): Promise<void>;
+  /**
+   * Makes the lineage match the repository's manifests: imports unknown snapshots (and their
+   * checkpoints) idempotently, marks committed snapshots without a manifest missing.
+   */
+  reconcile(
+    repository: string,
+    domainUuid: string,
+    manifests: readonly SnapshotManifest[],
+    at: number,
+  ): Promise<ReconcileResult>;
+  /** The domain's lineage in one repository (empty when never backed up). */
+  loadLineage(repository: string, domain: { uuid: string; name: string }): Promise<DomainLineage>;
+  /** Records checkpoint state changes; unknown names are ignored. */
+  markCheckpoints(
+    domainUuid: string,
+    updates: readonly CheckpointStateUpdate[],
+    at: number,
+  ): Promise<void>;
+  /** Records snapshot, its checkpoint and the run's success in one transaction; idempotent. */
+  commitSnapshot(commit: SnapshotCommit): Promise<void>;
+  /** Records the run's failure. */
+  failRun(runId: string, failure: RunFailure): Promise<void>;
+  /** Records an event. */
+  recordEvent(event: LineageEvent): Promise<void>;
+}

@@ -1,0 +1,253 @@
+/**
+ * `runBackup`: one backup of one domain over injected ports (DESIGN.md sections 5 and 6).
+ *
+ * observe → begin run (per-domain guard) → reconcile lineage from the repository's manifests →
+ * load lineage → plan → record findings → redefine the parent → clean up → execute (one retry as a
+ * full when the incremental is rejected at start) → commit to the lineage, only after the
+ * repository committed. Clean-up and redefine failures never fail the run.
+ */
+import { fallbackToFull } from '../chain/fallback.js';
+import { toCheckpointName } from '../chain/checkpoint-names.js';
+import { classifyLibvirtMessage } from '../chain/libvirt-errors.js';
+import { planBackup } from '../chain/plan-backup.js';
+import { CoreError, coerceError, hasErrorCode } from '../errors.js';
+import type { BackupLevel, SnapshotManifest } from '../model/manifest.js';
+import type { BackupPlan } from '../model/plan.js';
+
+import {
+  type RunBackupDeps,
+  type RunBackupRequest,
+  type RunContext,
+  event,
+} from './run-context.js';
+import { cleanUp, markBroken, recordFindings } from './run-steps.js';
+
+export type { RunBackupDeps, RunBackupRequest } from './run-context.js';
+
+/** Outcome of a successful run. */
+export interface RunBackupResult {
+  /** Run id. */
+  runId: string;
+  /** The committed snapshot. */
+  manifest: SnapshotManifest;
+  /** Level the planner chose first. */
+  plannedLevel: BackupLevel;
+  /** The plan finally executed (after any fallback). */
+  plan: BackupPlan;
+  /** Backup attempts (2 when an incremental was retried as a full). */
+  attempts: number;
+  /** Clean-up steps that failed (recorded as events, never fatal). */
+  cleanupFailures: string[];
+}
+
+/** Default lease: longer than any sane backup between two heartbeats. */
+const DEFAULT_STALE_MS = 6 * 3_600_000;
+
+/** Starts the run, mapping the store's refusal to `ALREADY_RUNNING`. */
+async function begin(ctx: RunContext): Promise<void> {
+  const { deps, observed, request } = ctx;
+  const domain = { uuid: observed.domain.uuid, name: observed.domain.name };
+  const run = { id: ctx.runId, repository: request.repository, domain, host: observed.host };
+  try {
+    const stale = request.staleRunAfterMs ?? DEFAULT_STALE_MS;
+    const abandoned = await deps.lineage.beginRun({ ...run, startedAt: deps.clock.now() }, stale);
+    for (const id of abandoned) {
+      const message = `run ${id} stopped sending heartbeats and was taken over by ${ctx.runId}`;
+      await event(ctx, 'run-abandoned', message);
+    }
+  } catch (e) {
+    if (hasErrorCode(e, 'ALREADY_RUNNING')) {
+      const msg = `another backup of ${observed.domain.name} (${observed.domain.uuid}) is running`;
+      throw new CoreError('ALREADY_RUNNING', msg, { cause: e });
+    }
+    throw e;
+  }
+}
+
+/** Repairs the lineage from the repository's manifests (crash between the two commits). */
+async function reconcile(ctx: RunContext): Promise<string[]> {
+  const { deps, request, observed } = ctx;
+  const manifests = await deps.manifests.listManifests(request.repository, observed.domain.uuid);
+  const at = deps.clock.now();
+  const r = await deps.lineage.reconcile(request.repository, observed.domain.uuid, manifests, at);
+  const notes: string[] = [];
+  if (r.imported.length > 0) {
+    notes.push(`imported from manifests: ${r.imported.join(', ')}`);
+  }
+  if (r.missing.length > 0) {
+    notes.push(`manifests gone: ${r.missing.join(', ')}`);
+  }
+  for (const n of notes) {
+    await event(ctx, 'snapshot-reconciled', n);
+  }
+  return notes;
+}
+
+/** Plans the run, adding the reconcile findings. */
+async function plan(ctx: RunContext): Promise<BackupPlan> {
+  const { deps, request, observed } = ctx;
+  const notes = await reconcile(ctx);
+  const domain = { uuid: observed.domain.uuid, name: observed.domain.name };
+  const lineage = await deps.lineage.loadLineage(request.repository, domain);
+  const p = planBackup(lineage, observed, request.policy, deps.clock.now());
+  if (notes.length === 0) {
+    return p;
+  }
+  const details = notes.map((message) => ({ code: 'SNAPSHOT_RECONCILED' as const, message }));
+  return {
+    ...p,
+    reasons: [...p.reasons, 'SNAPSHOT_RECONCILED'],
+    details: [...p.details, ...details],
+  };
+}
+
+/** Redefines the parent; on refusal the plan becomes a full (`REDEFINE_FAILED`). */
+async function redefine(ctx: RunContext, p: BackupPlan): Promise<BackupPlan> {
+  const action = p.redefine[0];
+  if (!action) {
+    return p;
+  }
+  try {
+    await ctx.deps.hypervisor.redefineCheckpoint(ctx.observed.domain.uuid, action);
+    await event(
+      ctx,
+      'checkpoint-redefined',
+      `${action.checkpoint} redefined on ${ctx.observed.host}`,
+    );
+    return p;
+  } catch (e) {
+    const err = coerceError(e);
+    const cause = classifyLibvirtMessage(err.message) ?? 'unknown cause';
+    const message = `redefine of ${action.checkpoint} refused (${cause}): ${err.message}`;
+    await event(ctx, 'fallback-full', message);
+    const full = fallbackToFull(p, ctx.observed, 'REDEFINE_FAILED', message);
+    await markBroken(ctx, full.markBroken.slice(-1));
+    return full;
+  }
+}
+
+/** Runs the executor for `p` with fresh snapshot and checkpoint ids. */
+function execute(ctx: RunContext, p: BackupPlan): Promise<SnapshotManifest> {
+  const { deps, request, observed } = ctx;
+  const nc = p.newCheckpoint;
+  return deps.executor.execute({
+    repository: request.repository,
+    snapshotId: deps.ids.next(),
+    observed,
+    level: p.level,
+    parentSnapshot: p.parentSnapshot,
+    incrementalFrom: p.incrementalFrom,
+    newCheckpoint: nc ? { ...nc, name: toCheckpointName(deps.ids.next()) } : null,
+    reasons: p.reasons,
+    heartbeat: () => deps.lineage.heartbeat(ctx.runId, deps.clock.now()),
+  });
+}
+
+/** Executes; an incremental rejected at start is retried once as a full (`INCREMENTAL_FAILED`). */
+async function executeWithRetry(
+  ctx: RunContext,
+  p: BackupPlan,
+): Promise<{ manifest: SnapshotManifest; plan: BackupPlan; attempts: number }> {
+  try {
+    return { manifest: await execute(ctx, p), plan: p, attempts: 1 };
+  } catch (e) {
+    if (p.level === 'full' || !hasErrorCode(e, 'INCREMENTAL_REJECTED')) {
+      throw e;
+    }
+    const err = coerceError(e);
+    const message = `${p.level} from ${p.incrementalFrom ?? '?'} rejected at start: ${err.message}`;
+    const full = fallbackToFull(p, ctx.observed, 'INCREMENTAL_FAILED', message);
+    ctx.plan = full;
+    await event(ctx, 'fallback-full', message);
+    await markBroken(ctx, full.markBroken.slice(-1));
+    await cleanUp(ctx, full.cleanup.slice(0, 1));
+    return { manifest: await execute(ctx, full), plan: full, attempts: 2 };
+  }
+}
+
+/** Records the snapshot in the lineage; a failure here leaves the manifest for the next run. */
+async function commit(ctx: RunContext, manifest: SnapshotManifest, p: BackupPlan): Promise<void> {
+  const { deps, request } = ctx;
+  try {
+    await deps.lineage.commitSnapshot({
+      runId: ctx.runId,
+      repository: request.repository,
+      manifest,
+      plannedLevel: ctx.plannedLevel ?? p.level,
+      reasons: p.reasons,
+      finishedAt: deps.clock.now(),
+    });
+  } catch (e) {
+    const msg = `snapshot ${manifest.id} is in the repository but not in the lineage`;
+    throw new CoreError('LINEAGE_COMMIT_FAILED', msg, { cause: e });
+  }
+}
+
+/** Records the failure of a started run (best effort: the store may be what failed). */
+async function fail(ctx: RunContext, err: Error): Promise<CoreError> {
+  const code = hasErrorCode(err, 'LINEAGE_COMMIT_FAILED')
+    ? 'LINEAGE_COMMIT_FAILED'
+    : 'BACKUP_FAILED';
+  const errorCode = 'code' in err && typeof err.code === 'string' ? err.code : code;
+  const failure = {
+    errorCode,
+    message: err.message,
+    plannedLevel: ctx.plannedLevel,
+    reasons: ctx.plan?.reasons ?? [],
+    finishedAt: ctx.deps.clock.now(),
+  };
+  await ctx.deps.lineage.failRun(ctx.runId, failure).catch(() => undefined);
+  return err instanceof CoreError
+    ? err
+    : new CoreError(errorCode, `backup failed: ${err.message}`, { cause: err });
+}
+
+/** The steps after the run was started. */
+async function runStarted(ctx: RunContext): Promise<RunBackupResult> {
+  let p = await plan(ctx);
+  ctx.plan = p;
+  ctx.plannedLevel = p.level;
+  await recordFindings(ctx, p);
+  p = await redefine(ctx, p);
+  ctx.plan = p;
+  await cleanUp(ctx, p.cleanup);
+  await ctx.deps.lineage.heartbeat(ctx.runId, ctx.deps.clock.now());
+  const done = await executeWithRetry(ctx, p);
+  ctx.plan = done.plan;
+  await commit(ctx, done.manifest, done.plan);
+  return {
+    runId: ctx.runId,
+    manifest: done.manifest,
+    plannedLevel: ctx.plannedLevel,
+    plan: done.plan,
+    attempts: done.attempts,
+    cleanupFailures: ctx.cleanupFailures,
+  };
+}
+
+/**
+ * Backs up one domain. Throws `CoreError` with code `ALREADY_RUNNING` when another run of the
+ * domain is running, `LINEAGE_COMMIT_FAILED` when the snapshot is committed in the repository but
+ * not in the lineage (the next run repairs it), `BACKUP_FAILED` or the executor's code otherwise.
+ */
+export async function runBackup(
+  deps: RunBackupDeps,
+  request: RunBackupRequest,
+): Promise<RunBackupResult> {
+  const observed = await deps.hypervisor.observe(request.domain);
+  const ctx: RunContext = {
+    deps,
+    request,
+    observed,
+    runId: deps.ids.next(),
+    plannedLevel: null,
+    plan: null,
+    cleanupFailures: [],
+  };
+  await begin(ctx);
+  try {
+    return await runStarted(ctx);
+  } catch (e) {
+    throw await fail(ctx, coerceError(e));
+  }
+}

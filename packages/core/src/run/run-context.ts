@@ -1,0 +1,67 @@
+/**
+ * The dependencies, request and shared state of one `runBackup` run.
+ */
+import type { BackupLevel } from '../model/manifest.js';
+import type { ObservedDomain } from '../model/observed.js';
+import type { BackupPlan } from '../model/plan.js';
+import type { LevelPolicy } from '../model/policy.js';
+
+import type {
+  BackupExecutor,
+  Clock,
+  Hypervisor,
+  IdGenerator,
+  LineageEventKind,
+  LineageStore,
+  ManifestSource,
+} from './ports.js';
+
+/** The ports runBackup drives. */
+export interface RunBackupDeps {
+  /** Hypervisor port. */
+  hypervisor: Hypervisor;
+  /** Backup executor (engine). */
+  executor: BackupExecutor;
+  /** Lineage store. */
+  lineage: LineageStore;
+  /** Repository manifests. */
+  manifests: ManifestSource;
+  /** Time. */
+  clock: Clock;
+  /** Ids. */
+  ids: IdGenerator;
+}
+
+/** What to back up. */
+export interface RunBackupRequest {
+  /** Domain name or UUID. */
+  domain: string;
+  /** Repository. */
+  repository: string;
+  /** Level rules. */
+  policy: LevelPolicy;
+  /** A running run without heartbeat for this long is taken over. @default 21600000 (6 h) */
+  staleRunAfterMs?: number;
+}
+
+/** State of one run, shared by its steps. */
+export interface RunContext {
+  deps: RunBackupDeps;
+  request: RunBackupRequest;
+  observed: ObservedDomain;
+  runId: string;
+  plannedLevel: BackupLevel | null;
+  plan: BackupPlan | null;
+  cleanupFailures: string[];
+}
+
+/** Records one event of this run. */
+export async function event(
+  ctx: RunContext,
+  kind: LineageEventKind,
+  message: string,
+): Promise<void> {
+  const at = ctx.deps.clock.now();
+  const domainUuid = ctx.observed.domain.uuid;
+  await ctx.deps.lineage.recordEvent({ domainUuid, runId: ctx.runId, at, kind, message });
+}
