@@ -56,21 +56,21 @@ export class Checkpoints {
         ? CheckpointCreateFlags.REDEFINE_VALIDATE | CheckpointCreateFlags.REDEFINE
         : 0) |
       (options.quiesce ? CheckpointCreateFlags.QUIESCE : 0);
-    return call(
-      `checkpoint-create ${this.domainName}`,
+    return call(`checkpoint-create ${this.domainName}`, () =>
       native.checkpointCreate(this.handle, xml, flags),
     );
   }
 
   /** All checkpoints with parents, parents before children (topological) unless `flags` say otherwise. */
   async list(flags: number = CheckpointListFlags.TOPOLOGICAL): Promise<CheckpointInfo[]> {
-    return call(`checkpoint-list ${this.domainName}`, native.checkpointList(this.handle, flags));
+    return call(`checkpoint-list ${this.domainName}`, () =>
+      native.checkpointList(this.handle, flags),
+    );
   }
 
   /** Looks up a checkpoint; rejects with VIR_ERR_NO_DOMAIN_CHECKPOINT if absent. */
   async lookup(name: string): Promise<CheckpointInfo> {
-    return call(
-      `checkpoint ${this.domainName}/${name}`,
+    return call(`checkpoint ${this.domainName}/${name}`, () =>
       native.checkpointLookup(this.handle, name),
     );
   }
@@ -80,8 +80,7 @@ export class Checkpoints {
     const flags =
       (options.noDomain ? CheckpointXmlFlags.NO_DOMAIN : 0) |
       (options.size ? CheckpointXmlFlags.SIZE : 0);
-    return call(
-      `checkpoint-dumpxml ${this.domainName}/${name}`,
+    return call(`checkpoint-dumpxml ${this.domainName}/${name}`, () =>
       native.checkpointGetXml(this.handle, name, flags),
     );
   }
@@ -97,8 +96,7 @@ export class Checkpoints {
       (options.metadataOnly ? CheckpointDeleteFlags.METADATA_ONLY : 0) |
       (options.children ? CheckpointDeleteFlags.CHILDREN : 0) |
       (options.childrenOnly ? CheckpointDeleteFlags.CHILDREN_ONLY : 0);
-    await call(
-      `checkpoint-delete ${this.domainName}/${name}`,
+    await call(`checkpoint-delete ${this.domainName}/${name}`, () =>
       native.checkpointDelete(this.handle, name, flags),
     );
   }

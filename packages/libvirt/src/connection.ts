@@ -49,8 +49,7 @@ export class Connection {
         bus.early.push(decoded);
       }
     };
-    const handle = await call(
-      `connect ${uri}`,
+    const handle = await call(`connect ${uri}`, () =>
       native.open(uri, options.readOnly ?? false, onEvent),
     );
     const conn = new Connection(uri, handle, bus);
@@ -85,45 +84,49 @@ export class Connection {
 
   /** Closes the connection; idempotent and safe after the daemon went away. */
   close(): Promise<void> {
-    this.closing ??= call('close', native.close(this.handle)).then(() => this.listeners.clear());
+    this.closing ??= call('close', () => native.close(this.handle)).then(() =>
+      this.listeners.clear(),
+    );
     return this.closing;
   }
 
   /** virConnectIsAlive. */
   async isAlive(): Promise<boolean> {
-    return call('isAlive', native.isAlive(this.handle));
+    return call('isAlive', () => native.isAlive(this.handle));
   }
 
   /** libvirt library version as `major.minor.release`. */
   async libVersion(): Promise<string> {
-    const v = await call('libVersion', native.getLibVersion(this.handle));
+    const v = await call('libVersion', () => native.getLibVersion(this.handle));
     return `${Math.floor(v / 1e6)}.${Math.floor(v / 1e3) % 1e3}.${v % 1e3}`;
   }
 
   /** The canonical URI libvirt reports. */
   async canonicalUri(): Promise<string> {
-    return call('getURI', native.getUri(this.handle));
+    return call('getURI', () => native.getUri(this.handle));
   }
 
   /** virConnectSetKeepAlive; false when the peer does not support keepalive. */
   async setKeepAlive(intervalSec: number, count: number): Promise<boolean> {
-    return (await call('setKeepAlive', native.setKeepAlive(this.handle, intervalSec, count))) === 0;
+    return (
+      (await call('setKeepAlive', () => native.setKeepAlive(this.handle, intervalSec, count))) === 0
+    );
   }
 
   /** All domains (active and inactive) with their state; `flags` filter (ListDomainsFlags). */
   async listDomains(flags = 0): Promise<Domain[]> {
-    const list = await call('listAllDomains', native.listAllDomains(this.handle, flags));
+    const list = await call('listAllDomains', () => native.listAllDomains(this.handle, flags));
     return list.map((d) => new Domain(d));
   }
 
   /** Looks up a domain by name; rejects with VIR_ERR_NO_DOMAIN if absent. */
   async lookupByName(name: string): Promise<Domain> {
-    return new Domain(await call(`lookup ${name}`, native.lookupByName(this.handle, name)));
+    return new Domain(await call(`lookup ${name}`, () => native.lookupByName(this.handle, name)));
   }
 
   /** Looks up a domain by UUID; rejects with VIR_ERR_NO_DOMAIN if absent. */
   async lookupByUuid(uuid: string): Promise<Domain> {
-    return new Domain(await call(`lookup ${uuid}`, native.lookupByUuid(this.handle, uuid)));
+    return new Domain(await call(`lookup ${uuid}`, () => native.lookupByUuid(this.handle, uuid)));
   }
 
   /** Looks up by UUID when the argument is one, else by name. */
@@ -133,12 +136,12 @@ export class Connection {
 
   /** Defines (or redefines) a persistent domain from XML (virDomainDefineXMLFlags). */
   async defineDomain(xml: string, flags = 0): Promise<Domain> {
-    return new Domain(await call('defineXML', native.defineXml(this.handle, xml, flags)));
+    return new Domain(await call('defineXML', () => native.defineXml(this.handle, xml, flags)));
   }
 
   /** Creates and starts a transient domain from XML (virDomainCreateXML). */
   async createDomain(xml: string, flags = 0): Promise<Domain> {
-    return new Domain(await call('createXML', native.createXml(this.handle, xml, flags)));
+    return new Domain(await call('createXML', () => native.createXml(this.handle, xml, flags)));
   }
 
   private dispatch(e: LibvirtEvent): void {

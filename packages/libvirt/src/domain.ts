@@ -66,12 +66,12 @@ export class Domain {
 
   /** Current state, persistence and activity. */
   async status(): Promise<DomainStatus> {
-    return toStatus(await call(`status ${this.name}`, native.domainInfo(this.handle)));
+    return toStatus(await call(`status ${this.name}`, () => native.domainInfo(this.handle)));
   }
 
   /** The domain XML (DomainXmlFlags: MIGRATABLE, INACTIVE, SECURE, …). */
   async xml(flags = 0): Promise<string> {
-    return call(`dumpxml ${this.name}`, native.domainGetXml(this.handle, flags));
+    return call(`dumpxml ${this.name}`, () => native.domainGetXml(this.handle, flags));
   }
 
   /** The domain XML parsed into name, uuid and disks. */
@@ -81,36 +81,36 @@ export class Domain {
 
   /** Starts a defined domain (virDomainCreateWithFlags). */
   async start(flags = 0): Promise<void> {
-    await call(`start ${this.name}`, native.domainStart(this.handle, flags));
+    await call(`start ${this.name}`, () => native.domainStart(this.handle, flags));
   }
 
   /** Stops the domain at once (SIGTERM, then SIGKILL; QEMU still saves persistent bitmaps). */
   async destroy(flags = 0): Promise<void> {
-    await call(`destroy ${this.name}`, native.domainDestroy(this.handle, flags));
+    await call(`destroy ${this.name}`, () => native.domainDestroy(this.handle, flags));
   }
 
   /** Asks the guest to shut down (ACPI). */
   async shutdown(flags = 0): Promise<void> {
-    await call(`shutdown ${this.name}`, native.domainShutdown(this.handle, flags));
+    await call(`shutdown ${this.name}`, () => native.domainShutdown(this.handle, flags));
   }
 
   /** Undefines; `checkpointsMetadata` also drops checkpoint metadata (needed when any exist). */
   async undefine(options: { checkpointsMetadata?: boolean; flags?: number } = {}): Promise<void> {
     const flags =
       (options.flags ?? 0) | (options.checkpointsMetadata ? UndefineFlags.CHECKPOINTS_METADATA : 0);
-    await call(`undefine ${this.name}`, native.domainUndefine(this.handle, flags));
+    await call(`undefine ${this.name}`, () => native.domainUndefine(this.handle, flags));
   }
 
   /** Current job (or, with `completed`, the last completed one) and its statistics. */
   async jobStats(options: { completed?: boolean } = {}): Promise<JobStats> {
     const flags = options.completed ? JobStatsFlags.COMPLETED : 0;
-    const r = await call(`jobStats ${this.name}`, native.domainJobStats(this.handle, flags));
+    const r = await call(`jobStats ${this.name}`, () => native.domainJobStats(this.handle, flags));
     return { type: nameOf(JOB_TYPES, r.type), stats: r.stats };
   }
 
   /** Aborts the current job (ends a pull backup). */
   async abortJob(flags = 0): Promise<void> {
-    await call(`abortJob ${this.name}`, native.domainAbortJob(this.handle, flags));
+    await call(`abortJob ${this.name}`, () => native.domainAbortJob(this.handle, flags));
   }
 
   /**
@@ -118,15 +118,14 @@ export class Domain {
    * described by `checkpointXml` if given.
    */
   async backupBegin(backupXml: string, checkpointXml?: string, flags = 0): Promise<void> {
-    await call(
-      `backupBegin ${this.name}`,
+    await call(`backupBegin ${this.name}`, () =>
       native.domainBackupBegin(this.handle, backupXml, checkpointXml ?? null, flags),
     );
   }
 
   /** The running backup job's XML (rejects with VIR_ERR_NO_DOMAIN_BACKUP when none runs). */
   async backupXml(): Promise<string> {
-    return call(`backupXML ${this.name}`, native.domainBackupGetXml(this.handle, 0));
+    return call(`backupXML ${this.name}`, () => native.domainBackupGetXml(this.handle, 0));
   }
 
   /** The running backup job, parsed: export names, bitmaps, server. */
@@ -137,8 +136,7 @@ export class Domain {
   /** Raw monitor command (virDomainQemuMonitorCommand): a QMP JSON string, or HMP text. */
   async monitorCommand(command: string, options: { hmp?: boolean } = {}): Promise<string> {
     const flags = options.hmp ? MonitorCommandFlags.HMP : 0;
-    return call(
-      `qemu-monitor-command ${this.name}`,
+    return call(`qemu-monitor-command ${this.name}`, () =>
       native.domainQemuMonitorCommand(this.handle, command, flags),
     );
   }

@@ -58,10 +58,10 @@ export function toLibvirtError(e: unknown, operation?: string): unknown {
   return e;
 }
 
-/** Awaits a native call and maps its failure to LibvirtError. */
-export async function call<T>(operation: string, p: Promise<T>): Promise<T> {
+/** Runs a native call and maps its failure (synchronous throw or rejection) to LibvirtError. */
+export async function call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
   try {
-    return await p;
+    return await fn();
   } catch (e) {
     throw toLibvirtError(e, operation);
   }
