@@ -29,9 +29,9 @@ export interface NbdClientOptions {
   readonly listMetaContexts?: readonly string[];
   /** Connections to open when the server allows multi-conn; default 1. */
   readonly connections?: number;
-  /** Requests in flight per connection; default 16. */
+  /** Requests in flight per connection; default 4 (qemu-nbd slows down with more per connection). */
   readonly maxInFlight?: number;
-  /** Largest READ/WRITE request; clamped to the server's maximum. Default 2 MiB. */
+  /** Largest READ/WRITE request; clamped to the server's maximum. Default 1 MiB. */
   readonly requestSize?: number;
   /** Fail when the server is silent this long with work outstanding; default 30 s. */
   readonly timeoutMs?: number;
@@ -121,8 +121,8 @@ export class NbdClient {
       }
     }
     const max = info.blockSize?.maximum ?? DEFAULT_MAX_PAYLOAD;
-    const size = Math.min(o.requestSize ?? 2 * 1024 * 1024, max);
-    return new NbdClient(conns, info, Math.max(1, o.maxInFlight ?? 16), size);
+    const size = Math.min(o.requestSize ?? 1024 * 1024, max);
+    return new NbdClient(conns, info, Math.max(1, o.maxInFlight ?? 4), size);
   }
 
   /** Export size in bytes. */

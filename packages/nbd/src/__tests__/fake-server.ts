@@ -1,0 +1,149 @@
+/**
+ * A scripted malicious NBD server for tests: a real net.Server on a unix
+ * socket that negotiates correctly (or not) and then answers each request
+ * through a test-provided script.
+ */
+import { createServer } from 'node:net';
+import type { Server, Socket } from 'node:net';
+import { join } from 'node:path';
+import * as P from '../protocol.js';
+
+/** One request as the fake server parsed it. */
+export interface FakeRequest {
+  /** NBD_CMD_*. */
+  readonly type: number;
+  /** Cookie, as raw 8 bytes. */
+  readonly cookie: Buffer;
+  /** Offset. */
+  readonly offset: number;
+  /** Length. */
+  readonly length: number;
+}
+
+/** Script hooks: `greeting` replaces the server greeting; `onRequest` answers requests. */
+export interface FakeScript {
+  readonly greeting?: Buffer;
+  readonly optionReply?: (option: number, sock: Socket) => boolean;
+  readonly onRequest?: (req: FakeRequest, sock: Socket) => void;
+}
+
+/** Option reply bytes. */
+export function optReply(option: number, type: number, data: Buffer = Buffer.alloc(0)): Buffer {
+  const b = Buffer.alloc(20);
+  b.writeBigUInt64BE(P.NBD_OPTION_REPLY_MAGIC, 0);
+  b.writeUInt32BE(option, 8);
+  b.writeUInt32BE(type >>> 0, 12);
+  b.writeUInt32BE(data.length, 16);
+  return Buffer.concat([b, data]);
+}
+
+/** Structured reply chunk header. */
+export function chunkHeader(cookie: Buffer, type: number, flags: number, length: number): Buffer {
+  const b = Buffer.alloc(20);
+  b.writeUInt32BE(P.NBD_STRUCTURED_REPLY_MAGIC, 0);
+  b.writeUInt16BE(flags, 4);
+  b.writeUInt16BE(type, 6);
+  cookie.copy(b, 8);
+  b.writeUInt32BE(length >>> 0, 16);
+  return b;
+}
+
+/** Default greeting: NBDMAGIC, IHAVEOPT, fixed newstyle + no zeroes. */
+export function greeting(): Buffer {
+  const b = Buffer.alloc(18);
+  b.writeBigUInt64BE(P.NBDMAGIC, 0);
+  b.writeBigUInt64BE(P.IHAVEOPT, 8);
+  b.writeUInt16BE(P.NBD_FLAG_FIXED_NEWSTYLE | P.NBD_FLAG_NO_ZEROES, 16);
+  return b;
+}
+
+/** Size of the fake export. */
+export const FAKE_SIZE = 1024 * 1024;
+
+function answerOption(option: number, sock: Socket): void {
+  if (option === P.NBD_OPT_SET_META_CONTEXT) {
+    const d = Buffer.concat([Buffer.from([0, 0, 0, 7]), Buffer.from('base:allocation')]);
+    sock.write(optReply(option, P.NBD_REP_META_CONTEXT, d));
+  } else if (option === P.NBD_OPT_GO) {
+    const info = Buffer.alloc(12);
+    info.writeUInt16BE(P.NBD_INFO_EXPORT, 0);
+    info.writeUInt32BE(FAKE_SIZE, 6);
+    info.writeUInt16BE(P.NBD_FLAG_HAS_FLAGS | P.NBD_FLAG_SEND_FLUSH, 10);
+    sock.write(optReply(option, P.NBD_REP_INFO, info));
+  }
+  sock.write(optReply(option, P.NBD_REP_ACK));
+}
+
+/** Parses client bytes: flags, options, then requests. */
+function serve(sock: Socket, script: FakeScript): void {
+  let buf = Buffer.alloc(0);
+  let stage: 'flags' | 'options' | 'requests' = 'flags';
+  sock.on('error', () => undefined);
+  sock.write(script.greeting ?? greeting());
+  sock.on('data', (d: Buffer) => {
+    buf = Buffer.concat([buf, d]);
+    for (;;) {
+      if (stage === 'flags' && buf.length >= 4) {
+        buf = buf.subarray(4);
+        stage = 'options';
+      } else if (
+        stage === 'options' &&
+        buf.length >= 16 &&
+        buf.length >= 16 + buf.readUInt32BE(12)
+      ) {
+        const option = buf.readUInt32BE(8);
+        buf = buf.subarray(16 + buf.readUInt32BE(12));
+        if (!script.optionReply?.(option, sock)) {
+          answerOption(option, sock);
+        }
+        stage = option === P.NBD_OPT_GO ? 'requests' : 'options';
+      } else if (stage === 'requests' && buf.length >= 28) {
+        const req: FakeRequest = {
+          type: buf.readUInt16BE(6),
+          cookie: Buffer.from(buf.subarray(8, 16)),
+          offset: Number(buf.readBigUInt64BE(16)),
+          length: buf.readUInt32BE(24),
+        };
+        buf = buf.subarray(28);
+        if (req.type !== P.NBD_CMD_DISC) {
+          script.onRequest?.(req, sock);
+        }
+      } else {
+        return;
+      }
+    }
+  });
+}
+
+/** A running fake server. */
+export interface Fake {
+  /** Socket path. */
+  readonly socket: string;
+  /** Resolves when the client's connection to the fake has closed. */
+  readonly clientGone: Promise<void>;
+  /** Stops listening. */
+  close(): Promise<void>;
+}
+
+/** Starts a fake server at `dir/fake.sock` running `script` for one client. */
+export async function startFake(dir: string, script: FakeScript): Promise<Fake> {
+  const socket = join(dir, `fake-${Math.random().toString(36).slice(2, 8)}.sock`);
+  let gone: () => void = () => undefined;
+  const clientGone = new Promise<void>((r) => (gone = r));
+  const socks = new Set<Socket>();
+  const srv: Server = createServer((sock) => {
+    socks.add(sock);
+    sock.on('close', () => gone());
+    serve(sock, script);
+  });
+  await new Promise<void>((r) => srv.listen(socket, r));
+  return {
+    socket,
+    clientGone,
+    close: () =>
+      new Promise<void>((r) => {
+        socks.forEach((s) => s.destroy());
+        srv.close(() => r());
+      }),
+  };
+}
