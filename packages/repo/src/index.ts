@@ -15,3 +15,7 @@ export type { VerifyReport, VerifyOptions, ChunkProblem, SnapshotVerifyResult } 
 export { Lease, readLeases } from './lease.js';
 export type { LeaseRecord, LeaseRequest } from './lease.js';
 export { DEFAULT_CHUNK_SIZE, ZERO_DIGEST_HEX } from './format/constants.js';
+export { collectGarbage } from './gc.js';
+export type { GcOptions, GcReport } from './gc.js';
+export { prune, removeSnapshot } from './prune.js';
+export type { PruneOptions, PruneReport } from './prune.js';

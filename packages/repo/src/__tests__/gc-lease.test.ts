@@ -1,0 +1,171 @@
+import assert from 'node:assert/strict';
+import { mkdir, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+
+import { hasErrorCode } from '@virtvault/core';
+
+import { collectGarbage, Lease, prune, readLeases, Repository, SnapshotWriter } from '../index.js';
+import { commitInfo, DOMAIN, readSnapshot, rnd, tempDir } from './helpers.js';
+
+const CS = 64 * 1024;
+const HOUR = 3_600_000;
+
+describe('leases', () => {
+  let dir = '';
+  let cleanup: () => Promise<void> = () => Promise.resolve();
+  before(async () => {
+    ({ dir, cleanup } = await tempDir());
+    await (await Repository.init(dir, { chunkSize: CS })).close();
+  });
+  after(() => cleanup());
+
+  it('makes GC exclusive and takes over an expired GC lease', async () => {
+    let t = 1_000_000;
+    const repo = new Repository(dir, { now: () => t, leaseTtlMs: 10_000 });
+    await repo.open();
+    const a = await Lease.acquire(repo, { kind: 'gc', host: 'h1' });
+    await assert.rejects(Lease.acquire(repo, { kind: 'gc', host: 'h2' }), (e) =>
+      hasErrorCode(e, 'REPO_LOCKED'),
+    );
+    t += 20_000; // a's holder died: its lease expired
+    const b = await Lease.acquire(repo, { kind: 'gc', host: 'h2' });
+    assert.equal(b.record.host, 'h2');
+    assert.ok(a.lost);
+    await assert.rejects(a.renew(), (e) => hasErrorCode(e, 'REPO_LEASE_LOST'));
+    await a.close(); // must not remove b's lease
+    assert.deepEqual(
+      (await readLeases(repo)).map((l) => l.host),
+      ['h2'],
+    );
+    await b.close();
+    await b.close();
+    assert.deepEqual(await readLeases(repo), []);
+    await repo.close();
+  });
+
+  it('lets many writers hold leases at once and renews them', async () => {
+    let t = 5_000_000;
+    const repo = new Repository(dir, { now: () => t, leaseTtlMs: 10_000 });
+    await repo.open();
+    const ws = await Promise.all(
+      [1, 2, 3].map(() => Lease.acquire(repo, { kind: 'writer', snapshot: 'x/y' })),
+    );
+    assert.equal((await readLeases(repo)).length, 3);
+    t += 5_000;
+    await ws[0]?.renew();
+    assert.equal(ws[0]?.record.expiresAt, t + 10_000);
+    await Promise.all(ws.map((w) => w.close()));
+    await repo.close();
+  });
+});
+
+describe('GC', () => {
+  let dir = '';
+  let cleanup: () => Promise<void> = () => Promise.resolve();
+  let repo: Repository;
+  const opened: Repository[] = [];
+  before(async () => {
+    ({ dir, cleanup } = await tempDir());
+    repo = await Repository.init(dir, { chunkSize: CS, workers: 1 });
+    opened.push(repo);
+  });
+  after(async () => {
+    // close everything even when a test failed, or worker threads keep the process alive
+    await Promise.all(opened.map((r) => r.close()));
+    await cleanup();
+  });
+
+  it('removes aborted snapshots and their chunks, keeps live writers and referenced chunks', async () => {
+    const kept = rnd(2 * CS);
+    const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 'kept' });
+    await w.open();
+    await w.startDisk({ target: 'vda', virtualSize: 2 * CS, source: 's', format: 'raw' });
+    await w.putSlot('vda', 0, kept.subarray(0, CS));
+    await w.putSlot('vda', 1, kept.subarray(CS));
+    await w.commit(commitInfo());
+    // a crashed writer: folder without manifest, chunk written, no lease
+    const crashed = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 'crashed' });
+    await crashed.open();
+    await crashed.startDisk({ target: 'vda', virtualSize: CS, source: 's', format: 'raw' });
+    await crashed.putSlot('vda', 0, rnd(CS));
+    await rm(path.join(repo.locksDir, (await readdir(repo.locksDir))[0] ?? 'none'));
+    // a stray temp file of a crashed chunk write
+    await writeFile(path.join(repo.root, 'chunks', 'ab', '.tmp-x-1-2'), 'partial');
+    // a live writer from "another host"
+    const other = new Repository(repo.root, { leaseTtlMs: 2 * HOUR });
+    await other.open();
+    opened.push(other);
+    const live = new SnapshotWriter(other, { domain: DOMAIN, snapshotId: 'live' });
+    await live.open();
+    await live.startDisk({ target: 'vda', virtualSize: CS, source: 's', format: 'raw' });
+    await live.putSlot('vda', 0, rnd(CS));
+    const later = new Repository(repo.root, { now: () => Date.now() + HOUR });
+    opened.push(later);
+    await later.open();
+    const r = await collectGarbage(later, { skewMarginMs: 0 });
+    // the live lease caps the cutoff: the crashed writer's older chunk goes, the live one's stays
+    assert.deepEqual(r.removedSnapshots, [`${DOMAIN.uuid}/crashed`]);
+    assert.equal(r.swept, 1, 'the crashed writer’s chunk');
+    assert.ok(r.removedTemps >= 1);
+    assert.equal(r.marked, 2);
+    await live.abort();
+    const r2 = await collectGarbage(later, { skewMarginMs: 0 });
+    assert.equal(r2.swept, 1, 'the aborted live writer’s chunk, once its lease is gone');
+    assert.ok((await readSnapshot(repo, 'kept')).equals(kept));
+    await crashed.close();
+    await later.close();
+    await other.close();
+  });
+
+  it('revives a chunk a writer touched during the sweep window and keeps fresh chunks', async () => {
+    const data = rnd(CS);
+    const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 'tmp' });
+    await w.open();
+    await w.startDisk({ target: 'vda', virtualSize: CS, source: 's', format: 'raw' });
+    await w.putSlot('vda', 0, data);
+    await w.commit(commitInfo());
+    const digest = (await repo.readIndex(DOMAIN.uuid, 'tmp', 'vda')).get(0);
+    await prune(repo, { policy: { keepLast: 1 }, timeZone: 'UTC', protect: ['kept'] });
+    // unreferenced now; make it look old, then a writer reuses it (touch) before GC runs
+    await utimes(repo.chunkPath(digest), 1, 1);
+    const w2 = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 'reuse' });
+    await w2.open();
+    await w2.startDisk({ target: 'vda', virtualSize: CS, source: 's', format: 'raw' });
+    await w2.putSlot('vda', 0, data);
+    assert.ok((await stat(repo.chunkPath(digest))).mtimeMs > 1000, 'reuse touched the chunk');
+    const gcRepo = new Repository(repo.root, { now: () => Date.now() + 1000 });
+    opened.push(gcRepo);
+    await gcRepo.open();
+    await collectGarbage(gcRepo, { skewMarginMs: 0 });
+    await w2.commit(commitInfo());
+    assert.ok((await readSnapshot(repo, 'reuse')).equals(data));
+    await gcRepo.close();
+  });
+
+  it('prune applies GFS and never removes a live writer’s parent', async () => {
+    await mkdir(repo.locksDir, { recursive: true });
+    const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 'child', parent: 'reuse' });
+    await w.open();
+    // keep only the newest by time: 'reuse' would go, but the live writer starts from it
+    const r = await prune(repo, {
+      policy: { keepLast: 1 },
+      timeZone: 'UTC',
+      dryRun: true,
+      protect: ['kept'],
+    });
+    assert.ok(
+      r.inUse.includes(`${DOMAIN.uuid}/reuse`) || r.kept.some((k) => k.snapshot.endsWith('/reuse')),
+    );
+    assert.ok(!r.removed.includes(`${DOMAIN.uuid}/reuse`));
+    await w.abort();
+    const before = (await repo.listSnapshots()).filter((s) => s.committed).length;
+    const r2 = await prune(repo, { policy: { keepLast: 1 }, timeZone: 'UTC' });
+    assert.equal(r2.kept.length, 1);
+    assert.equal(r2.removed.length, before - 1);
+    assert.deepEqual(
+      (await repo.listSnapshots()).filter((s) => s.committed).map((s) => s.id),
+      r2.kept.map((k) => k.snapshot.split('/')[1]),
+    );
+  });
+});

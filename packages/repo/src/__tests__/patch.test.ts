@@ -1,0 +1,158 @@
+import assert from 'node:assert/strict';
+import { createHash, randomInt } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+
+import { ChunkKind, ZERO_DIGEST_HEX } from '../format/constants.js';
+import {
+  collectGarbage,
+  removeSnapshot,
+  Repository,
+  SnapshotWriter,
+  verifyRepository,
+} from '../index.js';
+import { chunkKind, readPatch } from '../resolve.js';
+import { commitInfo, DOMAIN, readSnapshot, rnd, tempDir } from './helpers.js';
+
+const CS = 1024 * 1024; // 16 blocks of 64 KiB per slot
+const BLOCK = 64 * 1024;
+const SIZE = 16 * CS;
+const ROUNDS = 30;
+const MAX_DEPTH = 4;
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+describe('patches: 30 incrementals of random 64 KiB writes', () => {
+  let dir = '';
+  let cleanup: () => Promise<void> = () => Promise.resolve();
+  let repo: Repository;
+  const expected = new Map<string, string>();
+  const ids: string[] = [];
+  let patches = 0;
+
+  before(async () => {
+    ({ dir, cleanup } = await tempDir());
+    repo = await Repository.init(dir, { chunkSize: CS, workers: 2, compressionLevel: 1 });
+  });
+  after(async () => {
+    await repo.close();
+    await cleanup();
+  });
+
+  it('writes a full then 30 patch-based incrementals that read back byte-exact', async () => {
+    const image = rnd(SIZE);
+    image.fill(0, 3 * CS, 4 * CS); // a zero slot that patches will land on
+    ids.push(await writeFull(repo, image));
+    expected.set('s00', sha(image));
+    for (let round = 1; round <= ROUNDS; round++) {
+      const id = `s${String(round).padStart(2, '0')}`;
+      await writeIncremental(repo, id, ids[ids.length - 1] ?? '', image, 12);
+      ids.push(id);
+      expected.set(id, sha(image));
+    }
+    for (const id of ids) {
+      assert.equal(sha(await readSnapshot(repo, id)), expected.get(id), `snapshot ${id}`);
+    }
+  });
+
+  it('keeps every patch within the depth bound and the width bound', async () => {
+    for (const id of ids) {
+      const idx = await repo.readIndex(DOMAIN.uuid, id, 'vda');
+      for (let s = 0; s < idx.slotCount; s++) {
+        const d = idx.get(s);
+        if (d === ZERO_DIGEST_HEX || (await chunkKind(repo, d)) !== ChunkKind.patch) {
+          continue;
+        }
+        patches++;
+        assert.ok((await patchDepth(repo, d)) <= MAX_DEPTH);
+        const p = await readPatch(repo, d);
+        assert.ok(
+          p.ranges.reduce((n, r) => n + r.length, 0) <= CS / 2,
+          'a wide patch was not compacted',
+        );
+      }
+    }
+    assert.ok(patches > 100, `patches were used (${patches})`);
+    const last = await repo.readIndex(DOMAIN.uuid, ids[ROUNDS] ?? '', 'vda');
+    const kinds = await Promise.all([...last.digests()].map((d) => chunkKind(repo, d)));
+    assert.ok(
+      kinds.includes(ChunkKind.data) && kinds.includes(ChunkKind.patch),
+      'some slots compacted, some patched',
+    );
+  });
+
+  it('prunes middle snapshots, GC sweeps, every other snapshot stays byte-exact', async () => {
+    for (const id of ['s10', 's15', 's16', 's29']) {
+      await removeSnapshot(repo, DOMAIN.uuid, id);
+      expected.delete(id);
+    }
+    const later = new Repository(dir, { now: () => Date.now() + 3_600_000 });
+    await later.open();
+    const report = await collectGarbage(later, { skewMarginMs: 0 });
+    await later.close();
+    assert.ok(report.swept > 0, 'GC freed the pruned snapshots’ own chunks');
+    assert.deepEqual(report.unreadable, []);
+    for (const [id, digest] of expected) {
+      assert.equal(sha(await readSnapshot(repo, id)), digest, `snapshot ${id} after prune + GC`);
+    }
+    const v = await verifyRepository(repo);
+    assert.ok(v.ok, JSON.stringify(v.chunks));
+    assert.equal(Object.keys(v.snapshots).length, ROUNDS + 1 - 4);
+  });
+});
+
+async function writeFull(repo: Repository, image: Buffer): Promise<string> {
+  const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 's00' });
+  await w.open();
+  await w.startDisk({ target: 'vda', virtualSize: SIZE, source: 's', format: 'qcow2' });
+  await Promise.all(
+    Array.from({ length: SIZE / CS }, (_, i) =>
+      w.putSlot('vda', i, image.subarray(i * CS, (i + 1) * CS)),
+    ),
+  );
+  await w.commit(commitInfo());
+  return 's00';
+}
+
+/** Random 64 KiB writes into `image`, stored as one patch per touched slot. */
+async function writeIncremental(
+  repo: Repository,
+  id: string,
+  parent: string,
+  image: Buffer,
+  writes: number,
+): Promise<void> {
+  const bySlot = new Map<number, Map<number, Buffer>>();
+  for (let i = 0; i < writes; i++) {
+    const block = randomInt(SIZE / BLOCK);
+    const data = rnd(BLOCK);
+    data.copy(image, block * BLOCK);
+    const slot = Math.floor((block * BLOCK) / CS);
+    const m = bySlot.get(slot) ?? new Map<number, Buffer>();
+    m.set((block * BLOCK) % CS, data);
+    bySlot.set(slot, m);
+  }
+  const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: id, parent });
+  await w.open();
+  await w.startDisk({ target: 'vda', virtualSize: SIZE, source: 's', format: 'qcow2' });
+  await Promise.all(
+    [...bySlot].map(([slot, m]) =>
+      w.putPatch(
+        'vda',
+        slot,
+        [...m].map(([offsetInSlot, data]) => ({ offsetInSlot, data })),
+      ),
+    ),
+  );
+  await w.commit(commitInfo('incremental'));
+}
+
+/** Patch chain depth: 1 + depth of the base when the base is itself a patch. */
+async function patchDepth(repo: Repository, digest: string): Promise<number> {
+  let depth = 0;
+  let d = digest;
+  while (d !== ZERO_DIGEST_HEX && (await chunkKind(repo, d)) === ChunkKind.patch) {
+    depth++;
+    d = (await readPatch(repo, d)).base;
+  }
+  return depth;
+}

@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { after, before, describe, it } from 'node:test';
+
+import { hasErrorCode } from '@virtvault/core';
+
+import { readVerifyResult, Repository, SnapshotWriter, verifyRepository } from '../index.js';
+import { readPatch } from '../resolve.js';
+import { commitInfo, DOMAIN, readSnapshot, rnd, tempDir } from './helpers.js';
+
+const CS = 64 * 1024;
+
+async function flipByte(repo: Repository, digest: string, at = 100): Promise<void> {
+  const p = repo.chunkPath(digest);
+  const b = await readFile(p);
+  const i = Math.min(at, b.length - 1);
+  b.writeUInt8(b.readUInt8(i) ^ 0x01, i);
+  await writeFile(p, b);
+}
+
+async function full(repo: Repository, id: string, slots: Buffer[]): Promise<void> {
+  const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: id });
+  await w.open();
+  await w.startDisk({ target: 'vda', virtualSize: slots.length * CS, source: 's', format: 'raw' });
+  for (const [i, s] of slots.entries()) {
+    await w.putSlot('vda', i, s);
+  }
+  await w.commit(commitInfo());
+}
+
+describe('tamper detection', () => {
+  let cleanup: () => Promise<void> = () => Promise.resolve();
+  let repo: Repository;
+  const shared = rnd(CS);
+  before(async () => {
+    let dir = '';
+    ({ dir, cleanup } = await tempDir());
+    repo = await Repository.init(dir, { chunkSize: CS, workers: 1 });
+    await full(repo, 'a', [shared, rnd(CS)]);
+    await full(repo, 'b', [rnd(CS), shared]);
+    await full(repo, 'c', [rnd(CS), rnd(CS)]);
+    const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 'd', parent: 'c' });
+    await w.open();
+    await w.startDisk({ target: 'vda', virtualSize: 2 * CS, source: 's', format: 'raw' });
+    await w.putPatch('vda', 0, [{ offsetInSlot: 4096, data: rnd(4096) }]);
+    await w.commit(commitInfo('incremental'));
+  });
+  after(async () => {
+    await repo.close();
+    await cleanup();
+  });
+
+  it('names a flipped data chunk and every snapshot that uses it', async () => {
+    const digest = (await repo.readIndex(DOMAIN.uuid, 'a', 'vda')).get(0);
+    await flipByte(repo, digest, 5000);
+    const v = await verifyRepository(repo);
+    assert.equal(v.ok, false);
+    assert.equal(v.chunks.length, 1);
+    assert.equal(v.chunks[0]?.digest, digest);
+    assert.equal(v.chunks[0]?.code, 'REPO_CHUNK_CORRUPT');
+    assert.deepEqual(v.chunks[0]?.snapshots, [`${DOMAIN.uuid}/a`, `${DOMAIN.uuid}/b`]);
+    assert.equal((await readVerifyResult(repo, DOMAIN.uuid, 'a'))?.status, 'failed');
+    assert.equal((await readVerifyResult(repo, DOMAIN.uuid, 'c'))?.status, 'ok');
+    await assert.rejects(
+      readSnapshot(repo, 'b'),
+      (e) => hasErrorCode(e, 'REPO_CHUNK_CORRUPT') && String(e).includes(digest),
+    );
+    await flipByte(repo, digest, 5000); // restore
+    assert.ok((await verifyRepository(repo)).ok);
+  });
+
+  it('names a corrupt patch base and both the base snapshot and the patching one', async () => {
+    const patchDigest = (await repo.readIndex(DOMAIN.uuid, 'd', 'vda')).get(0);
+    const base = (await readPatch(repo, patchDigest)).base;
+    assert.equal(base, (await repo.readIndex(DOMAIN.uuid, 'c', 'vda')).get(0));
+    await flipByte(repo, base, 16); // first payload byte
+    const v = await verifyRepository(repo);
+    assert.deepEqual(
+      v.chunks.map((c) => [c.digest, c.snapshots]),
+      [[base, [`${DOMAIN.uuid}/c`, `${DOMAIN.uuid}/d`]]],
+    );
+    assert.equal((await readVerifyResult(repo, DOMAIN.uuid, 'd'))?.status, 'failed');
+    await assert.rejects(
+      readSnapshot(repo, 'd'),
+      (e) => hasErrorCode(e, 'REPO_CHUNK_CORRUPT') && String(e).includes(base),
+    );
+  });
+
+  it('reports a missing chunk and verifies one snapshot alone', async () => {
+    const { rm } = await import('node:fs/promises');
+    const digest = (await repo.readIndex(DOMAIN.uuid, 'b', 'vda')).get(0);
+    await rm(repo.chunkPath(digest));
+    const v = await verifyRepository(repo, { domain: DOMAIN.uuid, snapshot: 'b' });
+    assert.deepEqual(Object.keys(v.snapshots), [`${DOMAIN.uuid}/b`]);
+    assert.deepEqual(
+      v.chunks.map((c) => [c.code, c.digest]),
+      [['REPO_CHUNK_MISSING', digest]],
+    );
+    await assert.rejects(
+      readSnapshot(repo, 'b'),
+      (e) => hasErrorCode(e, 'REPO_CHUNK_MISSING') && String(e).includes(digest),
+    );
+  });
+});

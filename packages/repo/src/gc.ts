@@ -1,0 +1,260 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+
+import { isErrno, RepoError } from './errors.js';
+import { ChunkKind, ZERO_DIGEST_HEX } from './format/constants.js';
+import { DiskIndex } from './format/index-file.js';
+import { listDir, readIfExists } from './fs-util.js';
+import { Lease, readLeases, removeExpiredWriterLeases, type LeaseRecord } from './lease.js';
+import type { Repository } from './repository.js';
+import { chunkKind, readPatch } from './resolve.js';
+
+/** Options of {@link collectGarbage}. */
+export interface GcOptions {
+  /** Clock skew allowed between hosts (default 60 s): chunks younger than the cutoff minus this stay. */
+  skewMarginMs?: number;
+  /** Report only; delete nothing. */
+  dryRun?: boolean;
+  /** Host name recorded in the GC lease. */
+  host?: string;
+}
+
+/** What GC did. */
+export interface GcReport {
+  /** Distinct chunks reachable from any index (committed or in progress). */
+  marked: number;
+  /** Chunks removed. */
+  swept: number;
+  /** Bytes of chunk files removed. */
+  sweptBytes: number;
+  /** Aborted snapshot folders removed (`<domain>/<id>`). */
+  removedSnapshots: string[];
+  /** Temp files removed. */
+  removedTemps: number;
+  /** Chunks and patches that could not be read while marking (their children may be unmarked). */
+  unreadable: string[];
+  /** Only chunks last written or touched before this time (ms) were candidates. */
+  cutoff: number;
+}
+
+interface GcContext {
+  repo: Repository;
+  marked: Set<string>;
+  readFiles: Map<string, number>;
+  unreadable: string[];
+}
+
+/**
+ * Mark and sweep, exclusive against other GCs (the `gc` lease) but safe beside running writers:
+ * aborted snapshots (no manifest, no live writer lease) are removed first; every digest named by any
+ * index or inherited base index is marked, through patches; the marking is repeated for folders that
+ * changed meanwhile; then unmarked chunks older than the oldest live writer lease (minus the skew
+ * margin) are swept. A sweep moves the chunk aside, re-checks its mtime (writers touch chunks they
+ * reuse) and puts it back when it was touched.
+ */
+export async function collectGarbage(repo: Repository, opts: GcOptions = {}): Promise<GcReport> {
+  const lease = await Lease.acquire(repo, {
+    kind: 'gc',
+    ...(opts.host !== undefined ? { host: opts.host } : {}),
+  });
+  try {
+    const now = repo.options.now();
+    const live = (await readLeases(repo)).filter((l) => l.kind === 'writer' && l.expiresAt >= now);
+    const cutoff = Math.min(now, ...live.map((l) => l.startedAt)) - (opts.skewMarginMs ?? 60_000);
+    const removedSnapshots = await removeAborted(repo, now, opts.dryRun === true);
+    const ctx: GcContext = { repo, marked: new Set(), readFiles: new Map(), unreadable: [] };
+    await markPass(ctx);
+    await markPass(ctx); // catches indexes published while the first pass ran
+    if (lease.lost) {
+      throw new RepoError('REPO_LEASE_LOST', 'GC lease lost before sweeping');
+    }
+    const sweep = await sweepChunks(repo, ctx.marked, cutoff, opts.dryRun === true);
+    sweep.removedTemps += await removeStaleTemps(repo, cutoff, opts.dryRun === true);
+    if (opts.dryRun !== true) {
+      await removeExpiredWriterLeases(repo, now);
+    }
+    return {
+      marked: ctx.marked.size,
+      ...sweep,
+      removedSnapshots,
+      unreadable: ctx.unreadable,
+      cutoff,
+    };
+  } finally {
+    await lease.close();
+  }
+}
+
+/** Removes snapshot folders without manifest whose writer lease is gone or expired. */
+async function removeAborted(repo: Repository, now: number, dryRun: boolean): Promise<string[]> {
+  const folders = (await repo.listSnapshots()).filter((s) => !s.committed);
+  // Leases are read after listing: a writer creates its lease before its folder.
+  const claimed = new Set(
+    (await readLeases(repo))
+      .filter((l: LeaseRecord) => l.kind === 'writer' && l.expiresAt >= now)
+      .map((l) => l.snapshot),
+  );
+  const removed: string[] = [];
+  for (const s of folders) {
+    const key = `${s.domain}/${s.id}`;
+    if (!claimed.has(key)) {
+      if (!dryRun) {
+        await repo.removeSnapshotDir(s.domain, s.id);
+      }
+      removed.push(key);
+    }
+  }
+  return removed;
+}
+
+/** Reads every index and base index not read yet (or changed) and marks what they reach. */
+async function markPass(ctx: GcContext): Promise<void> {
+  const roots: string[] = [];
+  for (const s of await ctx.repo.listSnapshots()) {
+    const dir = ctx.repo.snapshotDir(s.domain, s.id);
+    for (const name of await listDir(dir)) {
+      if (!name.endsWith('.index') && !name.endsWith('.index.base')) {
+        continue;
+      }
+      const p = path.join(dir, name);
+      const st = await fsp.stat(p).catch(() => null);
+      if (st === null || ctx.readFiles.get(p) === st.mtimeMs) {
+        continue;
+      }
+      const file = await readIfExists(p);
+      if (file === null) {
+        continue; // removed meanwhile (snapshot pruned or committed and base dropped)
+      }
+      ctx.readFiles.set(p, st.mtimeMs);
+      roots.push(...DiskIndex.decode(file, p).digests());
+    }
+  }
+  await markFrom(ctx, roots);
+}
+
+/** Marks digests and, through patches, their bases and ranges. */
+async function markFrom(ctx: GcContext, roots: string[]): Promise<void> {
+  const stack = roots.filter((d) => d !== ZERO_DIGEST_HEX && !ctx.marked.has(d));
+  for (let d = stack.pop(); d !== undefined; d = stack.pop()) {
+    if (ctx.marked.has(d)) {
+      continue;
+    }
+    ctx.marked.add(d);
+    try {
+      if ((await chunkKind(ctx.repo, d)) !== ChunkKind.patch) {
+        continue;
+      }
+      const p = await readPatch(ctx.repo, d);
+      for (const c of [p.base, ...p.ranges.map((r) => r.digest)]) {
+        if (c !== ZERO_DIGEST_HEX && !ctx.marked.has(c)) {
+          stack.push(c);
+        }
+      }
+    } catch {
+      // Missing or corrupt: verify reports it; GC cannot follow it.
+      ctx.unreadable.push(d);
+    }
+  }
+}
+
+async function sweepChunks(
+  repo: Repository,
+  marked: Set<string>,
+  cutoff: number,
+  dryRun: boolean,
+): Promise<{ swept: number; sweptBytes: number; removedTemps: number }> {
+  let swept = 0;
+  let sweptBytes = 0;
+  let removedTemps = 0;
+  const root = path.join(repo.root, 'chunks');
+  for (const hh of await listDir(root)) {
+    for (const name of await listDir(path.join(root, hh))) {
+      const p = path.join(root, hh, name);
+      if (name.startsWith('.')) {
+        removedTemps += (await removeStaleTemp(p, cutoff, dryRun)) ? 1 : 0;
+        continue;
+      }
+      if (marked.has(name) || !/^[0-9a-f]{64}$/.test(name)) {
+        continue;
+      }
+      const size = await sweepOne(p, cutoff, dryRun);
+      if (size !== null) {
+        swept++;
+        sweptBytes += size;
+      }
+    }
+  }
+  return { swept, sweptBytes, removedTemps };
+}
+
+/** Removes an unmarked chunk unless it was written or touched after the cutoff. Returns its size. */
+async function sweepOne(p: string, cutoff: number, dryRun: boolean): Promise<number | null> {
+  const st = await fsp.stat(p).catch(() => null);
+  if (st === null || st.mtimeMs >= cutoff) {
+    return null;
+  }
+  if (dryRun) {
+    return st.size;
+  }
+  const aside = path.join(
+    path.dirname(p),
+    `.gc-${path.basename(p)}-${randomBytes(6).toString('hex')}`,
+  );
+  try {
+    await fsp.rename(p, aside);
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) {
+      return null;
+    }
+    throw e;
+  }
+  // A writer may have touched it between our stat and the rename: then it is in use again.
+  const again = await fsp.stat(aside);
+  if (again.mtimeMs >= cutoff) {
+    await fsp.rename(aside, p);
+    return null;
+  }
+  await fsp.rm(aside, { force: true });
+  return again.size;
+}
+
+async function removeStaleTemp(p: string, cutoff: number, dryRun: boolean): Promise<boolean> {
+  const st = await fsp.stat(p).catch(() => null);
+  if (st === null || dryRun) {
+    return false;
+  }
+  const m = /^\.gc-([0-9a-f]{64})-/.exec(path.basename(p));
+  if (m?.[1] !== undefined && st.mtimeMs >= cutoff) {
+    // Left by a GC that died mid-sweep after a writer touched the chunk: put it back.
+    await fsp.link(p, path.join(path.dirname(p), m[1])).catch(() => undefined);
+    await fsp.rm(p, { force: true });
+    return true;
+  }
+  if (st.mtimeMs >= cutoff) {
+    return false;
+  }
+  await fsp.rm(p, { force: true });
+  return true;
+}
+
+/** Removes stale temp files in snapshot folders and `locks/` (crashed atomic writes). */
+export async function removeStaleTemps(
+  repo: Repository,
+  cutoff: number,
+  dryRun: boolean,
+): Promise<number> {
+  const dirs = [repo.locksDir];
+  for (const s of await repo.listSnapshots()) {
+    dirs.push(repo.snapshotDir(s.domain, s.id));
+  }
+  let n = 0;
+  for (const dir of dirs) {
+    for (const name of await listDir(dir)) {
+      if (name.startsWith('.tmp-') || name.includes('.lease.stale-')) {
+        n += (await removeStaleTemp(path.join(dir, name), cutoff, dryRun)) ? 1 : 0;
+      }
+    }
+  }
+  return n;
+}

@@ -1,0 +1,75 @@
+import { selectRetention, type RetentionPolicy, type RetentionReason } from '@virtvault/core';
+
+import { readLeases } from './lease.js';
+import type { Repository } from './repository.js';
+
+/** Options of {@link prune}. */
+export interface PruneOptions {
+  /** GFS rules. */
+  policy: RetentionPolicy;
+  /** IANA time zone for the periods (explicit; e.g. `UTC`). */
+  timeZone: string;
+  /** Only this domain (default: every domain, each on its own). */
+  domain?: string;
+  /** Snapshot ids that are always kept. */
+  protect?: readonly string[];
+  /** Decide and report, delete nothing. */
+  dryRun?: boolean;
+}
+
+/** What prune decided and did. */
+export interface PruneReport {
+  /** Kept `<domain>/<id>` with reasons. */
+  kept: { snapshot: string; reasons: RetentionReason[] }[];
+  /** Removed (or, in a dry run, to remove) `<domain>/<id>`. */
+  removed: string[];
+  /** Selected for removal but kept because a running writer starts from it. */
+  inUse: string[];
+}
+
+/**
+ * Applies a GFS retention policy to the committed snapshots of each domain and removes the rest
+ * (manifest first, so a crash leaves an aborted snapshot that GC clears). A snapshot that a live
+ * writer uses as parent is kept. Chunks are freed by the next GC.
+ */
+export async function prune(repo: Repository, opts: PruneOptions): Promise<PruneReport> {
+  const report: PruneReport = { kept: [], removed: [], inUse: [] };
+  const now = repo.options.now();
+  const parents = new Set(
+    (await readLeases(repo))
+      .filter((l) => l.kind === 'writer' && l.expiresAt >= now)
+      .map((l) => l.parent),
+  );
+  const protect = new Set(opts.protect ?? []);
+  const byDomain = new Map<string, { id: string; time: string; protected: boolean }[]>();
+  for (const s of await repo.listSnapshots(opts.domain)) {
+    if (s.committed) {
+      const m = await repo.readManifest(s.domain, s.id);
+      const list = byDomain.get(s.domain) ?? [];
+      list.push({ id: s.id, time: m.startedAt, protected: protect.has(s.id) });
+      byDomain.set(s.domain, list);
+    }
+  }
+  for (const [domain, snapshots] of byDomain) {
+    const r = selectRetention({ snapshots, policy: opts.policy, now, timeZone: opts.timeZone });
+    report.kept.push(...r.keep.map((k) => ({ snapshot: `${domain}/${k.id}`, reasons: k.reasons })));
+    for (const d of r.remove) {
+      const key = `${domain}/${d.id}`;
+      if (parents.has(key)) {
+        report.inUse.push(key);
+        continue;
+      }
+      if (opts.dryRun !== true) {
+        await repo.removeSnapshotDir(domain, d.id);
+      }
+      report.removed.push(key);
+    }
+  }
+  return report;
+}
+
+/** Removes one committed snapshot (manifest first). Its chunks are freed by the next GC. */
+export async function removeSnapshot(repo: Repository, domain: string, id: string): Promise<void> {
+  await repo.readManifest(domain, id);
+  await repo.removeSnapshotDir(domain, id);
+}
