@@ -10,6 +10,8 @@ import { join, relative } from 'node:path';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const TIERS = ['unit', 'integration', 'e2e'];
+// every tier and the lab script share one lab
+process.env.LAB_ROOT ??= '/var/tmp/virtvault-lab';
 
 function walk(dir, out = []) {
   if (!existsSync(dir)) {
