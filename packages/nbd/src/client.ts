@@ -145,7 +145,11 @@ export class NbdClient {
     return (this.info.transmissionFlags & flag) !== 0;
   }
 
-  /** Reads `length` bytes at `offset` into `into` (or a new buffer). */
+  /**
+   * Reads `length` bytes at `offset` into `into` (or a new buffer). Holes are
+   * zero-filled. After an abort, `into` may still receive the in-flight
+   * reply's bytes until the server answers; pass no `into` if that matters.
+   */
   async read(
     offset: number,
     length: number,
