@@ -1,1 +1,28 @@
+/**
+ * `@virtvault/engine`: backup and restore of one domain — pull-mode backup jobs or stopped
+ * domains' images read over NBD, slots planned from allocation and dirty bitmaps, written into
+ * the repository; restores to qcow2 or sparse raw.
+ */
 export * from './slot-plan.js';
+export * from './errors.js';
+export { copyDisk, BASE_ALLOCATION, type DiskProgress, type CopyDiskOptions } from './disk-copy.js';
+export {
+  pullBackup,
+  clearStaleJob,
+  endJob,
+  dropCheckpoint,
+  JOB_FILE_PREFIX,
+} from './pull-backup.js';
+export type { PullBackupOptions, PullBackupResult } from './pull-backup.js';
+export { offlineBackup, type OfflineBackupOptions } from './offline-backup.js';
+export { Executor, type ExecutorOptions } from './executor.js';
+export { LibvirtHypervisor, isBackupDisk } from './hypervisor.js';
+export { imageInfo, type ImageInfo } from './qemu-img.js';
+export { QemuNbd, type QemuNbdOptions } from './qemu-nbd.js';
+export {
+  restoreSnapshot,
+  type RestoreOptions,
+  type RestoredDisk,
+  type RestoreFormat,
+  type RestoreProgress,
+} from './restore.js';

@@ -1,0 +1,131 @@
+/**
+ * Copies one disk from an NBD export into a snapshot writer: walks the extents (allocation, and
+ * the dirty bitmap for incrementals), plans each slot and reads only what the plan needs.
+ */
+import { walkExtents, type NbdClient } from '@virtvault/nbd';
+import type { SnapshotWriter, SlotRange as RepoPatchRange } from '@virtvault/repo';
+
+import { runPool } from './run-pool.js';
+import { planSlots, type SlotWork, type SourceExtent } from './slot-plan.js';
+
+/** NBD metadata context of the allocation status. */
+export const BASE_ALLOCATION = 'base:allocation';
+
+/** Progress of one disk, in bytes. */
+export interface DiskProgress {
+  /** Disk target. */
+  target: string;
+  /** Bytes read so far. */
+  bytesRead: number;
+  /** Bytes this copy will read in all. */
+  bytesToRead: number;
+}
+
+/** Options of {@link copyDisk}. */
+export interface CopyDiskOptions {
+  /** Connected client; its contexts include `base:allocation` (and the bitmap, for changes). */
+  nbd: NbdClient;
+  /** Writer with the disk started (from the parent's index for incrementals). */
+  writer: SnapshotWriter;
+  /** Disk target. */
+  target: string;
+  /** Repository slot size. */
+  slotSize: number;
+  /** `full`, or `changes` with the dirty-bitmap context to follow. */
+  mode: { kind: 'full' } | { kind: 'changes'; bitmapContext: string };
+  /** Whether the parent's slot holds data (changes only). */
+  parentHasData?: (slot: number) => boolean;
+  /** Slots in flight at once (memory: this many slot buffers). @default 4 */
+  concurrency?: number;
+  /** Called after every slot. */
+  onProgress?: (p: DiskProgress) => void;
+  /** Cancels the copy. */
+  signal?: AbortSignal;
+}
+
+async function collectExtents(o: CopyDiskOptions): Promise<SourceExtent[]> {
+  const contexts: [string] | [string, string] =
+    o.mode.kind === 'full' ? [BASE_ALLOCATION] : [BASE_ALLOCATION, o.mode.bitmapContext];
+  const out: SourceExtent[] = [];
+  const walk = walkExtents(o.nbd, { contexts, ...(o.signal ? { signal: o.signal } : {}) });
+  for await (const e of walk) {
+    // zero extents read as zeros: never read, never stored
+    out.push({
+      offset: e.offset,
+      length: e.length,
+      allocated: e.allocated && !e.zero,
+      changed: o.mode.kind === 'full' || e.dirty,
+    });
+  }
+  return out;
+}
+
+function bytesToRead(work: readonly SlotWork[]): number {
+  let n = 0;
+  for (const w of work) {
+    if (w.kind === 'data') {
+      n += w.reads.reduce((s, r) => s + r.length, 0);
+    } else if (w.kind === 'patch') {
+      n += w.ranges.reduce((s, r) => s + (r.read ? r.length : 0), 0);
+    }
+  }
+  return n;
+}
+
+async function readInto(o: CopyDiskOptions, buf: Buffer, at: number, off: number, len: number) {
+  const opts = o.signal ? { signal: o.signal } : {};
+  await o.nbd.read(at + off, len, { ...opts, into: buf.subarray(off, off + len) });
+}
+
+/** Carries out one slot's work; returns the bytes read from the export. */
+async function doSlot(o: CopyDiskOptions, w: SlotWork): Promise<number> {
+  const start = w.slot * o.slotSize;
+  switch (w.kind) {
+    case 'keep':
+      return 0;
+    case 'zero':
+      await o.writer.putZero(o.target, w.slot);
+      return 0;
+    case 'data': {
+      const buf = Buffer.alloc(w.length);
+      await Promise.all(w.reads.map((r) => readInto(o, buf, start, r.offset, r.length)));
+      await o.writer.putSlot(o.target, w.slot, buf);
+      return w.reads.reduce((s, r) => s + r.length, 0);
+    }
+    case 'patch': {
+      const ranges: RepoPatchRange[] = [];
+      let read = 0;
+      for (const r of w.ranges) {
+        const buf = Buffer.alloc(r.length);
+        if (r.read) {
+          await readInto(o, buf, start + r.offset, 0, r.length);
+          read += r.length;
+        }
+        ranges.push({ offsetInSlot: r.offset, data: buf });
+      }
+      await o.writer.putPatch(o.target, w.slot, ranges);
+      return read;
+    }
+  }
+}
+
+/** Copies a disk; returns the bytes read from the export. */
+export async function copyDisk(o: CopyDiskOptions): Promise<number> {
+  const extents = await collectExtents(o);
+  const work = [
+    ...planSlots({
+      size: o.nbd.size,
+      slotSize: o.slotSize,
+      extents,
+      mode: o.mode.kind === 'full' ? 'full' : 'changes',
+      ...(o.parentHasData ? { parentHasData: o.parentHasData } : {}),
+    }),
+  ];
+  const progress: DiskProgress = { target: o.target, bytesRead: 0, bytesToRead: bytesToRead(work) };
+  o.onProgress?.(progress);
+  await runPool(work, o.concurrency ?? 4, async (w) => {
+    progress.bytesRead += await doSlot(o, w);
+    o.onProgress?.(progress);
+  });
+  return progress.bytesRead;
+}

@@ -1,0 +1,39 @@
+/**
+ * The error class of `@virtvault/engine`. Callers branch on `code`.
+ *
+ * `INCREMENTAL_REJECTED` is the code core's `runBackup` retries as a full (the hypervisor refused
+ * the incremental at backup start, before any data was written).
+ */
+export const ENGINE_ERROR_CODES = [
+  'INCREMENTAL_REJECTED',
+  'BACKUP_JOB_ACTIVE',
+  'BACKUP_START_FAILED',
+  'NBD_EXPORT_MISSING',
+  'DOMAIN_STATE_CHANGED',
+  'DISK_UNSUPPORTED',
+  'QEMU_NBD_FAILED',
+  'QEMU_IMG_FAILED',
+  'RESTORE_FAILED',
+  'RESTORE_TARGET_EXISTS',
+  'CHECKPOINT_CREATE_FAILED',
+] as const;
+
+/** A stable engine error code. */
+export type EngineErrorCode = (typeof ENGINE_ERROR_CODES)[number];
+
+/** An engine failure with a stable `code` and the underlying `cause`. */
+export class EngineError extends Error {
+  /** Stable code. */
+  readonly code: EngineErrorCode;
+
+  /**
+   * @param code stable code
+   * @param message plain-words explanation
+   * @param options.cause the underlying error
+   */
+  constructor(code: EngineErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'EngineError';
+    this.code = code;
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * The backup executor of core's `runBackup`: writes one snapshot of a domain into a repository,
+ * from a running domain's pull-mode backup job or a stopped domain's images, and commits it
+ * (manifest last). On any failure nothing of the attempt remains: job ended, scratch files and
+ * the new checkpoint gone, the half-written snapshot removed.
+ */
+import type { BackupExecutor, BackupRequest, SnapshotManifest } from '@virtvault/core';
+import type { Domain } from '@virtvault/libvirt';
+import { SnapshotWriter, ZERO_DIGEST_HEX, type Repository } from '@virtvault/repo';
+
+import type { DiskProgress } from './disk-copy.js';
+import type { LibvirtHypervisor } from './hypervisor.js';
+import { offlineBackup } from './offline-backup.js';
+import { dropCheckpoint, pullBackup } from './pull-backup.js';
+
+/** Options of the {@link Executor}. */
+export interface ExecutorOptions {
+  /** The hypervisor adapter (its connection is the caller's). */
+  hypervisor: LibvirtHypervisor;
+  /** Opens (or returns an already open) repository by path. */
+  openRepository: (path: string) => Promise<Repository>;
+  /** Directory for NBD sockets and scratch files. */
+  scratchDir: string;
+  /** Version recorded in manifests. */
+  toolVersion: string;
+  /** Wall clock (epoch ms); manifests record ISO times. */
+  now: () => number;
+  /** Progress per disk. */
+  onProgress?: (p: DiskProgress) => void;
+  /** Cancels running backups (SIGTERM). */
+  signal?: AbortSignal;
+}
+
+/** What a backup produced besides the data, for the manifest. */
+interface Produced {
+  checkpointXml: string | null;
+  domainXml: string;
+}
+
+/** The engine's implementation of core's `BackupExecutor` port. */
+export class Executor implements BackupExecutor {
+  readonly #o: ExecutorOptions;
+
+  /** @param options see {@link ExecutorOptions} */
+  constructor(options: ExecutorOptions) {
+    this.#o = options;
+  }
+
+  /** Takes the backup and commits the snapshot; returns its manifest. */
+  async execute(req: BackupRequest): Promise<SnapshotManifest> {
+    const repo = await this.#o.openRepository(req.repository);
+    const domain = await this.#o.hypervisor.domain(req.observed.domain.uuid);
+    const startedAt = new Date(this.#o.now()).toISOString();
+    const writer = await this.#openWriter(repo, req);
+    let produced: Produced | null = null;
+    try {
+      produced = await this.#produce(repo, domain, writer, req);
+      const cp = req.newCheckpoint;
+      return await writer.commit({
+        host: req.observed.host,
+        level: req.level,
+        reasons: [...req.reasons],
+        checkpoint:
+          cp !== null && produced.checkpointXml !== null
+            ? { name: cp.name, xml: produced.checkpointXml }
+            : null,
+        domainXml: produced.domainXml,
+        startedAt,
+        endedAt: new Date(this.#o.now()).toISOString(),
+        toolVersion: this.#o.toolVersion,
+      });
+    } catch (e) {
+      await writer.abort().catch(() => undefined);
+      if (produced !== null && req.newCheckpoint !== null) {
+        await dropCheckpoint(domain, req.newCheckpoint.name);
+      }
+      throw e;
+    } finally {
+      await writer.close().catch(() => undefined);
+    }
+  }
+
+  async #openWriter(repo: Repository, req: BackupRequest): Promise<SnapshotWriter> {
+    const { uuid, name } = req.observed.domain;
+    const writer = new SnapshotWriter(repo, {
+      domain: { uuid, name },
+      snapshotId: req.snapshotId,
+      parent: req.parentSnapshot,
+      host: req.observed.host,
+    });
+    await writer.open();
+    try {
+      for (const d of req.observed.disks) {
+        await writer.startDisk({
+          target: d.target,
+          virtualSize: d.virtualSize,
+          source: d.source,
+          format: d.format,
+          fromParent: req.parentSnapshot !== null,
+        });
+      }
+    } catch (e) {
+      await writer.abort().catch(() => undefined);
+      throw e;
+    }
+    return writer;
+  }
+
+  async #parentHasData(repo: Repository, req: BackupRequest) {
+    const parent = req.parentSnapshot;
+    const uuid = req.observed.domain.uuid;
+    const indexes = new Map<string, (slot: number) => boolean>();
+    if (parent !== null) {
+      for (const d of req.observed.disks) {
+        const index = await repo.readIndex(uuid, parent, d.target);
+        indexes.set(d.target, (slot) => index.get(slot) !== ZERO_DIGEST_HEX);
+      }
+    }
+    return (target: string, slot: number) => indexes.get(target)?.(slot) ?? false;
+  }
+
+  async #produce(
+    repo: Repository,
+    domain: Domain,
+    writer: SnapshotWriter,
+    req: BackupRequest,
+  ): Promise<Produced> {
+    const common = {
+      domain,
+      writer,
+      disks: req.observed.disks.map((d) => d.target),
+      slotSize: repo.config.chunkSize,
+      incrementalFrom: req.level === 'full' ? null : req.incrementalFrom,
+      newCheckpoint: req.newCheckpoint,
+      parentHasData: await this.#parentHasData(repo, req),
+      scratchDir: this.#o.scratchDir,
+      tag: req.snapshotId,
+      ...(this.#o.onProgress ? { onProgress: this.#o.onProgress } : {}),
+      ...(this.#o.signal ? { signal: this.#o.signal } : {}),
+    };
+    if (req.observed.domain.state === 'shut-off') {
+      return offlineBackup({ ...common, observed: req.observed });
+    }
+    return pullBackup(common);
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * The hypervisor port of core's `runBackup`, over `@virtvault/libvirt`: what a domain looks like
+ * now (disks, checkpoints, each disk's bitmaps with their flags), and the crash-safe clean-up
+ * pieces (checkpoint metadata deletes, bitmap removals, redefines).
+ */
+import type {
+  BitmapRemoval,
+  DomainRunState,
+  Hypervisor,
+  ObservedDisk,
+  ObservedDomain,
+  RedefineAction,
+} from '@virtvault/core';
+import {
+  diskBitmaps,
+  removeRunningBitmap,
+  type Connection,
+  type DiskInfo,
+  type Domain,
+  type DomainState,
+} from '@virtvault/libvirt';
+
+import { imageInfo, qemuImg } from './qemu-img.js';
+
+/** Disks virtvault backs up: real disks with a local file or block source, writable, not shared. */
+export function isBackupDisk(d: DiskInfo): boolean {
+  return d.device === 'disk' && d.path !== undefined && !d.readOnly && !d.shareable;
+}
+
+function runState(s: DomainState): DomainRunState {
+  if (s === 'running' || s === 'blocked') {
+    return 'running';
+  }
+  return s === 'paused' || s === 'pmsuspended' ? 'paused' : 'shut-off';
+}
+
+/** The libvirt adapter of core's `Hypervisor` port. */
+export class LibvirtHypervisor implements Hypervisor {
+  readonly #conn: Connection;
+  readonly #host: string;
+
+  /**
+   * @param conn an open libvirt connection (owned by the caller)
+   * @param host this host's name, recorded in observations
+   */
+  constructor(conn: Connection, host: string) {
+    this.#conn = conn;
+    this.#host = host;
+  }
+
+  /** Looks a domain up by name or UUID. */
+  domain(nameOrUuid: string): Promise<Domain> {
+    return this.#conn.lookupDomain(nameOrUuid);
+  }
+
+  /** Observes a domain: state, disks with sizes and bitmaps, checkpoints. */
+  async observe(nameOrUuid: string): Promise<ObservedDomain> {
+    const domain = await this.domain(nameOrUuid);
+    const status = await domain.status();
+    const desc = await domain.describe();
+    const bitmaps = await diskBitmaps(domain);
+    const disks: ObservedDisk[] = [];
+    for (const d of desc.disks.filter(isBackupDisk)) {
+      const info = await imageInfo(d.path as string);
+      const b = bitmaps.find((x) => x.target === d.target);
+      disks.push({
+        target: d.target,
+        source: d.path as string,
+        format: d.source?.format ?? info.format,
+        virtualSize: info.virtualSize,
+        nodeName: status.active ? (b?.node ?? null) : null,
+        bitmapsSupported: info.bitmapsSupported,
+        bitmaps: (b?.bitmaps ?? []).map((x) => ({
+          name: x.name,
+          recording: x.recording,
+          persistent: x.persistent,
+          inconsistent: x.inconsistent,
+          busy: x.busy,
+        })),
+      });
+    }
+    const checkpoints = (await domain.checkpoints.list()).map((c) => ({
+      name: c.name,
+      parent: c.parent ?? null,
+    }));
+    return {
+      host: this.#host,
+      domain: {
+        uuid: desc.uuid,
+        name: desc.name,
+        state: runState(status.state),
+        transient: !status.persistent,
+      },
+      disks,
+      checkpoints,
+    };
+  }
+
+  /** Redefines one checkpoint from the lineage's XML. */
+  async redefineCheckpoint(domainUuid: string, action: RedefineAction): Promise<void> {
+    const domain = await this.domain(domainUuid);
+    await domain.checkpoints.create(action.xml, {
+      redefine: true,
+      redefineValidate: action.validate,
+    });
+  }
+
+  /** Deletes libvirt's metadata of one checkpoint, leaving the bitmaps. */
+  async deleteCheckpointMetadata(domainUuid: string, checkpoint: string): Promise<void> {
+    const domain = await this.domain(domainUuid);
+    await domain.checkpoints.delete(checkpoint, { metadataOnly: true });
+  }
+
+  /** Removes one bitmap: QMP on a running QEMU, qemu-img on a stopped domain's image. */
+  async removeBitmap(
+    domainUuid: string,
+    disk: string,
+    bitmap: string,
+    via: BitmapRemoval,
+  ): Promise<void> {
+    const domain = await this.domain(domainUuid);
+    if (via === 'qmp') {
+      await removeRunningBitmap(domain, disk, bitmap);
+      return;
+    }
+    const d = (await domain.describe()).disks.find((x) => x.target === disk);
+    if (d?.path === undefined) {
+      return;
+    }
+    await qemuImg(['bitmap', '--remove', d.path, bitmap]);
+  }
+}

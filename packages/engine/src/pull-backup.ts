@@ -1,0 +1,236 @@
+/**
+ * Backup of a running domain through a libvirt pull-mode backup job: QEMU serves a point-in-time
+ * view of each disk over NBD on a unix socket (with the dirty bitmap for incrementals), the new
+ * checkpoint is created atomically with the job, and the job is always ended, on every path.
+ */
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import {
+  buildCheckpointXml,
+  buildPullBackupXml,
+  DomainXmlFlags,
+  isCheckpointInconsistent,
+  isNoBackup,
+  isNoCheckpoint,
+  isOperationTimeout,
+  type BackupJobDescription,
+  type Domain,
+} from '@virtvault/libvirt';
+import { NbdClient } from '@virtvault/nbd';
+import type { SnapshotWriter } from '@virtvault/repo';
+
+import { copyDisk, BASE_ALLOCATION, type DiskProgress } from './disk-copy.js';
+import { EngineError } from './errors.js';
+import { runPool } from './run-pool.js';
+
+/** Prefix of the sockets and scratch files of our jobs: a job with it is ours to abort. */
+export const JOB_FILE_PREFIX = 'vv-job-';
+
+/** What one backup of a running domain needs. */
+export interface PullBackupOptions {
+  /** The running domain. */
+  domain: Domain;
+  /** Writer, opened, with every disk started. */
+  writer: SnapshotWriter;
+  /** Disks (targets) to back up. */
+  disks: string[];
+  /** Repository slot size. */
+  slotSize: number;
+  /** Checkpoint to read changes since; null for a full. */
+  incrementalFrom: string | null;
+  /** Checkpoint to create with the job, with the disks that get a bitmap; null for none. */
+  newCheckpoint: { name: string; disks: string[] } | null;
+  /** Directory for the NBD socket and the scratch files (short path: sockets hold 107 bytes). */
+  scratchDir: string;
+  /** Unique job tag (the snapshot id). */
+  tag: string;
+  /** Whether the parent's slot holds data, per disk. */
+  parentHasData?: (target: string, slot: number) => boolean;
+  /** Disks copied at once. @default 2 */
+  diskConcurrency?: number;
+  /** Progress per disk. */
+  onProgress?: (p: DiskProgress) => void;
+  /** Cancels the backup. */
+  signal?: AbortSignal;
+}
+
+/** What the job produced, for the manifest. */
+export interface PullBackupResult {
+  /** The new checkpoint's XML as libvirt describes it (with the domain, for REDEFINE), or null. */
+  checkpointXml: string | null;
+  /** Domain XML at backup time. */
+  domainXml: string;
+}
+
+/**
+ * Ends a backup job left on the domain by a virtvault process that died; refuses when the job
+ * belongs to someone else (we never wait 30 s on libvirt's state lock behind it).
+ */
+export async function clearStaleJob(domain: Domain, scratchDir: string): Promise<void> {
+  let job: BackupJobDescription;
+  try {
+    job = await domain.backupJob();
+  } catch (e) {
+    if (isNoBackup(e)) {
+      return;
+    }
+    throw e;
+  }
+  const socket = job.server?.socket ?? '';
+  const ours =
+    path.dirname(socket) === path.resolve(scratchDir) &&
+    path.basename(socket).startsWith(JOB_FILE_PREFIX);
+  if (!ours) {
+    throw new EngineError(
+      'BACKUP_JOB_ACTIVE',
+      `domain ${domain.name} already has a backup job (${job.mode}, socket ${socket || 'none'}) ` +
+        'that virtvault did not start; end it (virsh domjobabort) or wait for it',
+    );
+  }
+  await endJob(domain);
+  await rm(socket, { force: true });
+}
+
+function jobFiles(o: PullBackupOptions): { socket: string; scratch: (t: string) => string } {
+  const base = path.join(path.resolve(o.scratchDir), `${JOB_FILE_PREFIX}${o.tag}`);
+  return { socket: `${base}.sock`, scratch: (t) => `${base}-${t}.qcow2` };
+}
+
+async function beginJob(o: PullBackupOptions, socket: string, scratch: (t: string) => string) {
+  const backupXml = buildPullBackupXml({
+    socket,
+    ...(o.incrementalFrom !== null ? { incremental: o.incrementalFrom } : {}),
+    disks: o.disks.map((name) => ({ name, scratchFile: scratch(name) })),
+  });
+  const cp = o.newCheckpoint;
+  const checkpointXml =
+    cp === null
+      ? undefined
+      : buildCheckpointXml({
+          name: cp.name,
+          disks: o.disks.map((d) => ({
+            name: d,
+            checkpoint: cp.disks.includes(d) ? ('bitmap' as const) : ('no' as const),
+          })),
+        });
+  try {
+    await o.domain.backupBegin(backupXml, checkpointXml);
+  } catch (e) {
+    throw startError(o, e);
+  }
+}
+
+function startError(o: PullBackupOptions, e: unknown): EngineError {
+  const msg = e instanceof Error ? e.message : String(e);
+  if (isOperationTimeout(e)) {
+    return new EngineError('BACKUP_JOB_ACTIVE', `another job holds ${o.domain.name}: ${msg}`, {
+      cause: e,
+    });
+  }
+  const rejected =
+    isCheckpointInconsistent(e) || isNoCheckpoint(e) || /bitmap .*not found/i.test(msg);
+  if (o.incrementalFrom !== null && rejected) {
+    return new EngineError('INCREMENTAL_REJECTED', `libvirt rejected the incremental: ${msg}`, {
+      cause: e,
+    });
+  }
+  return new EngineError(
+    'BACKUP_START_FAILED',
+    `backup of ${o.domain.name} did not start: ${msg}`,
+    {
+      cause: e,
+    },
+  );
+}
+
+async function copyAll(o: PullBackupOptions, socket: string): Promise<void> {
+  const job = await o.domain.backupJob();
+  await runPool(o.disks, o.diskConcurrency ?? 2, async (target) => {
+    const d = job.disks.find((x) => x.name === target);
+    if (d?.exportName === undefined) {
+      throw new EngineError('NBD_EXPORT_MISSING', `the backup job exports no disk ${target}`);
+    }
+    const bitmap = d.exportBitmap !== undefined ? `qemu:dirty-bitmap:${d.exportBitmap}` : null;
+    if (o.incrementalFrom !== null && bitmap === null) {
+      throw new EngineError('NBD_EXPORT_MISSING', `no dirty bitmap exported for ${target}`);
+    }
+    const contexts = bitmap === null ? [BASE_ALLOCATION] : [BASE_ALLOCATION, bitmap];
+    const nbd = await NbdClient.connect({
+      socket,
+      exportName: d.exportName,
+      metaContexts: contexts,
+    });
+    try {
+      await copyDisk({
+        nbd,
+        writer: o.writer,
+        target,
+        slotSize: o.slotSize,
+        mode: bitmap === null ? { kind: 'full' } : { kind: 'changes', bitmapContext: bitmap },
+        ...(o.parentHasData ? { parentHasData: (s: number) => o.parentHasData!(target, s) } : {}),
+        ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+        ...(o.signal ? { signal: o.signal } : {}),
+      });
+    } finally {
+      await nbd.close();
+    }
+  });
+}
+
+/**
+ * Ends the domain's backup job and waits until libvirt no longer lists it: `abortJob` returns
+ * before the job is gone, and a backup begun meanwhile would fail.
+ */
+export async function endJob(domain: Domain, timeoutMs = 10_000): Promise<void> {
+  await domain.abortJob().catch(() => undefined);
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      await domain.backupJob();
+    } catch (e) {
+      if (isNoBackup(e)) {
+        return;
+      }
+      throw e;
+    }
+    await sleep(50);
+  }
+}
+
+/** Deletes a checkpoint a failed run created, so that it can never break the next chain. */
+export async function dropCheckpoint(domain: Domain, name: string): Promise<void> {
+  try {
+    await domain.checkpoints.delete(name);
+  } catch {
+    // the bitmap may be gone already: at least drop the metadata
+    await domain.checkpoints.delete(name, { metadataOnly: true }).catch(() => undefined);
+  }
+}
+
+/** Runs the pull backup; on failure the job is ended, files removed and the checkpoint dropped. */
+export async function pullBackup(o: PullBackupOptions): Promise<PullBackupResult> {
+  const { socket, scratch } = jobFiles(o);
+  await clearStaleJob(o.domain, o.scratchDir);
+  await beginJob(o, socket, scratch);
+  let ok = false;
+  try {
+    await copyAll(o, socket);
+    await endJob(o.domain);
+    const checkpointXml =
+      o.newCheckpoint === null ? null : await o.domain.checkpoints.xml(o.newCheckpoint.name);
+    const domainXml = await o.domain.xml(DomainXmlFlags.MIGRATABLE);
+    ok = true;
+    return { checkpointXml, domainXml };
+  } finally {
+    if (!ok) {
+      await endJob(o.domain).catch(() => undefined);
+      if (o.newCheckpoint !== null) {
+        await dropCheckpoint(o.domain, o.newCheckpoint.name);
+      }
+    }
+    await rm(socket, { force: true });
+    await Promise.all(o.disks.map((t) => rm(scratch(t), { force: true })));
+  }
+}

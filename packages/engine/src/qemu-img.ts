@@ -1,0 +1,49 @@
+/**
+ * `qemu-img` as the engine uses it: image facts (size, format, bitmap support) and offline
+ * bitmap changes.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+import { EngineError } from './errors.js';
+
+const run = promisify(execFile);
+
+/** What `qemu-img info` tells about one image. */
+export interface ImageInfo {
+  /** Virtual size in bytes. */
+  virtualSize: number;
+  /** Image format. */
+  format: string;
+  /** qcow2 v3 (compat 1.1) can hold persistent bitmaps; raw and qcow2 v2 cannot. */
+  bitmapsSupported: boolean;
+}
+
+interface QemuImgInfoJson {
+  'virtual-size': number;
+  format: string;
+  'format-specific'?: { type?: string; data?: { compat?: string } };
+}
+
+/** Runs qemu-img with the given arguments; failures carry `QEMU_IMG_FAILED`. */
+export async function qemuImg(args: string[]): Promise<string> {
+  try {
+    return (await run('qemu-img', args, { maxBuffer: 16 * 1024 * 1024 })).stdout;
+  } catch (e) {
+    const stderr = (e as { stderr?: string }).stderr ?? '';
+    throw new EngineError('QEMU_IMG_FAILED', `qemu-img ${args[0]} failed: ${stderr.trim()}`, {
+      cause: e,
+    });
+  }
+}
+
+/** Facts of an image; `-U` so a running QEMU's lock does not stop the look. */
+export async function imageInfo(file: string): Promise<ImageInfo> {
+  const info = JSON.parse(await qemuImg(['info', '-U', '--output=json', file])) as QemuImgInfoJson;
+  const compat = info['format-specific']?.data?.compat;
+  return {
+    virtualSize: info['virtual-size'],
+    format: info.format,
+    bitmapsSupported: info.format === 'qcow2' && compat !== '0.10',
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * A `qemu-nbd` server on a unix socket, for stopped domains' images (backup, read-only, with a
+ * dirty bitmap) and for restores into new qcow2 images (writable).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { access, rm } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { EngineError } from './errors.js';
+
+/** Options of {@link QemuNbd.start}. */
+export interface QemuNbdOptions {
+  /** Image file. */
+  image: string;
+  /** Image format. */
+  format: string;
+  /** Unix socket to serve on. */
+  socket: string;
+  /** Export name. */
+  exportName: string;
+  /** Serve read-only. */
+  readOnly: boolean;
+  /** Dirty bitmap to export as `qemu:dirty-bitmap:<name>`. */
+  bitmap?: string;
+  /** How long to wait for the socket. @default 10000 */
+  startTimeoutMs?: number;
+}
+
+/** A running qemu-nbd; `close()` stops it and removes the socket. */
+export class QemuNbd {
+  readonly #child: ChildProcess;
+  readonly #socket: string;
+  #stderr = '';
+  #exited: Promise<void>;
+  #exitCode: number | null = null;
+
+  private constructor(child: ChildProcess, socket: string) {
+    this.#child = child;
+    this.#socket = socket;
+    child.stderr?.on('data', (d: Buffer) => {
+      this.#stderr = (this.#stderr + d.toString()).slice(-4000);
+    });
+    this.#exited = new Promise((resolve) => {
+      child.on('exit', (code) => {
+        this.#exitCode = code ?? -1;
+        resolve();
+      });
+    });
+  }
+
+  /** Starts qemu-nbd and waits until its socket accepts. */
+  static async start(o: QemuNbdOptions): Promise<QemuNbd> {
+    await rm(o.socket, { force: true });
+    const args = ['--socket', o.socket, '--export-name', o.exportName, '-f', o.format];
+    args.push('--cache=none', '--aio=native', '--shared=8', '--persistent');
+    if (o.readOnly) {
+      args.push('--read-only');
+    }
+    if (o.bitmap !== undefined) {
+      args.push('--bitmap', o.bitmap);
+    }
+    args.push(o.image);
+    const child = spawn('qemu-nbd', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const server = new QemuNbd(child, o.socket);
+    await server.#waitReady(o.startTimeoutMs ?? 10_000);
+    return server;
+  }
+
+  async #waitReady(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (this.#exitCode !== null) {
+        throw new EngineError('QEMU_NBD_FAILED', `qemu-nbd exited: ${this.#stderr.trim()}`);
+      }
+      if (
+        await access(this.#socket).then(
+          () => true,
+          () => false,
+        )
+      ) {
+        return;
+      }
+      await sleep(20);
+    }
+    await this.close();
+    throw new EngineError('QEMU_NBD_FAILED', `qemu-nbd did not listen on ${this.#socket}`);
+  }
+
+  /** Stops the server (SIGTERM) and removes the socket. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#exitCode === null) {
+      this.#child.kill('SIGTERM');
+      await this.#exited;
+    }
+    await rm(this.#socket, { force: true });
+  }
+}
