@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 
 import { CommanderError } from 'commander';
 
+import type { CliContext, CliEnv } from './context.js';
+import { EXIT_USAGE } from './output.js';
 import { buildProgram } from './program.js';
-
-/** Exit code for usage errors, as DESIGN.md section 7 fixes it. */
-const EXIT_USAGE = 2;
 
 function readVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
@@ -15,17 +15,48 @@ function readVersion(): string {
   return pkg.version;
 }
 
+function loadEnv(env: NodeJS.ProcessEnv): CliEnv {
+  return {
+    ...(env['DATABASE_URL'] ? { databaseUrl: env['DATABASE_URL'] } : {}),
+    noColor: env['NO_COLOR'] !== undefined && env['NO_COLOR'] !== '',
+    hostname: hostname(),
+  };
+}
+
 async function main(argv: string[]): Promise<number> {
-  const program = buildProgram({ version: readVersion() });
+  const aborter = new AbortController();
+  // the first signal cancels the work cleanly (jobs ended, files removed); a second one kills
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (aborter.signal.aborted) {
+      process.exit(130);
+    }
+    process.stderr.write(`virtvault: ${sig}: stopping, cleaning up\n`);
+    aborter.abort(new Error(`interrupted by ${sig}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const ctx: CliContext = {
+    version: readVersion(),
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: loadEnv(process.env),
+    now: () => Date.now(),
+    signal: aborter.signal,
+    exitCode: 0,
+  };
+  const program = buildProgram({ version: ctx.version, context: () => ctx });
   try {
     await program.parseAsync(argv);
-    return 0;
+    return ctx.exitCode;
   } catch (e) {
     if (e instanceof CommanderError) {
       // help and version "errors" are commander's way of ending early
       return e.exitCode === 0 ? 0 : EXIT_USAGE;
     }
     throw e;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }
 
@@ -42,7 +73,7 @@ main(process.argv).then(
     process.exitCode = code;
   },
   (e: unknown) => {
-    process.stderr.write(`virtvault: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.stderr.write(`virtvault: INTERNAL: ${e instanceof Error ? e.message : String(e)}\n`);
     process.exitCode = 1;
   },
 );

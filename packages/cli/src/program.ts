@@ -1,5 +1,12 @@
 import { Command } from 'commander';
 
+import { registerGc } from './commands/gc.js';
+import { registerPrune } from './commands/prune.js';
+import { registerRestore } from './commands/restore.js';
+import { registerSnapshots } from './commands/snapshots.js';
+import { registerVerify } from './commands/verify.js';
+import type { CliContext } from './context.js';
+
 /** What `virtvault --help` says before the command list. */
 const DESCRIPTION = `Backup for libvirt/KVM hosts and fleets of them.
 
@@ -26,6 +33,8 @@ Documentation: README.md and docs/ in the virtvault source tree.`;
 export interface ProgramOptions {
   /** The version printed by `--version`. */
   version: string;
+  /** The context commands run in (created by `main.ts`). */
+  context: () => CliContext;
 }
 
 /** Builds the `virtvault` command tree. Pure: parsing and I/O are the caller's. */
@@ -41,5 +50,14 @@ export function buildProgram(options: ProgramOptions): Command {
   program.configureOutput({
     outputError: (text, write) => write(text),
   });
+  const ctx = options.context;
+  registerSnapshots(program, ctx);
+  registerRestore(program, ctx);
+  registerVerify(program, ctx);
+  registerPrune(program, ctx);
+  registerGc(program, ctx);
+  for (const c of program.commands) {
+    c.exitOverride();
+  }
   return program;
 }

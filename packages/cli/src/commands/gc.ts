@@ -1,0 +1,49 @@
+/** `virtvault gc`: remove chunks no snapshot uses and leftovers of aborted backups. */
+import type { Command } from 'commander';
+
+import { collectGarbage } from '@virtvault/repo';
+
+import type { CliContext } from '../context.js';
+import { formatBytes, guard, printJson } from '../output.js';
+import { openRepository } from '../repo-access.js';
+
+interface Options {
+  repo: string;
+  dryRun?: boolean;
+  json?: boolean;
+}
+
+/** Registers `gc`. */
+export function registerGc(program: Command, ctx: () => CliContext): void {
+  program
+    .command('gc')
+    .description('remove unreferenced chunks and aborted snapshots (safe beside running backups)')
+    .requiredOption('--repo <dir>', 'repository directory')
+    .option('--dry-run', 'report what would be removed, remove nothing')
+    .option('--json', 'print one JSON document')
+    .addHelpText(
+      'after',
+      '\nChunks younger than the oldest running backup (its writer lease) are never removed.',
+    )
+    .action((o: Options) => run(ctx(), o));
+}
+
+async function run(ctx: CliContext, o: Options): Promise<void> {
+  await guard(ctx, o.json === true, async () => {
+    const repo = await openRepository(o.repo);
+    try {
+      const r = await collectGarbage(repo, { dryRun: o.dryRun === true, host: ctx.env.hostname });
+      if (o.json) {
+        printJson(ctx, r);
+        return;
+      }
+      const verb = o.dryRun ? 'would remove' : 'removed';
+      ctx.stdout.write(
+        `${r.marked} chunks in use; ${verb} ${r.swept} chunks (${formatBytes(r.sweptBytes)}) ` +
+          `and ${r.removedSnapshots.length} aborted snapshots\n`,
+      );
+    } finally {
+      await repo.close();
+    }
+  });
+}

@@ -1,0 +1,118 @@
+/** `virtvault prune`: apply a GFS retention policy and remove the snapshots it does not keep. */
+import type { Command } from 'commander';
+
+import type { RetentionPolicy } from '@virtvault/core';
+import { prune } from '@virtvault/repo';
+
+import type { CliContext } from '../context.js';
+import { CliError, guard, printJson } from '../output.js';
+import { findSnapshot, openRepository } from '../repo-access.js';
+
+interface Options {
+  repo: string;
+  domain?: string;
+  keepLast?: string;
+  keepHourly?: string;
+  keepDaily?: string;
+  keepWeekly?: string;
+  keepMonthly?: string;
+  keepYearly?: string;
+  timeZone: string;
+  dryRun?: boolean;
+  json?: boolean;
+}
+
+function count(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) {
+    return undefined;
+  }
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new CliError('USAGE', `--${name} needs a whole number >= 0, not ${v}`);
+  }
+  return n;
+}
+
+function policyOf(o: Options): RetentionPolicy {
+  const p: RetentionPolicy = {};
+  const rules = [
+    ['keep-last', 'keepLast', o.keepLast],
+    ['keep-hourly', 'keepHourly', o.keepHourly],
+    ['keep-daily', 'keepDaily', o.keepDaily],
+    ['keep-weekly', 'keepWeekly', o.keepWeekly],
+    ['keep-monthly', 'keepMonthly', o.keepMonthly],
+    ['keep-yearly', 'keepYearly', o.keepYearly],
+  ] as const;
+  for (const [flag, key, v] of rules) {
+    const n = count(flag, v);
+    if (n !== undefined) {
+      p[key] = n;
+    }
+  }
+  if (!Object.values(p).some((n) => n > 0)) {
+    throw new CliError(
+      'USAGE',
+      'give at least one --keep-* rule above 0 (prune never empties a domain by default)',
+    );
+  }
+  return p;
+}
+
+/** Registers `prune`. */
+export function registerPrune(program: Command, ctx: () => CliContext): void {
+  program
+    .command('prune')
+    .description('remove snapshots a grandfather-father-son retention policy does not keep')
+    .requiredOption('--repo <dir>', 'repository directory')
+    .option('--domain <name|uuid>', 'only this domain (default: each domain on its own)')
+    .option('--keep-last <n>', 'the newest n snapshots')
+    .option('--keep-hourly <n>', 'the newest snapshot of each of the last n hours')
+    .option('--keep-daily <n>', 'the newest snapshot of each of the last n days')
+    .option('--keep-weekly <n>', 'the newest snapshot of each of the last n weeks')
+    .option('--keep-monthly <n>', 'the newest snapshot of each of the last n months')
+    .option('--keep-yearly <n>', 'the newest snapshot of each of the last n years')
+    .option('--time-zone <iana>', 'time zone of days, weeks, months', 'UTC')
+    .option('--dry-run', 'show what would be removed, remove nothing')
+    .option('--json', 'print one JSON document')
+    .addHelpText(
+      'after',
+      `
+Every snapshot stands alone, so any snapshot can be removed without harming another. Run
+'virtvault gc' afterwards to free the chunks no snapshot uses any more.`,
+    )
+    .action((o: Options) => run(ctx(), o));
+}
+
+async function run(ctx: CliContext, o: Options): Promise<void> {
+  await guard(ctx, o.json === true, async () => {
+    const policy = policyOf(o);
+    const repo = await openRepository(o.repo);
+    try {
+      const domain =
+        o.domain === undefined
+          ? undefined
+          : (await findSnapshot(repo, o.domain, 'latest')).domain.uuid;
+      const r = await prune(repo, {
+        policy,
+        timeZone: o.timeZone,
+        dryRun: o.dryRun === true,
+        ...(domain ? { domain } : {}),
+      });
+      if (o.json) {
+        printJson(ctx, r);
+        return;
+      }
+      for (const k of r.kept) {
+        ctx.stdout.write(`keep    ${k.snapshot} (${k.reasons.join(', ')})\n`);
+      }
+      for (const s of r.removed) {
+        ctx.stdout.write(`${o.dryRun ? 'would remove' : 'removed'} ${s}\n`);
+      }
+      for (const s of r.inUse) {
+        ctx.stdout.write(`kept    ${s} (a running backup builds on it)\n`);
+      }
+    } finally {
+      await repo.close();
+    }
+  });
+}

@@ -1,0 +1,73 @@
+/** `virtvault snapshots`: the committed snapshots of a repository. */
+import type { Command } from 'commander';
+
+import type { CliContext } from '../context.js';
+import { formatBytes, formatTable, guard, printJson } from '../output.js';
+import { listSnapshots, openRepository } from '../repo-access.js';
+
+interface Options {
+  repo: string;
+  domain?: string;
+  json?: boolean;
+}
+
+/** Registers `snapshots`. */
+export function registerSnapshots(program: Command, ctx: () => CliContext): void {
+  program
+    .command('snapshots')
+    .description('list the snapshots of a repository, oldest first')
+    .requiredOption('--repo <dir>', 'repository directory')
+    .option('--domain <name|uuid>', 'only this domain')
+    .option('--json', 'print one JSON document')
+    .addHelpText(
+      'after',
+      '\nEvery snapshot restores on its own: incrementals and differentials are logically full.',
+    )
+    .action((o: Options) => run(ctx(), o));
+}
+
+async function run(ctx: CliContext, o: Options): Promise<void> {
+  await guard(ctx, o.json === true, async () => {
+    const repo = await openRepository(o.repo);
+    try {
+      const list = await listSnapshots(repo, o.domain);
+      if (o.json) {
+        printJson(ctx, {
+          snapshots: list.map(({ manifest: m, verify }) => ({
+            id: m.id,
+            domain: m.domain,
+            host: m.host,
+            level: m.level,
+            reasons: m.reasons,
+            parent: m.parent,
+            checkpoint: m.checkpoint?.name ?? null,
+            startedAt: m.startedAt,
+            endedAt: m.endedAt,
+            verify,
+            disks: m.disks.map((d) => ({
+              target: d.target,
+              virtualSize: d.virtualSize,
+              bytesRead: d.bytesRead,
+              bytesNew: d.bytesNew,
+            })),
+          })),
+        });
+        return;
+      }
+      const rows = list.map(({ manifest: m, verify }) => [
+        m.id,
+        m.domain.name,
+        m.level,
+        m.endedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
+        formatBytes(m.disks.reduce((n, d) => n + d.bytesNew, 0)),
+        verify,
+        m.reasons.join(',') || '-',
+      ]);
+      ctx.stdout.write(
+        formatTable(['SNAPSHOT', 'DOMAIN', 'LEVEL', 'TIME', 'NEW', 'VERIFY', 'REASONS'], rows),
+      );
+    } finally {
+      await repo.close();
+    }
+  });
+}

@@ -1,0 +1,71 @@
+/** `virtvault verify`: re-read chunks and check digests; the result is recorded per snapshot. */
+import type { Command } from 'commander';
+
+import { verifyRepository } from '@virtvault/repo';
+
+import type { CliContext } from '../context.js';
+import { EXIT_FAILED, guard, printJson } from '../output.js';
+import { findSnapshot, openRepository } from '../repo-access.js';
+
+interface Options {
+  repo: string;
+  domain?: string;
+  snapshot?: string;
+  json?: boolean;
+}
+
+/** Registers `verify`. */
+export function registerVerify(program: Command, ctx: () => CliContext): void {
+  program
+    .command('verify')
+    .description('re-read every chunk of a repository (or one snapshot) and check its digest')
+    .requiredOption('--repo <dir>', 'repository directory')
+    .option('--domain <name|uuid>', 'only this domain')
+    .option('--snapshot <id|latest>', 'only this snapshot (with --domain)')
+    .option('--json', 'print one JSON document')
+    .addHelpText(
+      'after',
+      `
+Exit code 1 when anything failed. Each snapshot's result is written into its folder
+(verify.json); a snapshot that failed is never used as the parent of an incremental.`,
+    )
+    .action((o: Options) => run(ctx(), o));
+}
+
+async function run(ctx: CliContext, o: Options): Promise<void> {
+  await guard(ctx, o.json === true, async () => {
+    const repo = await openRepository(o.repo);
+    try {
+      let domain: string | undefined;
+      let snapshot: string | undefined;
+      if (o.domain !== undefined) {
+        const m = await findSnapshot(repo, o.domain, o.snapshot ?? 'latest');
+        domain = m.domain.uuid;
+        snapshot = o.snapshot !== undefined ? m.id : undefined;
+      }
+      const report = await verifyRepository(repo, {
+        ...(domain ? { domain } : {}),
+        ...(snapshot ? { snapshot } : {}),
+      });
+      if (!report.ok) {
+        ctx.exitCode = EXIT_FAILED;
+      }
+      if (o.json) {
+        printJson(ctx, report);
+        return;
+      }
+      const snaps = Object.entries(report.snapshots);
+      const failed = snaps.filter(([, r]) => r.status === 'failed');
+      ctx.stdout.write(
+        `verified ${snaps.length} snapshots, ${report.chunksChecked} chunks: ` +
+          `${report.ok ? 'all good' : `${failed.length} snapshots FAILED`}\n`,
+      );
+      for (const c of report.chunks) {
+        ctx.stdout.write(`  chunk ${c.digest}: ${c.code} (${c.message})\n`);
+        ctx.stdout.write(`    used by: ${c.snapshots.join(', ')}\n`);
+      }
+    } finally {
+      await repo.close();
+    }
+  });
+}
