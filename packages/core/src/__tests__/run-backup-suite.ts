@@ -200,8 +200,9 @@ export function runBackupSuite(name: string, makeStore: MakeStore): void {
         w.executor.gate = new Promise((resolve) => (open = resolve));
         const a = w.run();
         const b = w.run({ lineage: store2, ids: new FakeIds(`01K${w.uuid.slice(0, 6)}`) });
-        const settled = await Promise.allSettled([a, b.finally(open)]);
-        open();
+        // Whichever loses the race settles first (the winner waits at the gate): then open it.
+        await Promise.race([a, b]).then(open, open);
+        const settled = await Promise.allSettled([a, b]);
         const ok = settled.filter((s) => s.status === 'fulfilled');
         const refused = settled.flatMap((s) =>
           s.status === 'rejected' ? [s.reason as unknown] : [],

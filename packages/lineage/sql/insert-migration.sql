@@ -1,0 +1,1 @@
+insert into schema_migrations (id, checksum) values ($1, $2)

@@ -1,0 +1,1 @@
+select id, checksum from schema_migrations order by id
