@@ -10,8 +10,10 @@ import { decodeChunkHeader, encodeChunkHeader } from './chunk-header.js';
 export interface EncodedChunk {
   /** Hex SHA-256 name. */
   digest: string;
-  /** Header + stored payload. */
-  file: Buffer;
+  /** The 16-byte header. */
+  header: Buffer;
+  /** The stored payload that follows it (written separately: no 4 MiB concatenation). */
+  stored: Uint8Array;
   /** Codec chosen (raw when compression did not shrink the payload). */
   codec: Codec;
 }
@@ -65,7 +67,7 @@ export class ChunkEncoder {
       rawLength: payload.length,
       storedLength: stored.length,
     });
-    return { digest: name, file: Buffer.concat([header, stored]), codec };
+    return { digest: name, header, stored, codec };
   }
 }
 

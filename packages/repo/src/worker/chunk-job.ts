@@ -35,6 +35,8 @@ export interface ChunkJobResult {
   storedBytes: number;
   /** Chunk folder name (`hh`), so the writer can fsync touched folders once before commit. */
   dir: string;
+  /** The job's payload buffer, handed back so the pool can reuse it (bounded memory). */
+  payload?: Uint8Array;
 }
 
 /**
@@ -67,11 +69,12 @@ export function runChunkJob(root: string, encoder: ChunkEncoder, job: ChunkJob):
     }
   }
   const enc = encoder.encode(job.kind, payload, digest);
-  writeDurable(target, enc.file);
-  return { id: job.id, digest, zero: false, isNew: true, storedBytes: enc.file.length, dir };
+  writeDurable(target, [enc.header, enc.stored]);
+  const storedBytes = enc.header.length + enc.stored.length;
+  return { id: job.id, digest, zero: false, isNew: true, storedBytes, dir };
 }
 
-function writeDurable(target: string, file: Buffer): void {
+function writeDurable(target: string, parts: Uint8Array[]): void {
   const dir = path.dirname(target);
   fs.mkdirSync(dir, { recursive: true });
   const tmp = path.join(
@@ -80,7 +83,7 @@ function writeDurable(target: string, file: Buffer): void {
   );
   const fd = fs.openSync(tmp, 'wx');
   try {
-    fs.writeSync(fd, file);
+    fs.writevSync(fd, parts);
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);

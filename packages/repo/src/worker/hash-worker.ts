@@ -14,7 +14,11 @@ const encoder = new ChunkEncoder(data.level);
 
 parentPort?.on('message', (job: ChunkJob) => {
   try {
-    parentPort?.postMessage(runChunkJob(data.root, encoder, job));
+    const result = runChunkJob(data.root, encoder, job);
+    // Hand the payload buffer back for reuse instead of leaving it to this isolate's GC.
+    parentPort?.postMessage({ ...result, payload: job.payload }, [
+      job.payload.buffer as ArrayBuffer,
+    ]);
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
     parentPort?.postMessage({

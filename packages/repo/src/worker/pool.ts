@@ -32,6 +32,7 @@ export class ChunkPool {
   readonly #idle: Worker[] = [];
   readonly #busy = new Map<Worker, Pending>();
   readonly #queue: Pending[] = [];
+  readonly #free: ArrayBuffer[] = [];
   #nextId = 1;
   #open = false;
 
@@ -67,7 +68,7 @@ export class ChunkPool {
       return Promise.reject(new RepoError('REPO_CLOSED', 'chunk pool is closed'));
     }
     // Copy into an exact-size buffer we can transfer: a slice would clone its whole parent buffer.
-    const copy = new Uint8Array(payload.length);
+    const copy = this.#buffer(payload.length);
     copy.set(payload);
     const job: ChunkJob = { id: this.#nextId++, kind, payload: copy, nowMs, detectZero };
     return new Promise((resolve, reject) => {
@@ -87,6 +88,13 @@ export class ChunkPool {
     }
     const all = [...this.#idle.splice(0), ...this.#busy.keys()];
     await Promise.all(all.map((w) => w.terminate()));
+  }
+
+  /** A buffer of exactly `n` bytes, reused from finished jobs when one fits. */
+  #buffer(n: number): Uint8Array {
+    const i = this.#free.findIndex((b) => b.byteLength === n);
+    const ab = i >= 0 ? this.#free.splice(i, 1)[0] : undefined;
+    return new Uint8Array(ab ?? new ArrayBuffer(n));
   }
 
   #size(): number {
@@ -119,6 +127,9 @@ export class ChunkPool {
     this.#busy.delete(w);
     if (this.#open) {
       this.#idle.push(w);
+    }
+    if (!('error' in r) && r.payload !== undefined && this.#free.length < this.capacity) {
+      this.#free.push(r.payload.buffer as ArrayBuffer);
     }
     if (p !== undefined) {
       if ('error' in r) {
