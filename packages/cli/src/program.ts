@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 
+import { registerBackup } from './commands/backup.js';
 import { registerGc } from './commands/gc.js';
 import { registerPrune } from './commands/prune.js';
 import { registerRestore } from './commands/restore.js';
@@ -51,6 +52,7 @@ export function buildProgram(options: ProgramOptions): Command {
     outputError: (text, write) => write(text),
   });
   const ctx = options.context;
+  registerBackup(program, ctx);
   registerSnapshots(program, ctx);
   registerRestore(program, ctx);
   registerVerify(program, ctx);

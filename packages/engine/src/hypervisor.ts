@@ -12,9 +12,11 @@ import type {
   RedefineAction,
 } from '@virtvault/core';
 import {
+  Connection,
   diskBitmaps,
+  isNoCheckpoint,
   removeRunningBitmap,
-  type Connection,
+  withoutCheckpointParent,
   type DiskInfo,
   type Domain,
   type DomainState,
@@ -99,7 +101,7 @@ export class LibvirtHypervisor implements Hypervisor {
   /** Redefines one checkpoint from the lineage's XML. */
   async redefineCheckpoint(domainUuid: string, action: RedefineAction): Promise<void> {
     const domain = await this.domain(domainUuid);
-    await domain.checkpoints.create(action.xml, {
+    await domain.checkpoints.create(withoutCheckpointParent(action.xml), {
       redefine: true,
       redefineValidate: action.validate,
     });
@@ -108,7 +110,14 @@ export class LibvirtHypervisor implements Hypervisor {
   /** Deletes libvirt's metadata of one checkpoint, leaving the bitmaps. */
   async deleteCheckpointMetadata(domainUuid: string, checkpoint: string): Promise<void> {
     const domain = await this.domain(domainUuid);
-    await domain.checkpoints.delete(checkpoint, { metadataOnly: true });
+    try {
+      await domain.checkpoints.delete(checkpoint, { metadataOnly: true });
+    } catch (e) {
+      // already gone is what a delete wants
+      if (!isNoCheckpoint(e)) {
+        throw e;
+      }
+    }
   }
 
   /** Removes one bitmap: QMP on a running QEMU, qemu-img on a stopped domain's image. */
@@ -120,7 +129,12 @@ export class LibvirtHypervisor implements Hypervisor {
   ): Promise<void> {
     const domain = await this.domain(domainUuid);
     if (via === 'qmp') {
-      await removeRunningBitmap(domain, disk, bitmap);
+      await removeRunningBitmap(domain, disk, bitmap).catch((e: unknown) => {
+        // already gone is what a removal wants
+        if (!(e instanceof Error && /not found/i.test(e.message))) {
+          throw e;
+        }
+      });
       return;
     }
     const d = (await domain.describe()).disks.find((x) => x.target === disk);
@@ -129,4 +143,18 @@ export class LibvirtHypervisor implements Hypervisor {
     }
     await qemuImg(['bitmap', '--remove', d.path, bitmap]);
   }
+}
+
+/** A hypervisor adapter with the connection it owns. */
+export interface OpenHypervisor {
+  /** The adapter. */
+  hypervisor: LibvirtHypervisor;
+  /** Closes the libvirt connection. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Connects to libvirt at `uri` and returns the adapter for this host. */
+export async function openHypervisor(uri: string, host: string): Promise<OpenHypervisor> {
+  const conn = await Connection.connect(uri);
+  return { hypervisor: new LibvirtHypervisor(conn, host), close: () => conn.close() };
 }

@@ -16,7 +16,12 @@ export {
 export type { PullBackupOptions, PullBackupResult } from './pull-backup.js';
 export { offlineBackup, type OfflineBackupOptions } from './offline-backup.js';
 export { Executor, type ExecutorOptions } from './executor.js';
-export { LibvirtHypervisor, isBackupDisk } from './hypervisor.js';
+export {
+  LibvirtHypervisor,
+  isBackupDisk,
+  openHypervisor,
+  type OpenHypervisor,
+} from './hypervisor.js';
 export { imageInfo, type ImageInfo } from './qemu-img.js';
 export { QemuNbd, type QemuNbdOptions } from './qemu-nbd.js';
 export {

@@ -8,6 +8,7 @@ import {
   parseBackupXml,
   parseCheckpointXml,
   parseDomainXml,
+  withoutCheckpointParent,
 } from '../index.js';
 
 const DOMAIN_XML = `<domain type='kvm' id='7' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
@@ -203,5 +204,27 @@ describe('backup XML', () => {
         { name: 'vdb', backup: false },
       ],
     });
+  });
+});
+
+describe('withoutCheckpointParent', () => {
+  it('drops the top-level parent and keeps the embedded domain as written', () => {
+    const xml =
+      '<domaincheckpoint><name>vv-2</name><parent><name>vv-1</name></parent><creationTime>5</creationTime>' +
+      "<disks><disk name='vda' checkpoint='bitmap' bitmap='vv-2'/></disks>" +
+      "<domain type='kvm'><name>d</name><uuid>0a69417e-a115-4b20-bb86-e98a5c49d053</uuid><devices>" +
+      "<disk type='file'><target dev='vda'/></disk><controller type='usb'/><disk type='file'><target dev='vdb'/></disk>" +
+      '</devices></domain></domaincheckpoint>';
+    const out = withoutCheckpointParent(xml);
+    assert.ok(!out.includes('<parent>'));
+    const cp = parseCheckpointXml(out);
+    assert.equal(cp.name, 'vv-2');
+    assert.equal(cp.parent, undefined);
+    assert.equal(cp.domainUuid, '0a69417e-a115-4b20-bb86-e98a5c49d053');
+    // sibling order inside the domain survives the round trip
+    assert.ok(
+      out.indexOf('dev="vda"') < out.indexOf('<controller') &&
+        out.indexOf('<controller') < out.indexOf('dev="vdb"'),
+    );
   });
 });

@@ -1,6 +1,8 @@
 /**
  * Checkpoint XML: build the XML for a new checkpoint, parse what libvirt returns.
  */
+import { XMLBuilder, XMLParser } from 'fast-xml-parser';
+
 import { attr, buildXml, child, childText, children, parseRoot, type XmlNode } from './xml.js';
 
 /** One disk of a checkpoint. */
@@ -93,4 +95,31 @@ export function parseCheckpointXml(xml: string): CheckpointDescription {
     out.domainUuid = uuid;
   }
   return out;
+}
+
+const orderedParser = new XMLParser({
+  ignoreAttributes: false,
+  preserveOrder: true,
+  parseAttributeValue: false,
+  parseTagValue: false,
+  trimValues: false,
+});
+const orderedBuilder = new XMLBuilder({ ignoreAttributes: false, preserveOrder: true });
+
+/**
+ * The checkpoint XML without its `<parent>`: redefining a checkpoint whose parent's metadata is
+ * gone fails ("parent X for moment Y not found"), and only the newest checkpoint is ever needed.
+ * Order-preserving, so the embedded domain definition stays exactly as libvirt wrote it.
+ */
+export function withoutCheckpointParent(xml: string): string {
+  const doc = orderedParser.parse(xml) as Record<string, unknown>[];
+  for (const node of doc) {
+    const body = node['domaincheckpoint'];
+    if (Array.isArray(body)) {
+      node['domaincheckpoint'] = body.filter(
+        (c) => !(typeof c === 'object' && c !== null && 'parent' in c),
+      );
+    }
+  }
+  return orderedBuilder.build(doc);
 }

@@ -1,0 +1,173 @@
+/** `virtvault backup`: one backup of one domain on this host (standalone mode). */
+import type { Command } from 'commander';
+
+import {
+  explainReason,
+  runBackup,
+  type RequestedLevel,
+  type RunBackupResult,
+} from '@virtvault/core';
+import { Executor, openHypervisor } from '@virtvault/engine';
+
+import type { CliContext } from '../context.js';
+import { ulid } from '../ids.js';
+import { CliError, formatBytes, guard, printJson } from '../output.js';
+import { Progress } from '../progress.js';
+import { openLineage, RepositoryCache } from '../standalone.js';
+
+/** Options shared by the commands that touch libvirt and the lineage. */
+export interface HostOptions {
+  connect: string;
+  state: string;
+  scratch: string;
+}
+
+interface Options extends HostOptions {
+  domain: string;
+  repo: string;
+  level: string;
+  maxChain?: string;
+  json?: boolean;
+}
+
+const LEVELS: Record<string, RequestedLevel> = {
+  auto: 'auto',
+  full: 'full',
+  inc: 'incremental',
+  incremental: 'incremental',
+  diff: 'differential',
+  differential: 'differential',
+};
+
+/** Adds --connect, --state and --scratch. */
+export function hostOptions(cmd: Command): Command {
+  return cmd
+    .option('--connect <uri>', 'libvirt URI', 'qemu:///system')
+    .option('--state <dir>', 'state directory (embedded lineage)', '/var/lib/virtvault')
+    .option(
+      '--scratch <dir>',
+      'directory for NBD sockets and scratch files (short path)',
+      '/var/tmp/virtvault',
+    );
+}
+
+/** Registers `backup`. */
+export function registerBackup(program: Command, ctx: () => CliContext): void {
+  hostOptions(
+    program
+      .command('backup')
+      .description('back up every disk of a running or stopped domain into a repository')
+      .requiredOption('--domain <name|uuid>', 'the domain')
+      .requiredOption('--repo <dir>', 'repository directory (created when missing or empty)')
+      .option('--level <auto|full|inc|diff>', 'backup level; auto continues the chain', 'auto')
+      .option('--max-chain <n>', 'with auto: a full after n snapshots since the last full'),
+  )
+    .option('--json', 'print one JSON document')
+    .addHelpText(
+      'after',
+      `
+Levels: auto takes an incremental when the chain is healthy and a full otherwise, with the reason
+(NO_PARENT, BITMAP_MISSING, BITMAP_INCONSISTENT, DISKS_CHANGED, ...). A checkpoint whose libvirt
+metadata vanished (transient domain re-created, migration) is redefined from the lineage and the
+chain continues (CHECKPOINT_REDEFINED). 'virtvault doctor' shows what the next run will do and why.
+
+Examples:
+  virtvault backup --domain web1 --repo /backups
+  virtvault backup --domain web1 --repo /backups --level full --json`,
+    )
+    .action((o: Options) => run(ctx(), o));
+}
+
+function levelOf(o: Options): RequestedLevel {
+  const level = LEVELS[o.level];
+  if (level === undefined) {
+    throw new CliError('USAGE', `--level must be auto, full, inc or diff, not ${o.level}`);
+  }
+  return level;
+}
+
+async function run(ctx: CliContext, o: Options): Promise<void> {
+  await guard(ctx, o.json === true, async () => {
+    const level = levelOf(o);
+    const maxChain = o.maxChain === undefined ? undefined : Number(o.maxChain);
+    if (maxChain !== undefined && (!Number.isInteger(maxChain) || maxChain < 0)) {
+      throw new CliError('USAGE', `--max-chain needs a whole number, not ${o.maxChain}`);
+    }
+    const started = ctx.now();
+    const repos = new RepositoryCache();
+    await repos.get(o.repo, true);
+    const lineage = await openLineage(ctx, o.state);
+    const hv = await openHypervisor(o.connect, ctx.env.hostname);
+    const progress = new Progress(ctx, 'read', o.json === true);
+    try {
+      const result = await runBackup(
+        {
+          hypervisor: hv.hypervisor,
+          executor: new Executor({
+            hypervisor: hv.hypervisor,
+            openRepository: (p) => repos.get(p),
+            scratchDir: o.scratch,
+            toolVersion: ctx.version,
+            now: ctx.now,
+            onProgress: (p) => progress.update(p.target, p.bytesRead, p.bytesToRead),
+            signal: ctx.signal,
+          }),
+          lineage: lineage.store,
+          manifests: repos,
+          clock: { now: ctx.now },
+          ids: { next: () => ulid(ctx.now()) },
+        },
+        {
+          domain: o.domain,
+          repository: (await repos.get(o.repo)).root,
+          policy: { level, ...(maxChain !== undefined ? { maxChainLength: maxChain } : {}) },
+        },
+      );
+      progress.done();
+      report(ctx, o, result, ctx.now() - started);
+    } finally {
+      await hv.close();
+      await lineage.close();
+      await repos.close();
+    }
+  });
+}
+
+function report(ctx: CliContext, o: Options, r: RunBackupResult, durationMs: number): void {
+  const m = r.manifest;
+  const doc = {
+    snapshot: m.id,
+    domain: m.domain,
+    host: m.host,
+    level: m.level,
+    plannedLevel: r.plannedLevel,
+    reasons: m.reasons,
+    checkpoint: m.checkpoint?.name ?? null,
+    parent: m.parent,
+    attempts: r.attempts,
+    runId: r.runId,
+    disks: m.disks.map((d) => ({ target: d.target, bytesRead: d.bytesRead, bytesNew: d.bytesNew })),
+    cleanupFailures: r.cleanupFailures,
+    durationMs,
+  };
+  if (o.json) {
+    printJson(ctx, doc);
+    return;
+  }
+  ctx.stdout.write(
+    `${m.level} backup ${m.id} of ${m.domain.name} done in ${(durationMs / 1000).toFixed(1)} s\n`,
+  );
+  for (const code of m.reasons) {
+    ctx.stdout.write(
+      `  reason ${code}: ${explainReason(code as Parameters<typeof explainReason>[0])}\n`,
+    );
+  }
+  for (const d of m.disks) {
+    ctx.stdout.write(
+      `  ${d.target}: read ${formatBytes(d.bytesRead)}, new ${formatBytes(d.bytesNew)}\n`,
+    );
+  }
+  for (const f of r.cleanupFailures) {
+    ctx.stdout.write(`  warning: clean-up failed: ${f}\n`);
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * Standalone mode: the agent's engine in-process, the lineage in PGlite under the state directory
+ * (or Postgres when DATABASE_URL is set), repositories opened by path.
+ */
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+
+import type { LineageStore, ManifestSource, SnapshotManifest } from '@virtvault/core';
+import { EmbeddedLineage, PgLineageStore } from '@virtvault/lineage';
+import type { Repository } from '@virtvault/repo';
+
+import type { CliContext } from './context.js';
+import { CliError } from './output.js';
+import { openRepository } from './repo-access.js';
+
+/** An open lineage store with its owner's close. */
+export interface OpenLineage {
+  /** The store. */
+  store: LineageStore & { close(): Promise<void> };
+  /** Closes everything opened for it (store, embedded database, state lock). */
+  close(): Promise<void>;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Takes the state directory's lock: PGlite serves one process per data directory. */
+async function lockState(dir: string): Promise<() => Promise<void>> {
+  const file = path.join(dir, 'state.lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fh = await open(file, 'wx');
+      await fh.writeFile(`${process.pid}\n`);
+      await fh.close();
+      return () => rm(file, { force: true });
+    } catch (e) {
+      const holder = Number((await readFile(file, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(holder) && holder > 0 && pidAlive(holder)) {
+        throw new CliError(
+          'STATE_LOCKED',
+          `another virtvault process (pid ${holder}) is using the state directory ${dir}; ` +
+            'wait for it, or give each concurrent run its own --state, or use DATABASE_URL',
+          1,
+        );
+      }
+      // a crashed holder: the lock is stale
+      await rm(file, { force: true });
+      if (attempt === 1) {
+        throw e;
+      }
+    }
+  }
+  throw new CliError('STATE_LOCKED', `cannot lock ${dir}`, 1);
+}
+
+/** Opens the lineage: Postgres at DATABASE_URL, else PGlite under `<stateDir>/lineage`. */
+export async function openLineage(ctx: CliContext, stateDir: string): Promise<OpenLineage> {
+  if (ctx.env.databaseUrl !== undefined) {
+    const store = await PgLineageStore.connect({ url: ctx.env.databaseUrl });
+    return { store, close: () => store.close() };
+  }
+  await mkdir(stateDir, { recursive: true });
+  const unlock = await lockState(stateDir);
+  try {
+    const db = await EmbeddedLineage.open({ dataDir: path.join(stateDir, 'lineage') });
+    return {
+      store: db.store,
+      close: async () => {
+        await db.close();
+        await unlock();
+      },
+    };
+  } catch (e) {
+    await unlock();
+    throw e;
+  }
+}
+
+/** Repositories opened once per path for the whole command. */
+export class RepositoryCache implements ManifestSource {
+  readonly #repos = new Map<string, Promise<Repository>>();
+
+  /** Opens (creating when asked and missing) the repository at `dir`. */
+  get(dir: string, create = false): Promise<Repository> {
+    const key = path.resolve(dir);
+    let p = this.#repos.get(key);
+    if (p === undefined) {
+      p = openRepository(key, create);
+      this.#repos.set(key, p);
+    }
+    return p;
+  }
+
+  /** Committed manifests of one domain. */
+  async listManifests(repository: string, domainUuid: string): Promise<SnapshotManifest[]> {
+    const repo = await this.get(repository);
+    const out: SnapshotManifest[] = [];
+    for (const ref of await repo.listSnapshots(domainUuid)) {
+      if (ref.committed) {
+        out.push(await repo.readManifest(ref.domain, ref.id));
+      }
+    }
+    return out;
+  }
+
+  /** Closes every repository. */
+  async close(): Promise<void> {
+    const all = [...this.#repos.values()];
+    this.#repos.clear();
+    for (const p of all) {
+      await (await p.catch(() => null))?.close();
+    }
+  }
+}
