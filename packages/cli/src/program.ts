@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 
 import { registerBackup } from './commands/backup.js';
+import { registerDoctor } from './commands/doctor.js';
 import { registerGc } from './commands/gc.js';
 import { registerPrune } from './commands/prune.js';
 import { registerRestore } from './commands/restore.js';
@@ -58,6 +59,7 @@ export function buildProgram(options: ProgramOptions): Command {
   registerVerify(program, ctx);
   registerPrune(program, ctx);
   registerGc(program, ctx);
+  registerDoctor(program, ctx);
   for (const c of program.commands) {
     c.exitOverride();
   }

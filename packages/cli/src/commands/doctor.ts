@@ -1,0 +1,179 @@
+/**
+ * `virtvault doctor`: the chain as the planner sees it — libvirt's checkpoints, each disk's
+ * bitmaps with their flags, the lineage's view — and what the next backup will do and why.
+ * `--fix` cleans up broken and orphaned checkpoints and bitmaps of ours, never another tool's.
+ */
+import type { Command } from 'commander';
+
+import {
+  explainReason,
+  isOwnCheckpoint,
+  planBackup,
+  type BackupPlan,
+  type DomainLineage,
+  type Hypervisor,
+  type ObservedDomain,
+} from '@virtvault/core';
+import { openHypervisor } from '@virtvault/engine';
+
+import type { CliContext } from '../context.js';
+import { guard, printJson } from '../output.js';
+import { openLineage, RepositoryCache } from '../standalone.js';
+
+import { hostOptions, type HostOptions } from './backup.js';
+
+interface Options extends HostOptions {
+  domain: string;
+  repo: string;
+  fix?: boolean;
+  json?: boolean;
+}
+
+/** One clean-up action `--fix` took. */
+interface FixAction {
+  action: string;
+  ok: boolean;
+  error?: string;
+}
+
+/** Registers `doctor`. */
+export function registerDoctor(program: Command, ctx: () => CliContext): void {
+  hostOptions(
+    program
+      .command('doctor')
+      .description("show a domain's checkpoint chain and what the next backup will do, and why")
+      .requiredOption('--domain <name|uuid>', 'the domain')
+      .requiredOption('--repo <dir>', 'the repository the next backup goes to'),
+  )
+    .option('--fix', 'clean up broken and orphaned checkpoints and bitmaps of ours')
+    .option('--json', 'print one JSON document')
+    .addHelpText(
+      'after',
+      `
+The reason codes are the ones the next 'virtvault backup' records. Checkpoints and bitmaps whose
+names do not start with vv- belong to other tools: they are listed and never touched.`,
+    )
+    .action((o: Options) => run(ctx(), o));
+}
+
+async function fix(hv: Hypervisor, uuid: string, plan: BackupPlan): Promise<FixAction[]> {
+  const out: FixAction[] = [];
+  const attempt = async (action: string, step: () => Promise<void>) => {
+    try {
+      await step();
+      out.push({ action, ok: true });
+    } catch (e) {
+      out.push({ action, ok: false, error: e instanceof Error ? e.message : String(e) });
+    }
+  };
+  for (const item of plan.cleanup) {
+    if (item.deleteMetadata) {
+      await attempt(`delete checkpoint metadata ${item.checkpoint} (${item.why})`, () =>
+        hv.deleteCheckpointMetadata(uuid, item.checkpoint),
+      );
+    }
+    for (const b of item.bitmaps) {
+      await attempt(`remove bitmap ${b.bitmap} from ${b.disk}`, () =>
+        hv.removeBitmap(uuid, b.disk, b.bitmap, item.via),
+      );
+    }
+  }
+  return out;
+}
+
+function printText(
+  ctx: CliContext,
+  observed: ObservedDomain,
+  lineage: DomainLineage,
+  plan: BackupPlan,
+  fixed: FixAction[] | null,
+): void {
+  const w = (s: string) => ctx.stdout.write(`${s}\n`);
+  const d = observed.domain;
+  w(
+    `domain ${d.name} (${d.uuid}) on ${observed.host}: ${d.state}${d.transient ? ', transient' : ''}`,
+  );
+  w('\nlibvirt checkpoints on this host:');
+  for (const c of observed.checkpoints) {
+    w(
+      `  ${c.name}${c.parent ? ` (parent ${c.parent})` : ''}${isOwnCheckpoint(c.name) ? '' : '  [other tool]'}`,
+    );
+  }
+  if (observed.checkpoints.length === 0) {
+    w('  none');
+  }
+  w('\nbitmaps:');
+  for (const disk of observed.disks) {
+    w(
+      `  ${disk.target} (${disk.format}, ${disk.source})${disk.bitmapsSupported ? '' : ': cannot hold bitmaps'}`,
+    );
+    for (const b of disk.bitmaps) {
+      const flags = [
+        b.recording ? 'recording' : 'NOT recording',
+        b.persistent ? 'persistent' : 'not persistent',
+        ...(b.inconsistent ? ['INCONSISTENT'] : []),
+        ...(b.busy ? ['busy'] : []),
+      ];
+      w(`    ${b.name}: ${flags.join(', ')}${isOwnCheckpoint(b.name) ? '' : '  [other tool]'}`);
+    }
+  }
+  w(`\nlineage: ${lineage.snapshots.length} snapshots in this repository`);
+  for (const s of lineage.snapshots.slice(-5)) {
+    w(`  ${s.id} ${s.level} on ${s.host}, checkpoint ${s.checkpoint ?? '-'}, verify ${s.verify}`);
+  }
+  for (const c of lineage.checkpoints.filter((x) => x.state !== 'deleted').slice(-5)) {
+    w(`  checkpoint ${c.name}: ${c.state}${c.stateReason ? ` (${c.stateReason})` : ''}`);
+  }
+  w(
+    `\nnext backup: ${plan.level}${plan.parentSnapshot ? ` on top of ${plan.parentSnapshot}` : ''}`,
+  );
+  for (const code of plan.reasons) {
+    w(`  ${code}: ${explainReason(code)}`);
+  }
+  for (const det of plan.details) {
+    w(`  - ${det.message}`);
+  }
+  for (const r of plan.redefine) {
+    w(`  will redefine checkpoint ${r.checkpoint} from the lineage`);
+  }
+  for (const c of plan.cleanup) {
+    w(
+      `  ${fixed ? 'cleaned' : 'will clean up'} ${c.checkpoint} (${c.why}${c.reason ? `, ${c.reason}` : ''})`,
+    );
+  }
+  for (const f of fixed ?? []) {
+    w(`  fix: ${f.action}: ${f.ok ? 'done' : `FAILED (${f.error ?? ''})`}`);
+  }
+}
+
+async function run(ctx: CliContext, o: Options): Promise<void> {
+  await guard(ctx, o.json === true, async () => {
+    const repos = new RepositoryCache();
+    const lineage = await openLineage(ctx, o.state);
+    const hv = await openHypervisor(o.connect, ctx.env.hostname);
+    try {
+      const repo = await repos.get(o.repo);
+      const observed = await hv.hypervisor.observe(o.domain);
+      const domain = { uuid: observed.domain.uuid, name: observed.domain.name };
+      const manifests = await repos.listManifests(repo.root, domain.uuid);
+      await lineage.store.reconcile(repo.root, domain.uuid, manifests, ctx.now());
+      const view = await lineage.store.loadLineage(repo.root, domain);
+      const plan = planBackup(view, observed, { level: 'auto' }, ctx.now());
+      const fixed = o.fix ? await fix(hv.hypervisor, domain.uuid, plan) : null;
+      if (o.json) {
+        printJson(ctx, {
+          observed,
+          lineage: { ...view, checkpoints: view.checkpoints.map(({ xml: _x, ...c }) => c) },
+          plan,
+          fixed,
+        });
+      } else {
+        printText(ctx, observed, view, plan, fixed);
+      }
+    } finally {
+      await hv.close();
+      await lineage.close();
+      await repos.close();
+    }
+  });
+}
