@@ -89,21 +89,24 @@ async function doSlot(o: CopyDiskOptions, w: SlotWork): Promise<number> {
     case 'data': {
       const buf = Buffer.alloc(w.length);
       await Promise.all(w.reads.map((r) => readInto(o, buf, start, r.offset, r.length)));
-      await o.writer.putSlot(o.target, w.slot, buf);
-      return w.reads.reduce((s, r) => s + r.length, 0);
+      const read = w.reads.reduce((s, r) => s + r.length, 0);
+      await o.writer.putSlot(o.target, w.slot, buf, { bytesRead: read });
+      return read;
     }
     case 'patch': {
       const ranges: RepoPatchRange[] = [];
       let read = 0;
+      const reads: Promise<void>[] = [];
       for (const r of w.ranges) {
         const buf = Buffer.alloc(r.length);
         if (r.read) {
-          await readInto(o, buf, start + r.offset, 0, r.length);
+          reads.push(readInto(o, buf, start + r.offset, 0, r.length));
           read += r.length;
         }
         ranges.push({ offsetInSlot: r.offset, data: buf });
       }
-      await o.writer.putPatch(o.target, w.slot, ranges);
+      await Promise.all(reads);
+      await o.writer.putPatch(o.target, w.slot, ranges, { bytesRead: read });
       return read;
     }
   }

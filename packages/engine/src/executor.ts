@@ -6,7 +6,7 @@
  */
 import type { BackupExecutor, BackupRequest, SnapshotManifest } from '@virtvault/core';
 import type { Domain } from '@virtvault/libvirt';
-import { SnapshotWriter, ZERO_DIGEST_HEX, type Repository } from '@virtvault/repo';
+import { SnapshotWriter, type Repository } from '@virtvault/repo';
 
 import type { DiskProgress } from './disk-copy.js';
 import type { LibvirtHypervisor } from './hypervisor.js';
@@ -106,19 +106,6 @@ export class Executor implements BackupExecutor {
     return writer;
   }
 
-  async #parentHasData(repo: Repository, req: BackupRequest) {
-    const parent = req.parentSnapshot;
-    const uuid = req.observed.domain.uuid;
-    const indexes = new Map<string, (slot: number) => boolean>();
-    if (parent !== null) {
-      for (const d of req.observed.disks) {
-        const index = await repo.readIndex(uuid, parent, d.target);
-        indexes.set(d.target, (slot) => index.get(slot) !== ZERO_DIGEST_HEX);
-      }
-    }
-    return (target: string, slot: number) => indexes.get(target)?.(slot) ?? false;
-  }
-
   async #produce(
     repo: Repository,
     domain: Domain,
@@ -132,7 +119,8 @@ export class Executor implements BackupExecutor {
       slotSize: repo.config.chunkSize,
       incrementalFrom: req.level === 'full' ? null : req.incrementalFrom,
       newCheckpoint: req.newCheckpoint,
-      parentHasData: await this.#parentHasData(repo, req),
+      // the repository patches over the parent's slot or over zeros alike
+      parentHasData: () => true,
       scratchDir: this.#o.scratchDir,
       tag: req.snapshotId,
       ...(this.#o.onProgress ? { onProgress: this.#o.onProgress } : {}),

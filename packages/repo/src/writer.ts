@@ -166,8 +166,17 @@ export class SnapshotWriter {
     });
   }
 
-  /** Stores a whole slot (`data.length` must equal the slot's length; all-zero data becomes a hole). */
-  async putSlot(target: string, slot: number, data: Uint8Array): Promise<void> {
+  /**
+   * Stores a whole slot (`data.length` must equal the slot's length; all-zero data becomes a hole).
+   * `opts.bytesRead`: bytes actually read from the source for it (holes are not read); default
+   * the slot's length. It is what the manifest reports as read.
+   */
+  async putSlot(
+    target: string,
+    slot: number,
+    data: Uint8Array,
+    opts: { bytesRead?: number } = {},
+  ): Promise<void> {
     const d = this.#claim(target, slot);
     if (data.length !== d.index.slotLength(slot)) {
       throw new RepoError(
@@ -175,7 +184,7 @@ export class SnapshotWriter {
         `slot ${slot} of ${target} needs ${d.index.slotLength(slot)} bytes`,
       );
     }
-    d.bytesRead += data.length;
+    d.bytesRead += opts.bytesRead ?? data.length;
     d.index.set(slot, await this.#store(d, ChunkKind.data, data));
   }
 
@@ -188,12 +197,18 @@ export class SnapshotWriter {
   /**
    * Stores new bytes for parts of a slot as a patch over the slot's current content (the parent's
    * entry, or zeros); each range becomes its own chunk. Too wide or too many ranges: compacted.
+   * `opts.bytesRead` as for {@link putSlot}; default the ranges' total length.
    */
-  async putPatch(target: string, slot: number, ranges: readonly SlotRange[]): Promise<void> {
+  async putPatch(
+    target: string,
+    slot: number,
+    ranges: readonly SlotRange[],
+    opts: { bytesRead?: number } = {},
+  ): Promise<void> {
     const d = this.#claim(target, slot);
     const len = d.index.slotLength(slot);
     const news = checkRanges(ranges, len);
-    d.bytesRead += news.reduce((n, r) => n + r.data.length, 0);
+    d.bytesRead += opts.bytesRead ?? news.reduce((n, r) => n + r.data.length, 0);
     const plan = await planPatch(this.#repo, d.index.get(slot), len, news, this.#limits);
     if (plan.kind === 'compact') {
       d.index.set(slot, await this.#store(d, ChunkKind.data, plan.bytes));

@@ -18,6 +18,7 @@ import { openLineage, RepositoryCache } from '../standalone.js';
 /** Options shared by the commands that touch libvirt and the lineage. */
 export interface HostOptions {
   connect: string;
+  host?: string;
   state: string;
   scratch: string;
 }
@@ -43,6 +44,7 @@ const LEVELS: Record<string, RequestedLevel> = {
 export function hostOptions(cmd: Command): Command {
   return cmd
     .option('--connect <uri>', 'libvirt URI', 'qemu:///system')
+    .option('--host <name>', "this host's name in the lineage (default: the system host name)")
     .option('--state <dir>', 'state directory (embedded lineage)', '/var/lib/virtvault')
     .option(
       '--scratch <dir>',
@@ -97,7 +99,7 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
     const repos = new RepositoryCache();
     await repos.get(o.repo, true);
     const lineage = await openLineage(ctx, o.state);
-    const hv = await openHypervisor(o.connect, ctx.env.hostname);
+    const hv = await openHypervisor(o.connect, o.host ?? ctx.env.hostname);
     const progress = new Progress(ctx, 'read', o.json === true);
     try {
       const result = await runBackup(

@@ -150,7 +150,7 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
   await guard(ctx, o.json === true, async () => {
     const repos = new RepositoryCache();
     const lineage = await openLineage(ctx, o.state);
-    const hv = await openHypervisor(o.connect, ctx.env.hostname);
+    const hv = await openHypervisor(o.connect, o.host ?? ctx.env.hostname);
     try {
       const repo = await repos.get(o.repo);
       const observed = await hv.hypervisor.observe(o.domain);
