@@ -3,7 +3,7 @@
  * state directory, scratch directory and repository.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -98,7 +98,7 @@ export class Standalone {
   }
 
   /** Starts a backup in the background (to kill it). */
-  async spawnBackup(domain: string, host: string) {
+  async spawnBackup(domain: string, host: string): Promise<ChildProcess> {
     return spawn(process.execPath, [CLI, ...(await this.backupArgs(domain, host))], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -141,7 +141,11 @@ export async function copyDisks(
 }
 
 /** Asserts `qemu-img compare` finds a restored image identical to a raw copy. */
-export async function assertIdentical(restored: string, copy: string, format = 'qcow2') {
+export async function assertIdentical(
+  restored: string,
+  copy: string,
+  format = 'qcow2',
+): Promise<void> {
   const r = await run('qemu-img', ['compare', '-U', '-f', format, '-F', 'raw', restored, copy]);
   assert.match(r.stdout, /Images are identical/, `${restored} vs ${copy}`);
 }
