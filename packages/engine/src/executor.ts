@@ -29,6 +29,8 @@ export interface ExecutorOptions {
   onProgress?: (p: DiskProgress) => void;
   /** Cancels running backups (SIGTERM). */
   signal?: AbortSignal;
+  /** How often the run's lease is renewed during the transfer. @default 60000 */
+  heartbeatMs?: number;
 }
 
 /** What a backup produced besides the data, for the manifest. */
@@ -53,6 +55,10 @@ export class Executor implements BackupExecutor {
     const startedAt = new Date(this.#o.now()).toISOString();
     const writer = await this.#openWriter(repo, req);
     let produced: Produced | null = null;
+    // a long transfer must not look like a dead run to the lineage
+    const beat = setInterval(() => {
+      req.heartbeat().catch(() => undefined);
+    }, this.#o.heartbeatMs ?? 60_000);
     try {
       produced = await this.#produce(repo, domain, writer, req);
       const cp = req.newCheckpoint;
@@ -76,6 +82,7 @@ export class Executor implements BackupExecutor {
       }
       throw e;
     } finally {
+      clearInterval(beat);
       await writer.close().catch(() => undefined);
     }
   }

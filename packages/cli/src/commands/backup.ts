@@ -123,6 +123,9 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
           domain: o.domain,
           repository: (await repos.get(o.repo)).root,
           policy: { level, ...(maxChain !== undefined ? { maxChainLength: maxChain } : {}) },
+          // the embedded lineage is ours alone (state lock): a run still marked running there
+          // belongs to a process that died; a shared Postgres waits for the lease to lapse
+          staleRunAfterMs: ctx.env.databaseUrl === undefined ? 0 : 10 * 60_000,
         },
       );
       progress.done();

@@ -38,7 +38,8 @@ export interface DiskBitmaps {
 }
 
 interface QmpBitmap {
-  name: string;
+  /** Absent on the anonymous bitmaps of block jobs. */
+  name?: string;
   recording?: boolean;
   persistent?: boolean;
   inconsistent?: boolean;
@@ -58,7 +59,7 @@ interface QmpBlock {
   inserted?: { 'node-name'?: string };
 }
 
-function fromQmp(b: QmpBitmap): BitmapInfo {
+function fromQmp(b: QmpBitmap & { name: string }): BitmapInfo {
   const out: BitmapInfo = {
     name: b.name,
     recording: b.recording ?? false,
@@ -106,7 +107,12 @@ export async function runningDiskBitmaps(domain: Domain): Promise<DiskBitmaps[]>
     const entry: DiskBitmaps = {
       target: disk.target,
       node,
-      bitmaps: (named?.['dirty-bitmaps'] ?? []).map(fromQmp),
+      // a running block job's own bitmaps are anonymous: they are no checkpoint's
+      bitmaps: (named?.['dirty-bitmaps'] ?? [])
+        .filter(
+          (b): b is QmpBitmap & { name: string } => typeof b.name === 'string' && b.name !== '',
+        )
+        .map(fromQmp),
     };
     if (top !== undefined) {
       entry.topNode = top;

@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+
+import { Lab } from '../lab/index.js';
+
+import { assertIdentical, copyDisks, freshVm, Standalone, virsh } from './cli.js';
+
+const run = promisify(execFile);
+const MiB = 1024 * 1024;
+const VM = 'e2e-ff';
+
+/**
+ * The field failures that break checkpoint chains, each followed by `backup --level auto`: doctor
+ * names the cause first with the code the run then records, the run recovers with the right level,
+ * and the run after it is incremental again. Order matters: the domain starts persistent (offline
+ * bitmap removal needs a shut-off domain) and becomes transient on re-creation.
+ */
+describe('field failures: every broken chain recovers in the next run', () => {
+  const lab = new Lab();
+  const vv = new Standalone(lab);
+  let host = 'a';
+  let round = 0;
+
+  before(async () => {
+    await lab.up(['a', 'b']);
+    await vv.setUp();
+    await freshVm(lab, VM, { disks: 1, size: '64M' });
+    await lab.write(VM, 'vda', 0, 4 * MiB, { randomSeed: 'ff-base' });
+    assert.equal((await vv.backup(VM, host)).level, 'full');
+  });
+
+  after(async () => {
+    await lab.rmvm(VM);
+    await vv.tearDown();
+  });
+
+  async function write(): Promise<void> {
+    round++;
+    await lab.write(VM, 'vda', (8 + round) * MiB, 64 * 1024, { pattern: 0x20 + round });
+  }
+
+  /** Doctor names `expected`, the recovering run takes `level` with it, the next is incremental. */
+  async function recovers(expected: string[], level: string): Promise<void> {
+    await write();
+    const named = await vv.doctorReasons(VM, host);
+    for (const code of expected) {
+      assert.ok(named.includes(code), `doctor names ${code}: ${named.join(',')}`);
+    }
+    const r = await vv.backup(VM, host);
+    assert.equal(r.level, level, `recovering run: ${r.reasons.join(',')}`);
+    for (const code of expected) {
+      assert.ok(r.reasons.includes(code), `run records ${code}: ${r.reasons.join(',')}`);
+    }
+    const copies = await copyDisks(lab, VM, ['vda'], vv.dir, `r${round}`);
+    await write();
+    const next = await vv.backup(VM, host);
+    assert.equal(next.level, 'incremental', `the run after: ${next.reasons.join(',')}`);
+    const restored = await vv.restore(VM, r.snapshot);
+    await assertIdentical(restored.get('vda') as string, copies.get('vda') as string);
+  }
+
+  async function bitmapNames(): Promise<string[]> {
+    return (await lab.bitmaps(VM)).map((b) => String(b['name']));
+  }
+
+  it('qemu killed with SIGKILL: full (bitmap missing or inconsistent)', async () => {
+    await lab.killQemu(VM);
+    await virsh(lab, host, 'start', VM);
+    await write();
+    const named = await vv.doctorReasons(VM, host);
+    const code = named.find((c) => c === 'BITMAP_MISSING' || c === 'BITMAP_INCONSISTENT');
+    assert.ok(code !== undefined, named.join(','));
+    await recovers([code], 'full');
+  });
+
+  it('a bitmap removed offline: full (BITMAP_MISSING)', async () => {
+    const latest = (await bitmapNames())[0] as string;
+    await virsh(lab, host, 'destroy', VM);
+    await run('qemu-img', ['bitmap', '--remove', await lab.image(VM, 'vda'), latest]);
+    await virsh(lab, host, 'start', VM);
+    await recovers(['BITMAP_MISSING'], 'full');
+  });
+
+  it('checkpoint metadata deleted: incremental after a redefine', async () => {
+    const names = (await virsh(lab, host, 'checkpoint-list', VM, '--name')).split('\n');
+    for (const n of names.filter((x) => x.trim() !== '').reverse()) {
+      await virsh(lab, host, 'checkpoint-delete', VM, n.trim(), '--metadata');
+    }
+    await recovers(['CHECKPOINT_REDEFINED'], 'incremental');
+  });
+
+  it('the domain re-created as transient: incremental after a redefine', async () => {
+    await lab.recreate(VM);
+    await recovers(['CHECKPOINT_REDEFINED'], 'incremental');
+  });
+
+  it('a disk added: full (DISKS_CHANGED)', async () => {
+    const img = await lab.image(VM, 'vdb');
+    await run('qemu-img', ['create', '-q', '-f', 'qcow2', img, '32M']);
+    await virsh(
+      lab,
+      host,
+      'attach-disk',
+      VM,
+      img,
+      'vdb',
+      '--driver',
+      'qemu',
+      '--subdriver',
+      'qcow2',
+      '--live',
+    );
+    await recovers(['DISKS_CHANGED'], 'full');
+  });
+
+  it('live migration to host b, backed up there: incremental after a redefine', async () => {
+    await lab.migrate(VM, 'a', 'b', 'live');
+    host = 'b';
+    await recovers(['CHECKPOINT_REDEFINED', 'DOMAIN_MIGRATED'], 'incremental');
+  });
+
+  it('virtvault killed mid-run: the next run ends the stale job and succeeds', async () => {
+    await lab.write(VM, 'vda', 16 * MiB, 16 * MiB, { randomSeed: 'ff-big' });
+    const child = await vv.spawnBackup(VM, host);
+    const deadline = Date.now() + 60_000;
+    const jobInfo = () => virsh(lab, host, 'domjobinfo', VM).catch((e: Error) => e.message);
+    while (!/Backup/.test(await jobInfo()) && Date.now() < deadline) {
+      await sleep(50);
+    }
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+    assert.match(await jobInfo(), /Backup/, 'the killed run left its job');
+    const r = await vv.backup(VM, host);
+    assert.ok(r.level === 'incremental' || r.level === 'full', r.level);
+    assert.match(await virsh(lab, host, 'domjobinfo', VM), /Job type:\s+None/);
+  });
+});
