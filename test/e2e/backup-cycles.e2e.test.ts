@@ -75,6 +75,18 @@ describe('standalone backups through the virtvault binary', () => {
     const last = taken[3] as Taken;
     const raw = await vv.restore(vm, last.json.snapshot, 'raw');
     await assertIdentical(raw.get('vda') as string, last.copies.get('vda') as string, 'raw');
+
+    // --define: a new domain on the restored disks, the original untouched
+    const out = `${vv.dir}/restore-defined`;
+    const args = ['restore', '--repo', vv.repo, '--domain', vm, '--output', out, '--json'];
+    const r = await vv.cli([...args, '--define', 'e2e-run-copy', '--connect', await lab.uri('a')]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const doc = JSON.parse(r.stdout) as { defined: { name: string; uuid: string } };
+    assert.notEqual(doc.defined.uuid, last.json.domain.uuid);
+    const blk = await virsh(lab, 'a', 'domblklist', 'e2e-run-copy');
+    assert.match(blk, new RegExp(`vda\\s+${out}/vda.qcow2`));
+    assert.match(await virsh(lab, 'a', 'domstate', vm), /running/);
+    await lab.rmvm('e2e-run-copy');
   });
 
   it('stopped VM: full, inc, diff, inc from the persistent bitmaps; each restores identical', async () => {

@@ -26,6 +26,7 @@ export { imageInfo, type ImageInfo } from './qemu-img.js';
 export { QemuNbd, type QemuNbdOptions } from './qemu-nbd.js';
 export {
   restoreSnapshot,
+  defineRestoredDomain,
   type RestoreOptions,
   type RestoredDisk,
   type RestoreFormat,

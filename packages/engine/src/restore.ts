@@ -5,6 +5,7 @@
 import { mkdir, open, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 
+import { buildRestoredDomainXml, Connection } from '@virtvault/libvirt';
 import { NbdClient } from '@virtvault/nbd';
 import { SnapshotReader, type DiskExtent, type Repository } from '@virtvault/repo';
 
@@ -147,5 +148,35 @@ export async function restoreSnapshot(o: RestoreOptions): Promise<RestoredDisk[]
     return out;
   } finally {
     await reader.close();
+  }
+}
+
+/**
+ * Defines a new domain `name` from a snapshot's domain XML with the restored disks (new UUID, new
+ * MAC addresses); the original domain is never touched. Returns the new domain's UUID.
+ */
+export async function defineRestoredDomain(
+  uri: string,
+  domainXml: string,
+  name: string,
+  disks: readonly RestoredDisk[],
+): Promise<string> {
+  const xml = buildRestoredDomainXml(
+    domainXml,
+    name,
+    disks.map((d) => ({ target: d.target, file: d.path, format: d.format })),
+  );
+  const conn = await Connection.connect(uri);
+  try {
+    const existing = await conn.lookupByName(name).then(
+      () => true,
+      () => false,
+    );
+    if (existing) {
+      throw new EngineError('RESTORE_TARGET_EXISTS', `a domain named ${name} exists already`);
+    }
+    return (await conn.defineDomain(xml)).uuid;
+  } finally {
+    await conn.close();
   }
 }

@@ -18,3 +18,4 @@ export * from './xml/domain-xml.js';
 export * from './xml/checkpoint-xml.js';
 export * from './xml/backup-xml.js';
 export * from './qmp/bitmaps.js';
+export * from './xml/restore-xml.js';

@@ -1,7 +1,7 @@
 /** `virtvault restore`: a snapshot's disks as qcow2 or sparse raw files, every chunk checked. */
 import type { Command } from 'commander';
 
-import { restoreSnapshot } from '@virtvault/engine';
+import { defineRestoredDomain, restoreSnapshot } from '@virtvault/engine';
 
 import type { CliContext } from '../context.js';
 import { CliError, formatBytes, guard, printJson } from '../output.js';
@@ -15,6 +15,8 @@ interface Options {
   output: string;
   format: string;
   disk?: string[];
+  define?: string;
+  connect: string;
   json?: boolean;
 }
 
@@ -32,6 +34,11 @@ export function registerRestore(program: Command, ctx: () => CliContext): void {
     )
     .option('--format <qcow2|raw>', 'image format of the restored disks', 'qcow2')
     .option('--disk <target...>', 'only these disks (default: all)')
+    .option(
+      '--define <new-name>',
+      'also define a domain with the restored disks (new uuid and MACs)',
+    )
+    .option('--connect <uri>', 'libvirt URI for --define', 'qemu:///system')
     .option('--json', 'print one JSON document')
     .addHelpText(
       'after',
@@ -67,7 +74,15 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
         onProgress: (p) => progress.update(p.target, p.bytesWritten, p.virtualSize),
       });
       progress.done();
+      const defined =
+        o.define === undefined
+          ? null
+          : {
+              name: o.define,
+              uuid: await defineRestoredDomain(o.connect, manifest.domainXml, o.define, disks),
+            };
       const result = {
+        defined,
         snapshot: manifest.id,
         domain: manifest.domain,
         level: manifest.level,
@@ -87,6 +102,11 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
       ctx.stdout.write(`restored snapshot ${manifest.id} of ${manifest.domain.name}:\n`);
       for (const d of disks) {
         ctx.stdout.write(`  ${d.target}: ${d.path} (${formatBytes(d.virtualSize)})\n`);
+      }
+      if (defined !== null) {
+        ctx.stdout.write(
+          `defined domain ${defined.name} (${defined.uuid}) with the restored disks\n`,
+        );
       }
     } finally {
       await repo.close();
