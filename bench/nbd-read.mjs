@@ -4,7 +4,7 @@
 // Both sides skip holes using base:allocation; ours discards the data after reading it.
 // Last line: nbd-read: ours=<MiB/s> nbdcopy=<MiB/s> ratio=<ours/nbdcopy> rss=<MiB>
 // MiB/s counts allocated data bytes (2048 MiB) per wall-clock second.
-//   node bench/nbd-read.mjs [--runs 5] [--connections 4] [--requests 2] [--request-size 1048576]
+//   node bench/nbd-read.mjs [--runs 5] [--connections 4] [--requests 4] [--request-size 262144]
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createCipheriv } from 'node:crypto';
 import {
@@ -30,8 +30,8 @@ const { values: opt } = parseArgs({
   options: {
     runs: { type: 'string', default: '5' },
     connections: { type: 'string', default: '4' },
-    requests: { type: 'string', default: '2' },
-    'request-size': { type: 'string', default: String(MiB) },
+    requests: { type: 'string', default: '4' },
+    'request-size': { type: 'string', default: String(256 * 1024) },
     child: { type: 'string' },
     image: { type: 'string', default: `/var/tmp/vv-bench-nbd-read-${SEED.toString(16)}.raw` },
   },

@@ -60,7 +60,13 @@ async function copyImage(o: OfflineBackupOptions, target: string): Promise<void>
   try {
     const ctx = bitmap !== null ? `qemu:dirty-bitmap:${bitmap}` : null;
     const contexts = ctx === null ? [BASE_ALLOCATION] : [BASE_ALLOCATION, ctx];
-    const nbd = await NbdClient.connect({ socket, exportName: target, metaContexts: contexts });
+    // qemu-nbd advertises multi-conn for a read-only export shared by several clients
+    const nbd = await NbdClient.connect({
+      socket,
+      exportName: target,
+      metaContexts: contexts,
+      connections: 4,
+    });
     try {
       await copyDisk({
         nbd,

@@ -157,10 +157,12 @@ async function copyAll(o: PullBackupOptions, socket: string): Promise<void> {
       throw new EngineError('NBD_EXPORT_MISSING', `no dirty bitmap exported for ${target}`);
     }
     const contexts = bitmap === null ? [BASE_ALLOCATION] : [BASE_ALLOCATION, bitmap];
+    // several connections only where QEMU advertises multi-conn
     const nbd = await NbdClient.connect({
       socket,
       exportName: d.exportName,
       metaContexts: contexts,
+      connections: 4,
     });
     try {
       await copyDisk({

@@ -31,7 +31,7 @@ export interface NbdClientOptions {
   readonly connections?: number;
   /** Requests in flight per connection; default 4 (qemu-nbd slows down with more per connection). */
   readonly maxInFlight?: number;
-  /** Largest READ/WRITE request; clamped to the server's maximum. Default 1 MiB. */
+  /** Largest READ/WRITE request; clamped to the server's maximum. Default 256 KiB. */
   readonly requestSize?: number;
   /** Fail when the server is silent this long with work outstanding; default 30 s. */
   readonly timeoutMs?: number;
@@ -121,7 +121,8 @@ export class NbdClient {
       }
     }
     const max = info.blockSize?.maximum ?? DEFAULT_MAX_PAYLOAD;
-    const size = Math.min(o.requestSize ?? 1024 * 1024, max);
+    // 256 KiB, as nbdcopy: measured fastest against qemu-nbd (bench/nbd-read)
+    const size = Math.min(o.requestSize ?? 256 * 1024, max);
     return new NbdClient(conns, info, Math.max(1, o.maxInFlight ?? 4), size);
   }
 
