@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 
 import { Lab } from '../lab/index.js';
 
 import { assertIdentical, copyDisks, freshVm, Standalone, virsh, type BackupJson } from './cli.js';
 
+const run = promisify(execFile);
 const MiB = 1024 * 1024;
 const K64 = 64 * 1024;
 
@@ -110,6 +113,53 @@ describe('standalone backups through the virtvault binary', () => {
     const inc = taken[3]?.json.disks[0];
     assert.ok(inc !== undefined && inc.bytesRead <= 2 * MiB + 3 * K64, `read ${inc?.bytesRead}`);
     await restoreAll(vm, taken);
+  });
+
+  it('a raw disk and a cdrom: raw backed up full each time with a reason, cdrom left out', async () => {
+    const vm = 'e2e-raw';
+    await freshVm(lab, vm, { disks: 1 });
+    const raw = `${vv.dir}/e2e-raw-vdb.raw`;
+    await run('qemu-img', ['create', '-q', '-f', 'raw', raw, '16M']);
+    // a hot-plugged disk has no share-rw override: give it data before it is attached
+    await run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x40 1M 64k', raw]);
+    await virsh(lab, 'a', 'attach-disk', vm, raw, 'vdb', '--driver', 'qemu', '--subdriver', 'raw');
+    await virsh(
+      lab,
+      'a',
+      'attach-disk',
+      vm,
+      '',
+      'sda',
+      '--type',
+      'cdrom',
+      '--targetbus',
+      'sata',
+      '--config',
+    );
+    await lab.write(vm, 'vda', 0, MiB, { randomSeed: 'raw-a' });
+    const taken: Taken[] = [];
+    for (const round of [0, 1]) {
+      await lab.write(vm, 'vda', (2 + round) * MiB, 64 * 1024, { pattern: 0x40 + round });
+      const json = await vv.backup(vm, 'a');
+      assert.equal(json.level, 'full');
+      assert.ok(json.reasons.includes('BITMAPS_UNSUPPORTED'), json.reasons.join());
+      assert.deepEqual(json.disks.map((d) => d.target).sort(), ['vda', 'vdb']);
+      const copies = await copyDisks(lab, vm, ['vda'], vv.dir, `raw${round}`);
+      await run('qemu-img', [
+        'convert',
+        '-U',
+        '-f',
+        'raw',
+        '-O',
+        'raw',
+        raw,
+        `${vv.dir}/raw${round}-vdb.raw`,
+      ]);
+      copies.set('vdb', `${vv.dir}/raw${round}-vdb.raw`);
+      taken.push({ json, copies });
+    }
+    await restoreAll(vm, taken);
+    await lab.rmvm(vm);
   });
 
   it('transient VM: full then incremental, both restore identical', async () => {
