@@ -1,0 +1,289 @@
+#!/usr/bin/env node
+// Backup benchmark: virtvault vs nbdcopy vs virtnbdbackup (Debian's package), side by side in one
+// run, on a 4 GiB VM disk holding 2 GiB of scattered random data (1024 random 2 MiB slots).
+//   full: `virtvault backup --level full` into a fresh repository, vs backup-begin + `nbdcopy` of the
+//         same pull-backup export into a file + domjobabort, vs `virtnbdbackup -l full`
+//   inc:  after 5 % of the disk changed (half as 8 MiB runs, half as 64 KiB writes scattered over
+//         the whole disk, random data, the same offsets on both VMs): `virtvault backup --level inc`
+//         vs `virtnbdbackup -l inc`
+// Wall times of whole commands as a user runs them (process start included), median of --runs.
+// Two identical VMs in a lab of its own: bvv (virtvault, nbdcopy) and bvnb (virtnbdbackup), so the
+// tools' checkpoints never meet. Last line:
+//   backup: full_vs_nbdcopy=<r> full_vs_virtnbdbackup=<r> inc_vs_virtnbdbackup=<r> rss=<MiB>
+// (ratios of wall time, ours over theirs; rss = peak RSS of the virtvault process).
+// Usage: bench/backup [--runs 5]   (run it through the bash wrapper: it installs and builds first)
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
+import { parseArgs } from 'node:util';
+
+import { Connection } from '@virtvault/libvirt';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+const { values: opt } = parseArgs({
+  options: { runs: { type: 'string', default: '5' } },
+});
+const RUNS = Number(opt.runs);
+const ROOT = new URL('..', import.meta.url).pathname;
+const LAB_ROOT = '/var/tmp/vv-bench-lab';
+const OUT = '/var/tmp/vv-bench-out';
+const BASE = '/var/tmp/vv-bench-base-4g.qcow2';
+const CLI = `${ROOT}packages/cli/dist/main.js`;
+const env = { ...process.env, LAB_ROOT };
+
+const sh = (cmd, args) => execFileSync(cmd, args, { env, encoding: 'utf8', maxBuffer: 1 << 26 });
+const lab = (...args) => sh('bash', [`${ROOT}test/lab/lab`, ...args]).trim();
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Seeded PRNG (mulberry32), so both VMs and every run get the same layout. */
+function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function makeBase() {
+  if (existsSync(BASE)) {
+    return;
+  }
+  const raw = `${BASE}.raw`;
+  const fd = openSync(raw, 'w');
+  try {
+    const rnd = prng(266);
+    const slots = [...Array(2048).keys()];
+    for (let i = slots.length - 1; i > 0; i--) {
+      const j = Math.floor(rnd() * (i + 1));
+      [slots[i], slots[j]] = [slots[j], slots[i]];
+    }
+    for (const s of slots.slice(0, 1024)) {
+      writeSync(fd, randomBytes(2 * MiB), 0, 2 * MiB, s * 2 * MiB);
+    }
+    writeSync(fd, Buffer.alloc(1), 0, 1, 4 * GiB - 1);
+  } finally {
+    closeSync(fd);
+  }
+  sh('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, BASE]);
+  rmSync(raw);
+}
+
+function freshVm(name) {
+  lab('rmvm', name);
+  const img = lab('image', name, 'vda');
+  rmSync(img, { force: true });
+  sh('cp', ['--sparse=always', BASE, img]);
+  lab('vm', name, '4G');
+}
+
+/** Runs a command, returns wall seconds and (when asked) the peak RSS in MiB seen in /proc. */
+function timed(cmd, args, { rss = false } = {}) {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let peak = 0;
+    let err = '';
+    child.stdout.resume();
+    child.stderr.on('data', (d) => (err += d));
+    const poll = rss
+      ? setInterval(() => {
+          try {
+            const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+            peak = Math.max(peak, Number(m?.[1] ?? 0) / 1024);
+          } catch {
+            // exited between polls
+          }
+        }, 20)
+      : null;
+    child.on('exit', (code) => {
+      if (poll) {
+        clearInterval(poll);
+      }
+      const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+      if (code !== 0) {
+        reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err.slice(-2000)}`));
+      } else {
+        resolve({ secs, rss: peak });
+      }
+    });
+  });
+}
+
+function ourArgs(repo, level) {
+  const uri = lab('uri', 'a');
+  return [
+    CLI,
+    'backup',
+    '--domain',
+    'bvv',
+    '--repo',
+    repo,
+    '--level',
+    level,
+    '--connect',
+    uri,
+    '--host',
+    'a',
+    '--state',
+    `${OUT}/state`,
+    '--scratch',
+    `${OUT}/scratch`,
+    '--json',
+  ];
+}
+
+function vnbArgs(dir, level) {
+  return [
+    '-d',
+    'bvnb',
+    '-l',
+    level,
+    '-o',
+    dir,
+    '-U',
+    lab('uri', 'a'),
+    '-S',
+    `${OUT}/vnb-scratch`,
+    '-n',
+  ];
+}
+
+async function nbdcopyFull(i) {
+  const uri = lab('uri', 'a');
+  const sock = `${OUT}/nc.sock`;
+  const xml = `${OUT}/nc.xml`;
+  const out = `${OUT}/nc-${i}.raw`;
+  execFileSync('bash', ['-c', `cat > ${xml}`], {
+    input:
+      `<domainbackup mode='pull'><server transport='unix' socket='${sock}'/><disks>` +
+      `<disk name='vda' backup='yes' type='file'><scratch file='${OUT}/nc-scratch.qcow2'/></disk>` +
+      '</disks></domainbackup>',
+  });
+  const script =
+    `virsh -q -c '${uri}' backup-begin bvv ${xml} >/dev/null && ` +
+    `nbdcopy 'nbd+unix:///vda?socket=${sock}' ${out} && ` +
+    `virsh -q -c '${uri}' domjobabort bvv`;
+  const r = await timed('bash', ['-c', script]);
+  rmSync(out, { force: true });
+  return r.secs;
+}
+
+/** Top block node of the domain's vda (changes while a backup job runs). */
+async function topNode(domain) {
+  const blocks = await domain.qmp('query-block');
+  const b = blocks.find((x) => (x.qdev ?? '').startsWith('/machine/peripheral/ua-vda/'));
+  return b.inserted['node-name'];
+}
+
+/** 5 % of the disk: 13 runs of 8 MiB and 1600 scattered 64 KiB writes, random data. */
+function changeSet(seed) {
+  const rnd = prng(seed);
+  const writes = [];
+  for (let i = 0; i < 13; i++) {
+    writes.push({ off: Math.floor(rnd() * 511) * 8 * MiB, len: 8 * MiB });
+  }
+  for (let i = 0; i < 1600; i++) {
+    writes.push({ off: Math.floor(rnd() * 65535) * 64 * 1024, len: 64 * 1024 });
+  }
+  return writes.map((w, k) => ({ ...w, file: `${OUT}/data/${seed}-${k}.bin` }));
+}
+
+async function applyChanges(conn, writes) {
+  mkdirSync(`${OUT}/data`, { recursive: true });
+  for (const w of writes) {
+    if (!existsSync(w.file)) {
+      closeSync(openSync(w.file, 'w'));
+      execFileSync('bash', ['-c', `head -c ${w.len} /dev/urandom > ${w.file}`]);
+    }
+  }
+  for (const name of ['bvv', 'bvnb']) {
+    const dom = await conn.lookupByName(name);
+    const node = await topNode(dom);
+    for (const w of writes) {
+      const out = await dom.monitorCommand(
+        `qemu-io ${node} "write -q -s ${w.file} ${w.off} ${w.len}"`,
+        { hmp: true },
+      );
+      if (out.trim() !== '') {
+        throw new Error(`write failed on ${name}: ${out}`);
+      }
+    }
+    await dom.monitorCommand(`qemu-io ${node} flush`, { hmp: true });
+  }
+}
+
+async function main() {
+  lab('up', 'a');
+  rmSync(OUT, { recursive: true, force: true });
+  mkdirSync(`${OUT}/scratch`, { recursive: true });
+  mkdirSync(`${OUT}/vnb-scratch`, { recursive: true });
+  makeBase();
+  freshVm('bvv');
+  freshVm('bvnb');
+  const conn = await Connection.connect(lab('uri', 'a'));
+  const full = { ours: [], nbdcopy: [], vnb: [] };
+  const inc = { ours: [], vnb: [] };
+  let rss = 0;
+  try {
+    for (let i = 0; i < RUNS; i++) {
+      const o = await timed(process.execPath, ourArgs(`${OUT}/repo-full-${i}`, 'full'), {
+        rss: true,
+      });
+      full.ours.push(o.secs);
+      rss = Math.max(rss, o.rss);
+      rmSync(`${OUT}/repo-full-${i}`, { recursive: true, force: true });
+      full.nbdcopy.push(await nbdcopyFull(i));
+      full.vnb.push((await timed('virtnbdbackup', vnbArgs(`${OUT}/vnb-full-${i}`, 'full'))).secs);
+      rmSync(`${OUT}/vnb-full-${i}`, { recursive: true, force: true });
+      console.log(
+        `full ${i + 1}: ours=${o.secs.toFixed(2)}s nbdcopy=${full.nbdcopy.at(-1).toFixed(2)}s ` +
+          `virtnbdbackup=${full.vnb.at(-1).toFixed(2)}s rss=${o.rss.toFixed(0)}MiB`,
+      );
+    }
+    // the chains the incrementals build on
+    await timed(process.execPath, ourArgs(`${OUT}/repo`, 'full'));
+    await timed('virtnbdbackup', vnbArgs(`${OUT}/vnb`, 'full'));
+    for (let i = 0; i < RUNS; i++) {
+      await applyChanges(conn, changeSet(1000 + i));
+      const o = await timed(process.execPath, ourArgs(`${OUT}/repo`, 'inc'), { rss: true });
+      inc.ours.push(o.secs);
+      rss = Math.max(rss, o.rss);
+      inc.vnb.push((await timed('virtnbdbackup', vnbArgs(`${OUT}/vnb`, 'inc'))).secs);
+      console.log(
+        `inc ${i + 1}: ours=${o.secs.toFixed(2)}s virtnbdbackup=${inc.vnb.at(-1).toFixed(2)}s ` +
+          `rss=${o.rss.toFixed(0)}MiB`,
+      );
+    }
+  } finally {
+    await conn.close();
+    lab('rmvm', 'bvv');
+    lab('rmvm', 'bvnb');
+    lab('down');
+    rmSync(OUT, { recursive: true, force: true });
+  }
+  const r = (a, b) => (median(a) / median(b)).toFixed(2);
+  console.log(
+    `medians: full ours=${median(full.ours).toFixed(2)}s nbdcopy=${median(full.nbdcopy).toFixed(2)}s ` +
+      `virtnbdbackup=${median(full.vnb).toFixed(2)}s; inc ours=${median(inc.ours).toFixed(2)}s ` +
+      `virtnbdbackup=${median(inc.vnb).toFixed(2)}s`,
+  );
+  console.log(
+    `backup: full_vs_nbdcopy=${r(full.ours, full.nbdcopy)} ` +
+      `full_vs_virtnbdbackup=${r(full.ours, full.vnb)} inc_vs_virtnbdbackup=${r(inc.ours, inc.vnb)} ` +
+      `rss=${rss.toFixed(0)}`,
+  );
+}
+
+await main();
