@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import v8 from 'node:v8';
@@ -31,6 +32,8 @@ function loadEnv(env: NodeJS.ProcessEnv): CliEnv {
 
 async function main(argv: string[]): Promise<number> {
   const aborter = new AbortController();
+  // every NBD request in flight listens to it
+  setMaxListeners(0, aborter.signal);
   // the first signal cancels the work cleanly (jobs ended, files removed); a second one kills
   const onSignal = (sig: NodeJS.Signals) => {
     if (aborter.signal.aborted) {
