@@ -148,20 +148,11 @@ function ourArgs(repo, level) {
   ];
 }
 
+/** virtnbdbackup, then a sync of what it wrote, as one timed `bash -c` command. */
 function vnbArgs(dir, level) {
-  return [
-    '-d',
-    'bvnb',
-    '-l',
-    level,
-    '-o',
-    dir,
-    '-U',
-    lab('uri', 'a'),
-    '-S',
-    `${OUT}/vnb-scratch`,
-    '-n',
-  ];
+  const uri = lab('uri', 'a');
+  const args = `-d bvnb -l ${level} -o ${dir} -U '${uri}' -S ${OUT}/vnb-scratch -n`;
+  return ['-c', `virtnbdbackup ${args} && sync -f ${dir}`];
 }
 
 async function nbdcopyFull(i) {

@@ -2,7 +2,7 @@
  * Copies one disk from an NBD export into a snapshot writer: walks the extents (allocation, and
  * the dirty bitmap for incrementals), plans each slot and reads only what the plan needs.
  */
-import { walkExtents, type NbdClient } from '@virtvault/nbd';
+import { NbdClient, walkExtents } from '@virtvault/nbd';
 import type { SnapshotWriter, SlotRange as RepoPatchRange } from '@virtvault/repo';
 
 import { runPool } from './run-pool.js';
@@ -157,4 +157,48 @@ export async function copyDisk(o: CopyDiskOptions): Promise<number> {
     o.onProgress?.(progress);
   });
   return progress.bytesRead;
+}
+
+/** Where one disk's export is and how to copy it. */
+export interface ExportCopy {
+  /** Unix socket of the NBD server. */
+  socket: string;
+  /** Export name. */
+  exportName: string;
+  /** Disk target. */
+  target: string;
+  /** `qemu:dirty-bitmap:<name>` to follow, or null for a full. */
+  bitmapContext: string | null;
+}
+
+/** What {@link copyExport} shares with every disk of a backup. */
+export type CopyCommon = Pick<CopyDiskOptions, 'writer' | 'slotSize' | 'onProgress' | 'signal'> & {
+  /** Whether the parent's slot holds data, per disk. */
+  parentHasData?: (target: string, slot: number) => boolean;
+};
+
+/** Connects to one disk's export (several connections where multi-conn is offered) and copies it. */
+export async function copyExport(c: CopyCommon, e: ExportCopy): Promise<number> {
+  const ctx = e.bitmapContext;
+  const nbd = await NbdClient.connect({
+    socket: e.socket,
+    exportName: e.exportName,
+    metaContexts: ctx === null ? [BASE_ALLOCATION] : [BASE_ALLOCATION, ctx],
+    connections: 4,
+  });
+  try {
+    const has = c.parentHasData;
+    return await copyDisk({
+      nbd,
+      writer: c.writer,
+      target: e.target,
+      slotSize: c.slotSize,
+      mode: ctx === null ? { kind: 'full' } : { kind: 'changes', bitmapContext: ctx },
+      ...(has ? { parentHasData: (s: number) => has(e.target, s) } : {}),
+      ...(c.onProgress ? { onProgress: c.onProgress } : {}),
+      ...(c.signal ? { signal: c.signal } : {}),
+    });
+  } finally {
+    await nbd.close();
+  }
 }

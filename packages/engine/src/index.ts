@@ -5,7 +5,8 @@
  */
 export * from './slot-plan.js';
 export * from './errors.js';
-export { copyDisk, BASE_ALLOCATION, type DiskProgress, type CopyDiskOptions } from './disk-copy.js';
+export { copyDisk, copyExport, BASE_ALLOCATION } from './disk-copy.js';
+export type { DiskProgress, CopyDiskOptions, ExportCopy, CopyCommon } from './disk-copy.js';
 export {
   pullBackup,
   clearStaleJob,

@@ -7,10 +7,9 @@ import path from 'node:path';
 
 import type { ObservedDomain } from '@virtvault/core';
 import { buildCheckpointXml, DomainXmlFlags, type Domain } from '@virtvault/libvirt';
-import { NbdClient } from '@virtvault/nbd';
 import type { SnapshotWriter } from '@virtvault/repo';
 
-import { BASE_ALLOCATION, copyDisk, type DiskProgress } from './disk-copy.js';
+import { copyExport, type DiskProgress } from './disk-copy.js';
 import { EngineError } from './errors.js';
 import { JOB_FILE_PREFIX, type PullBackupResult } from './pull-backup.js';
 import { qemuImg } from './qemu-img.js';
@@ -58,29 +57,8 @@ async function copyImage(o: OfflineBackupOptions, target: string): Promise<void>
     ...(bitmap !== null ? { bitmap } : {}),
   });
   try {
-    const ctx = bitmap !== null ? `qemu:dirty-bitmap:${bitmap}` : null;
-    const contexts = ctx === null ? [BASE_ALLOCATION] : [BASE_ALLOCATION, ctx];
-    // qemu-nbd advertises multi-conn for a read-only export shared by several clients
-    const nbd = await NbdClient.connect({
-      socket,
-      exportName: target,
-      metaContexts: contexts,
-      connections: 4,
-    });
-    try {
-      await copyDisk({
-        nbd,
-        writer: o.writer,
-        target,
-        slotSize: o.slotSize,
-        mode: ctx === null ? { kind: 'full' } : { kind: 'changes', bitmapContext: ctx },
-        ...(o.parentHasData ? { parentHasData: (s: number) => o.parentHasData!(target, s) } : {}),
-        ...(o.onProgress ? { onProgress: o.onProgress } : {}),
-        ...(o.signal ? { signal: o.signal } : {}),
-      });
-    } finally {
-      await nbd.close();
-    }
+    const bitmapContext = bitmap !== null ? `qemu:dirty-bitmap:${bitmap}` : null;
+    await copyExport(o, { socket, exportName: target, target, bitmapContext });
   } finally {
     await server.close();
   }

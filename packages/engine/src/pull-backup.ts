@@ -18,10 +18,9 @@ import {
   type BackupJobDescription,
   type Domain,
 } from '@virtvault/libvirt';
-import { NbdClient } from '@virtvault/nbd';
 import type { SnapshotWriter } from '@virtvault/repo';
 
-import { copyDisk, BASE_ALLOCATION, type DiskProgress } from './disk-copy.js';
+import { copyExport, type DiskProgress } from './disk-copy.js';
 import { EngineError } from './errors.js';
 import { runPool } from './run-pool.js';
 
@@ -156,28 +155,7 @@ async function copyAll(o: PullBackupOptions, socket: string): Promise<void> {
     if (o.incrementalFrom !== null && bitmap === null) {
       throw new EngineError('NBD_EXPORT_MISSING', `no dirty bitmap exported for ${target}`);
     }
-    const contexts = bitmap === null ? [BASE_ALLOCATION] : [BASE_ALLOCATION, bitmap];
-    // several connections only where QEMU advertises multi-conn
-    const nbd = await NbdClient.connect({
-      socket,
-      exportName: d.exportName,
-      metaContexts: contexts,
-      connections: 4,
-    });
-    try {
-      await copyDisk({
-        nbd,
-        writer: o.writer,
-        target,
-        slotSize: o.slotSize,
-        mode: bitmap === null ? { kind: 'full' } : { kind: 'changes', bitmapContext: bitmap },
-        ...(o.parentHasData ? { parentHasData: (s: number) => o.parentHasData!(target, s) } : {}),
-        ...(o.onProgress ? { onProgress: o.onProgress } : {}),
-        ...(o.signal ? { signal: o.signal } : {}),
-      });
-    } finally {
-      await nbd.close();
-    }
+    await copyExport(o, { socket, exportName: d.exportName, target, bitmapContext: bitmap });
   });
 }
 
