@@ -38,7 +38,7 @@ describe('standalone backups through the virtvault binary', () => {
   });
 
   after(async () => {
-    for (const vm of ['e2e-run', 'e2e-off', 'e2e-tr']) {
+    for (const vm of ['e2e-run', 'e2e-off', 'e2e-tr', 'e2e-raw', 'e2e-run-copy']) {
       await lab.rmvm(vm);
     }
     await vv.tearDown();
