@@ -169,6 +169,8 @@ export interface ExportCopy {
   target: string;
   /** `qemu:dirty-bitmap:<name>` to follow, or null for a full. */
   bitmapContext: string | null;
+  /** Connections to ask for (used only where the server offers multi-conn). @default 4 */
+  connections?: number;
 }
 
 /** What {@link copyExport} shares with every disk of a backup. */
@@ -184,7 +186,7 @@ export async function copyExport(c: CopyCommon, e: ExportCopy): Promise<number> 
     socket: e.socket,
     exportName: e.exportName,
     metaContexts: ctx === null ? [BASE_ALLOCATION] : [BASE_ALLOCATION, ctx],
-    connections: 4,
+    connections: e.connections ?? 4,
   });
   try {
     const has = c.parentHasData;

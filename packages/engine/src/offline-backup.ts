@@ -58,7 +58,8 @@ async function copyImage(o: OfflineBackupOptions, target: string): Promise<void>
   });
   try {
     const bitmapContext = bitmap !== null ? `qemu:dirty-bitmap:${bitmap}` : null;
-    await copyExport(o, { socket, exportName: target, target, bitmapContext });
+    // one connection: an offline incremental once hung with several on qemu-nbd (see notes)
+    await copyExport(o, { socket, exportName: target, target, bitmapContext, connections: 1 });
   } finally {
     await server.close();
   }

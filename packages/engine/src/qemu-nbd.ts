@@ -86,11 +86,17 @@ export class QemuNbd {
     throw new EngineError('QEMU_NBD_FAILED', `qemu-nbd did not listen on ${this.#socket}`);
   }
 
-  /** Stops the server (SIGTERM) and removes the socket. Idempotent. */
-  async close(): Promise<void> {
+  /**
+   * Stops the server and removes the socket. Idempotent. SIGTERM first; qemu-nbd 7.2 was seen to
+   * keep running after SIGTERM once all clients were gone, so SIGKILL follows after
+   * `graceMs` (safe: clients flushed what they wrote, and read-only exports change nothing).
+   */
+  async close(graceMs = 3000): Promise<void> {
     if (this.#exitCode === null) {
       this.#child.kill('SIGTERM');
+      const timer = setTimeout(() => this.#child.kill('SIGKILL'), graceMs);
       await this.#exited;
+      clearTimeout(timer);
     }
     await rm(this.#socket, { force: true });
   }
