@@ -25,7 +25,7 @@ import { Repository, SnapshotWriter } from '../packages/repo/dist/index.js';
 const { values } = parseArgs({
   options: {
     gib: { type: 'string', default: '2' },
-    level: { type: 'string', default: '3' },
+    level: { type: 'string', default: '1' },
     dir: { type: 'string' },
   },
 });

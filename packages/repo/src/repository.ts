@@ -29,7 +29,7 @@ export interface RepositoryOptions {
   randomId?: () => string;
   /** zstd level for new chunks (default 1; 0 stores everything raw). */
   compressionLevel?: number;
-  /** Hash/compress worker threads (default: twice the number of cores). */
+  /** Hash/compress worker threads (default: number of cores). */
   workers?: number;
   /** Lease lifetime in ms (default 5 minutes); leases are renewed every third of it. */
   leaseTtlMs?: number;

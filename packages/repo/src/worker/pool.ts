@@ -19,7 +19,7 @@ export interface ChunkPoolOptions {
   root: string;
   /** zstd level (0 = store raw). */
   level: number;
-  /** Worker count; defaults to twice the number of cores. */
+  /** Worker count; defaults to the number of cores. */
   workers?: number;
 }
 
@@ -98,8 +98,8 @@ export class ChunkPool {
   }
 
   #size(): number {
-    // twice the cores: each job ends in an fsync, and another worker computes meanwhile
-    return Math.max(1, this.#opts.workers ?? 2 * os.availableParallelism());
+    // one per core: twice as many (to overlap fsyncs) measured no faster and cost ~80 MiB RSS
+    return Math.max(1, this.#opts.workers ?? os.availableParallelism());
   }
 
   #pump(): void {
