@@ -98,7 +98,14 @@ async function removeAborted(repo: Repository, now: number, dryRun: boolean): Pr
   const removed: string[] = [];
   for (const s of folders) {
     const key = `${s.domain}/${s.id}`;
-    if (!claimed.has(key)) {
+    // A writer may have committed between the listing and the lease read (it releases its lease
+    // only after its manifest is durable): a manifest now means the folder is a snapshot.
+    const manifest = path.join(repo.snapshotDir(s.domain, s.id), 'manifest.json');
+    const committedMeanwhile = await fsp.stat(manifest).then(
+      () => true,
+      () => false,
+    );
+    if (!claimed.has(key) && !committedMeanwhile) {
       if (!dryRun) {
         await repo.removeSnapshotDir(s.domain, s.id);
       }
