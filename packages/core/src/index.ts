@@ -5,6 +5,7 @@ export * from './model/lineage.js';
 export * from './model/observed.js';
 export * from './model/policy.js';
 export * from './model/plan.js';
+export * from './model/fleet.js';
 export * from './chain/plan-backup.js';
 export * from './chain/breakers.js';
 export * from './chain/checkpoint-names.js';
