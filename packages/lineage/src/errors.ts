@@ -12,6 +12,8 @@ export const LINEAGE_ERRORS = {
   MIGRATION_FAILED: 'A migration failed; the transaction was rolled back.',
   QUERY_FAILED: 'A lineage query failed.',
   CLOSED: 'The store was used after close().',
+  TOKEN_INVALID: 'A token name or role is not valid.',
+  TOKEN_EXISTS: 'A token with that name exists.',
 } as const;
 
 /** A lineage error code. */

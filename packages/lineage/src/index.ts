@@ -4,3 +4,4 @@ export * from './embedded.js';
 export * from './rebuild.js';
 export { migrate } from './migrate.js';
 export type { RunRow, EventRow } from './rows.js';
+export * from './token-store.js';
