@@ -1,0 +1,280 @@
+/**
+ * The `/api/v1` routes: each names the weakest role allowed and maps a request to the fleet
+ * service or the token store. Handlers are plain async functions over parsed input; the server
+ * owns the socket.
+ */
+import type { TokenInfo, TokenRole } from '@virtvault/lineage';
+
+import { problem } from './problem.js';
+import type { Route } from './router.js';
+
+/** What the API needs of the controller (its `FleetService`). */
+export interface FleetBackend {
+  /** Hosts with their agent state. */
+  listHosts(): Promise<unknown>;
+  /** Adds (or updates) a host. */
+  addHost(h: { name: string; address: string; maxConcurrentBackups?: number }): Promise<unknown>;
+  /** Removes a host. */
+  removeHost(name: string): Promise<unknown>;
+  /** VMs, optionally on one host or only the unprotected ones. */
+  listVms(f: { host?: string; unprotected?: boolean }): Promise<unknown>;
+  /** Policies. */
+  listPolicies(): Promise<unknown>;
+  /** Creates or replaces a policy. */
+  upsertPolicy(p: unknown): Promise<unknown>;
+  /** Deletes a policy. */
+  deletePolicy(name: string): Promise<unknown>;
+  /** Enqueues backups now, for a policy or one domain. */
+  runNow(r: { policy?: string; domain?: string }): Promise<unknown>;
+  /** Runs, filtered. */
+  listRuns(f: RunQuery): Promise<unknown>;
+  /** One run (null when unknown). */
+  getRun(id: string): Promise<unknown>;
+}
+
+/** Filters of `GET /api/v1/runs`. */
+export interface RunQuery {
+  /** Host name. */
+  host?: string;
+  /** Domain name or UUID. */
+  domain?: string;
+  /** running | succeeded | failed | abandoned. */
+  status?: string;
+  /** Policy name. */
+  policy?: string;
+  /** Epoch ms, inclusive. */
+  since?: number;
+  /** Epoch ms, exclusive. */
+  until?: number;
+  /** At most this many, newest first. */
+  limit?: number;
+}
+
+/** What token management needs (the lineage's `TokenStore`). */
+export interface TokenAdmin {
+  /** Creates a token, returned in plain text once. */
+  create(i: {
+    name: string;
+    role: TokenRole;
+    now: number;
+    expiresAt?: number | null;
+  }): Promise<{ token: string; info: TokenInfo }>;
+  /** Lists tokens. */
+  list(): Promise<TokenInfo[]>;
+  /** Revokes by id or name. */
+  revoke(idOrName: string, now: number): Promise<boolean>;
+}
+
+/** A parsed request. */
+export interface ApiRequest {
+  /** Path parameters. */
+  params: Record<string, string>;
+  /** Query string. */
+  query: URLSearchParams;
+  /** Parsed JSON body (undefined when none). */
+  body: unknown;
+  /** The caller. */
+  principal: TokenInfo;
+  /** Epoch ms. */
+  now: number;
+}
+
+/** A handler's answer. */
+export interface ApiResponse {
+  /** HTTP status. @default 200 */
+  status?: number;
+  /** JSON body. */
+  body: unknown;
+}
+
+/** A route's handler with its role. */
+export interface ApiHandler {
+  /** Weakest role allowed. */
+  role: TokenRole;
+  /** The work. */
+  run(req: ApiRequest): Promise<ApiResponse>;
+}
+
+function obj(body: unknown): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw problem('BAD_REQUEST', 'the body must be a JSON object');
+  }
+  return body as Record<string, unknown>;
+}
+
+function str(o: Record<string, unknown>, key: string, required: true): string;
+function str(o: Record<string, unknown>, key: string, required: false): string | undefined;
+function str(o: Record<string, unknown>, key: string, required: boolean): string | undefined {
+  const v = o[key];
+  if (v === undefined && !required) {
+    return undefined;
+  }
+  if (typeof v !== 'string' || v === '') {
+    throw problem('BAD_REQUEST', `field ${key} must be a non-empty string`);
+  }
+  return v;
+}
+
+function int(v: string | null | undefined, name: string): number | undefined {
+  if (v == null || v === '') {
+    return undefined;
+  }
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw problem('BAD_REQUEST', `${name} must be a non-negative integer`);
+  }
+  return n;
+}
+
+/** `7d`, `12h`, `30m` or an ISO time → epoch ms. */
+export function parseSince(v: string | null, now: number): number | undefined {
+  if (v === null || v === '') {
+    return undefined;
+  }
+  const rel = /^(\d+)([smhd])$/.exec(v);
+  if (rel?.[1] !== undefined && rel[2] !== undefined) {
+    const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[rel[2] as 's'];
+    return now - Number(rel[1]) * unit;
+  }
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) {
+    throw problem('BAD_REQUEST', `bad time ${v}: use 7d, 12h, 30m or an ISO 8601 time`);
+  }
+  return t;
+}
+
+function runQuery(q: URLSearchParams, now: number): RunQuery {
+  const out: RunQuery = {};
+  for (const k of ['host', 'domain', 'status', 'policy'] as const) {
+    const v = q.get(k) ?? (k === 'domain' ? q.get('vm') : null);
+    if (v !== null && v !== '') {
+      out[k] = v;
+    }
+  }
+  const since = parseSince(q.get('since'), now);
+  const until = parseSince(q.get('until'), now);
+  const limit = int(q.get('limit'), 'limit');
+  return {
+    ...out,
+    ...(since !== undefined ? { since } : {}),
+    ...(until !== undefined ? { until } : {}),
+    ...(limit !== undefined ? { limit } : {}),
+  };
+}
+
+const ok = (body: unknown, status = 200): ApiResponse => ({ status, body });
+
+function fleetRoutes(f: FleetBackend): Route<ApiHandler>[] {
+  const r = (method: string, pattern: string, role: TokenRole, run: ApiHandler['run']) => ({
+    method,
+    pattern,
+    handler: { role, run },
+  });
+  return [
+    r('GET', '/api/v1/hosts', 'viewer', async () => ok({ hosts: await f.listHosts() })),
+    r('POST', '/api/v1/hosts', 'admin', async ({ body }) => {
+      const b = obj(body);
+      const max = b['maxConcurrentBackups'];
+      if (max !== undefined && (typeof max !== 'number' || !Number.isInteger(max) || max < 1)) {
+        throw problem('BAD_REQUEST', 'maxConcurrentBackups must be an integer >= 1');
+      }
+      const host = { name: str(b, 'name', true), address: str(b, 'address', true) };
+      return ok(
+        {
+          host: await f.addHost(max === undefined ? host : { ...host, maxConcurrentBackups: max }),
+        },
+        201,
+      );
+    }),
+    r('DELETE', '/api/v1/hosts/:name', 'admin', async ({ params }) =>
+      ok({ removed: await f.removeHost(params['name'] ?? '') }),
+    ),
+    r('GET', '/api/v1/vms', 'viewer', async ({ query }) => {
+      const host = query.get('host');
+      const unprotected = query.get('unprotected') === 'true' || query.get('unprotected') === '1';
+      return ok({
+        vms: await f.listVms({
+          ...(host ? { host } : {}),
+          ...(unprotected ? { unprotected } : {}),
+        }),
+      });
+    }),
+    r('GET', '/api/v1/policies', 'viewer', async () => ok({ policies: await f.listPolicies() })),
+    r('PUT', '/api/v1/policies/:name', 'operator', async ({ params, body }) => {
+      const p = { ...obj(body), name: params['name'] };
+      return ok({ policy: await f.upsertPolicy(p) });
+    }),
+    r('DELETE', '/api/v1/policies/:name', 'operator', async ({ params }) =>
+      ok({ removed: await f.deletePolicy(params['name'] ?? '') }),
+    ),
+    r('POST', '/api/v1/runs', 'operator', async ({ body }) => {
+      const b = obj(body);
+      const policy = str(b, 'policy', false);
+      const domain = str(b, 'domain', false);
+      if ((policy === undefined) === (domain === undefined)) {
+        throw problem('BAD_REQUEST', 'give exactly one of policy or domain');
+      }
+      const req = policy !== undefined ? { policy } : { domain: domain ?? '' };
+      return ok({ enqueued: await f.runNow(req) }, 202);
+    }),
+    r('GET', '/api/v1/runs', 'viewer', async ({ query, now }) =>
+      ok({ runs: await f.listRuns(runQuery(query, now)) }),
+    ),
+    r('GET', '/api/v1/runs/:id', 'viewer', async ({ params }) => {
+      const run = await f.getRun(params['id'] ?? '');
+      if (run === null || run === undefined) {
+        throw problem('RUN_NOT_FOUND', `no run ${params['id'] ?? ''}`);
+      }
+      return ok({ run });
+    }),
+  ];
+}
+
+function tokenRoutes(t: TokenAdmin): Route<ApiHandler>[] {
+  const r = (method: string, pattern: string, run: ApiHandler['run']) => ({
+    method,
+    pattern,
+    handler: { role: 'admin' as const, run },
+  });
+  return [
+    r('GET', '/api/v1/tokens', async () => ok({ tokens: await t.list() })),
+    r('POST', '/api/v1/tokens', async ({ body, now }) => {
+      const b = obj(body);
+      const role = str(b, 'role', true);
+      if (role !== 'viewer' && role !== 'operator' && role !== 'admin') {
+        throw problem('BAD_REQUEST', 'role must be viewer, operator or admin');
+      }
+      const days = b['expiresInDays'];
+      if (days !== undefined && (typeof days !== 'number' || !(days > 0))) {
+        throw problem('BAD_REQUEST', 'expiresInDays must be a positive number');
+      }
+      const expiresAt = typeof days === 'number' ? now + days * 86_400_000 : null;
+      const created = await t.create({ name: str(b, 'name', true), role, now, expiresAt });
+      return ok(created, 201);
+    }),
+    r('DELETE', '/api/v1/tokens/:id', async ({ params, now }) => {
+      const id = params['id'] ?? '';
+      if (!(await t.revoke(id, now))) {
+        throw problem('TOKEN_NOT_FOUND', `no live token ${id}`);
+      }
+      return ok({ revoked: id });
+    }),
+  ];
+}
+
+/** Every route of `/api/v1`. */
+export function apiRoutes(fleet: FleetBackend, tokens: TokenAdmin): Route<ApiHandler>[] {
+  return [
+    {
+      method: 'GET',
+      pattern: '/api/v1/whoami',
+      handler: {
+        role: 'viewer',
+        run: ({ principal }) =>
+          Promise.resolve(ok({ name: principal.name, role: principal.role, id: principal.id })),
+      },
+    },
+    ...fleetRoutes(fleet),
+    ...tokenRoutes(tokens),
+  ];
+}
