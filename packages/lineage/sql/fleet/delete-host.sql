@@ -1,0 +1,1 @@
+delete from hosts where name = $1 returning name

@@ -1,0 +1,1 @@
+delete from policies where name = $1 returning name
