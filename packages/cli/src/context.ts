@@ -19,6 +19,10 @@ export interface CliEnv {
   noColor: boolean;
   /** This host's name. */
   hostname: string;
+  /** Controller URL for `fleet` commands (`VIRTVAULT_CONTROLLER`). */
+  controllerUrl?: string;
+  /** API token for `fleet` commands (`VIRTVAULT_TOKEN`). */
+  token?: string;
 }
 
 /** The context of one command invocation. */

@@ -25,6 +25,8 @@ function readVersion(): string {
 function loadEnv(env: NodeJS.ProcessEnv): CliEnv {
   return {
     ...(env['DATABASE_URL'] ? { databaseUrl: env['DATABASE_URL'] } : {}),
+    ...(env['VIRTVAULT_CONTROLLER'] ? { controllerUrl: env['VIRTVAULT_CONTROLLER'] } : {}),
+    ...(env['VIRTVAULT_TOKEN'] ? { token: env['VIRTVAULT_TOKEN'] } : {}),
     noColor: env['NO_COLOR'] !== undefined && env['NO_COLOR'] !== '',
     hostname: hostname(),
   };

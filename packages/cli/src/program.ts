@@ -2,6 +2,7 @@ import { Command } from 'commander';
 
 import { registerBackup } from './commands/backup.js';
 import { registerDoctor } from './commands/doctor.js';
+import { registerFleet } from './commands/fleet.js';
 import { registerGc } from './commands/gc.js';
 import { registerPrune } from './commands/prune.js';
 import { registerRestore } from './commands/restore.js';
@@ -28,6 +29,7 @@ Exit codes:
 Environment:
   DATABASE_URL  Postgres for the lineage instead of the embedded store
   NO_COLOR      disable colours and progress bars
+  VIRTVAULT_CONTROLLER, VIRTVAULT_TOKEN  controller URL and API token for fleet
 
 Documentation: README.md and docs/ in the virtvault source tree.`;
 
@@ -60,6 +62,7 @@ export function buildProgram(options: ProgramOptions): Command {
   registerPrune(program, ctx);
   registerGc(program, ctx);
   registerDoctor(program, ctx);
+  registerFleet(program, ctx);
   for (const c of program.commands) {
     c.exitOverride();
   }

@@ -1,0 +1,250 @@
+/**
+ * `virtvault fleet …`: operator commands against a controller's HTTP API (`--controller URL`,
+ * `--token TOKEN` or the environment). Readable tables by default, `--json` for scripts.
+ */
+import type { Command } from 'commander';
+
+import type { CliContext } from '../context.js';
+import { fleetAction, printList } from '../fleet/action.js';
+import { type Column, callApi, cellText, field } from '../fleet/client.js';
+import { registerFleetPolicies } from '../fleet/policies.js';
+import { CliError, printJson } from '../output.js';
+
+const HOST_COLUMNS: Column[] = [
+  ['HOST', (r) => field(r, 'name')],
+  ['ADDRESS', (r) => field(r, 'address')],
+  ['STATE', (r) => field(r, 'state')],
+  ['LIMIT', (r) => field(r, 'maxConcurrentBackups', 'maxConcurrent')],
+  ['VERSION', (r) => field(r, 'agentVersion')],
+  ['LAST CONTACT', (r) => field(r, 'lastContactAt')],
+  ['ERROR', (r) => field(r, 'lastError')],
+];
+
+const VM_COLUMNS: Column[] = [
+  ['VM', (r) => field(r, 'name')],
+  ['HOST', (r) => field(r, 'currentHost', 'host')],
+  ['STATE', (r) => field(r, 'state')],
+  ['LAST SNAPSHOT', (r) => field(r, 'lastSnapshot.endedAt', 'lastSnapshotAt', 'lastSnapshot.id')],
+  ['LEVEL', (r) => field(r, 'lastSnapshot.level', 'lastLevel')],
+  ['LAST RUN', (r) => field(r, 'lastRun.status', 'lastRunStatus')],
+  ['UUID', (r) => field(r, 'uuid')],
+];
+
+const RUN_COLUMNS: Column[] = [
+  ['RUN', (r) => field(r, 'id')],
+  ['VM', (r) => field(r, 'domainName', 'domain.name', 'domain')],
+  ['HOST', (r) => field(r, 'host')],
+  ['STATUS', (r) => field(r, 'status')],
+  ['LEVEL', (r) => field(r, 'finalLevel', 'plannedLevel')],
+  ['STARTED', (r) => field(r, 'startedAt')],
+  ['REASONS', (r) => field(r, 'reasons')],
+  ['ERROR', (r) => field(r, 'errorCode')],
+];
+
+function registerHosts(fleet: Command, ctx: () => CliContext): void {
+  const hosts = fleet.command('hosts').description('agent hosts: list, add, remove');
+  hosts
+    .command('list', { isDefault: true })
+    .description('list hosts with their agent state')
+    .option('--json', 'print one JSON document')
+    .action(
+      fleetAction(ctx, async (c, t, json) => {
+        const r = await callApi(t, 'GET', 'api/v1/hosts');
+        printList(c, json, 'hosts', r['hosts'], HOST_COLUMNS);
+      }),
+    );
+  hosts
+    .command('add <name> <address>')
+    .description('add a host (its agent at ADDRESS, host:port; its certificate must name NAME)')
+    .option('--max-concurrent <n>', 'backups at once on this host (default 2)', (v) => Number(v))
+    .option('--json', 'print one JSON document')
+    .action(
+      fleetAction(ctx, async (c, t, json, cmd) => {
+        const [name, address] = cmd.args;
+        const max = cmd.opts<{ maxConcurrent?: number }>().maxConcurrent;
+        const body = { name, address, ...(max !== undefined ? { maxConcurrentBackups: max } : {}) };
+        const r = await callApi(t, 'POST', 'api/v1/hosts', body);
+        if (json) {
+          printJson(c, r);
+        } else {
+          c.stdout.write(`host ${name ?? ''} added (${address ?? ''})\n`);
+        }
+      }),
+    );
+  hosts
+    .command('remove <name>')
+    .description('remove a host (its VMs stay in the lineage)')
+    .option('--json', 'print one JSON document')
+    .action(
+      fleetAction(ctx, async (c, t, json, cmd) => {
+        const name = cmd.args[0] ?? '';
+        const r = await callApi(t, 'DELETE', `api/v1/hosts/${encodeURIComponent(name)}`);
+        if (json) {
+          printJson(c, r);
+        } else {
+          c.stdout.write(`host ${name} removed\n`);
+        }
+      }),
+    );
+}
+
+function registerVms(fleet: Command, ctx: () => CliContext): void {
+  fleet
+    .command('vms')
+    .description('VMs across the fleet with their host and last backup')
+    .option('--host <name>', 'only VMs on this host')
+    .option('--unprotected', 'only VMs without a recent good snapshot')
+    .option('--json', 'print one JSON document')
+    .action(
+      fleetAction(ctx, async (c, t, json, cmd) => {
+        const o = cmd.opts<{ host?: string; unprotected?: boolean }>();
+        const q = new URLSearchParams();
+        if (o.host) {
+          q.set('host', o.host);
+        }
+        if (o.unprotected) {
+          q.set('unprotected', 'true');
+        }
+        const r = await callApi(t, 'GET', `api/v1/vms?${q.toString()}`);
+        printList(c, json, 'vms', r['vms'], VM_COLUMNS);
+      }),
+    );
+}
+
+function registerRuns(fleet: Command, ctx: () => CliContext): void {
+  fleet
+    .command('run')
+    .description('enqueue backups now: every VM of a policy, or one VM')
+    .option('--policy <name>', 'the policy whose VMs to back up')
+    .option('--domain <name|uuid>', 'one VM (its policy decides repository and rules)')
+    .option('--json', 'print one JSON document')
+    .action(
+      fleetAction(ctx, async (c, t, json, cmd) => {
+        const o = cmd.opts<{ policy?: string; domain?: string }>();
+        if ((o.policy === undefined) === (o.domain === undefined)) {
+          throw new CliError('USAGE', 'give exactly one of --policy or --domain');
+        }
+        const body = o.policy !== undefined ? { policy: o.policy } : { domain: o.domain };
+        const r = await callApi(t, 'POST', 'api/v1/runs', body);
+        if (json) {
+          printJson(c, r);
+        } else {
+          c.stdout.write(`enqueued: ${cellText(r['enqueued'])}\n`);
+        }
+      }),
+    );
+  fleet
+    .command('runs [id]')
+    .description('backup runs, newest first; with an id, that run in full')
+    .option('--host <name>', 'only runs on this host')
+    .option('--vm <name|uuid>', 'only runs of this VM')
+    .option('--status <status>', 'running, succeeded, failed or abandoned')
+    .option('--policy <name>', 'only runs of this policy')
+    .option('--since <when>', 'e.g. 7d, 12h or an ISO time')
+    .option('--limit <n>', 'at most this many (default 50)', '50')
+    .option('--json', 'print one JSON document')
+    .action(
+      fleetAction(ctx, async (c, t, json, cmd) => {
+        const id = cmd.args[0];
+        if (id !== undefined) {
+          const r = await callApi(t, 'GET', `api/v1/runs/${encodeURIComponent(id)}`);
+          printJson(c, json ? r : r['run']);
+          return;
+        }
+        const o = cmd.opts<Record<string, string | undefined>>();
+        const q = new URLSearchParams();
+        for (const k of ['host', 'vm', 'status', 'policy', 'since', 'limit']) {
+          const v = o[k];
+          if (v !== undefined) {
+            q.set(k, v);
+          }
+        }
+        const r = await callApi(t, 'GET', `api/v1/runs?${q.toString()}`);
+        printList(c, json, 'runs', r['runs'], RUN_COLUMNS);
+      }),
+    );
+}
+
+function registerTokens(fleet: Command, ctx: () => CliContext): void {
+  const tokens = fleet.command('tokens').description('API tokens (admin): list, create, revoke');
+  tokens
+    .command('list', { isDefault: true })
+    .description('list tokens (never their secrets)')
+    .option('--json', 'print one JSON document')
+    .action(
+      fleetAction(ctx, async (c, t, json) => {
+        const r = await callApi(t, 'GET', 'api/v1/tokens');
+        printList(c, json, 'tokens', r['tokens'], [
+          ['NAME', (x) => field(x, 'name')],
+          ['ROLE', (x) => field(x, 'role')],
+          ['ID', (x) => field(x, 'id')],
+          ['CREATED', (x) => new Date(Number(field(x, 'createdAt'))).toISOString()],
+          ['REVOKED', (x) => (field(x, 'revokedAt') === null ? '-' : 'yes')],
+        ]);
+      }),
+    );
+  tokens
+    .command('create <name>')
+    .description('create a token; it is printed once, store it now')
+    .requiredOption('--role <role>', 'viewer (read), operator (+ runs, policies) or admin (all)')
+    .option('--expires-in-days <n>', 'expiry (default: never)', (v) => Number(v))
+    .option('--json', 'print one JSON document')
+    .action(
+      fleetAction(ctx, async (c, t, json, cmd) => {
+        const o = cmd.opts<{ role: string; expiresInDays?: number }>();
+        const body = {
+          name: cmd.args[0],
+          role: o.role,
+          ...(o.expiresInDays !== undefined ? { expiresInDays: o.expiresInDays } : {}),
+        };
+        const r = await callApi(t, 'POST', 'api/v1/tokens', body);
+        if (json) {
+          printJson(c, r);
+        } else {
+          c.stdout.write(`${cellText(r['token'])}\n`);
+        }
+      }),
+    );
+  tokens
+    .command('revoke <id-or-name>')
+    .description('revoke a token at once')
+    .option('--json', 'print one JSON document')
+    .action(
+      fleetAction(ctx, async (c, t, json, cmd) => {
+        const id = cmd.args[0] ?? '';
+        const r = await callApi(t, 'DELETE', `api/v1/tokens/${encodeURIComponent(id)}`);
+        if (json) {
+          printJson(c, r);
+        } else {
+          c.stdout.write(`revoked ${id}\n`);
+        }
+      }),
+    );
+}
+
+/** Registers `fleet` and its subcommands. */
+export function registerFleet(program: Command, ctx: () => CliContext): void {
+  const fleet = program
+    .command('fleet')
+    .description('operate a fleet through its controller: hosts, VMs, policies, runs, tokens')
+    .option('--controller <url>', 'controller URL, e.g. http://ctl:8080 (env VIRTVAULT_CONTROLLER)')
+    .option('--token <token>', 'API token (env VIRTVAULT_TOKEN)')
+    .addHelpText(
+      'after',
+      `
+Roles: viewer reads; operator also runs backups and edits policies; admin also
+manages hosts and tokens. The first admin token comes from the controller host:
+  DATABASE_URL=… virtvault controller token create admin --role admin
+
+Examples:
+  virtvault fleet hosts --controller http://ctl:8080
+  virtvault fleet vms --unprotected
+  virtvault fleet run --policy nightly
+  virtvault fleet runs --status failed --since 7d`,
+    );
+  registerHosts(fleet, ctx);
+  registerVms(fleet, ctx);
+  registerFleetPolicies(fleet, ctx);
+  registerRuns(fleet, ctx);
+  registerTokens(fleet, ctx);
+}

@@ -1,0 +1,66 @@
+/** Shared plumbing of the `fleet` commands: target resolution, error handling, list output. */
+import type { Command } from 'commander';
+
+import type { CliContext } from '../context.js';
+import { CliError, formatTable, guard, printJson } from '../output.js';
+
+import { type Column, type FleetTarget, cellText } from './client.js';
+
+interface Globals {
+  controller?: string;
+  token?: string;
+  json?: boolean;
+}
+
+/** The controller and token from options, else the environment; a usage error when missing. */
+export function fleetTarget(ctx: CliContext, cmd: Command): FleetTarget {
+  const g = cmd.optsWithGlobals<Globals>();
+  const controller = g.controller ?? ctx.env.controllerUrl;
+  const token = g.token ?? ctx.env.token;
+  if (controller === undefined) {
+    throw new CliError('USAGE', 'give --controller URL (or set VIRTVAULT_CONTROLLER)');
+  }
+  if (token === undefined) {
+    throw new CliError('USAGE', 'give --token TOKEN (or set VIRTVAULT_TOKEN)');
+  }
+  return { controller, token, signal: ctx.signal };
+}
+
+/** Runs a fleet command body with errors reported and `--json` honoured. */
+export function fleetAction(
+  ctx: () => CliContext,
+  body: (c: CliContext, t: FleetTarget, json: boolean, cmd: Command) => Promise<void>,
+): (...args: unknown[]) => Promise<void> {
+  return async (...args: unknown[]) => {
+    const cmd = args.at(-1) as Command;
+    const c = ctx();
+    const json = cmd.optsWithGlobals<Globals>().json === true;
+    await guard(c, json, async () => body(c, fleetTarget(c, cmd), json, cmd));
+  };
+}
+
+/** Prints `list` as JSON (`{key: list}`) or as a table. */
+export function printList(
+  ctx: CliContext,
+  json: boolean,
+  key: string,
+  list: unknown,
+  columns: Column[],
+): void {
+  const rows = Array.isArray(list) ? (list as Record<string, unknown>[]) : [];
+  if (json) {
+    printJson(ctx, { [key]: rows });
+    return;
+  }
+  if (rows.length === 0) {
+    ctx.stdout.write(`no ${key}\n`);
+    return;
+  }
+  const table = rows.map((r) => columns.map(([, cell]) => cellText(cell(r))));
+  ctx.stdout.write(
+    formatTable(
+      columns.map(([h]) => h),
+      table,
+    ),
+  );
+}

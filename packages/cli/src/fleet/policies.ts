@@ -1,0 +1,159 @@
+/**
+ * `virtvault fleet policies`: list, set (create or replace from options or a YAML/JSON file),
+ * delete. A policy selects VMs (name glob, host, libvirt metadata tag), runs on a cron schedule
+ * in a time zone, and carries level rules, retention and the repository.
+ */
+import { readFile } from 'node:fs/promises';
+
+import type { Command } from 'commander';
+import { parse as parseYaml } from 'yaml';
+
+import type { CliContext } from '../context.js';
+import { CliError, printJson } from '../output.js';
+
+import { fleetAction, printList } from './action.js';
+import { type Column, callApi, cellText, field } from './client.js';
+
+const POLICY_COLUMNS: Column[] = [
+  ['POLICY', (r) => field(r, 'name')],
+  ['SCHEDULE', (r) => `${cellText(field(r, 'cron'))} ${cellText(field(r, 'timeZone'))}`],
+  ['SELECTOR', (r) => field(r, 'selector')],
+  ['LEVEL', (r) => field(r, 'level.level', 'levelRules.level', 'level')],
+  ['RETENTION', (r) => field(r, 'retention')],
+  ['REPOSITORY', (r) => field(r, 'repository')],
+  ['ENABLED', (r) => field(r, 'enabled')],
+];
+
+interface SetOptions {
+  file?: string;
+  cron?: string;
+  tz?: string;
+  nameGlob?: string;
+  host?: string;
+  tag?: string;
+  repository?: string;
+  level?: string;
+  maxChain?: string;
+  fullEveryDays?: string;
+  keepLast?: string;
+  keepDaily?: string;
+  keepWeekly?: string;
+  keepMonthly?: string;
+  disabled?: boolean;
+}
+
+function num(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) {
+    return undefined;
+  }
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new CliError('USAGE', `--${name} must be a non-negative integer`);
+  }
+  return n;
+}
+
+function defined(o: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
+
+/** The policy body from the options (a file's content is merged under them). */
+async function policyBody(o: SetOptions): Promise<Record<string, unknown>> {
+  let base: Record<string, unknown> = {};
+  if (o.file !== undefined) {
+    const text = await readFile(o.file, 'utf8').catch((e: unknown) => {
+      throw new CliError('USAGE', `cannot read ${o.file ?? ''}: ${String(e)}`);
+    });
+    const parsed: unknown = parseYaml(text);
+    if (typeof parsed !== 'object' || parsed === null) {
+      throw new CliError('USAGE', `${o.file} does not hold a policy object`);
+    }
+    base = parsed as Record<string, unknown>;
+  }
+  const fullDays = num(o.fullEveryDays, 'full-every-days');
+  const selector = defined({ nameGlob: o.nameGlob, host: o.host, tag: o.tag });
+  const level = defined({
+    level: o.level,
+    maxChainLength: num(o.maxChain, 'max-chain'),
+    maxFullAgeMs: fullDays === undefined ? undefined : fullDays * 86_400_000,
+  });
+  const retention = defined({
+    keepLast: num(o.keepLast, 'keep-last'),
+    keepDaily: num(o.keepDaily, 'keep-daily'),
+    keepWeekly: num(o.keepWeekly, 'keep-weekly'),
+    keepMonthly: num(o.keepMonthly, 'keep-monthly'),
+  });
+  const merge = (k: string, v: Record<string, unknown>) =>
+    Object.keys(v).length === 0
+      ? {}
+      : { [k]: { ...((base[k] as object | undefined) ?? {}), ...v } };
+  return {
+    ...base,
+    ...defined({ cron: o.cron, timeZone: o.tz, repository: o.repository }),
+    ...merge('selector', selector),
+    ...merge('level', level),
+    ...merge('retention', retention),
+    ...(o.disabled ? { enabled: false } : {}),
+  };
+}
+
+/** Registers `fleet policies`. */
+export function registerFleetPolicies(fleet: Command, ctx: () => CliContext): void {
+  const policies = fleet.command('policies').description('backup policies: list, set, delete');
+  policies
+    .command('list', { isDefault: true })
+    .description('list policies')
+    .option('--json', 'print one JSON document')
+    .action(
+      fleetAction(ctx, async (c, t, json) => {
+        const r = await callApi(t, 'GET', 'api/v1/policies');
+        printList(c, json, 'policies', r['policies'], POLICY_COLUMNS);
+      }),
+    );
+  policies
+    .command('set <name>')
+    .description('create or replace a policy (options override the --file content)')
+    .option('--file <path>', 'policy as YAML or JSON')
+    .option('--cron <expr>', "schedule, e.g. '0 2 * * *'")
+    .option('--tz <zone>', 'IANA time zone of the schedule, e.g. Europe/Berlin (default UTC)')
+    .option('--name-glob <glob>', "select VMs by name, e.g. 'web*'")
+    .option('--host <name>', 'select the VMs on this host')
+    .option('--tag <tag>', 'select VMs tagged so in their libvirt metadata')
+    .option('--repository <name>', 'repository name (as the agents configure it)')
+    .option('--level <level>', 'auto (default), full, incremental or differential')
+    .option('--max-chain <n>', 'snapshots after a full before the next full')
+    .option('--full-every-days <n>', 'a full when the last full is this old')
+    .option('--keep-last <n>', 'retention: the last N snapshots')
+    .option('--keep-daily <n>', 'retention: one per day for N days')
+    .option('--keep-weekly <n>', 'retention: one per week for N weeks')
+    .option('--keep-monthly <n>', 'retention: one per month for N months')
+    .option('--disabled', 'store it without scheduling it')
+    .option('--json', 'print one JSON document')
+    .action(
+      fleetAction(ctx, async (c, t, json, cmd) => {
+        const name = cmd.args[0] ?? '';
+        const body = await policyBody(cmd.opts<SetOptions>());
+        const r = await callApi(t, 'PUT', `api/v1/policies/${encodeURIComponent(name)}`, body);
+        if (json) {
+          printJson(c, r);
+        } else {
+          c.stdout.write(`policy ${name} saved\n`);
+        }
+      }),
+    );
+  policies
+    .command('delete <name>')
+    .description('delete a policy and its schedule (snapshots stay)')
+    .option('--json', 'print one JSON document')
+    .action(
+      fleetAction(ctx, async (c, t, json, cmd) => {
+        const name = cmd.args[0] ?? '';
+        const r = await callApi(t, 'DELETE', `api/v1/policies/${encodeURIComponent(name)}`);
+        if (json) {
+          printJson(c, r);
+        } else {
+          c.stdout.write(`policy ${name} deleted\n`);
+        }
+      }),
+    );
+}
