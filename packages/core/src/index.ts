@@ -16,3 +16,4 @@ export * from './chain/fallback.js';
 export * from './run/ports.js';
 export * from './run/run-errors.js';
 export * from './run/run-backup.js';
+export * from './report/index.js';
