@@ -7,3 +7,4 @@ export type { RunRow, EventRow } from './rows.js';
 export * from './token-store.js';
 export * from './fleet-types.js';
 export * from './fleet-store.js';
+export * from './report-store.js';

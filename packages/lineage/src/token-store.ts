@@ -6,12 +6,12 @@
  * answer to `create`.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 
 import postgres, { type Sql } from 'postgres';
 
 import { LineageError } from './errors.js';
 import { migrate } from './migrate.js';
+import { loadSqlDir } from './sql-dir.js';
 import { loadQueries } from './sql-files.js';
 
 /** Roles, weakest first: viewer reads, operator also runs backups and edits policies, admin all. */
@@ -94,15 +94,7 @@ export class TokenStore {
 
   /** Connects and applies pending migrations. */
   static async connect(options: { url: string; max?: number }): Promise<TokenStore> {
-    const dir = new URL('../sql/tokens/', import.meta.url);
-    const entries = await Promise.all(
-      TOKEN_QUERIES.map(async (n) => {
-        const text = await readFile(new URL(`${n}.sql`, dir), 'utf8').catch((e: unknown) => {
-          throw new LineageError('SQL_FILE_MISSING', `cannot read tokens/${n}.sql`, { cause: e });
-        });
-        return [n, text] as const;
-      }),
-    );
+    const q = await loadSqlDir('tokens', TOKEN_QUERIES);
     const sql = postgres(options.url, { max: options.max ?? 2, onnotice: () => undefined });
     try {
       await migrate(sql, await loadQueries());
@@ -114,7 +106,7 @@ export class TokenStore {
             cause: e,
           });
     }
-    return new TokenStore(sql, Object.fromEntries(entries) as Record<TokenQuery, string>);
+    return new TokenStore(sql, q);
   }
 
   /** Closes the pool; idempotent. */
