@@ -1,0 +1,213 @@
+/**
+ * `Controller`: one replica. Start connects Postgres (migrating) and Redis, syncs configured hosts
+ * and policies into Postgres and job schedulers, starts the queue workers and the inventory.
+ * Stop is graceful: workers close (running jobs get the grace period, then their agent streams
+ * are cancelled), then queues, Redis, Postgres and the agent pool.
+ * The HTTP API plugs in through `service` (a `FleetService`).
+ */
+import { FleetStore, PgLineageStore } from '@virtvault/lineage';
+import { Redis } from 'ioredis';
+
+import { type AgentFactory, AgentPool, grpcAgentFactory } from './agents.js';
+import type { ControllerConfig } from './config.js';
+import { Dispatcher } from './dispatch.js';
+import { ControllerError, messageOf } from './errors.js';
+import { Inventory } from './inventory.js';
+import { JobQueues } from './queue/job-queues.js';
+import { FleetService } from './service.js';
+
+/** How to build a replica. */
+export interface ControllerOptions {
+  /** Validated configuration. */
+  config: ControllerConfig;
+  /** Postgres URL (`DATABASE_URL`). */
+  databaseUrl: string;
+  /** Redis URL (`REDIS_URL`). */
+  redisUrl: string;
+  /** Agent clients; gRPC over mTLS with the config's TLS files by default. */
+  agentFactory?: AgentFactory;
+  /** Log lines. @default stderr */
+  log?: (line: string) => void;
+  /** Time. @default Date.now */
+  now?: () => number;
+}
+
+interface Running {
+  fleet: FleetStore;
+  lineage: PgLineageStore;
+  redis: Redis;
+  agents: AgentPool;
+  queues: JobQueues;
+  inventory: Inventory;
+  service: FleetService;
+  limitsTimer: NodeJS.Timeout;
+}
+
+/** One controller replica. */
+export class Controller {
+  #running: Running | null = null;
+  readonly #hostLimits = new Map<string, number>();
+  readonly #log: (line: string) => void;
+  readonly #now: () => number;
+
+  /** @param o configuration and connections */
+  constructor(private readonly o: ControllerOptions) {
+    const id = o.config.replicaId ?? `pid${process.pid}`;
+    this.#log = o.log ?? ((l) => process.stderr.write(`controller ${id}: ${l}\n`));
+    this.#now = o.now ?? Date.now;
+  }
+
+  /** The fleet service (the HTTP API's backend); only after `start`. */
+  get service(): FleetService {
+    return this.started().service;
+  }
+
+  /** The queues (tests, metrics); only after `start`. */
+  get queues(): JobQueues {
+    return this.started().queues;
+  }
+
+  /** The fleet tables; only after `start`. */
+  get fleet(): FleetStore {
+    return this.started().fleet;
+  }
+
+  private started(): Running {
+    if (this.#running === null) {
+      throw new ControllerError('NOT_STARTED', 'the controller is not running');
+    }
+    return this.#running;
+  }
+
+  /** Connects, syncs configuration, starts workers and inventory. */
+  async start(): Promise<void> {
+    if (this.#running !== null) {
+      return;
+    }
+    const cfg = this.o.config;
+    const factory = this.o.agentFactory ?? (await grpcAgentFactory(cfg.grpc));
+    const fleet = await FleetStore.connect({ url: this.o.databaseUrl });
+    const lineage = await PgLineageStore.connect({ url: this.o.databaseUrl }).catch(
+      async (e: unknown) => {
+        await fleet.close();
+        throw e;
+      },
+    );
+    // One shared connection for queues and producers; each open worker adds one blocking one.
+    const redis = new Redis(this.o.redisUrl, { maxRetriesPerRequest: null, lazyConnect: false });
+    redis.on('error', (e) => this.#log(`redis: ${e.message}`));
+    this.#running = this.assemble(fleet, lineage, redis, new AgentPool(factory));
+    try {
+      await this.syncConfig();
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+    this.#running.queues.start();
+    this.#running.inventory.start();
+  }
+
+  private assemble(
+    fleet: FleetStore,
+    lineage: PgLineageStore,
+    redis: Redis,
+    agents: AgentPool,
+  ): Running {
+    const t = this.o.config.timings;
+    const log = this.#log;
+    const now = this.#now;
+    const callTimeoutMs = t.agentCallTimeoutSec * 1000;
+    const inventory = new Inventory(fleet, agents, {
+      intervalMs: t.inventoryIntervalSec * 1000,
+      callTimeoutMs,
+      now,
+      log,
+    });
+    let queues: JobQueues | null = null;
+    const dispatcher = new Dispatcher({
+      fleet,
+      lineage,
+      agents,
+      inventory,
+      queues: () => queues as JobQueues,
+      timings: {
+        callTimeoutMs,
+        staleRunAfterMs: t.staleRunAfterSec * 1000,
+        gcAfterMs: t.gcAfterSec * 1000,
+      },
+      now,
+      log,
+    });
+    const repoLimits = new Map(this.o.config.repositories.map((r) => [r.name, r.maxConcurrent]));
+    queues = new JobQueues(
+      redis,
+      {
+        prefix: this.o.config.queuePrefix,
+        workerName: this.o.config.replicaId ?? `pid${process.pid}`,
+        lockDurationMs: t.lockDurationSec * 1000,
+        stalledIntervalMs: t.stalledIntervalSec * 1000,
+        attempts: t.retry.attempts,
+        backoffMs: t.retry.backoffSec * 1000,
+        idleCloseMs: t.idleWorkerCloseSec * 1000,
+      },
+      dispatcher,
+      {
+        hostConcurrency: (h) => this.#hostLimits.get(h) ?? 2,
+        repoConcurrency: (r) => repoLimits.get(r) ?? null,
+      },
+      log,
+    );
+    const service = new FleetService({ fleet, queues, dispatcher, inventory, agents, now });
+    const limitsTimer = setInterval(() => void this.refreshLimits(), 30_000);
+    return { fleet, lineage, redis, agents, queues, inventory, service, limitsTimer };
+  }
+
+  private async refreshLimits(): Promise<void> {
+    const r = this.#running;
+    if (r === null) {
+      return;
+    }
+    try {
+      for (const h of await r.fleet.listHosts()) {
+        this.#hostLimits.set(h.name, h.maxConcurrent);
+      }
+    } catch (e) {
+      this.#log(`host limits: ${messageOf(e)}`);
+    }
+  }
+
+  /** Configured hosts and policies into Postgres; every stored policy into a job scheduler. */
+  private async syncConfig(): Promise<void> {
+    const { fleet, queues } = this.started();
+    const cfg = this.o.config;
+    const at = this.#now();
+    for (const h of cfg.hosts) {
+      const host = { name: h.name, address: h.address, maxConcurrent: h.maxConcurrentBackups };
+      await fleet.upsertHost({ ...host, enabled: true }, at);
+      await queues.setHostConcurrency(h.name, h.maxConcurrentBackups);
+    }
+    for (const p of cfg.policies) {
+      await fleet.upsertPolicy(p, at);
+    }
+    for (const p of await fleet.listPolicies()) {
+      await queues.syncSchedule(p);
+    }
+    await this.refreshLimits();
+  }
+
+  /** Graceful stop; idempotent. */
+  async stop(): Promise<void> {
+    const r = this.#running;
+    if (r === null) {
+      return;
+    }
+    this.#running = null;
+    clearInterval(r.limitsTimer);
+    r.inventory.stop();
+    const grace = this.o.config.timings.shutdownGraceSec * 1000;
+    await r.queues.stop(grace).catch((e: unknown) => this.#log(`queues: ${messageOf(e)}`));
+    r.agents.closeAll();
+    await r.redis.quit().catch(() => undefined);
+    await Promise.all([r.fleet.close(), r.lineage.close()]);
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * Core's `runBackup` ports over an agent: the hypervisor and the manifest source are unary agent
+ * calls with deadlines, the executor is the agent's RunBackup stream (progress to the job, agent
+ * heartbeats to the lineage). The lineage store is wrapped to tag each run with who asked for it.
+ */
+import type {
+  BackupExecutor,
+  BackupRequest,
+  CheckpointStateUpdate,
+  Clock,
+  DomainLineage,
+  Hypervisor,
+  IdGenerator,
+  LineageEvent,
+  LineageStore,
+  ManifestSource,
+  ObservedDomain,
+  ReconcileResult,
+  RunBackupDeps,
+  RunFailure,
+  RunStart,
+  SnapshotCommit,
+  SnapshotManifest,
+} from '@virtvault/core';
+import type { FleetStore, RunTag } from '@virtvault/lineage';
+import type { AgentApi } from '@virtvault/proto';
+
+import { ControllerError } from './errors.js';
+
+/** A lineage store that tags the run it begins and remembers its id. */
+export class TaggedLineage implements LineageStore {
+  /** Id of the run begun through this store, once begun. */
+  runId: string | null = null;
+
+  /**
+   * @param inner the lineage
+   * @param fleet where tags go
+   * @param tag who asked for the run
+   */
+  constructor(
+    private readonly inner: LineageStore,
+    private readonly fleet: FleetStore,
+    private readonly tag: RunTag,
+  ) {}
+
+  /** {@inheritDoc LineageStore.beginRun} */
+  async beginRun(run: RunStart, staleAfterMs: number): Promise<string[]> {
+    const abandoned = await this.inner.beginRun(run, staleAfterMs);
+    this.runId = run.id;
+    await this.fleet.tagRun(run.id, this.tag);
+    return abandoned;
+  }
+  /** {@inheritDoc LineageStore.heartbeat} */
+  heartbeat(runId: string, at: number): Promise<void> {
+    return this.inner.heartbeat(runId, at);
+  }
+  /** {@inheritDoc LineageStore.reconcile} */
+  reconcile(
+    repository: string,
+    domainUuid: string,
+    manifests: readonly SnapshotManifest[],
+    at: number,
+  ): Promise<ReconcileResult> {
+    return this.inner.reconcile(repository, domainUuid, manifests, at);
+  }
+  /** {@inheritDoc LineageStore.loadLineage} */
+  loadLineage(repository: string, domain: { uuid: string; name: string }): Promise<DomainLineage> {
+    return this.inner.loadLineage(repository, domain);
+  }
+  /** {@inheritDoc LineageStore.markCheckpoints} */
+  markCheckpoints(d: string, u: readonly CheckpointStateUpdate[], at: number): Promise<void> {
+    return this.inner.markCheckpoints(d, u, at);
+  }
+  /** {@inheritDoc LineageStore.commitSnapshot} */
+  commitSnapshot(c: SnapshotCommit): Promise<void> {
+    return this.inner.commitSnapshot(c);
+  }
+  /** {@inheritDoc LineageStore.failRun} */
+  failRun(runId: string, f: RunFailure): Promise<void> {
+    return this.inner.failRun(runId, f);
+  }
+  /** {@inheritDoc LineageStore.recordEvent} */
+  recordEvent(e: LineageEvent): Promise<void> {
+    return this.inner.recordEvent(e);
+  }
+}
+
+/** What the remote ports of one job need. */
+export interface RemotePortsOptions {
+  /** The host's agent. */
+  agent: AgentApi;
+  /** The tagged lineage of this job. */
+  lineage: TaggedLineage;
+  /** Aborted when the job's lock is lost or the replica stops. */
+  signal: AbortSignal;
+  /** Deadline of unary calls. */
+  callTimeoutMs: number;
+  /** A stream silent (no progress, no heartbeat) this long is cancelled as `AGENT_TIMEOUT`. */
+  streamSilenceMs: number;
+  /** The observation made before the run (handed out by the first `observe`). */
+  prefetched: ObservedDomain;
+  /** Progress of the stream. */
+  onProgress: (p: { target: string; bytesRead: number; bytesToRead: number }) => void;
+  /** Time. */
+  clock: Clock;
+  /** Ids. */
+  ids: IdGenerator;
+}
+
+function hypervisor(o: RemotePortsOptions): Hypervisor {
+  const call = () => ({ signal: o.signal, deadlineMs: o.callTimeoutMs });
+  let prefetched: ObservedDomain | null = o.prefetched;
+  return {
+    observe: (domain) => {
+      const p = prefetched;
+      prefetched = null;
+      return p !== null ? Promise.resolve(p) : o.agent.observe(domain, call());
+    },
+    redefineCheckpoint: (uuid, action) => o.agent.redefineCheckpoint(uuid, action, call()),
+    deleteCheckpointMetadata: (uuid, cp) => o.agent.deleteCheckpointMetadata(uuid, cp, call()),
+    removeBitmap: (uuid, disk, bitmap, via) =>
+      o.agent.removeBitmap(uuid, disk, bitmap, via, call()),
+  };
+}
+
+/** Runs the agent's backup stream, cancelling it when the job ends or the agent goes silent. */
+async function streamBackup(o: RemotePortsOptions, req: BackupRequest): Promise<SnapshotManifest> {
+  const runId = o.lineage.runId;
+  if (runId === null) {
+    throw new ControllerError('INTERNAL', 'backup executed before the run began');
+  }
+  const ac = new AbortController();
+  const onJobAbort = () => ac.abort(o.signal.reason);
+  o.signal.addEventListener('abort', onJobAbort, { once: true });
+  let silent = false;
+  let timer: NodeJS.Timeout | undefined;
+  const alive = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      silent = true;
+      ac.abort(new Error('agent silent'));
+    }, o.streamSilenceMs);
+  };
+  alive();
+  try {
+    return await o.agent.runBackup(
+      {
+        runId,
+        repository: req.repository,
+        snapshotId: req.snapshotId,
+        observed: req.observed,
+        level: req.level,
+        parentSnapshot: req.parentSnapshot,
+        incrementalFrom: req.incrementalFrom,
+        newCheckpoint: req.newCheckpoint,
+        reasons: req.reasons,
+      },
+      {
+        signal: ac.signal,
+        onProgress: (p) => {
+          alive();
+          o.onProgress(p);
+        },
+        onHeartbeat: () => {
+          alive();
+          req.heartbeat().catch(() => undefined);
+        },
+      },
+    );
+  } catch (e) {
+    if (silent) {
+      const msg = `agent sent nothing for ${o.streamSilenceMs} ms; backup cancelled`;
+      throw new ControllerError('AGENT_TIMEOUT', msg, { cause: e });
+    }
+    throw e;
+  } finally {
+    clearTimeout(timer);
+    o.signal.removeEventListener('abort', onJobAbort);
+  }
+}
+
+/** The ports of one backup job. */
+export function remotePorts(o: RemotePortsOptions): RunBackupDeps {
+  const executor: BackupExecutor = { execute: (req) => streamBackup(o, req) };
+  const manifests: ManifestSource = {
+    listManifests: (repo, uuid) =>
+      o.agent.listManifests(repo, uuid, { signal: o.signal, deadlineMs: o.callTimeoutMs }),
+  };
+  return {
+    hypervisor: hypervisor(o),
+    executor,
+    lineage: o.lineage,
+    manifests,
+    clock: o.clock,
+    ids: o.ids,
+  };
+}
