@@ -33,6 +33,11 @@ function loadEnv(env: NodeJS.ProcessEnv): CliEnv {
 }
 
 async function main(argv: string[]): Promise<number> {
+  // daemons are programs of their own (signals, logging, exit): dispatched before commander
+  if (argv[2] === 'agent') {
+    const { runAgentMain } = await import('@virtvault/agent/main');
+    return runAgentMain(argv.slice(3));
+  }
   const aborter = new AbortController();
   // every NBD request in flight listens to it
   setMaxListeners(0, aborter.signal);

@@ -1,7 +1,7 @@
 /** `@virtvault/proto`: the agent API (`virtvault.agent.v1`) and its converters to core types. */
 export const AGENT_API_PACKAGE = 'virtvault.agent.v1';
 export * from './agent-api.js';
-export { ProtoError } from './errors.js';
+export { ProtoError, oneOf, required } from './errors.js';
 export { AgentClient } from './client.js';
 export {
   AGENT_PROTO_FILE,

@@ -20,6 +20,7 @@ const STATE_CODES = new Set([
   'CHECKPOINT_CREATE_FAILED',
   'BITMAPS_UNSUPPORTED',
   'DISK_UNSUPPORTED',
+  'WRONG_HOST',
 ]);
 
 /** The stable code of anything thrown: its string `code`, else `INTERNAL`. */

@@ -1,0 +1,42 @@
+/**
+ * The error class of `@virtvault/agent`. Callers branch on `code`; the server sends it to the
+ * controller as the `vv-code` trailer or the `Failure` message.
+ */
+import { LibvirtError } from '@virtvault/libvirt';
+
+/** An agent failure with a stable `code` and the underlying `cause`. */
+export class AgentError extends Error {
+  /** Stable code, e.g. `CONFIG_INVALID`, `REPOSITORY_UNKNOWN`, `AGENT_BUSY`. */
+  readonly code: string;
+
+  /**
+   * @param code stable code
+   * @param message plain-words explanation
+   * @param options.cause the underlying error
+   */
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AgentError';
+    this.code = code;
+  }
+}
+
+// libvirt's own codes the controller branches on, in our vocabulary
+const LIBVIRT_CODES: Record<string, string> = {
+  VIR_ERR_NO_DOMAIN: 'DOMAIN_NOT_FOUND',
+  VIR_ERR_NO_DOMAIN_CHECKPOINT: 'CHECKPOINT_NOT_FOUND',
+};
+
+/**
+ * Gives a libvirt error that callers branch on our code (`DOMAIN_NOT_FOUND`, …); every other error
+ * passes unchanged (it carries its package's code already, or becomes `INTERNAL` on the wire).
+ */
+export function translateError(e: unknown): unknown {
+  if (e instanceof LibvirtError) {
+    const code = LIBVIRT_CODES[e.code];
+    if (code !== undefined) {
+      return new AgentError(code, e.libvirtMessage, { cause: e });
+    }
+  }
+  return e;
+}

@@ -1,0 +1,372 @@
+/**
+ * `AgentService`: what the agent does, in core types, with no gRPC in sight. It owns the libvirt
+ * connection (reconnected when libvirtd restarts), the repositories, and the running backups,
+ * which `close()` aborts so that their clean-up runs (job ended, checkpoint and partial snapshot
+ * removed) before the connection closes.
+ */
+import { execFile } from 'node:child_process';
+import { setMaxListeners } from 'node:events';
+import { cpus, totalmem } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+import type {
+  AgentEventInfo,
+  BitmapRemoval,
+  HostInfo,
+  InventoryDomain,
+  ObservedDomain,
+  RedefineAction,
+  SnapshotManifest,
+} from '@virtvault/core';
+import {
+  defineRestoredDomain,
+  Executor,
+  LibvirtHypervisor,
+  restoreSnapshot,
+} from '@virtvault/engine';
+import { Connection, type LibvirtEvent } from '@virtvault/libvirt';
+import type {
+  AgentBackupRequest,
+  AgentGcResult,
+  AgentPruneRequest,
+  AgentPruneResult,
+  AgentRestoreRequest,
+  AgentRestoreResult,
+} from '@virtvault/proto';
+
+import type { AgentConfig } from './config.js';
+import { cancelledError, linkedAbort } from './abort.js';
+import { AgentError, translateError } from './errors.js';
+import { toAgentEvent } from './events.js';
+import { RepositorySet } from './repositories.js';
+import { parseTags } from './tags.js';
+
+/** Progress of one disk of a backup or restore. */
+export interface DiskProgressInfo {
+  /** Disk target. */
+  target: string;
+  /** Bytes read (backup) or written (restore) so far. */
+  bytesRead: number;
+  /** Bytes to read (backup) or the virtual size (restore). */
+  bytesToRead: number;
+}
+
+/** What a running backup or restore reports back, and how it is cancelled. */
+export interface JobHooks {
+  /** The caller went away or cancelled. */
+  signal: AbortSignal;
+  /** Per-disk progress. */
+  onProgress: (p: DiskProgressInfo) => void;
+  /** The run is alive (epoch ms). */
+  onHeartbeat?: (atMs: number) => void;
+}
+
+/** Options of the {@link AgentService}. */
+export interface AgentServiceOptions {
+  /** The validated configuration. */
+  config: AgentConfig;
+  /** virtvault version (host info, manifests). */
+  version: string;
+  /** Wall clock, epoch ms. */
+  now: () => number;
+  /** How often a running backup sends a heartbeat. @default 5000 */
+  heartbeatMs?: number;
+}
+
+const run = promisify(execFile);
+
+async function hypervisorVersion(): Promise<string> {
+  const r = await run('qemu-system-x86_64', ['--version']).catch(() => ({ stdout: '' }));
+  return /version (\d+\.\d+\.\d+)/.exec(r.stdout)?.[1] ?? '';
+}
+
+/** The agent's operations over libvirt, the engine and the repositories. */
+export class AgentService {
+  readonly #o: AgentServiceOptions;
+  readonly #repos: RepositorySet;
+  readonly #listeners = new Set<(e: AgentEventInfo) => void>();
+  readonly #running = new Set<Promise<unknown>>();
+  readonly #stopping = new AbortController();
+  #conn: Connection | null = null;
+  #connecting: Promise<Connection> | null = null;
+  #hvVersion = '';
+  readonly #startedAt: number;
+
+  /** @param o configuration, version and clock */
+  constructor(o: AgentServiceOptions) {
+    this.#o = o;
+    this.#repos = new RepositorySet(o.config.repositories);
+    this.#startedAt = o.now();
+    // every NBD request of every backup listens to it
+    setMaxListeners(0, this.#stopping.signal);
+  }
+
+  /** Connects to libvirt (fails fast when libvirtd is not there). */
+  async connect(): Promise<void> {
+    await this.#connection();
+    this.#hvVersion = await hypervisorVersion();
+  }
+
+  /** The live connection, reconnecting once libvirtd closed the previous one. */
+  async #connection(): Promise<Connection> {
+    if (this.#stopping.signal.aborted) {
+      throw new AgentError('AGENT_SHUTTING_DOWN', 'the agent is shutting down');
+    }
+    if (this.#conn !== null && !this.#conn.closed) {
+      return this.#conn;
+    }
+    this.#connecting ??= Connection.connect(this.#o.config.libvirtUri)
+      .then((c) => {
+        c.subscribe((e) => this.#dispatch(e));
+        this.#conn = c;
+        return c;
+      })
+      .finally(() => {
+        this.#connecting = null;
+      });
+    return this.#connecting;
+  }
+
+  async #hypervisor(): Promise<LibvirtHypervisor> {
+    return new LibvirtHypervisor(await this.#connection(), this.#o.config.hostName);
+  }
+
+  #dispatch(e: LibvirtEvent): void {
+    const ev = toAgentEvent(e, this.#o.config.hostName, this.#o.now());
+    if (ev !== null) {
+      for (const l of this.#listeners) {
+        l(ev);
+      }
+    }
+  }
+
+  /** Subscribes to the host's events; returns the unsubscribe function. */
+  watchEvents(listener: (e: AgentEventInfo) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Backups running now. */
+  get runningBackups(): number {
+    return this.#running.size;
+  }
+
+  /** Who and what this agent is. */
+  async hostInfo(): Promise<HostInfo> {
+    const conn = await this.#connection();
+    const c = this.#o.config;
+    return {
+      hostName: c.hostName,
+      agentVersion: this.#o.version,
+      libvirtVersion: await conn.libVersion(),
+      hypervisorVersion: this.#hvVersion,
+      libvirtUri: c.libvirtUri,
+      repositories: this.#repos.names,
+      maxConcurrentBackups: c.maxConcurrentBackups,
+      runningBackups: this.#running.size,
+      cpus: cpus().length,
+      memoryBytes: totalmem(),
+      startedAtMs: this.#startedAt,
+    };
+  }
+
+  /** Every domain of the host with disks, checkpoints and tags; domains gone meanwhile are left out. */
+  async listDomains(): Promise<InventoryDomain[]> {
+    const conn = await this.#connection();
+    const hv = await this.#hypervisor();
+    const out: InventoryDomain[] = [];
+    for (const d of await conn.listDomains()) {
+      try {
+        const o = await hv.observe(d.uuid);
+        const tags = parseTags(await d.xml());
+        out.push({ ...o.domain, tags, disks: o.disks, checkpoints: o.checkpoints });
+      } catch (e) {
+        const err = translateError(e);
+        if (!(err instanceof AgentError && err.code === 'DOMAIN_NOT_FOUND')) {
+          throw err;
+        }
+      }
+    }
+    return out.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** The planner's view of one domain (name or UUID). */
+  async observe(domain: string): Promise<ObservedDomain> {
+    return guard(async () => (await this.#hypervisor()).observe(domain));
+  }
+
+  /** Committed manifests of one domain in a configured repository, oldest first. */
+  listManifests(repository: string, domainUuid: string): Promise<SnapshotManifest[]> {
+    return this.#repos.listManifests(repository, domainUuid);
+  }
+
+  /** Redefines one checkpoint from the lineage's XML. */
+  async redefineCheckpoint(domainUuid: string, action: RedefineAction): Promise<void> {
+    await guard(async () => (await this.#hypervisor()).redefineCheckpoint(domainUuid, action));
+  }
+
+  /** Deletes libvirt's metadata of one checkpoint. */
+  async deleteCheckpointMetadata(domainUuid: string, checkpoint: string): Promise<void> {
+    await guard(async () =>
+      (await this.#hypervisor()).deleteCheckpointMetadata(domainUuid, checkpoint),
+    );
+  }
+
+  /** Removes one bitmap from one disk. */
+  async removeBitmap(
+    domainUuid: string,
+    disk: string,
+    bitmap: string,
+    via: BitmapRemoval,
+  ): Promise<void> {
+    await guard(async () => (await this.#hypervisor()).removeBitmap(domainUuid, disk, bitmap, via));
+  }
+
+  /**
+   * Throws unless a backup of `req` may start now: `AGENT_BUSY` beyond `maxConcurrentBackups`,
+   * `WRONG_HOST` for a plan observed elsewhere, `REPOSITORY_UNKNOWN`, `AGENT_SHUTTING_DOWN`.
+   */
+  admitBackup(req: AgentBackupRequest): void {
+    const c = this.#o.config;
+    if (this.#stopping.signal.aborted) {
+      throw new AgentError('AGENT_SHUTTING_DOWN', 'the agent is shutting down');
+    }
+    if (this.#running.size >= c.maxConcurrentBackups) {
+      const msg = `${this.#running.size} backups are running (maxConcurrentBackups ${c.maxConcurrentBackups})`;
+      throw new AgentError('AGENT_BUSY', msg);
+    }
+    if (req.observed.host !== c.hostName) {
+      const msg = `the plan observed ${req.observed.domain.name} on ${req.observed.host}, this is ${c.hostName}`;
+      throw new AgentError('WRONG_HOST', msg);
+    }
+    this.#repos.config(req.repository);
+  }
+
+  /**
+   * Runs one backup (after {@link admitBackup}'s checks). Aborting `hooks.signal` (or closing
+   * the service) cancels it; the engine cleans up before this rejects.
+   */
+  async runBackup(req: AgentBackupRequest, hooks: JobHooks): Promise<SnapshotManifest> {
+    this.admitBackup(req);
+    const p = this.#executeBackup(req, hooks);
+    this.#running.add(p);
+    try {
+      return await p;
+    } finally {
+      this.#running.delete(p);
+    }
+  }
+
+  async #executeBackup(req: AgentBackupRequest, hooks: JobHooks): Promise<SnapshotManifest> {
+    const aborter = linkedAbort(hooks.signal, this.#stopping.signal);
+    const executor = new Executor({
+      hypervisor: await this.#hypervisor(),
+      openRepository: (name) => this.#repos.get(name),
+      scratchDir: this.#o.config.scratchDir,
+      toolVersion: this.#o.version,
+      now: this.#o.now,
+      onProgress: (p) => hooks.onProgress(p),
+      signal: aborter.signal,
+      heartbeatMs: this.#o.heartbeatMs ?? 5_000,
+    });
+    try {
+      // the run id is the controller's; the engine's request has no place for it
+      return await executor.execute({
+        repository: req.repository,
+        snapshotId: req.snapshotId,
+        observed: req.observed,
+        level: req.level,
+        parentSnapshot: req.parentSnapshot,
+        incrementalFrom: req.incrementalFrom,
+        newCheckpoint: req.newCheckpoint,
+        reasons: req.reasons,
+        heartbeat: () => Promise.resolve(hooks.onHeartbeat?.(this.#o.now())),
+      });
+    } catch (e) {
+      throw cancelledError(aborter.signal, this.#stopping.signal) ?? translateError(e);
+    } finally {
+      aborter.dispose();
+    }
+  }
+
+  /** Restores a snapshot into a directory of this host, optionally defining a new domain. */
+  async restore(req: AgentRestoreRequest, hooks: JobHooks): Promise<AgentRestoreResult> {
+    if (!path.isAbsolute(req.outputDir)) {
+      throw new AgentError('BAD_REQUEST', `outputDir must be absolute, not "${req.outputDir}"`);
+    }
+    const repo = await this.#repos.get(req.repository);
+    const disks = await restoreSnapshot({
+      repo,
+      domainUuid: req.domainUuid,
+      snapshotId: req.snapshotId,
+      outputDir: req.outputDir,
+      format: req.format,
+      ...(req.disks !== undefined ? { disks: req.disks } : {}),
+      onProgress: (p) =>
+        hooks.onProgress({
+          target: p.target,
+          bytesRead: p.bytesWritten,
+          bytesToRead: p.virtualSize,
+        }),
+    });
+    let definedUuid: string | null = null;
+    if (req.defineName !== undefined) {
+      const m = await repo.readManifest(req.domainUuid, req.snapshotId);
+      definedUuid = await defineRestoredDomain(
+        this.#o.config.libvirtUri,
+        m.domainXml,
+        req.defineName,
+        disks,
+      );
+    }
+    return {
+      disks: disks.map((d) => ({
+        target: d.target,
+        path: d.path,
+        format: d.format,
+        virtualSize: d.virtualSize,
+      })),
+      definedUuid,
+    };
+  }
+
+  /** GFS retention. */
+  prune(req: AgentPruneRequest): Promise<AgentPruneResult> {
+    return this.#repos.prune(req);
+  }
+
+  /** Mark and sweep. */
+  collectGarbage(repository: string, dryRun: boolean): Promise<AgentGcResult> {
+    return this.#repos.collectGarbage(repository, dryRun, this.#o.config.hostName);
+  }
+
+  /**
+   * Aborts every running backup and waits (at most `graceMs`) for their clean-up, then closes
+   * the repositories and libvirt. Idempotent.
+   */
+  async close(graceMs = 30_000): Promise<void> {
+    this.#stopping.abort(new AgentError('AGENT_SHUTTING_DOWN', 'the agent is shutting down'));
+    const settled = Promise.allSettled([...this.#running]);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, graceMs);
+    });
+    await Promise.race([settled, timeout]);
+    clearTimeout(timer);
+    this.#listeners.clear();
+    await this.#repos.close();
+    const conn = this.#conn ?? (await this.#connecting?.catch(() => null)) ?? null;
+    this.#conn = null;
+    await conn?.close();
+  }
+}
+
+/** Runs `f`, giving libvirt's not-found errors our codes. */
+async function guard<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    throw translateError(e);
+  }
+}
