@@ -157,3 +157,45 @@ export interface Claimed {
   /** Attempts including this one. */
   attempts: number;
 }
+
+/** A finished run, for notifications. */
+export interface FinishedRun {
+  /** Run id. */
+  id: string;
+  /** Domain UUID. */
+  domainUuid: string;
+  /** Domain name. */
+  name: string;
+  /** Host. */
+  host: string;
+  /** succeeded, failed or abandoned. */
+  status: string;
+  /** Level taken (or planned). */
+  level: string | null;
+  /** Reason codes. */
+  reasons: string[];
+  /** Error code. */
+  errorCode: string | null;
+  /** Error message. */
+  errorMessage: string | null;
+  /** Epoch ms. */
+  finishedAt: number;
+  /** Policy. */
+  policy: string | null;
+  /** Snapshot made. */
+  snapshotId: string | null;
+  /** Repository. */
+  repository: string;
+}
+
+/** Reporting settings of one policy. */
+export interface PolicySettings {
+  /** Policy name. */
+  name: string;
+  /** RPO, seconds (null: the default). */
+  rpoSeconds: number | null;
+  /** Webhook URLs. */
+  webhooks: string[];
+  /** Notification kinds sent (empty: all). */
+  events: string[];
+}

@@ -26,6 +26,8 @@ const QUERIES = [
   'insert-notification',
   'claim-notifications',
   'finish-notification',
+  'finished-runs-since',
+  'policy-settings',
 ] as const;
 type Query = (typeof QUERIES)[number];
 
@@ -223,6 +225,42 @@ export class ReportStore {
         toHost: String(r['to_host']),
       })),
     };
+  }
+
+  /** Runs finished in [from, to). */
+  async finishedRuns(from: number, to: number): Promise<R.FinishedRun[]> {
+    const rows = await this.run('finished-runs-since', [
+      new Date(from).toISOString(),
+      new Date(to).toISOString(),
+    ]);
+    return rows.map((r) => ({
+      id: String(r['id']),
+      domainUuid: String(r['domain_uuid']),
+      name: String(r['name']),
+      host: String(r['host']),
+      status: String(r['status']),
+      level: str(r['final_level']) ?? str(r['planned_level']),
+      reasons: strs(r['reasons']),
+      errorCode: str(r['error_code']),
+      errorMessage: str(r['error_message']),
+      finishedAt: ms(r['finished_at']) ?? 0,
+      policy: str(r['policy']),
+      snapshotId: str(r['snapshot_id']),
+      repository: String(r['repository']),
+    }));
+  }
+
+  /** RPO and notification settings per policy. */
+  async policySettings(): Promise<R.PolicySettings[]> {
+    return (await this.run('policy-settings')).map((r) => {
+      const notify = (r['notify'] ?? {}) as { webhooks?: unknown; events?: unknown };
+      return {
+        name: String(r['name']),
+        rpoSeconds: r['rpo_seconds'] == null ? null : num(r['rpo_seconds']),
+        webhooks: strs(notify.webhooks),
+        events: strs(notify.events),
+      };
+    });
   }
 
   /** Queues a notification for one webhook; false when the key was queued before. */

@@ -2,11 +2,12 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 
-import { TokenStore } from '@virtvault/lineage';
+import { ReportStore, TokenStore } from '@virtvault/lineage';
 import postgres from 'postgres';
 
 import { HttpApi } from '../http/server.js';
 import type { FleetBackend, RunQuery } from '../http/routes.js';
+import { Reporter } from '../report/reporter.js';
 
 const SERVER =
   process.env['VV_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:55432/postgres';
@@ -18,17 +19,11 @@ class RecordingFleetFake implements FleetBackend {
     this.calls.push({ method, arg });
     return Promise.resolve(result);
   }
-  listHosts() {
-    return this.#rec('listHosts', null, [{ name: 'a', state: 'up' }]);
-  }
   addHost(h: { name: string; address: string }) {
     return this.#rec('addHost', h, h);
   }
   removeHost(name: string) {
     return this.#rec('removeHost', name, true);
-  }
-  listVms(f: { host?: string; unprotected?: boolean }) {
-    return this.#rec('listVms', f, []);
   }
   listPolicies() {
     return this.#rec('listPolicies', null, []);
@@ -54,6 +49,7 @@ describe('HTTP API: tokens, roles, errors', () => {
   const dbName = `http_test_${randomBytes(5).toString('hex')}`;
   const admin = postgres(SERVER, { max: 1, onnotice: () => undefined });
   let tokens: TokenStore;
+  let reports: ReportStore;
   let api: HttpApi;
   let base: string;
   const fleet = new RecordingFleetFake();
@@ -68,12 +64,20 @@ describe('HTTP API: tokens, roles, errors', () => {
     for (const role of ['viewer', 'operator', 'admin'] as const) {
       t[role] = (await tokens.create({ name: role, role, now })).token;
     }
-    api = new HttpApi({ listen: '127.0.0.1:0', fleet, tokens, now: () => now });
+    reports = await ReportStore.connect({ url: url.toString() });
+    const report = new Reporter({
+      store: reports,
+      queueDepths: () => Promise.resolve([]),
+      defaultRpoMs: 26 * 3_600_000,
+      now: () => now,
+    });
+    api = new HttpApi({ listen: '127.0.0.1:0', fleet, report, tokens, now: () => now });
     base = `http://${await api.start()}`;
   });
   after(async () => {
     await api.stop();
     await tokens.close();
+    await reports.close();
     await admin.unsafe(`drop database if exists ${dbName} with (force)`);
     await admin.end();
   });
@@ -105,7 +109,13 @@ describe('HTTP API: tokens, roles, errors', () => {
   it('lets a viewer read and refuses it writes', async () => {
     const r = await call('GET', '/api/v1/hosts', t['viewer']);
     assert.equal(r.status, 200);
-    assert.deepEqual(r.body['hosts'], [{ name: 'a', state: 'up' }]);
+    assert.deepEqual(r.body['hosts'], [], 'a fresh lineage has no hosts');
+    const s = await call('GET', '/api/v1/summary?since=1d', t['viewer']);
+    const summary = s.body['summary'] as { since: string; protection: Record<string, number> };
+    assert.equal(summary.since, new Date(now - 86_400_000).toISOString());
+    assert.deepEqual(summary.protection, { ok: 0, 'at-risk': 0, violated: 0, never: 0 });
+    const tl = await call('GET', '/api/v1/vms/nope/timeline', t['viewer']);
+    assert.equal((tl.body['error'] as { code: string }).code, 'DOMAIN_NOT_FOUND');
     const w = await call('POST', '/api/v1/runs', t['viewer'], { policy: 'nightly' });
     assert.equal(w.status, 403);
     assert.equal((w.body['error'] as { code: string }).code, 'FORBIDDEN');

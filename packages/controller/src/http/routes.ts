@@ -10,14 +10,10 @@ import type { Route } from './router.js';
 
 /** What the API needs of the controller (its `FleetService`). */
 export interface FleetBackend {
-  /** Hosts with their agent state. */
-  listHosts(): Promise<unknown>;
   /** Adds (or updates) a host. */
   addHost(h: { name: string; address: string; maxConcurrentBackups?: number }): Promise<unknown>;
   /** Removes a host. */
   removeHost(name: string): Promise<unknown>;
-  /** VMs, optionally on one host or only the unprotected ones. */
-  listVms(f: { host?: string; unprotected?: boolean }): Promise<unknown>;
   /** Policies. */
   listPolicies(): Promise<unknown>;
   /** Creates or replaces a policy. */
@@ -30,6 +26,18 @@ export interface FleetBackend {
   listRuns(f: RunQuery): Promise<unknown>;
   /** One run (null when unknown). */
   getRun(id: string): Promise<unknown>;
+}
+
+/** What the API needs of the report. */
+export interface ReportBackend {
+  /** Hosts with agent state, VMs and running jobs. */
+  hosts(): Promise<unknown>;
+  /** VMs with RPO status. */
+  vms(f: { host?: string; unprotected?: boolean; rpo?: string; q?: string }): Promise<unknown>;
+  /** The fleet summary since epoch ms. */
+  summary(since: number): Promise<unknown>;
+  /** A VM's timeline (null when unknown). */
+  timeline(vm: string): Promise<unknown>;
 }
 
 /** Filters of `GET /api/v1/runs`. */
@@ -164,6 +172,42 @@ function runQuery(q: URLSearchParams, now: number): RunQuery {
 
 const ok = (body: unknown, status = 200): ApiResponse => ({ status, body });
 
+function reportRoutes(rep: ReportBackend): Route<ApiHandler>[] {
+  const r = (pattern: string, run: ApiHandler['run']) => ({
+    method: 'GET',
+    pattern,
+    handler: { role: 'viewer' as const, run },
+  });
+  return [
+    r('/api/v1/hosts', async () => ok({ hosts: await rep.hosts() })),
+    r('/api/v1/vms', async ({ query }) => {
+      const f: { host?: string; unprotected?: boolean; rpo?: string; q?: string } = {};
+      for (const k of ['host', 'rpo', 'q'] as const) {
+        const v = query.get(k);
+        if (v !== null && v !== '') {
+          f[k] = v;
+        }
+      }
+      const u = query.get('unprotected');
+      if (u === 'true' || u === '1') {
+        f.unprotected = true;
+      }
+      return ok({ vms: await rep.vms(f) });
+    }),
+    r('/api/v1/vms/:vm/timeline', async ({ params }) => {
+      const t = await rep.timeline(params['vm'] ?? '');
+      if (t === null) {
+        throw problem('DOMAIN_NOT_FOUND', `no VM ${params['vm'] ?? ''} in the lineage`);
+      }
+      return ok(t);
+    }),
+    r('/api/v1/summary', async ({ query, now }) => {
+      const since = parseSince(query.get('since') ?? '7d', now) ?? now - 7 * 86_400_000;
+      return ok({ summary: await rep.summary(since) });
+    }),
+  ];
+}
+
 function fleetRoutes(f: FleetBackend): Route<ApiHandler>[] {
   const r = (method: string, pattern: string, role: TokenRole, run: ApiHandler['run']) => ({
     method,
@@ -171,7 +215,6 @@ function fleetRoutes(f: FleetBackend): Route<ApiHandler>[] {
     handler: { role, run },
   });
   return [
-    r('GET', '/api/v1/hosts', 'viewer', async () => ok({ hosts: await f.listHosts() })),
     r('POST', '/api/v1/hosts', 'admin', async ({ body }) => {
       const b = obj(body);
       const max = b['maxConcurrentBackups'];
@@ -189,16 +232,6 @@ function fleetRoutes(f: FleetBackend): Route<ApiHandler>[] {
     r('DELETE', '/api/v1/hosts/:name', 'admin', async ({ params }) =>
       ok({ removed: await f.removeHost(params['name'] ?? '') }),
     ),
-    r('GET', '/api/v1/vms', 'viewer', async ({ query }) => {
-      const host = query.get('host');
-      const unprotected = query.get('unprotected') === 'true' || query.get('unprotected') === '1';
-      return ok({
-        vms: await f.listVms({
-          ...(host ? { host } : {}),
-          ...(unprotected ? { unprotected } : {}),
-        }),
-      });
-    }),
     r('GET', '/api/v1/policies', 'viewer', async () => ok({ policies: await f.listPolicies() })),
     r('PUT', '/api/v1/policies/:name', 'operator', async ({ params, body }) => {
       const p = { ...obj(body), name: params['name'] };
@@ -263,7 +296,11 @@ function tokenRoutes(t: TokenAdmin): Route<ApiHandler>[] {
 }
 
 /** Every route of `/api/v1`. */
-export function apiRoutes(fleet: FleetBackend, tokens: TokenAdmin): Route<ApiHandler>[] {
+export function apiRoutes(
+  fleet: FleetBackend,
+  report: ReportBackend,
+  tokens: TokenAdmin,
+): Route<ApiHandler>[] {
   return [
     {
       method: 'GET',
@@ -274,6 +311,7 @@ export function apiRoutes(fleet: FleetBackend, tokens: TokenAdmin): Route<ApiHan
           Promise.resolve(ok({ name: principal.name, role: principal.role, id: principal.id })),
       },
     },
+    ...reportRoutes(report),
     ...fleetRoutes(fleet),
     ...tokenRoutes(tokens),
   ];

@@ -10,7 +10,13 @@ import type { TokenInfo } from '@virtvault/lineage';
 import { roleAllows } from '@virtvault/lineage';
 
 import { type Problem, problem, toProblem } from './problem.js';
-import { type ApiHandler, type FleetBackend, type TokenAdmin, apiRoutes } from './routes.js';
+import {
+  type ApiHandler,
+  type FleetBackend,
+  type ReportBackend,
+  type TokenAdmin,
+  apiRoutes,
+} from './routes.js';
 import { type Route, matchRoute } from './router.js';
 
 /** Checks bearer tokens. */
@@ -25,6 +31,8 @@ export interface HttpApiOptions {
   listen: string;
   /** The fleet service. */
   fleet: FleetBackend;
+  /** The report. */
+  report: ReportBackend;
   /** Token verification and management. */
   tokens: TokenVerifier & TokenAdmin;
   /** Epoch ms. */
@@ -104,7 +112,7 @@ export class HttpApi {
   /** @param options see {@link HttpApiOptions} */
   constructor(options: HttpApiOptions) {
     this.#o = options;
-    this.#routes = apiRoutes(options.fleet, options.tokens);
+    this.#routes = apiRoutes(options.fleet, options.report, options.tokens);
   }
 
   /** Listens; resolves with the bound address (`host:port`). */
