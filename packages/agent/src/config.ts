@@ -87,7 +87,9 @@ function unknownKeys(o: Obj, field: string, allowed: readonly string[]): void {
 }
 
 function listen(o: Obj): { listenHost: string; listenPort: number } {
-  const v = str(o, 'listen', 'listen');
+  const raw = o['listen'];
+  // a bare port is the likely slip: name the expected form rather than the YAML type
+  const v = typeof raw === 'number' ? String(raw) : str(o, 'listen', 'listen');
   const m = /^(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})$/.exec(v);
   const port = Number(m?.[2]);
   if (!m?.[1] || !Number.isInteger(port) || port > 65535) {
