@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { parseConfig } from '../config.js';
+import {
+  backoffMs,
+  backupJobId,
+  hostOfQueue,
+  hostQueueName,
+  schedulerId,
+} from '../queue/job-ids.js';
+
+const BASE = `
+http: { listen: "0.0.0.0:8443" }
+grpc: { ca: /etc/vv/ca.pem, cert: /etc/vv/c.pem, key: /etc/vv/c.key }
+hosts:
+  - { name: kvm-1, address: "kvm-1.lan:7443" }
+  - { name: kvm-2, address: "10.0.0.2:7443", maxConcurrentBackups: 4 }
+repositories: [{ name: main, maxConcurrent: 8 }]
+policies:
+  - name: nightly
+    selector: { nameGlob: "web-*", tag: prod }
+    cron: "0 2 * * *"
+    timeZone: Europe/Berlin
+    level: { level: auto, maxChainLength: 6, fullOnWeekdays: [0] }
+    retention: { keepLast: 7, keepDaily: 14 }
+    repository: main
+retry: { attempts: 5, backoffSec: 10 }
+staleRunAfterSec: 45
+`;
+
+function rejects(text: string, field: RegExp): void {
+  assert.throws(
+    () => parseConfig(text),
+    (e: unknown) => {
+      const err = e as { code?: string; message?: string };
+      assert.equal(err.code, 'CONFIG_INVALID');
+      assert.match(err.message ?? '', field);
+      return true;
+    },
+  );
+}
+
+describe('config', () => {
+  it('reads a full configuration with defaults filled in', () => {
+    const c = parseConfig(BASE);
+    assert.deepEqual(c.hosts, [
+      { name: 'kvm-1', address: 'kvm-1.lan:7443', maxConcurrentBackups: 2 },
+      { name: 'kvm-2', address: '10.0.0.2:7443', maxConcurrentBackups: 4 },
+    ]);
+    assert.deepEqual(c.repositories, [{ name: 'main', maxConcurrent: 8 }]);
+    const [p] = c.policies;
+    assert.deepEqual(p?.retention, { keepLast: 7, keepDaily: 14, keepWeekly: 0, keepMonthly: 0 });
+    assert.deepEqual(p?.level, {
+      level: 'auto',
+      timeZone: 'Europe/Berlin',
+      maxChainLength: 6,
+      fullOnWeekdays: [0],
+    });
+    assert.equal(p?.enabled, true);
+    assert.deepEqual(c.timings.retry, { attempts: 5, backoffSec: 10 });
+    assert.equal(c.timings.staleRunAfterSec, 45);
+    assert.equal(c.timings.inventoryIntervalSec, 60);
+    assert.equal(c.queuePrefix, 'virtvault');
+  });
+
+  it('names the offending field', () => {
+    rejects(BASE.replace('cron: "0 2 * * *"', 'cron: 5'), /policies\[0\]\.cron/);
+    rejects(BASE.replace('Europe/Berlin', 'Mars/Olympus'), /policies\[0\]\.timeZone/);
+    rejects(BASE.replace('"kvm-1.lan:7443"', '"kvm-1.lan"'), /hosts\[0\]\.address/);
+    rejects(
+      BASE.replace('maxConcurrentBackups: 4', 'maxConcurrentBackups: 0'),
+      /hosts\[1\]\.maxConcurrentBackups/,
+    );
+    rejects(BASE.replace('keepLast: 7, keepDaily: 14', 'keepLast: 0'), /policies\[0\]\.retention/);
+    rejects(BASE.replace('nameGlob:', 'nameGlobb:'), /policies\[0\]\.selector\.nameGlobb/);
+    rejects(BASE.replace('name: kvm-2', 'name: kvm-1'), /hosts\[1\]\.name is a duplicate/);
+    rejects(BASE.replace('http: { listen: "0.0.0.0:8443" }', ''), /http must be an object/);
+    rejects(`${BASE}\nbogus: 1\n`, /bogus is not a known field/);
+    rejects('[: not yaml', /not valid YAML/);
+  });
+});
+
+describe('job ids', () => {
+  it('are deterministic, free of ":" and carry the fire time', () => {
+    const id = backupJobId('AAAAAAAA-0000-4000-8000-000000000001', 1_700_000_000_123.7);
+    assert.equal(id, 'backup_aaaaaaaa-0000-4000-8000-000000000001_1700000000123');
+    assert.ok(!id.includes(':'));
+    assert.equal(backupJobId('aaaaaaaa-0000-4000-8000-000000000001', 1_700_000_000_123), id);
+    assert.ok(!schedulerId('nightly').includes(':'));
+    assert.equal(hostOfQueue(hostQueueName('kvm-1')), 'kvm-1');
+    assert.equal(hostOfQueue('plan'), null);
+  });
+
+  it('back off exponentially with a cap', () => {
+    assert.deepEqual(
+      [1, 2, 3, 4].map((n) => backoffMs(1000, n)),
+      [1000, 2000, 4000, 8000],
+    );
+    assert.equal(backoffMs(1000, 20), 60_000);
+  });
+});

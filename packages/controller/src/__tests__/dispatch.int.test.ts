@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import { PgLineageStore } from '@virtvault/lineage';
+
+import type { Controller } from '../controller.js';
+
+import { FakeAgentWorld } from './fake-agent.js';
+import { type TestEnv, createTestEnv, policy, replica, testConfig, waitFor } from './harness.js';
+
+const MOVER = '10000000-0000-4000-8000-000000000001';
+const FLAKY = '10000000-0000-4000-8000-000000000002';
+
+let env: TestEnv;
+let world: FakeAgentWorld;
+let ctl: Controller;
+
+before(async () => {
+  env = await createTestEnv();
+  world = new FakeAgentWorld(env.dir, { failFirstBackups: { flaky: 2 } });
+  world.place({ uuid: MOVER, name: 'mover', host: 'a', tags: [] });
+  world.place({ uuid: FLAKY, name: 'flaky-vm', host: 'flaky', tags: [] });
+  const hosts = ['a', 'b', 'flaky'].map((name) => ({
+    name,
+    address: `${name}:7443`,
+    maxConcurrentBackups: 2,
+  }));
+  const policies = [
+    policy('all', { retention: { keepLast: 1, keepDaily: 0, keepWeekly: 0, keepMonthly: 0 } }),
+  ];
+  ctl = replica(env, world, testConfig(env, { hosts, policies }));
+  await ctl.start();
+  await waitFor('the first inventory', async () =>
+    (await ctl.fleet.listDomains()).length === 2 ? true : undefined,
+  );
+});
+
+after(async () => {
+  await ctl.stop();
+  await env.cleanup();
+});
+
+describe('dispatch', () => {
+  it('re-routes a VM that moved to another host and records the migration', async () => {
+    // migrated behind the inventory's back: the controller still thinks it is on a
+    world.place({ uuid: MOVER, name: 'mover', host: 'b', tags: [] });
+    const [job] = await ctl.service.runNow({ domain: 'mover' });
+    assert.equal(job?.host, 'a');
+    const run = await waitFor('the run on b', async () => {
+      const [r] = await ctl.service.listRuns({ domain: MOVER, status: 'succeeded' });
+      return r;
+    });
+    assert.equal(run.host, 'b');
+    assert.equal(run.jobId, job?.jobId);
+    assert.equal(run.trigger, 'manual');
+    const onA = (await ctl.queues.listJobs('a')).find((j) => j.id === job?.jobId);
+    assert.deepEqual(onA?.returnValue, { status: 'rerouted', to: 'b' });
+    const onB = (await ctl.queues.listJobs('b')).find((j) => j.id === job?.jobId);
+    assert.equal(onB?.state, 'completed');
+    const moves = await ctl.fleet.listMoves(MOVER);
+    assert.deepEqual(
+      moves.map((m) => [m.from, m.to, m.detectedBy]),
+      [['a', 'b', 'dispatcher']],
+    );
+    assert.equal((await ctl.fleet.getDomain(MOVER))?.currentHost, 'b');
+  });
+
+  it('records AGENT_UNAVAILABLE failures and retries with backoff until the run succeeds', async () => {
+    const [job] = await ctl.service.runNow({ domain: 'flaky-vm', policy: 'all' });
+    await waitFor('the successful retry', async () => {
+      const [r] = await ctl.service.listRuns({ domain: FLAKY, status: 'succeeded' });
+      return r;
+    });
+    const runs = (await ctl.service.listRuns({ domain: FLAKY })).reverse();
+    assert.deepEqual(
+      runs.map((r) => [r.status, r.errorCode, r.attempt, r.trigger, r.jobId]),
+      [
+        ['failed', 'AGENT_UNAVAILABLE', 1, 'manual', job?.jobId],
+        ['failed', 'AGENT_UNAVAILABLE', 2, 'retry', job?.jobId],
+        ['succeeded', null, 3, 'retry', job?.jobId],
+      ],
+    );
+  });
+
+  it('prunes after a backup when the policy has retention, marking removed snapshots deleted', async () => {
+    const first = (await ctl.service.listRuns({ domain: FLAKY, status: 'succeeded' }))[0];
+    await new Promise((r) => setTimeout(r, 5));
+    await ctl.service.runNow({ domain: 'flaky-vm', policy: 'all' });
+    await waitFor('two successful runs', async () => {
+      const r = await ctl.service.listRuns({ domain: FLAKY, status: 'succeeded' });
+      return r.length >= 2 ? r : undefined;
+    });
+    await waitFor('one manifest left', async () =>
+      (await world.agent('flaky').listManifests('main', FLAKY)).length === 1 ? true : undefined,
+    );
+    const store = await PgLineageStore.connect({ url: env.databaseUrl });
+    try {
+      const status = await waitFor('the first snapshot marked deleted', async () => {
+        const l = await store.loadLineage('main', { uuid: FLAKY, name: 'flaky-vm' });
+        const s = l.snapshots.find((x) => x.id === first?.snapshotId)?.status;
+        return s === 'deleted' ? s : undefined;
+      });
+      assert.equal(status, 'deleted');
+      const l = await store.loadLineage('main', { uuid: FLAKY, name: 'flaky-vm' });
+      assert.deepEqual(l.snapshots.map((x) => x.status).sort(), ['committed', 'deleted']);
+    } finally {
+      await store.close();
+    }
+  });
+});

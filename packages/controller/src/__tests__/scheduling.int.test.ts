@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import type { Controller } from '../controller.js';
+import type { BackupJobData } from '../queue/types.js';
+
+import { FakeAgentWorld } from './fake-agent.js';
+import { type TestEnv, createTestEnv, policy, replica, testConfig, waitFor } from './harness.js';
+
+const U = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
+
+let env: TestEnv;
+let world: FakeAgentWorld;
+let ctl: Controller;
+
+before(async () => {
+  env = await createTestEnv();
+  world = new FakeAgentWorld(env.dir, { backupMs: 150, heartbeatMs: 50 });
+  world.place({ uuid: U(1), name: 'web-1', host: 'a', tags: [] });
+  world.place({ uuid: U(2), name: 'web-2', host: 'a', tags: [] });
+  world.place({ uuid: U(3), name: 'web-3', host: 'b', tags: [] });
+  world.place({ uuid: U(4), name: 'db-1', host: 'b', tags: [] });
+  for (const n of [5, 6, 7]) {
+    world.place({ uuid: U(n), name: `solo-${n}`, host: 'c', tags: ['solo'] });
+  }
+  const hosts = [
+    { name: 'a', address: 'a:7443', maxConcurrentBackups: 2 },
+    { name: 'b', address: 'b:7443', maxConcurrentBackups: 2 },
+    { name: 'c', address: 'c:7443', maxConcurrentBackups: 1 },
+  ];
+  const policies = [policy('solo', { selector: { tag: 'solo' } })];
+  ctl = replica(env, world, testConfig(env, { hosts, policies }));
+  await ctl.start();
+  await waitFor('the first inventory', async () =>
+    (await ctl.fleet.listDomains()).length === 7 ? true : undefined,
+  );
+});
+
+after(async () => {
+  await ctl.stop();
+  await env.cleanup();
+});
+
+describe('scheduling', () => {
+  it('a 1-second cron fires and fans out one backup job per matching VM on its host queue', async () => {
+    await ctl.service.upsertPolicy({
+      ...policy('web'),
+      selector: { nameGlob: 'web-*' },
+      cron: '* * * * * *',
+    });
+    const fired = await waitFor('a fired plan job', async () => {
+      const plans = await ctl.queues.listJobs(null);
+      const done = plans.filter((j) => j.name === 'plan' && j.state === 'completed');
+      return done.length > 0 ? done : undefined;
+    });
+    assert.equal(await ctl.service.deletePolicy('web'), true);
+    const schedules = await ctl.queues.listSchedules();
+    assert.deepEqual(
+      schedules.map((s) => s.policy),
+      ['solo'],
+    );
+    const fire = (fired[0]?.returnValue as { fireTime: number }).fireTime;
+    assert.ok(fire > 0);
+    const ids = async (host: string) =>
+      (await ctl.queues.listJobs(host))
+        .filter((j) => (j.data as BackupJobData).fireTime === fire)
+        .map((j) => j.id)
+        .sort();
+    assert.deepEqual(await ids('a'), [`backup_${U(1)}_${fire}`, `backup_${U(2)}_${fire}`]);
+    assert.deepEqual(await ids('b'), [`backup_${U(3)}_${fire}`]);
+    assert.deepEqual(await ids('c'), []);
+    const job = (await ctl.queues.listJobs('a')).find((j) => j.id === `backup_${U(1)}_${fire}`);
+    assert.equal((job?.data as BackupJobData).trigger, 'schedule');
+    assert.equal((job?.data as BackupJobData).policy, 'web');
+  });
+
+  it('a double fire of one policy at one time is one job per VM', async () => {
+    const fire = Date.parse('2030-01-01T03:00:00Z');
+    await Promise.all([ctl.queues.enqueuePlan('solo', fire), ctl.queues.enqueuePlan('solo', fire)]);
+    const jobs = await waitFor('three solo jobs', async () => {
+      const all = (await ctl.queues.listJobs('c')).filter(
+        (j) => (j.data as BackupJobData).fireTime === fire,
+      );
+      return all.length >= 3 ? all : undefined;
+    });
+    // a second fan-out of the same fire (a replica re-running the plan job) adds nothing
+    await ctl.queues.enqueueBackup('c', { ...(jobs[0]?.data as BackupJobData) });
+    const again = (await ctl.queues.listJobs('c')).filter(
+      (j) => (j.data as BackupJobData).fireTime === fire,
+    );
+    assert.deepEqual(
+      again.map((j) => j.id).sort(),
+      [5, 6, 7].map((n) => `backup_${U(n)}_${fire}`),
+    );
+  });
+
+  it('a host limited to 1 never runs two backups at once', async () => {
+    await waitFor('three successful solo runs', async () => {
+      const runs = await ctl.service.listRuns({ host: 'c', status: 'succeeded' });
+      return runs.length >= 3 ? runs : undefined;
+    });
+    const runs = (await ctl.service.listRuns({ host: 'c' })).sort(
+      (x, y) => x.startedAt - y.startedAt,
+    );
+    for (let i = 1; i < runs.length; i++) {
+      const prev = runs[i - 1];
+      const cur = runs[i];
+      assert.ok(prev?.finishedAt != null && cur !== undefined);
+      assert.ok(cur.startedAt >= prev.finishedAt, `run ${cur.id} started before ${prev.id} ended`);
+    }
+    const onC = world.backups.filter((b) => b.host === 'c').sort((x, y) => x.start - y.start);
+    for (let i = 1; i < onC.length; i++) {
+      assert.ok(
+        (onC[i]?.start ?? 0) >= (onC[i - 1]?.end ?? Infinity),
+        'agent saw overlapping backups',
+      );
+    }
+    assert.equal(runs.filter((r) => r.status === 'succeeded').length, 3);
+    assert.ok(
+      runs.every((r) => r.policy === 'solo' && r.trigger === 'schedule' && r.attempt === 1),
+    );
+  });
+});
