@@ -3,7 +3,7 @@
  * `ReportStore` and the queue depths the scheduler measures.
  */
 import { formatMetrics, isUnprotected, buildTimeline, type TimelineEntry } from '@virtvault/core';
-import type { HostStatus, ReportStore } from '@virtvault/lineage';
+import type { FinishedRun, HostStatus, ReportStore } from '@virtvault/lineage';
 
 import { type FleetSummary, type VmReport, summarize, vmReports } from './figures.js';
 import { type QueueDepth, buildMetrics } from './metrics.js';
@@ -99,6 +99,12 @@ export class Reporter {
     }
     const rows = await this.#o.store.timelineRows(found.uuid);
     return { vm: found, entries: buildTimeline(rows.snapshots, rows.failed, rows.migrations) };
+  }
+
+  /** Failed and abandoned runs finished since `since`, newest first. */
+  async recentFailures(since: number): Promise<FinishedRun[]> {
+    const runs = await this.#o.store.finishedRuns(since, this.#o.now() + 1);
+    return runs.filter((r) => r.status !== 'succeeded').reverse();
   }
 
   /** `/metrics` text. */

@@ -61,7 +61,7 @@ export interface TimelineEntry {
   label: string;
   /** Reason or error codes. */
   codes: string[];
-  /** Snapshot id, run id, or empty. */
+  /** Snapshot id, run id, or (for a migration) the previous host, empty when unknown. */
   ref: string;
 }
 
@@ -131,7 +131,7 @@ export function buildTimeline(
       host: m.toHost,
       label: `moved ${m.fromHost ?? '?'} → ${m.toHost}`,
       codes: [],
-      ref: '',
+      ref: m.fromHost ?? '',
     })),
   ];
   return entries.sort((a, b) => a.at - b.at || ORDER[a.kind] - ORDER[b.kind]);
