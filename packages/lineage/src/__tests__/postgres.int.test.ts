@@ -7,6 +7,7 @@ import postgres from 'postgres';
 // The runBackup scenario suite lives with core's tests (compiled next to them).
 import { runBackupSuite } from '../../../core/dist/__tests__/run-backup-suite.js';
 import { PgLineageStore } from '../pg-lineage-store.js';
+import { loadMigrations } from '../sql-files.js';
 
 import { lineageStoreContract } from './lineage-contract.js';
 import { TEST_SERVER_URL, createTestDatabase } from './test-db.js';
@@ -32,17 +33,18 @@ describe('migrations on Postgres', () => {
     try {
       const rows = await sql<
         { id: string; checksum: string }[]
-      >`select id, checksum from schema_migrations`;
+      >`select id, checksum from schema_migrations order by id`;
       assert.deepEqual(
         rows.map((r) => r.id),
-        ['0001_lineage'],
+        (await loadMigrations()).map((m) => m.id),
       );
+      assert.equal(rows[0]?.id, '0001_lineage');
       assert.match(rows[0]?.checksum ?? '', /^[0-9a-f]{64}$/);
-      await sql`update schema_migrations set checksum = 'x'`;
+      await sql`update schema_migrations set checksum = 'x' where id = '0001_lineage'`;
       await assert.rejects(PgLineageStore.connect({ url: url() }), (e) =>
         hasErrorCode(e, 'MIGRATION_CHECKSUM_MISMATCH'),
       );
-      await sql`update schema_migrations set checksum = ${rows[0]?.checksum ?? ''}`;
+      await sql`update schema_migrations set checksum = ${rows[0]?.checksum ?? ''} where id = '0001_lineage'`;
     } finally {
       await sql.end();
     }
