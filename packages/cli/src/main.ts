@@ -38,6 +38,10 @@ async function main(argv: string[]): Promise<number> {
     const { runAgentMain } = await import('@virtvault/agent/main');
     return runAgentMain(argv.slice(3));
   }
+  if (argv[2] === 'controller' && argv[3] !== 'token' && argv[3] !== '--help' && argv[3] !== '-h') {
+    const { runControllerMain } = await import('@virtvault/controller/main');
+    return runControllerMain(argv.slice(3));
+  }
   const aborter = new AbortController();
   // every NBD request in flight listens to it
   setMaxListeners(0, aborter.signal);

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 
 import { registerBackup } from './commands/backup.js';
+import { registerControllerToken } from './commands/controller-token.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerFleet } from './commands/fleet.js';
 import { registerGc } from './commands/gc.js';
@@ -63,6 +64,7 @@ export function buildProgram(options: ProgramOptions): Command {
   registerGc(program, ctx);
   registerDoctor(program, ctx);
   registerFleet(program, ctx);
+  registerControllerToken(program, ctx);
   for (const c of program.commands) {
     c.exitOverride();
   }

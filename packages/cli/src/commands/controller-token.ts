@@ -1,0 +1,108 @@
+/**
+ * `virtvault controller token …`: token management on the controller's host, straight against
+ * its Postgres (`DATABASE_URL`). This is how the first admin token is made; later ones can come
+ * from `virtvault fleet tokens` with an admin token.
+ */
+import type { Command } from 'commander';
+
+import { TOKEN_ROLES, type TokenRole, TokenStore } from '@virtvault/lineage';
+
+import type { CliContext } from '../context.js';
+import { CliError, formatTable, guard, printJson } from '../output.js';
+
+async function withStore<T>(ctx: CliContext, fn: (s: TokenStore) => Promise<T>): Promise<T> {
+  const url = ctx.env.databaseUrl;
+  if (url === undefined) {
+    throw new CliError('USAGE', 'set DATABASE_URL to the controller database');
+  }
+  const store = await TokenStore.connect({ url });
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+/** Registers `controller token create|list|revoke` (the daemon itself is dispatched by main). */
+export function registerControllerToken(program: Command, ctx: () => CliContext): void {
+  const controller = program
+    .command('controller')
+    .description('run a controller replica (--config FILE), or manage its API tokens')
+    .addHelpText(
+      'after',
+      `
+  virtvault controller --config /etc/virtvault/controller.yaml
+      runs one replica (DATABASE_URL and REDIS_URL from the environment)
+  virtvault controller token create admin --role admin
+      makes the first admin token (printed once) in DATABASE_URL's database`,
+    );
+  const token = controller.command('token').description('API tokens in the controller database');
+  token
+    .command('create <name>')
+    .description('create a token and print it once')
+    .requiredOption('--role <role>', `one of ${TOKEN_ROLES.join(', ')}`)
+    .option('--expires-in-days <n>', 'expiry (default: never)', (v) => Number(v))
+    .option('--json', 'print one JSON document')
+    .action(async (name: string, o: { role: string; expiresInDays?: number; json?: boolean }) => {
+      const c = ctx();
+      await guard(c, o.json === true, async () => {
+        if (!(TOKEN_ROLES as readonly string[]).includes(o.role)) {
+          throw new CliError('USAGE', `--role must be one of ${TOKEN_ROLES.join(', ')}`);
+        }
+        const days = o.expiresInDays;
+        if (days !== undefined && !(days > 0)) {
+          throw new CliError('USAGE', '--expires-in-days must be a positive number');
+        }
+        const now = c.now();
+        const expiresAt = days === undefined ? null : now + days * 86_400_000;
+        const created = await withStore(c, (s) =>
+          s.create({ name, role: o.role as TokenRole, now, expiresAt }),
+        );
+        if (o.json) {
+          printJson(c, created);
+        } else {
+          c.stdout.write(`${created.token}\n`);
+        }
+      });
+    });
+  token
+    .command('list')
+    .description('list tokens (never their secrets)')
+    .option('--json', 'print one JSON document')
+    .action(async (o: { json?: boolean }) => {
+      const c = ctx();
+      await guard(c, o.json === true, async () => {
+        const list = await withStore(c, (s) => s.list());
+        if (o.json) {
+          printJson(c, { tokens: list });
+          return;
+        }
+        const rows = list.map((t) => [
+          t.name,
+          t.role,
+          t.id,
+          new Date(t.createdAt).toISOString(),
+          t.revokedAt === null ? '-' : 'revoked',
+        ]);
+        c.stdout.write(formatTable(['NAME', 'ROLE', 'ID', 'CREATED', 'STATE'], rows));
+      });
+    });
+  token
+    .command('revoke <id-or-name>')
+    .description('revoke a token at once')
+    .option('--json', 'print one JSON document')
+    .action(async (id: string, o: { json?: boolean }) => {
+      const c = ctx();
+      await guard(c, o.json === true, async () => {
+        const done = await withStore(c, (s) => s.revoke(id, c.now()));
+        if (!done) {
+          throw new CliError('TOKEN_NOT_FOUND', `no live token ${id}`, 1);
+        }
+        if (o.json) {
+          printJson(c, { revoked: id });
+        } else {
+          c.stdout.write(`revoked ${id}\n`);
+        }
+      });
+    });
+}
