@@ -61,6 +61,36 @@ export interface ControllerConfig {
   queuePrefix: string;
   /** Timings. */
   timings: Timings;
+  /** The report: default RPO and webhooks for every policy. */
+  reporting: ReportingConfig;
+}
+
+/** Reporting and notifications. */
+export interface ReportingConfig {
+  /** RPO of VMs whose policy sets none, hours. @default 26 */
+  defaultRpoHours: number;
+  /** Webhooks that get notifications of every policy. */
+  webhooks: string[];
+  /** Kinds sent to those webhooks (all when empty). */
+  events: ('rpo-violation' | 'run-failed' | 'chain-break')[];
+  /** How often the notifier looks for news, seconds. @default 15 */
+  notifyIntervalSec: number;
+  /** First webhook retry delay, seconds (doubling). @default 15 */
+  retryBaseSec: number;
+}
+
+function reporting(f: Fields): ReportingConfig {
+  f.only(['defaultRpoHours', 'webhooks', 'events', 'notifyIntervalSec', 'retryBaseSec']);
+  const kinds = ['rpo-violation', 'run-failed', 'chain-break'] as const;
+  return {
+    defaultRpoHours: f.at('defaultRpoHours').opt((x) => x.num(0.01), 26),
+    webhooks: f
+      .at('webhooks')
+      .opt((x) => x.items().map((u) => u.str(/^https?:\/\/\S+$/, 'an http(s) URL')), []),
+    events: f.at('events').opt((x) => x.items().map((e) => e.oneOf(kinds)), []),
+    notifyIntervalSec: f.at('notifyIntervalSec').opt((x) => x.num(0.1), 15),
+    retryBaseSec: f.at('retryBaseSec').opt((x) => x.num(0.1), 15),
+  };
 }
 
 const DEFAULT_TIMINGS: Timings = {
@@ -76,7 +106,16 @@ const DEFAULT_TIMINGS: Timings = {
 };
 
 const TIMING_KEYS = Object.keys(DEFAULT_TIMINGS).filter((k) => k !== 'retry');
-const TOP_KEYS = ['http', 'grpc', 'hosts', 'repositories', 'policies', 'replicaId', 'queuePrefix'];
+const TOP_KEYS = [
+  'http',
+  'grpc',
+  'hosts',
+  'repositories',
+  'policies',
+  'replicaId',
+  'queuePrefix',
+  'reporting',
+];
 
 function host(f: Fields): HostEntry {
   f.only(['name', 'address', 'maxConcurrentBackups']);
@@ -133,6 +172,13 @@ export function validateConfig(doc: unknown): ControllerConfig {
       .at('queuePrefix')
       .opt((x) => x.str(/^[A-Za-z0-9_-]+$/, 'a word'), 'virtvault'),
     timings: timings(root),
+    reporting: root.at('reporting').opt(reporting, {
+      defaultRpoHours: 26,
+      webhooks: [],
+      events: [],
+      notifyIntervalSec: 15,
+      retryBaseSec: 15,
+    }),
   };
   unique(cfg.hosts, 'hosts');
   unique(cfg.repositories, 'repositories');

@@ -3,9 +3,10 @@
  * and policies into Postgres and job schedulers, starts the queue workers and the inventory.
  * Stop is graceful: workers close (running jobs get the grace period, then their agent streams
  * are cancelled), then queues, Redis, Postgres and the agent pool.
- * The HTTP API plugs in through `service` (a `FleetService`).
+ * The HTTP API, dashboard and `/metrics` (over `service` and a `Reporter`) and the webhook
+ * notifier start last and stop first.
  */
-import { FleetStore, PgLineageStore } from '@virtvault/lineage';
+import { FleetStore, PgLineageStore, ReportStore, TokenStore } from '@virtvault/lineage';
 import { Redis } from 'ioredis';
 
 import { type AgentFactory, AgentPool, grpcAgentFactory } from './agents.js';
@@ -13,7 +14,11 @@ import type { ControllerConfig } from './config.js';
 import { Dispatcher } from './dispatch.js';
 import { ControllerError, messageOf } from './errors.js';
 import { Inventory } from './inventory.js';
+import { dashboardRoutes } from './dashboard/routes.js';
+import { HttpApi } from './http/server.js';
 import { JobQueues } from './queue/job-queues.js';
+import { Notifier } from './report/notifier.js';
+import { Reporter } from './report/reporter.js';
 import { FleetService } from './service.js';
 
 /** How to build a replica. */
@@ -41,6 +46,15 @@ interface Running {
   inventory: Inventory;
   service: FleetService;
   limitsTimer: NodeJS.Timeout;
+  web: Web | null;
+}
+
+interface Web {
+  tokens: TokenStore;
+  reports: ReportStore;
+  notifier: Notifier;
+  http: HttpApi;
+  address: string;
 }
 
 /** One controller replica. */
@@ -65,6 +79,11 @@ export class Controller {
   /** The queues (tests, metrics); only after `start`. */
   get queues(): JobQueues {
     return this.started().queues;
+  }
+
+  /** Where the HTTP API listens (`host:port`); only after `start`. */
+  get httpAddress(): string {
+    return this.started().web?.address ?? '';
   }
 
   /** The fleet tables; only after `start`. */
@@ -105,6 +124,49 @@ export class Controller {
     }
     this.#running.queues.start();
     this.#running.inventory.start();
+    try {
+      this.#running.web = await this.startWeb(this.#running);
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+  }
+
+  /** The HTTP API, dashboard, metrics and notifier. */
+  private async startWeb(r: Running): Promise<Web> {
+    const cfg = this.o.config;
+    const now = this.#now;
+    const tokens = await TokenStore.connect({ url: this.o.databaseUrl });
+    const reports = await ReportStore.connect({ url: this.o.databaseUrl });
+    const defaultRpoMs = cfg.reporting.defaultRpoHours * 3_600_000;
+    const reporter = new Reporter({
+      store: reports,
+      queueDepths: async () => r.queues.depths((await r.fleet.listHosts()).map((h) => h.name)),
+      defaultRpoMs,
+      now,
+    });
+    const notifier = new Notifier({
+      store: reports,
+      webhooks: cfg.reporting.webhooks,
+      events: cfg.reporting.events,
+      defaultRpoMs,
+      intervalMs: cfg.reporting.notifyIntervalSec * 1000,
+      retryBaseMs: cfg.reporting.retryBaseSec * 1000,
+      now,
+      log: this.#log,
+    });
+    const http = new HttpApi({
+      listen: cfg.http.listen,
+      fleet: r.service,
+      report: reporter,
+      tokens,
+      now,
+      extraRoutes: dashboardRoutes({ reporter, tokens, now }),
+    });
+    const address = await http.start();
+    notifier.start();
+    this.#log(`HTTP API and dashboard on http://${address}`);
+    return { tokens, reports, notifier, http, address };
   }
 
   private assemble(
@@ -159,7 +221,7 @@ export class Controller {
     );
     const service = new FleetService({ fleet, queues, dispatcher, inventory, agents, now });
     const limitsTimer = setInterval(() => void this.refreshLimits(), 30_000);
-    return { fleet, lineage, redis, agents, queues, inventory, service, limitsTimer };
+    return { fleet, lineage, redis, agents, queues, inventory, service, limitsTimer, web: null };
   }
 
   private async refreshLimits(): Promise<void> {
@@ -203,6 +265,11 @@ export class Controller {
     }
     this.#running = null;
     clearInterval(r.limitsTimer);
+    if (r.web !== null) {
+      await r.web.http.stop();
+      await r.web.notifier.stop();
+      await Promise.all([r.web.tokens.close(), r.web.reports.close()]);
+    }
     r.inventory.stop();
     const grace = this.o.config.timings.shutdownGraceSec * 1000;
     await r.queues.stop(grace).catch((e: unknown) => this.#log(`queues: ${messageOf(e)}`));

@@ -3,7 +3,12 @@
  * the field. Cron patterns are checked by the scheduler when the policy is scheduled.
  */
 import type { LevelPolicy, RequestedLevel } from '@virtvault/core';
-import type { FleetPolicy, PolicyRetention, PolicySelector } from '@virtvault/lineage';
+import type {
+  FleetPolicy,
+  PolicyNotify,
+  PolicyRetention,
+  PolicySelector,
+} from '@virtvault/lineage';
 
 import { type Fields, NAME_RE, isTimeZone } from './validate.js';
 
@@ -76,9 +81,32 @@ function retention(f: Fields): PolicyRetention {
   return r;
 }
 
+const NOTIFY_KINDS = ['rpo-violation', 'run-failed', 'chain-break'] as const;
+
+function notify(f: Fields): PolicyNotify {
+  f.only(['webhooks', 'events']);
+  return {
+    webhooks: f
+      .at('webhooks')
+      .opt((x) => x.items().map((u) => u.str(/^https?:\/\/\S+$/, 'an http(s) URL')), []),
+    events: f.at('events').opt((x) => x.items().map((e) => e.oneOf(NOTIFY_KINDS)), []),
+  };
+}
+
 /** Reads one policy. */
 export function readPolicy(f: Fields): FleetPolicy {
-  f.only(['name', 'selector', 'cron', 'timeZone', 'level', 'retention', 'repository', 'enabled']);
+  f.only([
+    'name',
+    'selector',
+    'cron',
+    'timeZone',
+    'level',
+    'retention',
+    'repository',
+    'enabled',
+    'rpoHours',
+    'notify',
+  ]);
   const tz = f.at('timeZone').opt(timeZone, 'UTC');
   return {
     name: f.at('name').str(NAME_RE, 'letters, digits, ".", "_" or "-"'),
@@ -89,5 +117,7 @@ export function readPolicy(f: Fields): FleetPolicy {
     retention: f.at('retention').opt(retention, null),
     repository: f.at('repository').str(NAME_RE, 'a repository name'),
     enabled: f.at('enabled').opt((x) => x.bool(), true),
+    rpoHours: f.at('rpoHours').opt((x) => x.num(0.01), null),
+    notify: f.at('notify').opt(notify, { webhooks: [], events: [] }),
   };
 }

@@ -61,6 +61,8 @@ export interface PolicyRow {
   enabled: boolean;
   created_at: Date;
   updated_at: Date;
+  rpo_seconds: number | null;
+  notify: { webhooks?: string[]; events?: string[] } | null;
 }
 
 /** A `fleet/select-fleet-runs` row. */
@@ -157,6 +159,8 @@ export function toPolicy(r: PolicyRow): StoredPolicy {
     retention: r.retention,
     repository: r.repository,
     enabled: r.enabled,
+    rpoHours: r.rpo_seconds == null ? null : r.rpo_seconds / 3600,
+    notify: { webhooks: r.notify?.webhooks ?? [], events: r.notify?.events ?? [] },
     createdAt: r.created_at.getTime(),
     updatedAt: r.updated_at.getTime(),
   };

@@ -237,6 +237,8 @@ export class FleetStore {
       p.repository,
       p.enabled,
       new Date(at),
+      p.rpoHours == null ? null : Math.round(p.rpoHours * 3600),
+      JSON.stringify(p.notify ?? { webhooks: [], events: [] }),
     ]);
   }
 

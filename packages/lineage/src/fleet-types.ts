@@ -151,6 +151,18 @@ export interface FleetPolicy {
   repository: string;
   /** Disabled policies never fire. */
   enabled: boolean;
+  /** Recovery point objective, hours (the report's default when absent or null). */
+  rpoHours?: number | null;
+  /** Webhooks for this policy's VMs. */
+  notify?: PolicyNotify;
+}
+
+/** Notification settings of a policy. */
+export interface PolicyNotify {
+  /** Webhook URLs (http or https). */
+  webhooks: string[];
+  /** Kinds sent: `rpo-violation`, `run-failed`, `chain-break` (all when empty). */
+  events: string[];
 }
 
 /** A stored policy. */

@@ -83,6 +83,13 @@ export function testConfig(
     policies: [],
     replicaId: null,
     queuePrefix: env.prefix,
+    reporting: {
+      defaultRpoHours: 26,
+      webhooks: [],
+      events: [],
+      notifyIntervalSec: 1,
+      retryBaseSec: 0.2,
+    },
     ...rest,
     timings: {
       inventoryIntervalSec: 3600,

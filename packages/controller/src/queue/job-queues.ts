@@ -242,6 +242,28 @@ export class JobQueues {
     );
   }
 
+  /** Jobs waiting, running and delayed in each host's queue (for `/metrics`). */
+  async depths(
+    hosts: readonly string[],
+  ): Promise<{ host: string; waiting: number; active: number; delayed: number }[]> {
+    return Promise.all(
+      hosts.map(async (host) => {
+        const c = await this.queue(hostQueueName(host)).getJobCounts(
+          'wait',
+          'prioritized',
+          'active',
+          'delayed',
+        );
+        return {
+          host,
+          waiting: (c['wait'] ?? 0) + (c['prioritized'] ?? 0),
+          active: c['active'] ?? 0,
+          delayed: c['delayed'] ?? 0,
+        };
+      }),
+    );
+  }
+
   /** Hosts with an open worker on this replica (the on-demand design, for tests and metrics). */
   openWorkerHosts(): string[] {
     return this.#hostWorkers.openHosts();

@@ -106,6 +106,8 @@ describe('FleetStore', () => {
       retention: { keepLast: 7, keepDaily: 7, keepWeekly: 4, keepMonthly: 6 },
       repository: 'main',
       enabled: true,
+      rpoHours: 12,
+      notify: { webhooks: ['http://hooks.example/vv'], events: ['chain-break'] },
     };
     await fleet.upsertPolicy(p, T0);
     await fleet.upsertPolicy({ ...p, cron: '0 3 * * *' }, T0 + 5);
