@@ -8,6 +8,7 @@ import type { CliContext } from '../context.js';
 import { fleetAction, printList } from '../fleet/action.js';
 import { type Column, callApi, cellText, field } from '../fleet/client.js';
 import { registerFleetPolicies } from '../fleet/policies.js';
+import { registerFleetReport } from '../fleet/report.js';
 import { CliError, printJson } from '../output.js';
 
 const HOST_COLUMNS: Column[] = [
@@ -24,8 +25,16 @@ const VM_COLUMNS: Column[] = [
   ['VM', (r) => field(r, 'name')],
   ['HOST', (r) => field(r, 'currentHost', 'host')],
   ['STATE', (r) => field(r, 'state')],
-  ['LAST SNAPSHOT', (r) => field(r, 'lastSnapshot.endedAt', 'lastSnapshotAt', 'lastSnapshot.id')],
+  ['RPO', (r) => field(r, 'rpo')],
+  [
+    'LAST GOOD',
+    (r) => {
+      const at = field(r, 'lastSnapshot.endedAt');
+      return typeof at === 'number' ? new Date(at).toISOString() : at;
+    },
+  ],
   ['LEVEL', (r) => field(r, 'lastSnapshot.level', 'lastLevel')],
+  ['CHAIN', (r) => field(r, 'chainLength')],
   ['LAST RUN', (r) => field(r, 'lastRun.status', 'lastRunStatus')],
   ['UUID', (r) => field(r, 'uuid')],
 ];
@@ -36,7 +45,13 @@ const RUN_COLUMNS: Column[] = [
   ['HOST', (r) => field(r, 'host')],
   ['STATUS', (r) => field(r, 'status')],
   ['LEVEL', (r) => field(r, 'finalLevel', 'plannedLevel')],
-  ['STARTED', (r) => field(r, 'startedAt')],
+  [
+    'STARTED',
+    (r) => {
+      const at = field(r, 'startedAt');
+      return typeof at === 'number' ? new Date(at).toISOString() : at;
+    },
+  ],
   ['REASONS', (r) => field(r, 'reasons')],
   ['ERROR', (r) => field(r, 'errorCode')],
 ];
@@ -240,11 +255,13 @@ Examples:
   virtvault fleet hosts --controller http://ctl:8080
   virtvault fleet vms --unprotected
   virtvault fleet run --policy nightly
-  virtvault fleet runs --status failed --since 7d`,
+  virtvault fleet runs --status failed --since 7d
+  virtvault fleet report --since 7d`,
     );
   registerHosts(fleet, ctx);
   registerVms(fleet, ctx);
   registerFleetPolicies(fleet, ctx);
   registerRuns(fleet, ctx);
   registerTokens(fleet, ctx);
+  registerFleetReport(fleet, ctx);
 }
