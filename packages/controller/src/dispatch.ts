@@ -195,7 +195,14 @@ export class Dispatcher implements JobHandlers {
       policy: data.level,
       staleRunAfterMs: t.staleRunAfterMs,
     };
+    // one line per start and end: operators (and tests) see which replica ran which job
+    this.d.log(
+      `backup of ${data.domainName} on ${host} started (job ${ctx.id}, attempt ${ctx.attempt})`,
+    );
     const result = await runBackup(deps, request);
+    this.d.log(
+      `backup of ${data.domainName} on ${host} done: ${result.manifest.level} ${result.manifest.id}`,
+    );
     if (data.retention !== null) {
       await this.enqueuePrune(host, data);
     }
