@@ -130,16 +130,16 @@ function registerRuns(fleet: Command, ctx: () => CliContext): void {
   fleet
     .command('run')
     .description('enqueue backups now: every VM of a policy, or one VM')
-    .option('--policy <name>', 'the policy whose VMs to back up')
-    .option('--domain <name|uuid>', 'one VM (its policy decides repository and rules)')
+    .option('--policy <name>', 'the policy whose VMs to back up (with --domain: its rules)')
+    .option('--domain <name|uuid>', 'one VM (by default under the enabled policy selecting it)')
     .option('--json', 'print one JSON document')
     .action(
       fleetAction(ctx, async (c, t, json, cmd) => {
         const o = cmd.opts<{ policy?: string; domain?: string }>();
-        if ((o.policy === undefined) === (o.domain === undefined)) {
-          throw new CliError('USAGE', 'give exactly one of --policy or --domain');
+        if (o.policy === undefined && o.domain === undefined) {
+          throw new CliError('USAGE', 'give --policy, --domain, or both');
         }
-        const body = o.policy !== undefined ? { policy: o.policy } : { domain: o.domain };
+        const body = { policy: o.policy, domain: o.domain };
         const r = await callApi(t, 'POST', 'api/v1/runs', body);
         if (json) {
           printJson(c, r);

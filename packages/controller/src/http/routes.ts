@@ -244,10 +244,13 @@ function fleetRoutes(f: FleetBackend): Route<ApiHandler>[] {
       const b = obj(body);
       const policy = str(b, 'policy', false);
       const domain = str(b, 'domain', false);
-      if ((policy === undefined) === (domain === undefined)) {
-        throw problem('BAD_REQUEST', 'give exactly one of policy or domain');
+      if (policy === undefined && domain === undefined) {
+        throw problem('BAD_REQUEST', 'give a policy, a domain, or both');
       }
-      const req = policy !== undefined ? { policy } : { domain: domain ?? '' };
+      const req = {
+        ...(policy !== undefined ? { policy } : {}),
+        ...(domain !== undefined ? { domain } : {}),
+      };
       return ok({ enqueued: await f.runNow(req) }, 202);
     }),
     r('GET', '/api/v1/runs', 'viewer', async ({ query, now }) =>
