@@ -65,17 +65,26 @@ h1{font-size:20px;margin:4px 0 16px}h2{font-size:15px;margin:0 0 12px;color:var(
 .grid .card{margin:0}.stat{font-size:26px;font-weight:700}.stat small{font-size:13px;color:var(--mute);font-weight:400}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;color:#fff;white-space:nowrap}
 .b-ok,.b-up{background:var(--ok)}.b-at-risk{background:var(--warn)}.b-violated,.b-down,.b-failed,.b-abandoned{background:var(--bad)}
-.b-never,.b-unknown{background:var(--never)}.b-running{background:var(--brand)}.b-succeeded{background:var(--ok)}
+.b-never,.b-unknown{background:var(--never)}
+.b-k-full{background:var(--full)}.b-k-incremental{background:var(--inc)}.b-k-differential{background:var(--diff)}
+.b-k-break,.b-k-failed{background:var(--bad)}.b-k-repair{background:#e37400}.b-k-migration{background:var(--never)}.b-running{background:var(--brand)}.b-succeeded{background:var(--ok)}
 table{width:100%;border-collapse:collapse;background:var(--card)}th,td{text-align:left;padding:7px 10px;border-bottom:1px solid var(--line)}
 th{font-size:12px;color:var(--mute);text-transform:uppercase;letter-spacing:.4px}th a{color:inherit}tr:hover td{background:#f0f4fa}
 .mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px}.mute{color:var(--mute)}
-form.filters{display:flex;gap:8px;flex-wrap:wrap;margin-bottom:12px}form.filters input,form.filters select{padding:6px 8px;border:1px solid var(--line);border-radius:6px}
-button{background:var(--brand);color:#fff;border:0;border-radius:6px;padding:7px 14px;cursor:pointer}
+form.filters{display:flex;gap:8px;flex-wrap:wrap;align-items:center;margin-bottom:12px}
+form.filters input,form.filters select{height:34px;padding:0 10px;border:1px solid #c9d2dd;border-radius:6px;background:#fff;color:var(--ink);font:inherit}
+form.filters input[name=q]{min-width:260px}.filters .count{margin-left:auto;color:var(--mute)}
+button{height:34px;background:var(--brand);color:#fff;border:0;border-radius:6px;padding:0 16px;font:inherit;font-weight:600;cursor:pointer}
+button:hover{background:#174a96}.grid.fit{grid-template-columns:repeat(auto-fit,minmax(200px,1fr))}.scroll{overflow-x:auto}
 .login{max-width:420px;margin:80px auto}.login input{width:100%;padding:9px;margin:8px 0 14px;border:1px solid var(--line);border-radius:6px}
 .err{color:var(--bad);font-weight:600}.legend span{margin-right:14px;font-size:12px;color:var(--mute)}
 .legend i{display:inline-block;width:10px;height:10px;border-radius:50%;margin-right:4px;vertical-align:middle}
 svg text{font-family:system-ui,sans-serif}
 `;
+
+// inline, so that the browser's favicon request neither 404s nor needs a route (CSP allows data:)
+const ICON =
+  "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Crect width='16' height='16' rx='3' fill='%231f5fbf'/%3E%3Cpath d='M4 5l4 7 4-7' stroke='%23fff' stroke-width='2' fill='none'/%3E%3C/svg%3E";
 
 /** A whole page. */
 export function page(title: string, body: string, who: string | null = null): string {
@@ -86,7 +95,7 @@ export function page(title: string, body: string, who: string | null = null): st
 <span class="who">${esc(who)} · <a href="/logout" style="color:#9fb3c8">sign out</a></span>`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>${esc(title)} · virtvault</title><style>${CSS}</style></head>
+<title>${esc(title)} · virtvault</title><link rel="icon" href="${ICON}"><style>${CSS}</style></head>
 <body><header><span class="logo">virtvault</span>${nav}</header><main>${body}</main></body></html>
 `;
 }

@@ -93,7 +93,7 @@ function protectionCards(s: FleetSummary): string {
   const p = s.protection;
   const card = (kind: string, n: number, label: string) =>
     `<div class="card" data-rpo="${kind}"><div class="stat">${n}</div>${badge(kind, label)}</div>`;
-  return `<div class="grid" id="protection">${card('ok', p.ok, 'protected')}${card('at-risk', p['at-risk'], 'at risk')}${card('violated', p.violated, 'RPO violated')}${card('never', p.never, 'never backed up')}</div>`;
+  return `<div class="grid fit" id="protection">${card('ok', p.ok, 'protected')}${card('at-risk', p['at-risk'], 'at risk')}${card('violated', p.violated, 'RPO violated')}${card('never', p.never, 'never backed up')}</div>`;
 }
 
 function sortLink(q: VmQuery, key: VmQuery['sort'], label: string): string {
@@ -103,15 +103,22 @@ function sortLink(q: VmQuery, key: VmQuery['sort'], label: string): string {
   return `<a href="/ui?${esc(params.toString())}#vms" data-sort="${key}">${esc(label)}${arrow}</a>`;
 }
 
-function vmTable(vms: readonly VmReport[], q: VmQuery, hosts: readonly HostStatus[]): string {
+function vmTable(
+  vms: readonly VmReport[],
+  total: number,
+  q: VmQuery,
+  hosts: readonly HostStatus[],
+): string {
   const opt = (v: string, cur: string, label = v) =>
     `<option value="${esc(v)}"${v === cur ? ' selected' : ''}>${esc(label)}</option>`;
+  const filtered = q.q !== '' || q.rpo !== '' || q.host !== '';
   const filters = `<form class="filters" method="get" action="/ui#vms" id="vm-filter">
 <input name="q" id="vm-q" value="${esc(q.q)}" placeholder="name, uuid, host or tag">
 <select name="rpo" id="vm-rpo">${opt('', q.rpo, 'any RPO status')}${['ok', 'at-risk', 'violated', 'never'].map((r) => opt(r, q.rpo)).join('')}</select>
 <select name="host" id="vm-host">${opt('', q.host, 'any host')}${hosts.map((h) => opt(h.name, q.host)).join('')}</select>
 <input type="hidden" name="sort" value="${esc(q.sort)}"><input type="hidden" name="dir" value="${esc(q.dir)}">
-<button type="submit" id="vm-apply">Filter</button></form>`;
+<button type="submit" id="vm-apply">Filter</button>${filtered ? '<a href="/ui#vms" id="vm-clear">Clear</a>' : ''}
+<span class="count">${filtered ? `${vms.length} of ${total} VMs` : `${total} VMs`}</span></form>`;
   const rows = vms.map(
     (
       v,
@@ -122,7 +129,7 @@ function vmTable(vms: readonly VmReport[], q: VmQuery, hosts: readonly HostStatu
   );
   const head = `<tr><th>${sortLink(q, 'name', 'VM')}</th><th>${sortLink(q, 'host', 'Host')}</th><th>${sortLink(q, 'rpo', 'RPO')}</th><th>${sortLink(q, 'age', 'Last good')}</th><th>Level</th><th>${sortLink(q, 'chain', 'Chain')}</th><th>${sortLink(q, 'last', 'Last run')}</th></tr>`;
   const empty = vms.length === 0 ? '<tr><td colspan="7" class="mute">No VM matches.</td></tr>' : '';
-  return `${filters}<table id="vm-table"><thead>${head}</thead><tbody>${rows.join('')}${empty}</tbody></table>`;
+  return `${filters}<div class="scroll"><table id="vm-table"><thead>${head}</thead><tbody>${rows.join('')}${empty}</tbody></table></div>`;
 }
 
 function failures(runs: readonly FinishedRun[]): string {
@@ -148,7 +155,7 @@ function breaksList(s: FleetSummary): string {
       `<tr><td>${esc(r.repository)}</td><td>${r.snapshots}</td><td>${esc(bytes(r.logicalBytes))}</td><td>${esc(bytes(r.bytesNew))}</td><td>${r.dedupRatio === null ? '—' : `${r.dedupRatio.toFixed(1)}×`}</td></tr>`,
   );
   return `<div class="grid" style="grid-template-columns:1fr 1fr"><div class="card"><h2>Chain breaks and repairs</h2>
-<table id="breaks-table"><tbody>${items.join('') || '<tr><td class="mute">none</td></tr>'}</tbody></table></div>
+<table id="breaks-table"><thead><tr><th>Reason</th><th>Runs</th><th>Meaning</th></tr></thead><tbody>${items.join('') || '<tr><td class="mute">none</td></tr>'}</tbody></table></div>
 <div class="card"><h2>Repositories</h2><table id="repos-table"><thead><tr><th>Repository</th><th>Snapshots</th><th>Logical</th><th>Stored (new)</th><th>Dedup</th></tr></thead><tbody>${repos.join('')}</tbody></table></div></div>`;
 }
 
@@ -161,12 +168,13 @@ export function overviewPage(d: {
   failures: readonly FinishedRun[];
   query: VmQuery;
 }): string {
+  const total = Object.values(d.summary.protection).reduce((a, b) => a + b, 0);
   const body = `<h1>Fleet overview</h1>
-${protectionCards(d.summary)}
+<h2>Protection</h2>${protectionCards(d.summary)}
 <h2>Hosts</h2>${hostCards(d.hosts)}
-<div class="card"><h2>Runs per host and day (since ${esc(d.summary.since.slice(0, 10))})</h2>${runsBarsSvg(d.summary.hostDays)}
+<div class="card"><h2>Runs per host and day (since ${esc(d.summary.since.slice(0, 10))})</h2>${runsBarsSvg(d.summary.hostDays, d.summary.since)}
 <div class="legend"><span><i style="background:#34a853"></i>succeeded</span><span><i style="background:#c5221f"></i>failed</span></div></div>
-<div class="card" id="vms"><h2>Virtual machines</h2>${vmTable(sortVms(d.vms, d.query.sort, d.query.dir), d.query, d.hosts)}</div>
+<div class="card" id="vms"><h2>Virtual machines</h2>${vmTable(sortVms(d.vms, d.query.sort, d.query.dir), total, d.query, d.hosts)}</div>
 <div class="card" id="failures"><h2>Recent failures</h2>${failures(d.failures)}</div>
 ${breaksList(d.summary)}`;
   return page('Fleet overview', body, d.who);
@@ -179,10 +187,10 @@ export function vmPage(who: string, t: VmTimeline): string {
     .reverse()
     .map(
       (e) =>
-        `<tr data-kind="${esc(e.kind)}"><td>${esc(when(e.at))}</td><td>${badge(e.kind === 'break' || e.kind === 'failed' ? 'failed' : e.kind === 'migration' ? 'never' : 'ok', e.kind)}</td><td>${esc(e.host)}</td><td>${esc(e.label)}</td><td class="mono">${esc(e.codes.join(', '))}</td></tr>`,
+        `<tr data-kind="${esc(e.kind)}"><td>${esc(when(e.at))}</td><td>${badge(`k-${e.kind}`, e.kind)}</td><td>${esc(e.host)}</td><td>${esc(e.label)}</td><td class="mono">${esc(e.codes.join(', '))}</td></tr>`,
     );
   const body = `<p><a href="/ui">← Fleet overview</a></p><h1>${esc(v.name)} ${badge(v.rpo)}</h1>
-<div class="grid"><div class="card"><div class="mute">Host</div><div class="stat">${esc(v.currentHost ?? '—')}</div></div>
+<div class="grid fit"><div class="card"><div class="mute">Host</div><div class="stat">${esc(v.currentHost ?? '—')}</div></div>
 <div class="card"><div class="mute">Last good snapshot</div><div class="stat">${esc(age(v.ageSeconds))} <small>ago</small></div><div class="mute">${esc(when(v.lastSnapshot?.endedAt))}</div></div>
 <div class="card"><div class="mute">Chain length</div><div class="stat">${v.chainLength}</div></div>
 <div class="card"><div class="mute">RPO</div><div class="stat">${esc(age(v.rpoAppliedSeconds))}</div></div></div>

@@ -33,8 +33,12 @@ function mark(e: TimelineEntry, x: number, y: number): string {
       const r = e.kind === 'full' ? 8 : e.kind === 'differential' ? 6.5 : 5;
       return `<circle ${attrs} cx="${x}" cy="${y}" r="${r}" fill="${COLORS[e.kind]}">${title}</circle>`;
     }
-    case 'break':
-      return `<g ${attrs}><path d="M${x} ${y - 24} l7 12 h-14 z" fill="${COLORS.break}"/>${title}<text x="${x + 9}" y="${y - 14}" font-size="11" fill="${COLORS.break}">${esc(e.codes.join(', '))}</text></g>`;
+    case 'break': {
+      // the reason code reads away from the nearer edge so it is never clipped
+      const right = x > W / 2;
+      const label = `<text x="${right ? x - 10 : x + 10}" y="${y - 14}" font-size="11" fill="${COLORS.break}"${right ? ' text-anchor="end"' : ''}>${esc(e.codes.join(', '))}</text>`;
+      return `<g ${attrs}><path d="M${x} ${y - 24} l7 12 h-14 z" fill="${COLORS.break}"/>${title}${label}</g>`;
+    }
     case 'repair':
       return `<g ${attrs}><rect x="${x - 5}" y="${y + 12}" width="10" height="10" transform="rotate(45 ${x} ${y + 17})" fill="${COLORS.repair}"/>${title}</g>`;
     case 'failed':
@@ -83,32 +87,60 @@ export function timelineSvg(entries: readonly TimelineEntry[]): string {
 ${axis}${lanes}${moves}${marks}</svg>`;
 }
 
-/** Runs per host and day as stacked bars (succeeded green, failed or abandoned red). */
-export function runsBarsSvg(days: readonly HostDay[]): string {
+const DAY = 86_400_000;
+
+/** Every UTC day (`YYYY-MM-DD`) from `since`'s through the later of a week on and the last data. */
+function dayAxis(sinceIso: string, days: readonly HostDay[]): string[] {
+  const first = Date.parse(`${sinceIso.slice(0, 10)}T00:00:00Z`);
+  const lastData = Math.max(first, ...days.map((d) => Date.parse(`${d.day}T00:00:00Z`)));
+  const last = Math.max(first + 7 * DAY, lastData);
+  const out: string[] = [];
+  for (let t = first; t <= last && out.length < 62; t += DAY) {
+    out.push(new Date(t).toISOString().slice(0, 10));
+  }
+  return out;
+}
+
+/**
+ * Runs per host and day as stacked bars (succeeded green, failed or abandoned red), one column
+ * per calendar day since `sinceIso` so that days without runs show as gaps, not as nothing.
+ */
+export function runsBarsSvg(days: readonly HostDay[], sinceIso: string): string {
   if (days.length === 0) {
     return '<p class="mute">No runs in this period.</p>';
   }
   const hosts = [...new Set(days.map((d) => d.host))].sort();
-  const dates = [...new Set(days.map((d) => d.day))].sort();
+  const dates = dayAxis(sinceIso, days);
   const max = Math.max(...days.map((d) => d.succeeded + d.failed + d.abandoned), 1);
-  const cw = Math.max(Math.min(Math.floor((W - LEFT) / Math.max(dates.length, 1)) - 4, 40), 6);
-  const rowH = 60;
+  const col = (W - LEFT - RIGHT) / dates.length;
+  const cw = Math.max(Math.min(Math.floor(col) - 8, 36), 4);
+  const rowH = 64;
   const rows = hosts.map((h, i) => {
-    const base = 20 + (i + 1) * rowH;
+    const base = 12 + (i + 1) * rowH;
     const bars = dates.map((day, j) => {
       const d = days.find((r) => r.host === h && r.day === day);
-      if (d === undefined) {
+      const done = d === undefined ? 0 : d.succeeded + d.failed + d.abandoned;
+      if (d === undefined || done === 0) {
         return '';
       }
-      const bx = LEFT + j * (cw + 4);
-      const okH = Math.round((d.succeeded / max) * (rowH - 14));
-      const badH = Math.round(((d.failed + d.abandoned) / max) * (rowH - 14));
-      const tip = `<title>${esc(`${h} ${day}: ${d.succeeded} ok, ${d.failed + d.abandoned} failed`)}</title>`;
-      return `<g data-host="${esc(h)}" data-day="${esc(day)}"><rect x="${bx}" y="${base - okH}" width="${cw}" height="${okH}" fill="#34a853"/><rect x="${bx}" y="${base - okH - badH}" width="${cw}" height="${badH}" fill="#c5221f"/>${tip}</g>`;
+      const bx = Math.round(LEFT + j * col + (col - cw) / 2);
+      const okH = Math.round((d.succeeded / max) * (rowH - 22));
+      const badH = Math.round(((d.failed + d.abandoned) / max) * (rowH - 22));
+      const top = base - okH - badH;
+      const tip = `<title>${esc(`${h} ${day}: ${d.succeeded} succeeded, ${d.failed + d.abandoned} failed`)}</title>`;
+      return `<g data-host="${esc(h)}" data-day="${esc(day)}"><rect x="${bx}" y="${base - okH}" width="${cw}" height="${okH}" fill="#34a853"/><rect x="${bx}" y="${top}" width="${cw}" height="${badH}" fill="#c5221f"/><text x="${bx + cw / 2}" y="${top - 3}" font-size="10" fill="#5f6b7a" text-anchor="middle">${done}</text>${tip}</g>`;
     });
-    return `<text x="8" y="${base - 4}" font-size="12" fill="#5f6b7a">${esc(h)}</text><line x1="${LEFT}" y1="${base}" x2="${W - RIGHT}" y2="${base}" stroke="#e2e7ee"/>${bars.join('')}`;
+    return `<text x="8" y="${base - 4}" font-size="12" fill="#1d2733">${esc(h)}</text><line x1="${LEFT}" y1="${base}" x2="${W - RIGHT}" y2="${base}" stroke="#e2e7ee"/>${bars.join('')}`;
   });
-  const height = 30 + hosts.length * rowH;
-  const labels = `<text x="${LEFT}" y="14" font-size="11" fill="#5f6b7a">${esc(dates[0] ?? '')}</text><text x="${W - RIGHT}" y="14" font-size="11" fill="#5f6b7a" text-anchor="end">${esc(dates.at(-1) ?? '')}</text>`;
-  return `<svg id="runs-chart" viewBox="0 0 ${W} ${height}" width="100%" role="img" aria-label="runs per host and day">${labels}${rows.join('')}</svg>`;
+  const bottom = 12 + hosts.length * rowH;
+  // a label per column when they fit, else every few days
+  const every = Math.ceil(dates.length / 16);
+  const labels = dates
+    .map((day, j) =>
+      j % every === 0
+        ? `<text x="${Math.round(LEFT + j * col + col / 2)}" y="${bottom + 16}" font-size="11" fill="#5f6b7a" text-anchor="middle">${esc(day.slice(5))}</text>`
+        : '',
+    )
+    .join('');
+  return `<svg id="runs-chart" viewBox="0 0 ${W} ${bottom + 24}" width="100%" role="img" aria-label="runs per host and day">${rows.join('')}${labels}</svg>`;
 }
