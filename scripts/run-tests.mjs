@@ -4,6 +4,8 @@
 // Tiers by file name: *.int.test.js = integration, *.e2e.test.js = end-to-end, other *.test.js = unit.
 // Integration and end-to-end tiers bring the lab up first (test/lab/lab up a b; services up).
 // A skipped or todo test fails the run: a test that did not run is not a passing test.
+// Tests put what a human should look at (e.g. the dashboard's screenshots) under
+// .test-results/artifacts/<area>/; the summary lists those directories.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -147,6 +149,10 @@ async function main() {
   const summary = `tests: ${total.pass} passed, ${total.fail + total.cancelled} failed`;
   mkdirSync(join(ROOT, '.test-results'), { recursive: true });
   writeFileSync(join(ROOT, '.test-results', 'summary.txt'), `${summary}\n`);
+  const artifacts = join(ROOT, '.test-results', 'artifacts');
+  for (const area of existsSync(artifacts) ? readdirSync(artifacts).sort() : []) {
+    console.log(`artifacts: ${relative(ROOT, join(artifacts, area))}/`);
+  }
   console.log(summary);
   process.exitCode = failed || total.pass === 0 ? 1 : 0;
 }
