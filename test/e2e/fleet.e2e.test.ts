@@ -10,13 +10,45 @@ import { after, before, describe, it } from 'node:test';
 import { Lab } from '../lab/index.js';
 
 import { assertIdentical, copyDisks, freshVm, Standalone, virsh } from './cli.js';
+import { checkDashboard } from './dashboard-browser.js';
 import { type ApiRun, Fleet, sleep } from './fleet.js';
+import { parsePrometheus, sampleValue } from './prom-parse.js';
 
 const MiB = 1024 * 1024;
 const VMS = ['f1', 'f2', 'f3'];
 
 const ok = (runs: ApiRun[], vm: string) =>
   runs.filter((r) => r.domainName === vm && r.status === 'succeeded');
+
+/** Runs of `vm` that are not in `before`. */
+const fresh = (before: ApiRun[], runs: ApiRun[], vm: string) =>
+  runs.filter((r) => r.domainName === vm && !before.some((b) => b.id === r.id));
+
+/** The first successful run of `vm` after `before` (waited for). */
+async function nextOk(
+  fleet: Fleet,
+  before: ApiRun[],
+  vm: string,
+  what: string,
+): Promise<{ run: ApiRun; runs: ApiRun[] }> {
+  const runs = await fleet.waitRuns(what, (rs) =>
+    fresh(before, rs, vm).some((r) => r.status === 'succeeded'),
+  );
+  return { run: fresh(before, runs, vm).find((r) => r.status === 'succeeded') as ApiRun, runs };
+}
+
+/** Waits until no run is running and the run count stayed the same for a few seconds. */
+async function settle(fleet: Fleet): Promise<ApiRun[]> {
+  let last = -1;
+  for (;;) {
+    const runs = await fleet.runs();
+    if (runs.length === last && runs.every((r) => r.status !== 'running')) {
+      return runs;
+    }
+    last = runs.length;
+    await sleep(4000);
+  }
+}
 
 describe('the fleet: agents, controller replicas, virtvault fleet', () => {
   const lab = new Lab();
@@ -97,18 +129,18 @@ describe('the fleet: agents, controller replicas, virtvault fleet', () => {
       assert.equal(r.policy, 'nightly');
       await remember(first, vm);
     }
-    await sleep(2000);
-    const before = (await fleet.runs()).length;
+    const before = await settle(fleet);
     for (const vm of VMS) {
       await lab.write(vm, 'vda', 32 * MiB, 4 * MiB, { randomSeed: `${vm}-1` });
     }
     await fleet.fleet('run', '--policy', 'nightly');
     const second = await fleet.waitRuns('three manual incrementals', (runs) =>
-      VMS.every((vm) => ok(runs, vm).length >= 2),
+      VMS.every((vm) => fresh(before, runs, vm).some((r) => r.status === 'succeeded')),
     );
-    assert.equal(second.length, before + 3, 'one run per VM, none doubled');
     for (const vm of VMS) {
-      const r = ok(second, vm)[1] as ApiRun;
+      const mine = fresh(before, second, vm);
+      assert.equal(mine.length, 1, `one run per VM, none doubled: ${JSON.stringify(mine)}`);
+      const r = mine[0] as ApiRun;
       assert.equal(r.finalLevel, 'incremental', `${vm}: ${r.reasons.join(',')}`);
       assert.equal(r.trigger, 'manual');
       await assertRestores(vm, await remember(second, vm));
@@ -119,9 +151,9 @@ describe('the fleet: agents, controller replicas, virtvault fleet', () => {
   it('a live migration a → b: the next run goes to b, incremental after a redefine', async () => {
     await lab.migrate('f1', 'a', 'b', 'live');
     await lab.write('f1', 'vda', 64 * MiB, 2 * MiB, { randomSeed: 'f1-2' });
+    const before = await fleet.runs();
     await fleet.fleet('run', '--domain', 'f1');
-    const runs = await fleet.waitRuns('f1 on b', (rs) => ok(rs, 'f1').length >= 3);
-    const r = ok(runs, 'f1')[2] as ApiRun;
+    const { run: r, runs } = await nextOk(fleet, before, 'f1', 'f1 on b');
     assert.equal(r.host, 'b');
     assert.equal(r.finalLevel, 'incremental', r.reasons.join(','));
     assert.ok(r.reasons.includes('CHECKPOINT_REDEFINED'), r.reasons.join(','));
@@ -132,9 +164,9 @@ describe('the fleet: agents, controller replicas, virtvault fleet', () => {
   it('a cold move a → b: the same', async () => {
     await lab.migrate('f2', 'a', 'b', 'cold');
     await lab.write('f2', 'vda', 64 * MiB, 2 * MiB, { randomSeed: 'f2-2' });
+    const before = await fleet.runs();
     await fleet.fleet('run', '--domain', 'f2');
-    const runs = await fleet.waitRuns('f2 on b', (rs) => ok(rs, 'f2').length >= 3);
-    const r = ok(runs, 'f2')[2] as ApiRun;
+    const { run: r, runs } = await nextOk(fleet, before, 'f2', 'f2 on b');
     assert.equal(r.host, 'b');
     assert.equal(r.finalLevel, 'incremental', r.reasons.join(','));
     assert.ok(r.reasons.includes('CHECKPOINT_REDEFINED'), r.reasons.join(','));
@@ -143,23 +175,26 @@ describe('the fleet: agents, controller replicas, virtvault fleet', () => {
   });
 
   it('qemu killed with SIGKILL: a full with the bitmap reason, then incremental; no run fails', async () => {
-    await lab.killQemu('f3');
-    await virsh(lab, 'b', 'start', 'f3');
-    await lab.write('f3', 'vda', 96 * MiB, 2 * MiB, { randomSeed: 'f3-2' });
-    await fleet.fleet('run', '--domain', 'f3');
-    let runs = await fleet.waitRuns('f3 full', (rs) => ok(rs, 'f3').length >= 3);
-    const full = ok(runs, 'f3')[2] as ApiRun;
-    assert.equal(full.finalLevel, 'full');
+    await lab.killQemu('f1');
+    await virsh(lab, 'b', 'start', 'f1');
+    await lab.write('f1', 'vda', 96 * MiB, 2 * MiB, { randomSeed: 'f1-3' });
+    let before = await fleet.runs();
+    await fleet.fleet('run', '--domain', 'f1');
+    let next = await nextOk(fleet, before, 'f1', 'f1 full');
+    assert.equal(next.run.finalLevel, 'full');
     assert.ok(
-      full.reasons.includes('BITMAP_INCONSISTENT') || full.reasons.includes('BITMAP_MISSING'),
-      full.reasons.join(','),
+      next.run.reasons.includes('BITMAP_INCONSISTENT') ||
+        next.run.reasons.includes('BITMAP_MISSING'),
+      next.run.reasons.join(','),
     );
-    await assertRestores('f3', await remember(runs, 'f3'));
-    await lab.write('f3', 'vda', 100 * MiB, MiB, { randomSeed: 'f3-3' });
-    await fleet.fleet('run', '--domain', 'f3');
-    runs = await fleet.waitRuns('f3 incremental', (rs) => ok(rs, 'f3').length >= 4);
-    assert.equal(ok(runs, 'f3')[3]?.finalLevel, 'incremental');
-    assert.equal(runs.filter((x) => x.domainName === 'f3' && x.status === 'failed').length, 0);
+    assert.equal(fresh(before, next.runs, 'f1').filter((x) => x.status === 'failed').length, 0);
+    await assertRestores('f1', await remember(next.runs, 'f1'));
+    await lab.write('f1', 'vda', 100 * MiB, MiB, { randomSeed: 'f1-4' });
+    before = next.runs;
+    await fleet.fleet('run', '--domain', 'f1');
+    next = await nextOk(fleet, before, 'f1', 'f1 incremental');
+    assert.equal(next.run.finalLevel, 'incremental', next.run.reasons.join(','));
+    assert.equal(fresh(before, next.runs, 'f1').filter((x) => x.status === 'failed').length, 0);
   });
 
   it('per-host limit 1 with three VMs on b: never two backups at once there', async () => {
@@ -170,12 +205,12 @@ describe('the fleet: agents, controller replicas, virtvault fleet', () => {
     const before = await fleet.runs();
     await fleet.fleet('run', '--policy', 'nightly');
     const runs = await fleet.waitRuns('three runs on b', (rs) =>
-      VMS.every((vm) => ok(rs, vm).length > ok(before, vm).length),
+      VMS.every((vm) => fresh(before, rs, vm).some((r) => r.status === 'succeeded')),
     );
-    const fresh = runs.filter((r) => !before.some((b) => b.id === r.id));
-    assert.equal(fresh.length, 3);
-    assert.ok(fresh.every((r) => r.host === 'b'));
-    const spans = fresh
+    const mine = VMS.flatMap((vm) => fresh(before, runs, vm));
+    assert.equal(mine.length, 3);
+    assert.ok(mine.every((r) => r.host === 'b'));
+    const spans = mine
       .map((r) => [r.startedAt, r.finishedAt ?? Infinity] as const)
       .sort((x, y) => x[0] - y[0]);
     for (let i = 1; i < spans.length; i++) {
@@ -251,7 +286,7 @@ describe('the fleet: agents, controller replicas, virtvault fleet', () => {
     for (const f of failed) {
       assert.match(
         f.errorCode ?? '',
-        /^AGENT_(UNAVAILABLE|CANCELLED|TIMEOUT)$|^BACKUP_CANCELLED$|^RUN_ABANDONED$/,
+        /^AGENT_(UNAVAILABLE|CANCELLED|TIMEOUT|SHUTTING_DOWN)$|^RUN_ABANDONED$/,
         JSON.stringify(f),
       );
     }
@@ -259,4 +294,142 @@ describe('the fleet: agents, controller replicas, virtvault fleet', () => {
     await noJob('f2', 'b');
     await assertRestores('f2', await remember(runs, 'f2'));
   });
+
+  it('the report matches what happened: API, /metrics, webhooks, the dashboard', async () => {
+    const runs = await settle(fleet);
+    const count = (pred: (r: ApiRun) => boolean) => runs.filter(pred).length;
+    const { summary } = await fleet.api<{ summary: Summary }>('/api/v1/summary?since=1d');
+    assert.deepEqual(summary.protection, { ok: 3, 'at-risk': 0, violated: 0, never: 0 });
+    for (const host of ['a', 'b']) {
+      const days = summary.hostDays.filter((d) => d.host === host);
+      const sum = (k: 'succeeded' | 'failed' | 'abandoned') => days.reduce((n, d) => n + d[k], 0);
+      assert.equal(
+        sum('succeeded'),
+        count((r) => r.host === host && r.status === 'succeeded'),
+        host,
+      );
+      assert.equal(
+        sum('failed') + sum('abandoned'),
+        count((r) => r.host === host && (r.status === 'failed' || r.status === 'abandoned')),
+        host,
+      );
+    }
+    const reason = (list: { reason: string; runs: number }[], code: string) =>
+      list.find((x) => x.reason === code)?.runs ?? 0;
+    const withReason = (code: string) => count((r) => r.reasons.includes(code));
+    const breakCode = runs
+      .find(
+        (r) => r.domainName === 'f1' && r.finalLevel === 'full' && !r.reasons.includes('NO_PARENT'),
+      )
+      ?.reasons.find((c) => c.startsWith('BITMAP_')) as string;
+    assert.ok(breakCode, 'the killed QEMU broke the chain');
+    assert.equal(reason(summary.chainBreaks, breakCode), withReason(breakCode));
+    assert.equal(
+      reason(summary.repairs, 'CHECKPOINT_REDEFINED'),
+      withReason('CHECKPOINT_REDEFINED'),
+    );
+    assert.ok(withReason('DOMAIN_MIGRATED') >= 2);
+    const moved = summary.migrations.map((m) => `${m.name}:${m.fromHost ?? '?'}>${m.toHost}`);
+    assert.ok(moved.includes('f1:a>b') && moved.includes('f2:a>b'), moved.join(' '));
+    const main = summary.repositories.find((r) => r.repository === 'main');
+    assert.equal(
+      main?.snapshots,
+      count((r) => r.status === 'succeeded'),
+    );
+    const { vms } = await fleet.api<{
+      vms: {
+        name: string;
+        currentHost: string;
+        lastSnapshot: { id: string } | null;
+        rpo: string;
+      }[];
+    }>('/api/v1/vms');
+    for (const vm of VMS) {
+      const v = vms.find((x) => x.name === vm);
+      assert.equal(v?.currentHost, 'b');
+      assert.equal(v?.lastSnapshot?.id, ok(runs, vm).at(-1)?.snapshotId);
+    }
+
+    // /metrics: the text format parses and carries the same figures
+    const res = await fetch(`${fleet.url}/metrics`, {
+      headers: { authorization: `Bearer ${fleet.token}` },
+    });
+    const families = parsePrometheus(await res.text());
+    assert.equal(sampleValue(families, 'virtvault_agent_up', { host: 'a' }), 1);
+    assert.equal(sampleValue(families, 'virtvault_agent_up', { host: 'b' }), 1);
+    assert.equal(
+      sampleValue(families, 'virtvault_chain_breaks_total', { reason: breakCode }),
+      withReason(breakCode),
+    );
+    assert.equal(
+      sampleValue(families, 'virtvault_runs_total', { host: 'b', status: 'succeeded' }),
+      count((r) => r.host === 'b' && r.status === 'succeeded'),
+    );
+    const f1Last = ok(runs, 'f1').at(-1)?.finishedAt ?? 0;
+    assert.ok(
+      sampleValue(families, 'virtvault_vm_last_success_timestamp_seconds', { vm: 'f1' }) > 0,
+    );
+    assert.ok(
+      Math.abs(
+        sampleValue(families, 'virtvault_vm_last_success_timestamp_seconds', { vm: 'f1' }) -
+          f1Last / 1000,
+      ) < 60,
+    );
+    assert.equal(sampleValue(families, 'virtvault_queue_depth', { host: 'b', state: 'active' }), 0);
+
+    // webhooks: the chain break and the failed run; then an RPO violation once the RPO is tiny
+    const kinds = () =>
+      fleet.hooks.map(
+        (h) =>
+          `${String(h.body['kind'])}:${String((h.body['vm'] as { name?: string } | undefined)?.name)}`,
+      );
+    for (
+      let i = 0;
+      i < 30 && !(kinds().includes('chain-break:f1') && kinds().includes('run-failed:f2'));
+      i++
+    ) {
+      await sleep(1000);
+    }
+    assert.ok(kinds().includes('chain-break:f1'), kinds().join(' '));
+    assert.ok(kinds().includes('run-failed:f2'), kinds().join(' '));
+    await fleet.fleet(...policyArgs('0 3 1 1 *'), '--rpo-hours', '0.003');
+    for (let i = 0; i < 40 && !VMS.every((vm) => kinds().includes(`rpo-violation:${vm}`)); i++) {
+      await sleep(1000);
+    }
+    assert.ok(
+      VMS.every((vm) => kinds().includes(`rpo-violation:${vm}`)),
+      kinds().join(' '),
+    );
+    const hook = fleet.hooks.find((h) => h.body['kind'] === 'rpo-violation');
+    assert.equal((hook?.body['rpo'] as { status?: string }).status, 'violated');
+    const unprotected = await fleet.fleet<{ vms: { name: string }[] }>('vms', '--unprotected');
+    assert.deepEqual(unprotected.vms.map((v) => v.name).sort(), VMS);
+
+    // the dashboard, in a real Chromium
+    await checkDashboard({
+      baseUrl: fleet.url,
+      token: fleet.token,
+      artifactsDir: `${process.cwd()}/.test-results/artifacts/fleet-dashboard`,
+      expect: {
+        hosts: { a: 'up', b: 'up' },
+        protection: { ok: 0, 'at-risk': 0, violated: 3, never: 0 },
+        filter: { q: 'f1', rpo: 'violated', rows: ['f1'] },
+        sort: { column: 'name', ascending: ['f1', 'f2', 'f3'] },
+        vm: {
+          name: 'f1',
+          minMarks: { full: 2, incremental: 2, break: 1, migration: 1, repair: 1 },
+          breakCodes: [breakCode],
+        },
+      },
+    });
+  });
 });
+
+interface Summary {
+  protection: Record<string, number>;
+  hostDays: { host: string; succeeded: number; failed: number; abandoned: number }[];
+  chainBreaks: { reason: string; runs: number }[];
+  repairs: { reason: string; runs: number }[];
+  migrations: { name: string; fromHost: string | null; toHost: string }[];
+  repositories: { repository: string; snapshots: number }[];
+}

@@ -40,6 +40,9 @@ interface SetOptions {
   keepWeekly?: string;
   keepMonthly?: string;
   disabled?: boolean;
+  rpoHours?: string;
+  webhook?: string[];
+  notify?: string;
 }
 
 function num(v: string | undefined, name: string): number | undefined {
@@ -87,9 +90,21 @@ async function policyBody(o: SetOptions): Promise<Record<string, unknown>> {
     Object.keys(v).length === 0
       ? {}
       : { [k]: { ...((base[k] as object | undefined) ?? {}), ...v } };
+  const rpo = o.rpoHours === undefined ? undefined : Number(o.rpoHours);
+  if (rpo !== undefined && !(rpo > 0)) {
+    throw new CliError('USAGE', '--rpo-hours must be a positive number');
+  }
+  const notify = defined({
+    webhooks: o.webhook,
+    events: o.notify
+      ?.split(',')
+      .map((e) => e.trim())
+      .filter((e) => e !== ''),
+  });
   return {
     ...base,
-    ...defined({ cron: o.cron, timeZone: o.tz, repository: o.repository }),
+    ...defined({ cron: o.cron, timeZone: o.tz, repository: o.repository, rpoHours: rpo }),
+    ...merge('notify', notify),
     ...merge('selector', selector),
     ...merge('level', level),
     ...merge('retention', retention),
@@ -127,6 +142,13 @@ export function registerFleetPolicies(fleet: Command, ctx: () => CliContext): vo
     .option('--keep-daily <n>', 'retention: one per day for N days')
     .option('--keep-weekly <n>', 'retention: one per week for N weeks')
     .option('--keep-monthly <n>', 'retention: one per month for N months')
+    .option('--rpo-hours <h>', 'recovery point objective: a VM is unprotected past it (default 26)')
+    .option(
+      '--webhook <url>',
+      'notify this webhook (repeatable)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option('--notify <kinds>', 'rpo-violation,run-failed,chain-break (default: all)')
     .option('--disabled', 'store it without scheduling it')
     .option('--json', 'print one JSON document')
     .action(
