@@ -399,7 +399,30 @@ export class NbdClient {
         this.load.set(best, loadOf(best) + 1);
         return best;
       }
-      await new Promise<void>((r) => this.waiters.push(r));
+      await this.waitSlot(signal);
     }
+  }
+
+  /**
+   * Waits until a request completes, or `signal` aborts. An aborted waiter leaves the queue: the
+   * wake-ups come one per completion, and a dead entry would swallow one that a live waiter needs
+   * (after an abort, requests queued beyond the ones in flight would otherwise wait forever).
+   */
+  private waitSlot(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = (): void => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      const onAbort = (): void => {
+        const i = this.waiters.indexOf(wake);
+        if (i >= 0) {
+          this.waiters.splice(i, 1);
+        }
+        resolve();
+      };
+      this.waiters.push(wake);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
   }
 }
