@@ -153,7 +153,9 @@ export async function copyDisk(o: CopyDiskOptions): Promise<number> {
   o.onProgress?.(progress);
   const pool = new BufferPool(o.slotSize);
   await runPool(work, o.concurrency ?? 4, async (w) => {
-    progress.bytesRead += await doSlot(o, w, pool);
+    // not `+= await`: that reads bytesRead before the await and loses the other slots' bytes
+    const read = await doSlot(o, w, pool);
+    progress.bytesRead += read;
     o.onProgress?.(progress);
   });
   return progress.bytesRead;
