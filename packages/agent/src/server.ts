@@ -232,32 +232,52 @@ export class AgentServer {
     };
   }
 
-  /** Hooks that stream progress (throttled per disk) and heartbeats, cancelled with the call. */
-  #hooks(call: Stream): JobHooks & { dispose(): void } {
+  /**
+   * Hooks that stream progress (per disk at most every 200 ms; `flush()` sends the last values)
+   * and heartbeats, cancelled with the call.
+   */
+  #hooks(call: Stream): JobHooks & { dispose(): void; flush(): void } {
     const aborter = new AbortController();
     const onCancel = (): void => aborter.abort(new AgentError('CANCELLED', 'the caller cancelled'));
     call.on('cancelled', onCancel);
-    const last = new Map<string, number>();
+    const sentAt = new Map<string, number>();
+    const unsent = new Map<string, DiskProgressInfo>();
     const onProgress = (p: DiskProgressInfo): void => {
       const now = Date.now();
-      const done = p.bytesRead >= p.bytesToRead;
-      if (done || now - (last.get(p.target) ?? 0) >= PROGRESS_EVERY_MS) {
-        last.set(p.target, now);
+      if (now - (sentAt.get(p.target) ?? 0) >= PROGRESS_EVERY_MS) {
+        sentAt.set(p.target, now);
+        unsent.delete(p.target);
         call.write({ progress: { ...p } });
+      } else {
+        // the engine reuses its progress object: keep a copy
+        unsent.set(p.target, { ...p });
       }
     };
     return {
       signal: aborter.signal,
       onProgress,
       onHeartbeat: (atMs) => call.write({ heartbeat: { atMs } }),
+      flush: () => {
+        for (const p of unsent.values()) {
+          call.write({ progress: p });
+        }
+        unsent.clear();
+      },
       dispose: () => call.off('cancelled', onCancel),
     };
   }
 
   /** Runs a started job to its single result or `Failure` message. */
-  #finish<T>(call: Stream, name: string, job: Promise<T>, result: (r: T) => object): void {
+  #finish<T>(
+    call: Stream,
+    name: string,
+    job: Promise<T>,
+    hooks: { flush(): void },
+    result: (r: T) => object,
+  ): void {
     job.then(
       (r) => {
+        hooks.flush();
         call.write(result(r));
         call.end();
       },
@@ -296,7 +316,7 @@ export class AgentServer {
     const fields = { run: req.runId, domain: req.observed.domain.name, level: req.level };
     this.#log('backup-started', { ...fields, snapshot: req.snapshotId });
     const job = this.#service.runBackup(req, hooks).finally(() => hooks.dispose());
-    this.#finish(call, 'backup', job, (m) => {
+    this.#finish(call, 'backup', job, hooks, (m) => {
       this.#log('backup-done', { ...fields, snapshot: m.id });
       return { result: { manifest: manifestToMsg(m) } };
     });
@@ -318,7 +338,7 @@ export class AgentServer {
     const hooks = this.#hooks(call);
     this.#log('restore-started', { domain: req.domainUuid, snapshot: req.snapshotId });
     const job = this.#service.restore(req, hooks).finally(() => hooks.dispose());
-    this.#finish(call, 'restore', job, (r) => ({ result: restoreResultToMsg(r) }));
+    this.#finish(call, 'restore', job, hooks, (r) => ({ result: restoreResultToMsg(r) }));
   }
 
   #watchEvents(call: Stream): void {
