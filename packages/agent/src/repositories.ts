@@ -111,11 +111,26 @@ async function openOrCreate(c: RepositoryConfig): Promise<Repository> {
     }
   }
   const entries = await readdir(c.path).catch(() => [] as string[]);
-  if (entries.length > 0) {
+  // another agent sharing the folder may be creating it right now: its layout folders come first
+  // and config.json last, so a folder holding only those is one being created, not foreign data
+  if (entries.some((e) => !CREATING.has(e))) {
     throw new AgentError(
       'REPO_NOT_FOUND',
       `${c.path} is neither empty nor a virtvault repository; not creating one there`,
     );
   }
-  return Repository.init(c.path);
+  try {
+    return await Repository.init(c.path);
+  } catch (e) {
+    if (e instanceof RepoError && e.code === 'REPO_EXISTS') {
+      // the other creator won; its repository is ours too
+      const repo = new Repository(c.path);
+      await repo.open();
+      return repo;
+    }
+    throw e;
+  }
 }
+
+/** What a repository folder holds while `Repository.init` runs, before `config.json`. */
+const CREATING = new Set(['chunks', 'snapshots', 'locks']);

@@ -117,7 +117,7 @@ export function readPolicy(f: Fields): FleetPolicy {
     retention: f.at('retention').opt(retention, null),
     repository: f.at('repository').str(NAME_RE, 'a repository name'),
     enabled: f.at('enabled').opt((x) => x.bool(), true),
-    rpoHours: f.at('rpoHours').opt((x) => x.num(0.01), null),
+    rpoHours: f.at('rpoHours').opt((x) => x.num(0.001), null),
     notify: f.at('notify').opt(notify, { webhooks: [], events: [] }),
   };
 }
