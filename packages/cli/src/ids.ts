@@ -1,28 +1,9 @@
-/**
- * ULIDs: 48 bits of milliseconds and 80 random bits in Crockford base32, 26 characters that sort
- * by time. Used for run ids, snapshot ids and checkpoint names (`vv-<ulid>`).
- */
+/** ULIDs for run ids, snapshot ids and checkpoint names, from the clock and the system's randomness. */
 import { randomBytes } from 'node:crypto';
 
-const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+import { formatUlid } from '@virtvault/core';
 
 /** A new ULID for the given time. */
 export function ulid(now: number): string {
-  let t = now;
-  let time = '';
-  for (let i = 0; i < 10; i++) {
-    time = (ALPHABET[t % 32] as string) + time;
-    t = Math.floor(t / 32);
-  }
-  const rnd = randomBytes(10);
-  let bits = 0n;
-  for (const b of rnd) {
-    bits = (bits << 8n) | BigInt(b);
-  }
-  let random = '';
-  for (let i = 0; i < 16; i++) {
-    random = (ALPHABET[Number(bits & 31n)] as string) + random;
-    bits >>= 5n;
-  }
-  return time + random;
+  return formatUlid(now, randomBytes(10));
 }

@@ -17,3 +17,4 @@ export * from './run/ports.js';
 export * from './run/run-errors.js';
 export * from './run/run-backup.js';
 export * from './report/index.js';
+export * from './ulid.js';

@@ -5,7 +5,8 @@
  */
 import { readFile } from 'node:fs/promises';
 
-import postgres, { type Sql, type TransactionSql } from 'postgres';
+import type postgres from 'postgres';
+import { type Sql, type TransactionSql } from 'postgres';
 
 import { LineageError } from './errors.js';
 import {
@@ -35,8 +36,7 @@ import {
   type StoredPolicy,
   globToRegExpSource,
 } from './fleet-types.js';
-import { migrate } from './migrate.js';
-import { loadQueries } from './sql-files.js';
+import { openMigrated } from './pg-open.js';
 
 const FLEET_QUERIES = [
   'upsert-host',
@@ -87,17 +87,7 @@ export class FleetStore {
   /** Connects and applies pending migrations. */
   static async connect(options: { url: string; max?: number }): Promise<FleetStore> {
     const q = await loadFleetQueries();
-    const sql = postgres(options.url, { max: options.max ?? 4, onnotice: () => undefined });
-    try {
-      await migrate(sql, await loadQueries());
-    } catch (e) {
-      await sql.end({ timeout: 1 });
-      throw e instanceof LineageError
-        ? e
-        : new LineageError('CONNECT_FAILED', `cannot use fleet database: ${String(e)}`, {
-            cause: e,
-          });
-    }
+    const sql = await openMigrated(options.url, options.max ?? 4, 'fleet');
     return new FleetStore(sql, q);
   }
 

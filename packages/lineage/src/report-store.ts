@@ -3,12 +3,12 @@
  * host and day, repository figures, reason counts, migrations, a VM's timeline rows) and the
  * notification outbox. One SQL file per operation under `sql/report/`.
  */
-import postgres, { type Sql } from 'postgres';
+import type postgres from 'postgres';
+import { type Sql } from 'postgres';
 
 import { LineageError } from './errors.js';
-import { migrate } from './migrate.js';
+import { openMigrated } from './pg-open.js';
 import { loadSqlDir } from './sql-dir.js';
-import { loadQueries } from './sql-files.js';
 import type * as R from './report-rows.js';
 
 export type * from './report-rows.js';
@@ -100,17 +100,7 @@ export class ReportStore {
   /** Connects and applies pending migrations. */
   static async connect(options: { url: string; max?: number }): Promise<ReportStore> {
     const q = await loadSqlDir('report', QUERIES);
-    const sql = postgres(options.url, { max: options.max ?? 2, onnotice: () => undefined });
-    try {
-      await migrate(sql, await loadQueries());
-    } catch (e) {
-      await sql.end({ timeout: 1 });
-      throw e instanceof LineageError
-        ? e
-        : new LineageError('CONNECT_FAILED', `cannot use report database: ${String(e)}`, {
-            cause: e,
-          });
-    }
+    const sql = await openMigrated(options.url, options.max ?? 2, 'report');
     return new ReportStore(sql, q);
   }
 

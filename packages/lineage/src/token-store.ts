@@ -7,12 +7,12 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
-import postgres, { type Sql } from 'postgres';
+import type postgres from 'postgres';
+import { type Sql } from 'postgres';
 
 import { LineageError } from './errors.js';
-import { migrate } from './migrate.js';
+import { openMigrated } from './pg-open.js';
 import { loadSqlDir } from './sql-dir.js';
-import { loadQueries } from './sql-files.js';
 
 /** Roles, weakest first: viewer reads, operator also runs backups and edits policies, admin all. */
 export const TOKEN_ROLES = ['viewer', 'operator', 'admin'] as const;
@@ -95,17 +95,7 @@ export class TokenStore {
   /** Connects and applies pending migrations. */
   static async connect(options: { url: string; max?: number }): Promise<TokenStore> {
     const q = await loadSqlDir('tokens', TOKEN_QUERIES);
-    const sql = postgres(options.url, { max: options.max ?? 2, onnotice: () => undefined });
-    try {
-      await migrate(sql, await loadQueries());
-    } catch (e) {
-      await sql.end({ timeout: 1 });
-      throw e instanceof LineageError
-        ? e
-        : new LineageError('CONNECT_FAILED', `cannot use token database: ${String(e)}`, {
-            cause: e,
-          });
-    }
+    const sql = await openMigrated(options.url, options.max ?? 2, 'token');
     return new TokenStore(sql, q);
   }
 

@@ -136,3 +136,14 @@ describe('formatMetrics', () => {
     );
   });
 });
+
+describe('formatUlid', () => {
+  it('encodes time then randomness in 26 Crockford base32 characters that sort by time', async () => {
+    const { formatUlid } = await import('../ulid.js');
+    const zero = new Uint8Array(10);
+    assert.equal(formatUlid(0, zero), '0'.repeat(26));
+    assert.equal(formatUlid(1, new Uint8Array(10).fill(255)), '0000000001' + 'Z'.repeat(16));
+    assert.ok(formatUlid(1_700_000_000_001, zero) > formatUlid(1_700_000_000_000, zero));
+    assert.throws(() => formatUlid(1, new Uint8Array(9)), { code: 'BAD_ULID_INPUT' });
+  });
+});
