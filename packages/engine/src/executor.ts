@@ -4,7 +4,7 @@
  * (manifest last). On any failure nothing of the attempt remains: job ended, scratch files and
  * the new checkpoint gone, the half-written snapshot removed.
  */
-import type { BackupExecutor, BackupRequest, SnapshotManifest } from '@virtvault/core';
+import type { BackupExecutor, BackupRequest, Consistency, SnapshotManifest } from '@virtvault/core';
 import type { Domain } from '@virtvault/libvirt';
 import { SnapshotWriter, type Repository } from '@virtvault/repo';
 
@@ -29,6 +29,8 @@ export interface ExecutorOptions {
   onProgress?: (p: DiskProgress) => void;
   /** Cancels running backups (SIGTERM). */
   signal?: AbortSignal;
+  /** Notes about a backup for the user (e.g. why it is only crash-consistent). */
+  onNote?: (note: string) => void;
   /** How often the run's lease is renewed during the transfer. @default 60000 */
   heartbeatMs?: number;
 }
@@ -37,6 +39,8 @@ export interface ExecutorOptions {
 interface Produced {
   checkpointXml: string | null;
   domainXml: string;
+  consistency: Consistency;
+  notes: string[];
 }
 
 /** The engine's implementation of core's `BackupExecutor` port. */
@@ -61,6 +65,9 @@ export class Executor implements BackupExecutor {
     }, this.#o.heartbeatMs ?? 60_000);
     try {
       produced = await this.#produce(repo, domain, writer, req);
+      for (const note of produced.notes) {
+        this.#o.onNote?.(note);
+      }
       const cp = req.newCheckpoint;
       return await writer.commit({
         host: req.observed.host,
@@ -74,6 +81,7 @@ export class Executor implements BackupExecutor {
         startedAt,
         endedAt: new Date(this.#o.now()).toISOString(),
         toolVersion: this.#o.toolVersion,
+        consistency: produced.consistency,
       });
     } catch (e) {
       await writer.abort().catch(() => undefined);
@@ -130,6 +138,7 @@ export class Executor implements BackupExecutor {
       parentHasData: () => true,
       scratchDir: this.#o.scratchDir,
       tag: req.snapshotId,
+      quiesce: req.quiesce === true,
       ...(this.#o.onProgress ? { onProgress: this.#o.onProgress } : {}),
       ...(this.#o.signal ? { signal: this.#o.signal } : {}),
     };

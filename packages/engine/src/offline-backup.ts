@@ -1,19 +1,24 @@
 /**
- * Backup of a stopped domain: each image served read-only by qemu-nbd (with the parent
- * checkpoint's persistent bitmap for incrementals), then the next checkpoint made the offline
- * way: `qemu-img bitmap --add` on every image and the checkpoint metadata REDEFINEd in libvirt.
+ * Backup of a stopped domain: the next checkpoint's bitmap added with `qemu-img bitmap --add`,
+ * then every image served read-only by qemu-nbd at once (with the parent checkpoint's persistent
+ * bitmap for incrementals; the servers lock the images against a start), and after the copy the
+ * checkpoint metadata REDEFINEd in libvirt (see `offline-images.ts`).
  */
 import path from 'node:path';
 
 import type { ObservedDomain } from '@virtvault/core';
-import { buildCheckpointXml, DomainXmlFlags, type Domain } from '@virtvault/libvirt';
+import {
+  buildCheckpointXml,
+  DomainXmlFlags,
+  removeRunningBitmap,
+  type Domain,
+} from '@virtvault/libvirt';
 import type { SnapshotWriter } from '@virtvault/repo';
 
 import { copyExport, type DiskProgress } from './disk-copy.js';
 import { EngineError } from './errors.js';
+import { holdImages, type HeldImages } from './offline-images.js';
 import { JOB_FILE_PREFIX, type PullBackupResult } from './pull-backup.js';
-import { qemuImg } from './qemu-img.js';
-import { QemuNbd } from './qemu-nbd.js';
 
 /** What one backup of a stopped domain needs. */
 export interface OfflineBackupOptions {
@@ -39,44 +44,47 @@ export interface OfflineBackupOptions {
   onProgress?: (p: DiskProgress) => void;
   /** Cancels the backup. */
   signal?: AbortSignal;
+  /** Quiesce was asked: a stopped domain has no agent, the result says so. */
+  quiesce?: boolean;
 }
 
-async function copyImage(o: OfflineBackupOptions, target: string): Promise<void> {
-  const disk = o.observed.disks.find((d) => d.target === target);
-  if (disk === undefined) {
-    throw new EngineError('DISK_UNSUPPORTED', `no observed disk ${target}`);
-  }
-  const socket = path.join(path.resolve(o.scratchDir), `${JOB_FILE_PREFIX}${o.tag}-${target}.sock`);
-  const bitmap = o.incrementalFrom;
-  const server = await QemuNbd.start({
-    image: disk.source,
-    format: disk.format,
-    socket,
-    exportName: target,
-    readOnly: true,
-    ...(bitmap !== null ? { bitmap } : {}),
+function hold(o: OfflineBackupOptions): Promise<HeldImages> {
+  const base = path.join(path.resolve(o.scratchDir), `${JOB_FILE_PREFIX}${o.tag}`);
+  const cp = o.newCheckpoint;
+  return holdImages({
+    domainName: o.domain.name,
+    images: o.observed.disks.map((d) => ({ target: d.target, source: d.source, format: d.format })),
+    exportBitmap: o.incrementalFrom,
+    newBitmap: cp === null ? null : { name: cp.name, targets: cp.disks },
+    socketFor: (target) => `${base}-${target}.sock`,
+    isActive: async () => (await o.domain.status()).active,
+    removeLive: (target, bitmap) => removeRunningBitmap(o.domain, target, bitmap),
   });
-  try {
-    const bitmapContext = bitmap !== null ? `qemu:dirty-bitmap:${bitmap}` : null;
+}
+
+async function copyAll(o: OfflineBackupOptions, held: HeldImages): Promise<void> {
+  const bitmapContext =
+    o.incrementalFrom !== null ? `qemu:dirty-bitmap:${o.incrementalFrom}` : null;
+  for (const d of o.observed.disks) {
+    const socket = held.sockets.get(d.target) as string;
     // one connection: an offline incremental once hung with several on qemu-nbd (see notes)
-    await copyExport(o, { socket, exportName: target, target, bitmapContext, connections: 1 });
-  } finally {
-    await server.close();
+    await copyExport(o, {
+      socket,
+      exportName: d.target,
+      target: d.target,
+      bitmapContext,
+      connections: 1,
+    });
   }
 }
 
-async function addCheckpoint(o: OfflineBackupOptions, now: number): Promise<string | null> {
+/** REDEFINEs the new checkpoint's metadata over the bitmaps {@link holdImages} added. */
+async function redefineCheckpoint(o: OfflineBackupOptions, now: number): Promise<string | null> {
   const cp = o.newCheckpoint;
   if (cp === null) {
     return null;
   }
-  const added: string[] = [];
   try {
-    for (const t of cp.disks) {
-      const src = o.observed.disks.find((d) => d.target === t)?.source as string;
-      await qemuImg(['bitmap', '--add', src, cp.name]);
-      added.push(src);
-    }
     const xml = buildCheckpointXml({
       name: cp.name,
       disks: o.observed.disks.map((d) => ({
@@ -87,9 +95,6 @@ async function addCheckpoint(o: OfflineBackupOptions, now: number): Promise<stri
     await o.domain.checkpoints.create(xml, { redefine: true });
     return await o.domain.checkpoints.xml(cp.name);
   } catch (e) {
-    for (const src of added) {
-      await qemuImg(['bitmap', '--remove', src, cp.name]).catch(() => undefined);
-    }
     await o.domain.checkpoints.delete(cp.name, { metadataOnly: true }).catch(() => undefined);
     throw new EngineError('CHECKPOINT_CREATE_FAILED', `offline checkpoint ${cp.name} failed`, {
       cause: e,
@@ -97,19 +102,35 @@ async function addCheckpoint(o: OfflineBackupOptions, now: number): Promise<stri
   }
 }
 
-/** Backs up a stopped domain; aborts cleanly when the domain starts meanwhile. */
+/**
+ * Backs up a stopped domain. Its images stay locked (a start is refused) from before the first
+ * byte is read until the last is; a start before the locks are held aborts the run cleanly.
+ */
 export async function offlineBackup(o: OfflineBackupOptions): Promise<PullBackupResult> {
-  for (const d of o.observed.disks) {
-    await copyImage(o, d.target);
+  const held = await hold(o);
+  let ok = false;
+  try {
+    await copyAll(o, held);
+    await held.release();
+    // a start from here on is harmless: the new bitmaps exist and record its writes
+    const checkpointXml = await redefineCheckpoint(o, Date.now());
+    const domainXml = await o.domain.xml(DomainXmlFlags.MIGRATABLE);
+    ok = true;
+    return { checkpointXml, domainXml, consistency: 'crash', notes: offlineNotes(o) };
+  } finally {
+    await held.release();
+    if (!ok) {
+      await held.dropNewBitmaps();
+    }
   }
-  const { active } = await o.domain.status();
-  if (active) {
-    throw new EngineError(
-      'DOMAIN_STATE_CHANGED',
-      `${o.domain.name} was started during its offline backup; the run is aborted`,
-    );
+}
+
+function offlineNotes(o: OfflineBackupOptions): string[] {
+  if (o.quiesce !== true) {
+    return [];
   }
-  const checkpointXml = await addCheckpoint(o, Date.now());
-  const domainXml = await o.domain.xml(DomainXmlFlags.MIGRATABLE);
-  return { checkpointXml, domainXml };
+  return [
+    'quiesce asked, but the domain is shut off (no guest agent to freeze): crash-consistent, ' +
+      'as consistent as its last shutdown',
+  ];
 }

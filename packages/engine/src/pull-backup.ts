@@ -18,10 +18,12 @@ import {
   type BackupJobDescription,
   type Domain,
 } from '@virtvault/libvirt';
+import type { Consistency } from '@virtvault/core';
 import type { SnapshotWriter } from '@virtvault/repo';
 
 import { copyExport, type DiskProgress } from './disk-copy.js';
 import { EngineError } from './errors.js';
+import { withQuiesce } from './quiesce.js';
 import { runPool } from './run-pool.js';
 
 /** Prefix of the sockets and scratch files of our jobs: a job with it is ours to abort. */
@@ -47,6 +49,8 @@ export interface PullBackupOptions {
   tag: string;
   /** Whether the parent's slot holds data, per disk. */
   parentHasData?: (target: string, slot: number) => boolean;
+  /** Freeze the guest's filesystems (guest agent) while the job starts. @default false */
+  quiesce?: boolean;
   /** Disks copied at once. @default 2 */
   diskConcurrency?: number;
   /** Progress per disk. */
@@ -61,6 +65,10 @@ export interface PullBackupResult {
   checkpointXml: string | null;
   /** Domain XML at backup time. */
   domainXml: string;
+  /** Consistency of the copied disks. */
+  consistency: Consistency;
+  /** What the user should know (why only crash-consistent, a failed thaw). */
+  notes: string[];
 }
 
 /**
@@ -193,7 +201,8 @@ export async function dropCheckpoint(domain: Domain, name: string): Promise<void
 export async function pullBackup(o: PullBackupOptions): Promise<PullBackupResult> {
   const { socket, scratch } = jobFiles(o);
   await clearStaleJob(o.domain, o.scratchDir);
-  await beginJob(o, socket, scratch);
+  // the checkpoint is created atomically with the job, so both see the frozen guest
+  const q = await withQuiesce(o.domain, o.quiesce === true, () => beginJob(o, socket, scratch));
   let ok = false;
   try {
     await copyAll(o, socket);
@@ -202,7 +211,7 @@ export async function pullBackup(o: PullBackupOptions): Promise<PullBackupResult
       o.newCheckpoint === null ? null : await o.domain.checkpoints.xml(o.newCheckpoint.name);
     const domainXml = await o.domain.xml(DomainXmlFlags.MIGRATABLE);
     ok = true;
-    return { checkpointXml, domainXml };
+    return { checkpointXml, domainXml, consistency: q.consistency, notes: q.notes };
   } finally {
     if (!ok) {
       await endJob(o.domain).catch(() => undefined);

@@ -1,6 +1,9 @@
-// Domain-level calls: state, XML, lifecycle, jobs, backups and the QEMU monitor.
+// Domain-level calls: state, XML, lifecycle, jobs, backups, guest-agent freezes and the QEMU monitor.
 #include <libvirt/libvirt-qemu.h>
 #include <libvirt/libvirt.h>
+
+#include <string>
+#include <vector>
 
 #include "convert.h"
 #include "pool.h"
@@ -94,6 +97,57 @@ static Napi::Value BackupGetXml(const Napi::CallbackInfo& info) {
   }), StringToJs);
 }
 
+/** Mount points from a JS string array (empty: every filesystem the agent knows). */
+static std::vector<std::string> MountpointsArg(const Napi::CallbackInfo& info, size_t i) {
+  std::vector<std::string> out;
+  if (!info[i].IsArray()) {
+    throw Napi::TypeError::New(info.Env(), "expected an array of mount points");
+  }
+  Napi::Array a = info[i].As<Napi::Array>();
+  for (uint32_t k = 0; k < a.Length(); k++) {
+    out.push_back(a.Get(k).As<Napi::String>().Utf8Value());
+  }
+  return out;
+}
+
+using FsCall = int (*)(virDomainPtr, const char**, unsigned int, unsigned int);
+
+/** fsFreeze/fsThaw(dom, mountpoints, flags) -> Promise<number of filesystems> (guest agent). */
+static Napi::Value FsCallOn(const Napi::CallbackInfo& info, const char* what, FsCall call) {
+  std::vector<std::string> mounts = MountpointsArg(info, 1);
+  unsigned int flags = FlagsArg(info, 2);
+  return Run<int>(info.Env(), OnDom<int>(info, 0, [what, call, mounts, flags](virDomainPtr d) {
+    std::vector<const char*> ptrs;
+    for (const std::string& m : mounts) {
+      ptrs.push_back(m.c_str());
+    }
+    int n = call(d, ptrs.empty() ? nullptr : ptrs.data(), ptrs.size(), flags);
+    Check(n < 0, what);
+    return n;
+  }), IntToJs);
+}
+
+static Napi::Value FsFreeze(const Napi::CallbackInfo& info) {
+  return FsCallOn(info, "virDomainFSFreeze", virDomainFSFreeze);
+}
+static Napi::Value FsThaw(const Napi::CallbackInfo& info) {
+  return FsCallOn(info, "virDomainFSThaw", virDomainFSThaw);
+}
+
+/** agentSetResponseTimeout(dom, seconds, flags): -2 blocks, -1 default, 0 no wait. */
+static Napi::Value AgentSetResponseTimeout(const Napi::CallbackInfo& info) {
+  if (!info[1].IsNumber()) {
+    throw Napi::TypeError::New(info.Env(), "expected a timeout in seconds");
+  }
+  int timeout = info[1].As<Napi::Number>().Int32Value();
+  unsigned int flags = FlagsArg(info, 2);
+  return Run<int>(info.Env(), OnDom<int>(info, 0, [timeout, flags](virDomainPtr d) {
+    Check(virDomainAgentSetResponseTimeout(d, timeout, flags) < 0,
+          "virDomainAgentSetResponseTimeout");
+    return 0;
+  }), Undefined);
+}
+
 /** qemuMonitorCommand(dom, command, flags) -> Promise<string> (JSON for QMP, text for HMP) */
 static Napi::Value QemuMonitorCommand(const Napi::CallbackInfo& info) {
   std::string cmd = StrArg(info, 1);
@@ -117,6 +171,9 @@ void InitDomain(Napi::Env env, Napi::Object exports) {
   exports.Set("domainJobStats", Napi::Function::New(env, GetJobStats));
   exports.Set("domainBackupBegin", Napi::Function::New(env, BackupBegin));
   exports.Set("domainBackupGetXml", Napi::Function::New(env, BackupGetXml));
+  exports.Set("domainFsFreeze", Napi::Function::New(env, FsFreeze));
+  exports.Set("domainFsThaw", Napi::Function::New(env, FsThaw));
+  exports.Set("domainAgentSetResponseTimeout", Napi::Function::New(env, AgentSetResponseTimeout));
   exports.Set("domainQemuMonitorCommand", Napi::Function::New(env, QemuMonitorCommand));
 }
 

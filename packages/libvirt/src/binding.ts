@@ -90,6 +90,9 @@ export interface NativeBinding {
     flags: number,
   ): Promise<void>;
   domainBackupGetXml(dom: DomHandle, flags: number): Promise<string>;
+  domainFsFreeze(dom: DomHandle, mountpoints: string[], flags: number): Promise<number>;
+  domainFsThaw(dom: DomHandle, mountpoints: string[], flags: number): Promise<number>;
+  domainAgentSetResponseTimeout(dom: DomHandle, seconds: number, flags: number): Promise<void>;
   domainQemuMonitorCommand(dom: DomHandle, command: string, flags: number): Promise<string>;
   checkpointCreate(dom: DomHandle, xml: string, flags: number): Promise<NativeCheckpointInfo>;
   checkpointList(dom: DomHandle, flags: number): Promise<NativeCheckpointInfo[]>;

@@ -133,6 +133,35 @@ export class Domain {
     return parseBackupXml(await this.backupXml());
   }
 
+  /**
+   * Freezes the guest's filesystems through the QEMU guest agent (virDomainFSFreeze); all of them
+   * when `mountpoints` is empty. Returns how many were frozen. Rejects with
+   * `VIR_ERR_ARGUMENT_UNSUPPORTED` when no agent channel is configured and
+   * `VIR_ERR_AGENT_UNRESPONSIVE` when the agent is not connected or does not answer.
+   */
+  async fsFreeze(mountpoints: readonly string[] = []): Promise<number> {
+    return call(`domfsfreeze ${this.name}`, () =>
+      native.domainFsFreeze(this.handle, [...mountpoints], 0),
+    );
+  }
+
+  /** Thaws what {@link fsFreeze} froze (virDomainFSThaw); returns how many were thawed. */
+  async fsThaw(mountpoints: readonly string[] = []): Promise<number> {
+    return call(`domfsthaw ${this.name}`, () =>
+      native.domainFsThaw(this.handle, [...mountpoints], 0),
+    );
+  }
+
+  /**
+   * How long libvirt waits for the guest agent (virDomainAgentSetResponseTimeout), in seconds:
+   * -2 blocks, -1 is libvirt's default, 0 does not wait. Applies to the running domain.
+   */
+  async setAgentResponseTimeout(seconds: number): Promise<void> {
+    await call(`guest-agent-timeout ${this.name}`, () =>
+      native.domainAgentSetResponseTimeout(this.handle, seconds, 0),
+    );
+  }
+
   /** Raw monitor command (virDomainQemuMonitorCommand): a QMP JSON string, or HMP text. */
   async monitorCommand(command: string, options: { hmp?: boolean } = {}): Promise<string> {
     const flags = options.hmp ? MonitorCommandFlags.HMP : 0;

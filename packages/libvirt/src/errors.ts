@@ -94,6 +94,16 @@ export const isInvalidArg = (e: unknown): e is LibvirtError => hasCode(e, 'VIR_E
 export const isNoBackup = (e: unknown): e is LibvirtError => hasCode(e, 'VIR_ERR_NO_DOMAIN_BACKUP');
 
 /**
+ * The guest agent cannot serve a request: no agent channel configured
+ * (`VIR_ERR_ARGUMENT_UNSUPPORTED` "QEMU guest agent is not configured"), the agent not connected
+ * or not answering (`VIR_ERR_AGENT_UNRESPONSIVE`), or out of sync (`VIR_ERR_AGENT_UNSYNCED`).
+ */
+export const isAgentUnavailable = (e: unknown): e is LibvirtError =>
+  hasCode(e, 'VIR_ERR_AGENT_UNRESPONSIVE') ||
+  hasCode(e, 'VIR_ERR_AGENT_UNSYNCED') ||
+  (hasCode(e, 'VIR_ERR_ARGUMENT_UNSUPPORTED') && /guest agent/i.test(e.libvirtMessage));
+
+/**
  * The connection is unusable: closed by us, or the daemon went away (EOF, keepalive timeout,
  * socket errors). The caller should reconnect.
  */

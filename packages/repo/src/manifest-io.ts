@@ -30,6 +30,9 @@ export function parseManifest(text: string, where: string): SnapshotManifest {
   try {
     checkSnapshotId(String(m.id));
     checkDomainUuid(String(m.domain?.uuid));
+    if (m.consistency !== undefined && !['filesystem', 'crash'].includes(m.consistency)) {
+      throw new Error(`unknown consistency ${String(m.consistency)}`);
+    }
     if (!Array.isArray(m.disks)) {
       throw new Error('disks is not a list');
     }

@@ -59,6 +59,7 @@ export type CommitInfo = Pick<
   | 'startedAt'
   | 'endedAt'
   | 'toolVersion'
+  | 'consistency'
 >;
 
 interface DiskState {

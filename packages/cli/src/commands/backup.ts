@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 
 import {
+  consistencyOf,
   explainReason,
   runBackup,
   type RequestedLevel,
@@ -28,6 +29,7 @@ interface Options extends HostOptions {
   repo: string;
   level: string;
   maxChain?: string;
+  quiesce?: boolean;
   json?: boolean;
 }
 
@@ -62,7 +64,12 @@ export function registerBackup(program: Command, ctx: () => CliContext): void {
       .requiredOption('--domain <name|uuid>', 'the domain')
       .requiredOption('--repo <dir>', 'repository directory (created when missing or empty)')
       .option('--level <auto|full|inc|diff>', 'backup level; auto continues the chain', 'auto')
-      .option('--max-chain <n>', 'with auto: a full after n snapshots since the last full'),
+      .option('--max-chain <n>', 'with auto: a full after n snapshots since the last full')
+      .option(
+        '--quiesce',
+        "freeze the guest's filesystems (QEMU guest agent) while the backup starts; " +
+          'without an agent the backup is crash-consistent and says why',
+      ),
   )
     .option('--json', 'print one JSON document')
     .addHelpText(
@@ -72,6 +79,10 @@ Levels: auto takes an incremental when the chain is healthy and a full otherwise
 (NO_PARENT, BITMAP_MISSING, BITMAP_INCONSISTENT, DISKS_CHANGED, ...). A checkpoint whose libvirt
 metadata vanished (transient domain re-created, migration) is redefined from the lineage and the
 chain continues (CHECKPOINT_REDEFINED). 'virtvault doctor' shows what the next run will do and why.
+
+Consistency: 'filesystem' when --quiesce froze the guest through its agent, else 'crash' (as after
+a power cut). A stopped domain is backed up as 'crash' (as consistent as its last shutdown), and
+it cannot be started while its disks are read (the start fails on QEMU's image lock).
 
 Examples:
   virtvault backup --domain web1 --repo /backups
@@ -101,6 +112,7 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
     const lineage = await openLineage(ctx, o.state);
     const hv = await openHypervisor(o.connect, o.host ?? ctx.env.hostname);
     const progress = new Progress(ctx, 'read', o.json === true);
+    const notes: string[] = [];
     try {
       const result = await runBackup(
         {
@@ -113,6 +125,7 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
             now: ctx.now,
             onProgress: (p) => progress.update(p.target, p.bytesRead, p.bytesToRead),
             signal: ctx.signal,
+            onNote: (n) => notes.push(n),
           }),
           lineage: lineage.store,
           manifests: repos,
@@ -123,13 +136,14 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
           domain: o.domain,
           repository: (await repos.get(o.repo)).root,
           policy: { level, ...(maxChain !== undefined ? { maxChainLength: maxChain } : {}) },
+          ...(o.quiesce === true ? { quiesce: true } : {}),
           // the embedded lineage is ours alone (state lock): a run still marked running there
           // belongs to a process that died; a shared Postgres waits for the lease to lapse
           staleRunAfterMs: ctx.env.databaseUrl === undefined ? 0 : 10 * 60_000,
         },
       );
       progress.done();
-      report(ctx, o, result, ctx.now() - started);
+      report(ctx, o, result, notes, ctx.now() - started);
     } finally {
       await hv.close();
       await lineage.close();
@@ -138,13 +152,21 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
   });
 }
 
-function report(ctx: CliContext, o: Options, r: RunBackupResult, durationMs: number): void {
+function report(
+  ctx: CliContext,
+  o: Options,
+  r: RunBackupResult,
+  notes: string[],
+  durationMs: number,
+): void {
   const m = r.manifest;
   const doc = {
     snapshot: m.id,
     domain: m.domain,
     host: m.host,
     level: m.level,
+    consistency: consistencyOf(m),
+    notes,
     plannedLevel: r.plannedLevel,
     reasons: m.reasons,
     checkpoint: m.checkpoint?.name ?? null,
@@ -162,6 +184,10 @@ function report(ctx: CliContext, o: Options, r: RunBackupResult, durationMs: num
   ctx.stdout.write(
     `${m.level} backup ${m.id} of ${m.domain.name} done in ${(durationMs / 1000).toFixed(1)} s\n`,
   );
+  ctx.stdout.write(`  consistency: ${consistencyOf(m)}\n`);
+  for (const n of notes) {
+    ctx.stdout.write(`  note: ${n}\n`);
+  }
   for (const code of m.reasons) {
     ctx.stdout.write(
       `  reason ${code}: ${explainReason(code as Parameters<typeof explainReason>[0])}\n`,

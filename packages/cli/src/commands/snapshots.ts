@@ -1,6 +1,8 @@
 /** `virtvault snapshots`: the committed snapshots of a repository. */
 import type { Command } from 'commander';
 
+import { consistencyOf } from '@virtvault/core';
+
 import type { CliContext } from '../context.js';
 import { formatBytes, formatTable, guard, printJson } from '../output.js';
 import { listSnapshots, openRepository } from '../repo-access.js';
@@ -38,6 +40,7 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
             domain: m.domain,
             host: m.host,
             level: m.level,
+            consistency: consistencyOf(m),
             reasons: m.reasons,
             parent: m.parent,
             checkpoint: m.checkpoint?.name ?? null,
@@ -58,13 +61,17 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
         m.id,
         m.domain.name,
         m.level,
+        consistencyOf(m),
         m.endedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
         formatBytes(m.disks.reduce((n, d) => n + d.bytesNew, 0)),
         verify,
         m.reasons.join(',') || '-',
       ]);
       ctx.stdout.write(
-        formatTable(['SNAPSHOT', 'DOMAIN', 'LEVEL', 'TIME', 'NEW', 'VERIFY', 'REASONS'], rows),
+        formatTable(
+          ['SNAPSHOT', 'DOMAIN', 'LEVEL', 'CONSISTENCY', 'TIME', 'NEW', 'VERIFY', 'REASONS'],
+          rows,
+        ),
       );
     } finally {
       await repo.close();

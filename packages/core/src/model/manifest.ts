@@ -9,6 +9,13 @@
 /** Backup levels. A differential is taken against the last full, an incremental against the last snapshot. */
 export type BackupLevel = 'full' | 'incremental' | 'differential';
 
+/**
+ * How consistent a snapshot's disks are: `filesystem` when the guest agent froze the guest's
+ * filesystems for the moment the backup job started, `crash` when the disks are as a power cut
+ * would leave them (no freeze, or a stopped domain).
+ */
+export type Consistency = 'filesystem' | 'crash';
+
 /** One disk of a snapshot. Sizes are bytes. */
 export interface ManifestDisk {
   /** libvirt target name, e.g. `vda`. */
@@ -67,4 +74,11 @@ export interface SnapshotManifest {
   endedAt: string;
   /** virtvault version that wrote it. */
   toolVersion: string;
+  /** Consistency of the disks; absent in manifests written before it existed, which means `crash`. */
+  consistency?: Consistency;
+}
+
+/** A manifest's consistency; a missing field (older manifests) is `crash`. */
+export function consistencyOf(m: Pick<SnapshotManifest, 'consistency'>): Consistency {
+  return m.consistency ?? 'crash';
 }

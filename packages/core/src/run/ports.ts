@@ -58,6 +58,11 @@ export interface BackupRequest {
   newCheckpoint: { name: string; disks: string[]; mode: 'live' | 'offline' } | null;
   /** Reason codes to write into the manifest. */
   reasons: ReasonCode[];
+  /**
+   * Freeze the guest's filesystems through the guest agent while the backup job starts; without
+   * an agent the backup proceeds crash-consistent and says so. @default false
+   */
+  quiesce?: boolean;
   /** Call now and then during long transfers: keeps the run's lease alive. */
   heartbeat: () => Promise<void>;
 }

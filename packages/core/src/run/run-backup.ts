@@ -139,6 +139,7 @@ function execute(ctx: RunContext, p: BackupPlan): Promise<SnapshotManifest> {
     incrementalFrom: p.incrementalFrom,
     newCheckpoint: nc ? { ...nc, name: toCheckpointName(deps.ids.next()) } : null,
     reasons: p.reasons,
+    ...(request.quiesce === true ? { quiesce: true } : {}),
     heartbeat: () => deps.lineage.heartbeat(ctx.runId, deps.clock.now()),
   });
 }

@@ -40,6 +40,8 @@ export interface RunBackupRequest {
   repository: string;
   /** Level rules. */
   policy: LevelPolicy;
+  /** Freeze the guest's filesystems for the backup (see `BackupRequest.quiesce`). */
+  quiesce?: boolean;
   /** A running run without heartbeat for this long is taken over. @default 21600000 (6 h) */
   staleRunAfterMs?: number;
 }

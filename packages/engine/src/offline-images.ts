@@ -1,0 +1,126 @@
+/**
+ * The images of a stopped domain, locked against a start for the whole copy.
+ *
+ * QEMU locks images: a read-only `qemu-nbd` does not share the write permission, so while it holds
+ * an image `virsh start` fails (`Failed to get "write" lock`). The new checkpoint's bitmap is added
+ * with `qemu-img bitmap --add` *before* the servers start: from then on every write to the image
+ * (by anyone who opens it, a started domain included) is recorded in it, so a start after the copy
+ * cannot escape the next incremental, and no unlocked window remains between copy and bitmap.
+ * A start that slips in before the servers hold their locks makes a server fail; the domain is
+ * then found running and the attempt ends as `DOMAIN_STARTED_DURING_BACKUP` with the new bitmaps
+ * removed again.
+ */
+import { EngineError } from './errors.js';
+import { qemuImg } from './qemu-img.js';
+import { QemuNbd } from './qemu-nbd.js';
+
+/** One image of a stopped domain. */
+export interface OfflineImage {
+  /** Disk target, also the NBD export name. */
+  target: string;
+  /** Image file. */
+  source: string;
+  /** Image format. */
+  format: string;
+}
+
+/** Options of {@link holdImages}. */
+export interface HoldImagesOptions {
+  /** The domain's name, for messages. */
+  domainName: string;
+  /** Every image to copy. */
+  images: OfflineImage[];
+  /** Bitmap to export as `qemu:dirty-bitmap:<name>` (the parent checkpoint's), or null. */
+  exportBitmap: string | null;
+  /** Bitmap to add (the new checkpoint's) and the targets that get it, or null. */
+  newBitmap: { name: string; targets: string[] } | null;
+  /** The unix socket of one target's server. */
+  socketFor: (target: string) => string;
+  /** Whether the domain runs now. */
+  isActive: () => Promise<boolean>;
+  /** Removes a bitmap from a disk of the running domain (QMP): a started QEMU holds the image. */
+  removeLive: (target: string, bitmap: string) => Promise<void>;
+}
+
+/** Locked images being served; `release()` ends the lock. */
+export interface HeldImages {
+  /** The NBD socket of each target. */
+  sockets: ReadonlyMap<string, string>;
+  /** Stops every server (the domain may start from then on). Idempotent. */
+  release(): Promise<void>;
+  /** Removes the new bitmaps again (the attempt failed); never throws. */
+  dropNewBitmaps(): Promise<void>;
+}
+
+/** Removes `bitmap` from the images: through QEMU when the domain runs, else with qemu-img. */
+async function removeBitmaps(o: HoldImagesOptions, added: OfflineImage[]): Promise<void> {
+  const name = o.newBitmap?.name;
+  if (name === undefined || added.length === 0) {
+    return;
+  }
+  const live = await o.isActive().catch(() => false);
+  for (const img of added) {
+    // what is left over is an orphan of ours, which the next run's planner cleans up
+    await (
+      live ? o.removeLive(img.target, name) : qemuImg(['bitmap', '--remove', img.source, name])
+    )
+      .then(() => undefined)
+      .catch(() => undefined);
+  }
+}
+
+async function addBitmaps(o: HoldImagesOptions, added: OfflineImage[]): Promise<void> {
+  const nb = o.newBitmap;
+  for (const img of o.images.filter((i) => nb?.targets.includes(i.target) === true)) {
+    await qemuImg(['bitmap', '--add', img.source, nb?.name as string]);
+    added.push(img);
+  }
+}
+
+async function serveAll(o: HoldImagesOptions, servers: QemuNbd[]): Promise<void> {
+  for (const img of o.images) {
+    servers.push(
+      await QemuNbd.start({
+        image: img.source,
+        format: img.format,
+        socket: o.socketFor(img.target),
+        exportName: img.target,
+        readOnly: true,
+        ...(o.exportBitmap !== null ? { bitmap: o.exportBitmap } : {}),
+      }),
+    );
+  }
+}
+
+/**
+ * Adds the new bitmap to every image, then serves every image read-only (which locks it).
+ * Throws `DOMAIN_STARTED_DURING_BACKUP` when the domain started before all locks were held;
+ * on any failure nothing of the attempt is left (servers stopped, new bitmaps removed).
+ */
+export async function holdImages(o: HoldImagesOptions): Promise<HeldImages> {
+  const added: OfflineImage[] = [];
+  const servers: QemuNbd[] = [];
+  try {
+    await addBitmaps(o, added);
+    await serveAll(o, servers);
+    if (await o.isActive()) {
+      throw new Error('the domain is running although its images are locked');
+    }
+  } catch (e) {
+    await Promise.all(servers.map((s) => s.close()));
+    await removeBitmaps(o, added);
+    if (await o.isActive().catch(() => false)) {
+      throw new EngineError(
+        'DOMAIN_STARTED_DURING_BACKUP',
+        `${o.domainName} was started during its offline backup; the run is aborted (nothing kept)`,
+        { cause: e },
+      );
+    }
+    throw e;
+  }
+  const sockets = new Map(o.images.map((i) => [i.target, o.socketFor(i.target)]));
+  const release = async (): Promise<void> => {
+    await Promise.all(servers.map((s) => s.close()));
+  };
+  return { sockets, release, dropNewBitmaps: () => removeBitmaps(o, added) };
+}
