@@ -281,6 +281,7 @@ export class AgentService {
         incrementalFrom: req.incrementalFrom,
         newCheckpoint: req.newCheckpoint,
         reasons: req.reasons,
+        ...(req.quiesce === true ? { quiesce: true } : {}),
         heartbeat: () => Promise.resolve(hooks.onHeartbeat?.(this.#o.now())),
       });
     } catch (e) {

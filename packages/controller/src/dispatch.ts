@@ -194,6 +194,7 @@ export class Dispatcher implements JobHandlers {
       repository: data.repository,
       policy: data.level,
       staleRunAfterMs: t.staleRunAfterMs,
+      ...(data.level.quiesce === true ? { quiesce: true } : {}),
     };
     // one line per start and end: operators (and tests) see which replica ran which job
     this.d.log(

@@ -46,7 +46,7 @@ function level(f: Fields, tz: string): LevelPolicy {
   if (typeof f.value === 'string') {
     return { level: f.oneOf(LEVELS), timeZone: tz };
   }
-  f.only(['level', 'maxChainLength', 'maxFullAgeMs', 'fullOnWeekdays', 'timeZone']);
+  f.only(['level', 'maxChainLength', 'maxFullAgeMs', 'fullOnWeekdays', 'timeZone', 'quiesce']);
   const out: LevelPolicy = {
     level: f.at('level').opt((x) => x.oneOf(LEVELS), 'auto' as const),
     timeZone: f.at('timeZone').opt(timeZone, tz),
@@ -62,6 +62,9 @@ function level(f: Fields, tz: string): LevelPolicy {
   }
   if (days !== undefined) {
     out.fullOnWeekdays = days;
+  }
+  if (f.at('quiesce').opt((x) => x.bool(), false)) {
+    out.quiesce = true;
   }
   return out;
 }

@@ -154,6 +154,7 @@ async function streamBackup(o: RemotePortsOptions, req: BackupRequest): Promise<
         incrementalFrom: req.incrementalFrom,
         newCheckpoint: req.newCheckpoint,
         reasons: req.reasons,
+        ...(req.quiesce === true ? { quiesce: true } : {}),
       },
       {
         signal: ac.signal,

@@ -38,6 +38,8 @@ export interface AgentBackupRequest {
   newCheckpoint: { name: string; disks: string[]; mode: 'live' | 'offline' } | null;
   /** Reason codes for the manifest. */
   reasons: ReasonCode[];
+  /** Freeze the guest's filesystems while the job starts. @default false */
+  quiesce?: boolean;
 }
 
 /** A restore on the agent's host. */

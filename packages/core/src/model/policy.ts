@@ -17,4 +17,9 @@ export interface LevelPolicy {
   fullOnWeekdays?: readonly number[];
   /** IANA time zone for `fullOnWeekdays`. @default 'UTC' */
   timeZone?: string;
+  /**
+   * Not a level rule, but it travels with them to every run of a fleet policy: freeze the guest's
+   * filesystems through its agent (see `BackupRequest.quiesce`). @default false
+   */
+  quiesce?: boolean;
 }

@@ -2,7 +2,7 @@
  * `SnapshotManifest` (core) ⇄ `Manifest` (wire). The manifest's fixed `format` and `version`
  * markers are not on the wire: the message is format version 1 by definition.
  */
-import type { SnapshotManifest } from '@virtvault/core';
+import type { Consistency, SnapshotManifest } from '@virtvault/core';
 
 import type {
   Manifest as ManifestMsg,
@@ -27,6 +27,7 @@ export function manifestToMsg(m: SnapshotManifest): ManifestMsg {
     startedAt: m.startedAt,
     endedAt: m.endedAt,
     toolVersion: m.toolVersion,
+    consistency: m.consistency ?? '',
   };
 }
 
@@ -56,5 +57,11 @@ export function manifestFromMsg(m: ManifestOut, field = 'Manifest'): SnapshotMan
     startedAt: m.startedAt,
     endedAt: m.endedAt,
     toolVersion: m.toolVersion,
+    ...(m.consistency !== '' ? { consistency: consistency(m.consistency) } : {}),
   };
+}
+
+/** `filesystem` as is; anything else (an empty string from older agents) is `crash`. */
+function consistency(wire: string): Consistency {
+  return wire === 'filesystem' ? 'filesystem' : 'crash';
 }

@@ -51,6 +51,7 @@ export function backupRequestToMsg(r: AgentBackupRequest): BackupMsg {
     incrementalFrom: r.incrementalFrom ?? '',
     newCheckpoint: nc === null ? null : { name: nc.name, disks: [...nc.disks], mode: nc.mode },
     reasons: [...r.reasons],
+    quiesce: r.quiesce === true,
   };
 }
 
@@ -74,6 +75,7 @@ export function backupRequestFromMsg(m: BackupOut): AgentBackupRequest {
             mode: oneOf('NewCheckpoint.mode', nc.mode, CHECKPOINT_MODES),
           },
     reasons: reasonCodes('RunBackupRequest.reasons', m.reasons),
+    ...(m.quiesce ? { quiesce: true } : {}),
   };
 }
 

@@ -33,6 +33,10 @@ export interface Manifest {
   'startedAt'?: (string);
   'endedAt'?: (string);
   'toolVersion'?: (string);
+  /**
+   * "filesystem" | "crash"; empty (older agents) means "crash".
+   */
+  'consistency'?: (string);
 }
 
 /**
@@ -64,4 +68,8 @@ export interface Manifest__Output {
   'startedAt': (string);
   'endedAt': (string);
   'toolVersion': (string);
+  /**
+   * "filesystem" | "crash"; empty (older agents) means "crash".
+   */
+  'consistency': (string);
 }

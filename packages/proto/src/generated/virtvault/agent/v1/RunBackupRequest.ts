@@ -35,6 +35,11 @@ export interface RunBackupRequest {
    */
   'newCheckpoint'?: (_virtvault_agent_v1_NewCheckpoint | null);
   'reasons'?: (string)[];
+  /**
+   * Freeze the guest's filesystems through its agent while the job starts (crash-consistent
+   * without an agent).
+   */
+  'quiesce'?: (boolean);
 }
 
 export interface RunBackupRequest__Output {
@@ -68,4 +73,9 @@ export interface RunBackupRequest__Output {
    */
   'newCheckpoint': (_virtvault_agent_v1_NewCheckpoint__Output | null);
   'reasons': (string)[];
+  /**
+   * Freeze the guest's filesystems through its agent while the job starts (crash-consistent
+   * without an agent).
+   */
+  'quiesce': (boolean);
 }
