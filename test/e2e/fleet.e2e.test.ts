@@ -345,6 +345,9 @@ describe('the fleet: agents, controller replicas, virtvault fleet', () => {
       ?.reasons.find((c) => c.startsWith('BITMAP_')) as string;
     assert.ok(breakCode, 'the killed QEMU broke the chain');
     assert.equal(reason(summary.chainBreaks, breakCode), withReason(breakCode));
+    const byReason = await fleet.fleet<{ runs: ApiRun[] }>('runs', '--reason', breakCode);
+    assert.equal(byReason.runs.length, withReason(breakCode));
+    assert.ok(byReason.runs.every((r) => r.domainName === 'f1'));
     assert.equal(
       reason(summary.repairs, 'CHECKPOINT_REDEFINED'),
       withReason('CHECKPOINT_REDEFINED'),

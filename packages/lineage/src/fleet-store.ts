@@ -3,7 +3,6 @@
  * Postgres, one SQL file per operation under `sql/fleet/`. Same connection style as
  * `PgLineageStore`: open with `connect`, finish with `close`; migrations run on connect.
  */
-import { readFile } from 'node:fs/promises';
 
 import type postgres from 'postgres';
 import { type Sql, type TransactionSql } from 'postgres';
@@ -37,6 +36,7 @@ import {
   globToRegExpSource,
 } from './fleet-types.js';
 import { openMigrated } from './pg-open.js';
+import { loadSqlDir } from './sql-dir.js';
 
 const FLEET_QUERIES = [
   'upsert-host',
@@ -62,17 +62,8 @@ type Tx = Sql | TransactionSql;
 const RUNS_DEFAULT_LIMIT = 100;
 const RUNS_MAX_LIMIT = 10_000;
 
-async function loadFleetQueries(): Promise<Record<FleetQuery, string>> {
-  const dir = new URL('../sql/fleet/', import.meta.url);
-  const entries = await Promise.all(
-    FLEET_QUERIES.map(async (n) => {
-      const text = await readFile(new URL(`${n}.sql`, dir), 'utf8').catch((e: unknown) => {
-        throw new LineageError('SQL_FILE_MISSING', `cannot read fleet/${n}.sql`, { cause: e });
-      });
-      return [n, text] as const;
-    }),
-  );
-  return Object.fromEntries(entries) as Record<FleetQuery, string>;
+function loadFleetQueries(): Promise<Readonly<Record<FleetQuery, string>>> {
+  return loadSqlDir('fleet', FLEET_QUERIES);
 }
 
 /** Fleet tables on Postgres. */
@@ -267,13 +258,14 @@ export class FleetStore {
       date(filter.until),
       limit,
       null,
+      filter.reason ?? null,
     ]);
     return rows.map(toFleetRun);
   }
 
   /** One run, or null. */
   async getRun(id: string): Promise<FleetRun | null> {
-    const params = [null, null, null, null, null, null, 1, id];
+    const params = [null, null, null, null, null, null, 1, id, null];
     const [r] = await this.run<FleetRunRow>(this.sql, 'select-fleet-runs', params);
     return r === undefined ? null : toFleetRun(r);
   }

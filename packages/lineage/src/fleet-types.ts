@@ -207,6 +207,8 @@ export interface RunFilter {
   until?: number;
   /** At most this many, newest first. @default 100 */
   limit?: number;
+  /** Runs carrying this reason code, or failed with this error code. */
+  reason?: string;
 }
 
 /** A run with its domain and tag. */

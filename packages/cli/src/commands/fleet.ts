@@ -155,6 +155,10 @@ function registerRuns(fleet: Command, ctx: () => CliContext): void {
     .option('--vm <name|uuid>', 'only runs of this VM')
     .option('--status <status>', 'running, succeeded, failed or abandoned')
     .option('--policy <name>', 'only runs of this policy')
+    .option(
+      '--reason <code>',
+      'only runs with this reason code (e.g. BITMAP_MISSING) or error code',
+    )
     .option('--since <when>', 'e.g. 7d, 12h or an ISO time')
     .option('--limit <n>', 'at most this many (default 50)', '50')
     .option('--json', 'print one JSON document')
@@ -168,7 +172,7 @@ function registerRuns(fleet: Command, ctx: () => CliContext): void {
         }
         const o = cmd.opts<Record<string, string | undefined>>();
         const q = new URLSearchParams();
-        for (const k of ['host', 'vm', 'status', 'policy', 'since', 'limit']) {
+        for (const k of ['host', 'vm', 'status', 'policy', 'reason', 'since', 'limit']) {
           const v = o[k];
           if (v !== undefined) {
             q.set(k, v);

@@ -50,6 +50,8 @@ export interface RunQuery {
   status?: string;
   /** Policy name. */
   policy?: string;
+  /** A reason code the run carries, or its error code. */
+  reason?: string;
   /** Epoch ms, inclusive. */
   since?: number;
   /** Epoch ms, exclusive. */
@@ -153,7 +155,7 @@ export function parseSince(v: string | null, now: number): number | undefined {
 
 function runQuery(q: URLSearchParams, now: number): RunQuery {
   const out: RunQuery = {};
-  for (const k of ['host', 'domain', 'status', 'policy'] as const) {
+  for (const k of ['host', 'domain', 'status', 'policy', 'reason'] as const) {
     const v = q.get(k) ?? (k === 'domain' ? q.get('vm') : null);
     if (v !== null && v !== '') {
       out[k] = v;

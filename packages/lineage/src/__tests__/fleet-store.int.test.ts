@@ -145,6 +145,8 @@ describe('FleetStore', () => {
     assert.deepEqual(await ids({ policy: 'nightly', limit: 1 }), ['r2']);
     assert.deepEqual(await ids({ since: T0 + 30, until: T0 + 40 }), ['r2']);
     assert.deepEqual(await ids({ host: 'b' }), []);
+    assert.deepEqual(await ids({ reason: 'AGENT_UNAVAILABLE' }), ['r1'], 'by error code');
+    assert.deepEqual(await ids({ reason: 'BITMAP_MISSING' }), []);
     const r2 = await fleet.getRun('r2');
     assert.equal(r2?.trigger, 'retry');
     assert.equal(r2?.attempt, 2);
