@@ -48,10 +48,16 @@ export class QemuNbd {
     });
   }
 
-  /** Starts qemu-nbd and waits until its socket accepts. */
+  /**
+   * Starts qemu-nbd and waits until it serves. Readiness is the pid file, not the socket:
+   * qemu-nbd 7.2 creates its socket before it opens the image, and writes the pid file only once
+   * the image is open, so an image locked by a running QEMU never looks ready.
+   */
   static async start(o: QemuNbdOptions): Promise<QemuNbd> {
     await rm(o.socket, { force: true });
+    await rm(pidFile(o.socket), { force: true });
     const args = ['--socket', o.socket, '--export-name', o.exportName, '-f', o.format];
+    args.push('--pid-file', pidFile(o.socket));
     args.push('--cache=none', '--aio=native', '--shared=8', '--persistent');
     if (o.readOnly) {
       args.push('--read-only');
@@ -73,7 +79,7 @@ export class QemuNbd {
         throw new EngineError('QEMU_NBD_FAILED', `qemu-nbd exited: ${this.#stderr.trim()}`);
       }
       if (
-        await access(this.#socket).then(
+        await access(pidFile(this.#socket)).then(
           () => true,
           () => false,
         )
@@ -99,5 +105,11 @@ export class QemuNbd {
       clearTimeout(timer);
     }
     await rm(this.#socket, { force: true });
+    await rm(pidFile(this.#socket), { force: true });
   }
+}
+
+/** The pid file next to a socket. */
+function pidFile(socket: string): string {
+  return `${socket}.pid`;
 }

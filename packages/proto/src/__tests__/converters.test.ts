@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
+import { consistencyOf, type SnapshotManifest } from '@virtvault/core';
+
 import type { AgentRestoreRequest } from '../agent-api.js';
 import { ProtoError } from '../errors.js';
 import {
@@ -62,7 +64,19 @@ describe('proto converters: core → wire bytes → core is the identity', () =>
     assert.deepEqual(back, [MANIFEST, MANIFEST_FULL]);
   });
 
-  it('RunBackupRequest, incremental and full', () => {
+  it('Manifest.consistency: empty from an older agent reads as absent (crash)', () => {
+    const legacy: SnapshotManifest = { ...MANIFEST };
+    delete legacy.consistency;
+    const msg = { ...manifestToMsg(MANIFEST), consistency: '' };
+    const back = svc.ListManifests.responseDeserialize(
+      svc.ListManifests.responseSerialize({ manifests: [msg] }),
+    );
+    const m = manifestFromMsg(back.manifests[0] ?? assert.fail());
+    assert.deepEqual(m, legacy);
+    assert.equal(consistencyOf(m), 'crash');
+  });
+
+  it('RunBackupRequest, incremental (quiesced) and full', () => {
     for (const req of [BACKUP, BACKUP_FULL]) {
       const buf = svc.RunBackup.requestSerialize(backupRequestToMsg(req));
       assert.deepEqual(backupRequestFromMsg(svc.RunBackup.requestDeserialize(buf)), req);

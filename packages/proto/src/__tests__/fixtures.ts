@@ -74,6 +74,7 @@ export const MANIFEST: SnapshotManifest = {
   startedAt: '2026-11-25T10:00:00.000Z',
   endedAt: '2026-11-25T10:00:09.000Z',
   toolVersion: '0.1.0',
+  consistency: 'filesystem',
 };
 
 /** A full without checkpoint or parent. */
@@ -84,6 +85,7 @@ export const MANIFEST_FULL: SnapshotManifest = {
   reasons: ['NO_PARENT'],
   checkpoint: null,
   parent: null,
+  consistency: 'crash',
 };
 
 /** An incremental backup request. */
@@ -97,6 +99,7 @@ export const BACKUP: AgentBackupRequest = {
   incrementalFrom: 'vv-01A',
   newCheckpoint: { name: 'vv-01B', disks: ['vda'], mode: 'live' },
   reasons: ['CHECKPOINT_REDEFINED'],
+  quiesce: true,
 };
 
 /** A full backup request (nulls everywhere the wire has empty strings). */
@@ -108,6 +111,7 @@ export const BACKUP_FULL: AgentBackupRequest = {
   newCheckpoint: null,
   reasons: ['NO_PARENT'],
 };
+delete BACKUP_FULL.quiesce;
 
 /** Host info with values past 32 bits. */
 export const HOST: HostInfo = {

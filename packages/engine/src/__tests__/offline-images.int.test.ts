@@ -1,0 +1,153 @@
+/**
+ * The offline lock step with real qemu-img and qemu-nbd on plain qcow2 files (no libvirt): a
+ * writable qemu-nbd stands in for a QEMU that started, and `isActive` for libvirt's domain state.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { access, mkdtemp, rm } from 'node:fs/promises';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+
+import { holdImages, type HoldImagesOptions } from '../offline-images.js';
+import { QemuNbd } from '../qemu-nbd.js';
+
+const run = promisify(execFile);
+
+async function bitmaps(image: string): Promise<string[]> {
+  const info = JSON.parse(
+    (await run('qemu-img', ['info', '-U', '--output=json', image])).stdout,
+  ) as { 'format-specific'?: { data?: { bitmaps?: { name: string }[] } } };
+  return (info['format-specific']?.data?.bitmaps ?? []).map((b) => b.name);
+}
+
+/** A write as a starting QEMU would need it: takes the write lock. */
+async function tryWrite(image: string): Promise<string> {
+  try {
+    await run('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x5a 0 64k', image]);
+    return 'ok';
+  } catch (e) {
+    return (e as { stderr?: string }).stderr ?? String(e);
+  }
+}
+
+const exists = (p: string) =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
+
+describe('holdImages: a stopped domain is locked against a start during its offline backup', () => {
+  let dir = '';
+  let images: { target: string; source: string; format: string }[] = [];
+
+  before(async () => {
+    dir = await mkdtemp('/var/tmp/vv-offline-');
+    images = ['vda', 'vdb'].map((t) => ({
+      target: t,
+      source: `${dir}/${t}.qcow2`,
+      format: 'qcow2',
+    }));
+    for (const i of images) {
+      await run('qemu-img', ['create', '-q', '-f', 'qcow2', i.source, '16M']);
+    }
+  });
+
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  function options(over: Partial<HoldImagesOptions>): HoldImagesOptions {
+    return {
+      domainName: 'vm',
+      images,
+      exportBitmap: null,
+      newBitmap: { name: 'vv-new', targets: ['vda', 'vdb'] },
+      socketFor: (t) => `${dir}/${t}.sock`,
+      isActive: () => Promise.resolve(false),
+      removeLive: () => Promise.reject(new Error('not running')),
+      ...over,
+    };
+  }
+
+  it('adds the new bitmap first, then holds every image: writes are refused until release', async () => {
+    const held = await holdImages(
+      options({ newBitmap: { name: 'vv-1', targets: ['vda', 'vdb'] } }),
+    );
+    try {
+      for (const i of images) {
+        assert.deepEqual(await bitmaps(i.source), ['vv-1']);
+        assert.ok(await exists(held.sockets.get(i.target) as string));
+        assert.match(await tryWrite(i.source), /Failed to get "write" lock/);
+      }
+    } finally {
+      await held.release();
+    }
+    for (const i of images) {
+      assert.equal(await tryWrite(i.source), 'ok');
+      assert.equal(await exists(`${dir}/${i.target}.sock`), false);
+    }
+    await held.dropNewBitmaps();
+    for (const i of images) {
+      assert.deepEqual(await bitmaps(i.source), []);
+    }
+  });
+
+  it('a domain that started before the locks: DOMAIN_STARTED_DURING_BACKUP, no bitmap left', async () => {
+    // the "started QEMU" holds vdb: vda gets its bitmap, vdb's add fails on the lock
+    const qemu = await QemuNbd.start({
+      image: images[1]?.source as string,
+      format: 'qcow2',
+      socket: `${dir}/qemu.sock`,
+      exportName: 'vdb',
+      readOnly: false,
+    });
+    const removedLive: string[] = [];
+    try {
+      await assert.rejects(
+        holdImages(
+          options({
+            newBitmap: { name: 'vv-2', targets: ['vda', 'vdb'] },
+            isActive: () => Promise.resolve(true),
+            removeLive: async (target, bitmap) => {
+              removedLive.push(`${target}/${bitmap}`);
+              // what QMP block-dirty-bitmap-remove does inside the running QEMU
+              await run('qemu-img', ['bitmap', '--remove', images[0]?.source as string, bitmap]);
+            },
+          }),
+        ),
+        (e: Error & { code?: string; cause?: Error }) => {
+          assert.equal(e.code, 'DOMAIN_STARTED_DURING_BACKUP');
+          assert.match(String(e.cause?.message), /write" lock/);
+          return true;
+        },
+      );
+    } finally {
+      await qemu.close();
+    }
+    assert.deepEqual(removedLive, ['vda/vv-2'], 'the bitmap added before the start is removed');
+    for (const i of images) {
+      assert.deepEqual(await bitmaps(i.source), []);
+      assert.equal(await exists(`${dir}/${i.target}.sock`), false);
+    }
+  });
+
+  it('a lock held by something else while the domain is still off is not blamed on a start', async () => {
+    const holder = await QemuNbd.start({
+      image: images[0]?.source as string,
+      format: 'qcow2',
+      socket: `${dir}/holder.sock`,
+      exportName: 'vda',
+      readOnly: false,
+    });
+    try {
+      // vda's bitmap add succeeds with no bitmap wanted on it; its server fails on the lock
+      await assert.rejects(
+        holdImages(options({ newBitmap: { name: 'vv-3', targets: ['vdb'] } })),
+        (e: Error & { code?: string }) => e.code === 'QEMU_NBD_FAILED',
+      );
+    } finally {
+      await holder.close();
+    }
+    assert.deepEqual(await bitmaps(images[1]?.source as string), [], 'vdb bitmap removed offline');
+  });
+});
