@@ -454,6 +454,11 @@ describe('the fleet: agents, controller replicas, virtvault fleet', () => {
         },
       },
     });
+
+    // every replica stops cleanly on SIGTERM
+    for (const id of fleet.controllerIds) {
+      assert.equal(await fleet.stopController(id, 'SIGTERM'), 0, `controller ${id} exit code`);
+    }
   });
 });
 

@@ -244,6 +244,11 @@ export class Fleet {
     return this.#stop(c.child, signal);
   }
 
+  /** Ids of the running controller replicas. */
+  get controllerIds(): string[] {
+    return [...this.#controllers.keys()];
+  }
+
   /** A controller replica's log so far. */
   controllerLog(id: string): Promise<string> {
     return readFile(`${this.dir}/controller-${id}.log`, 'utf8').catch(() => '');
