@@ -12,43 +12,11 @@ import { Lab } from '../lab/index.js';
 import { assertIdentical, copyDisks, freshVm, Standalone, virsh } from './cli.js';
 import { checkDashboard } from './dashboard-browser.js';
 import { type ApiRun, Fleet, sleep } from './fleet.js';
+import { type Summary, fresh, nextOk, ok, settle } from './fleet-runs.js';
 import { parsePrometheus, sampleValue } from './prom-parse.js';
 
 const MiB = 1024 * 1024;
 const VMS = ['f1', 'f2', 'f3'];
-
-const ok = (runs: ApiRun[], vm: string) =>
-  runs.filter((r) => r.domainName === vm && r.status === 'succeeded');
-
-/** Runs of `vm` that are not in `before`. */
-const fresh = (before: ApiRun[], runs: ApiRun[], vm: string) =>
-  runs.filter((r) => r.domainName === vm && !before.some((b) => b.id === r.id));
-
-/** The first successful run of `vm` after `before` (waited for). */
-async function nextOk(
-  fleet: Fleet,
-  before: ApiRun[],
-  vm: string,
-  what: string,
-): Promise<{ run: ApiRun; runs: ApiRun[] }> {
-  const runs = await fleet.waitRuns(what, (rs) =>
-    fresh(before, rs, vm).some((r) => r.status === 'succeeded'),
-  );
-  return { run: fresh(before, runs, vm).find((r) => r.status === 'succeeded') as ApiRun, runs };
-}
-
-/** Waits until no run is running and the run count stayed the same for a few seconds. */
-async function settle(fleet: Fleet): Promise<ApiRun[]> {
-  let last = -1;
-  for (;;) {
-    const runs = await fleet.runs();
-    if (runs.length === last && runs.every((r) => r.status !== 'running')) {
-      return runs;
-    }
-    last = runs.length;
-    await sleep(4000);
-  }
-}
 
 describe('the fleet: agents, controller replicas, virtvault fleet', () => {
   const lab = new Lab();
@@ -461,12 +429,3 @@ describe('the fleet: agents, controller replicas, virtvault fleet', () => {
     }
   });
 });
-
-interface Summary {
-  protection: Record<string, number>;
-  hostDays: { host: string; succeeded: number; failed: number; abandoned: number }[];
-  chainBreaks: { reason: string; runs: number }[];
-  repairs: { reason: string; runs: number }[];
-  migrations: { name: string; fromHost: string | null; toHost: string }[];
-  repositories: { repository: string; snapshots: number }[];
-}
