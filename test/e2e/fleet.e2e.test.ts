@@ -274,6 +274,7 @@ describe('the fleet: agents, controller replicas, virtvault fleet', () => {
       currentHost: string;
       lastSnapshot: { id: string } | null;
       rpo: string;
+      policies: string[];
     };
     const { vms } = await fleet.api<{ vms: Vm[] }>('/api/v1/vms');
     // the lab hosts may hold other tests' domains: the inventory lists them too
@@ -331,6 +332,7 @@ describe('the fleet: agents, controller replicas, virtvault fleet', () => {
     for (const vm of VMS) {
       const v = vms.find((x) => x.name === vm);
       assert.equal(v?.currentHost, 'b');
+      assert.deepEqual(v?.policies, ['nightly']);
       assert.equal(v?.lastSnapshot?.id, ok(runs, vm).at(-1)?.snapshotId);
     }
 

@@ -144,6 +144,8 @@ export class Controller {
       queueDepths: async () => r.queues.depths((await r.fleet.listHosts()).map((h) => h.name)),
       defaultRpoMs,
       now,
+      policiesByVm: async () =>
+        new Map((await r.service.listVms({})).map((v) => [v.uuid, v.policies] as const)),
     });
     const notifier = new Notifier({
       store: reports,

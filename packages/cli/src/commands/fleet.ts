@@ -35,6 +35,7 @@ const VM_COLUMNS: Column[] = [
   ],
   ['LEVEL', (r) => field(r, 'lastSnapshot.level', 'lastLevel')],
   ['CHAIN', (r) => field(r, 'chainLength')],
+  ['POLICY', (r) => field(r, 'policies')],
   ['LAST RUN', (r) => field(r, 'lastRun.status', 'lastRunStatus')],
   ['UUID', (r) => field(r, 'uuid')],
 ];

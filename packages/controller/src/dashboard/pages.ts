@@ -190,7 +190,7 @@ export function vmPage(who: string, t: VmTimeline): string {
         `<tr data-kind="${esc(e.kind)}"><td>${esc(when(e.at))}</td><td>${badge(`k-${e.kind}`, e.kind)}</td><td>${esc(e.host)}</td><td>${esc(e.label)}</td><td class="mono">${esc(e.codes.join(', '))}</td></tr>`,
     );
   const body = `<p><a href="/ui">← Fleet overview</a></p><h1>${esc(v.name)} ${badge(v.rpo)}</h1>
-<div class="grid fit"><div class="card"><div class="mute">Host</div><div class="stat">${esc(v.currentHost ?? '—')}</div></div>
+<div class="grid fit"><div class="card"><div class="mute">Host</div><div class="stat">${esc(v.currentHost ?? '—')}</div><div class="mute" id="vm-policies">policy: ${esc(v.policies.join(', ') || 'none')}</div></div>
 <div class="card"><div class="mute">Last good snapshot</div><div class="stat">${esc(age(v.ageSeconds))} <small>ago</small></div><div class="mute">${esc(when(v.lastSnapshot?.endedAt))}</div></div>
 <div class="card"><div class="mute">Chain length</div><div class="stat">${v.chainLength}</div></div>
 <div class="card"><div class="mute">RPO</div><div class="stat">${esc(age(v.rpoAppliedSeconds))}</div></div></div>

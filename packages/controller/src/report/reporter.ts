@@ -30,21 +30,27 @@ export interface ReporterOptions {
   defaultRpoMs: number;
   /** Epoch ms. */
   now: () => number;
+  /** Names of the enabled policies selecting each VM, by UUID (none when absent). */
+  policiesByVm?: () => Promise<ReadonlyMap<string, readonly string[]>>;
 }
+
+/** A VM in the report: its figures and the policies that select it. */
+export type ReportedVm = VmReport & { policies: string[] };
 
 /** A VM's timeline page data. */
 export interface VmTimeline {
   /** The VM. */
-  vm: VmReport;
+  vm: ReportedVm;
   /** Entries, oldest first. */
   entries: TimelineEntry[];
 }
 
-function matches(v: VmReport, f: VmFilter): boolean {
+function matches(v: ReportedVm, f: VmFilter): boolean {
   if (f.host !== undefined && v.currentHost !== f.host) {
     return false;
   }
-  if (f.unprotected === true && !isUnprotected(v.rpo)) {
+  // unprotected: no good snapshot within the RPO, or no policy at all to take one
+  if (f.unprotected === true && !isUnprotected(v.rpo) && v.policies.length > 0) {
     return false;
   }
   if (f.rpo !== undefined && f.rpo !== '' && v.rpo !== f.rpo) {
@@ -73,8 +79,15 @@ export class Reporter {
   }
 
   /** VMs with RPO status, filtered. */
-  async vms(filter: VmFilter = {}): Promise<VmReport[]> {
-    const all = vmReports(await this.#o.store.vmStatus(), this.#o.now(), this.#o.defaultRpoMs);
+  async vms(filter: VmFilter = {}): Promise<ReportedVm[]> {
+    const [rows, byVm] = await Promise.all([
+      this.#o.store.vmStatus(),
+      this.#o.policiesByVm?.() ?? Promise.resolve(new Map<string, readonly string[]>()),
+    ]);
+    const all = vmReports(rows, this.#o.now(), this.#o.defaultRpoMs).map((v) => ({
+      ...v,
+      policies: [...(byVm.get(v.uuid) ?? [])],
+    }));
     return all.filter((v) => matches(v, filter));
   }
 
