@@ -8,39 +8,24 @@
  */
 import type {
   AgentEventInfo,
-  BackupLevel,
+  BackupRequest,
   BitmapRemoval,
   HostInfo,
   InventoryDomain,
   ObservedDomain,
-  ReasonCode,
   RedefineAction,
   SnapshotManifest,
 } from '@virtvault/core';
 
-/** What RunBackup needs: core's `BackupRequest` minus the heartbeat function, plus the run id. */
-export interface AgentBackupRequest {
+/**
+ * What RunBackup needs: core's `BackupRequest` minus the heartbeat function (the agent's stream
+ * carries heartbeats instead), plus the run id of the controller's lineage. `repository` is a
+ * repository name from the agent's configuration, not a path.
+ */
+export type AgentBackupRequest = Omit<BackupRequest, 'heartbeat'> & {
   /** Run id in the controller's lineage. */
   runId: string;
-  /** Repository name from the agent's configuration. */
-  repository: string;
-  /** Snapshot to create. */
-  snapshotId: string;
-  /** The observation the plan was made from. */
-  observed: ObservedDomain;
-  /** Level. */
-  level: BackupLevel;
-  /** Parent snapshot (null for a full). */
-  parentSnapshot: string | null;
-  /** Checkpoint whose bitmaps give the changes (null for a full). */
-  incrementalFrom: string | null;
-  /** Checkpoint to create, or null. */
-  newCheckpoint: { name: string; disks: string[]; mode: 'live' | 'offline' } | null;
-  /** Reason codes for the manifest. */
-  reasons: ReasonCode[];
-  /** Freeze the guest's filesystems while the job starts. @default false */
-  quiesce?: boolean;
-}
+};
 
 /** A restore on the agent's host. */
 export interface AgentRestoreRequest {
