@@ -292,17 +292,24 @@ export class AgentServer {
     );
   }
 
-  #runBackup(call: Stream): void {
+  /** A stream's request, converted; null when refused (peer or message), the call failed. */
+  #accept<T>(call: Stream, convert: (msg: never) => T): T | null {
     const refused = this.#refusal(call);
     if (refused !== null) {
       failStream(call, refused);
-      return;
+      return null;
     }
-    let req;
     try {
-      req = backupRequestFromMsg(call.request as Parameters<typeof backupRequestFromMsg>[0]);
+      return convert(call.request as never);
     } catch (e) {
       failStream(call, toGrpcError(e));
+      return null;
+    }
+  }
+
+  #runBackup(call: Stream): void {
+    const req = this.#accept(call, backupRequestFromMsg);
+    if (req === null) {
       return;
     }
     try {
@@ -323,16 +330,8 @@ export class AgentServer {
   }
 
   #restore(call: Stream): void {
-    const refused = this.#refusal(call);
-    if (refused !== null) {
-      failStream(call, refused);
-      return;
-    }
-    let req;
-    try {
-      req = restoreRequestFromMsg(call.request as Parameters<typeof restoreRequestFromMsg>[0]);
-    } catch (e) {
-      failStream(call, toGrpcError(e));
+    const req = this.#accept(call, restoreRequestFromMsg);
+    if (req === null) {
       return;
     }
     const hooks = this.#hooks(call);

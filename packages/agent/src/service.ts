@@ -272,16 +272,9 @@ export class AgentService {
     });
     try {
       // the run id is the controller's; the engine's request has no place for it
+      const { runId, ...request } = req;
       return await executor.execute({
-        repository: req.repository,
-        snapshotId: req.snapshotId,
-        observed: req.observed,
-        level: req.level,
-        parentSnapshot: req.parentSnapshot,
-        incrementalFrom: req.incrementalFrom,
-        newCheckpoint: req.newCheckpoint,
-        reasons: req.reasons,
-        ...(req.quiesce === true ? { quiesce: true } : {}),
+        ...request,
         heartbeat: () => Promise.resolve(hooks.onHeartbeat?.(this.#o.now())),
       });
     } catch (e) {

@@ -143,19 +143,10 @@ async function streamBackup(o: RemotePortsOptions, req: BackupRequest): Promise<
   };
   alive();
   try {
+    // the heartbeat travels back on the stream instead
+    const { heartbeat, ...request } = req;
     return await o.agent.runBackup(
-      {
-        runId,
-        repository: req.repository,
-        snapshotId: req.snapshotId,
-        observed: req.observed,
-        level: req.level,
-        parentSnapshot: req.parentSnapshot,
-        incrementalFrom: req.incrementalFrom,
-        newCheckpoint: req.newCheckpoint,
-        reasons: req.reasons,
-        ...(req.quiesce === true ? { quiesce: true } : {}),
-      },
+      { ...request, runId },
       {
         signal: ac.signal,
         onProgress: (p) => {
