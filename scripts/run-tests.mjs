@@ -51,9 +51,9 @@ function findTests() {
 
 function runTier(tier, files) {
   const concurrency = tier === 'unit' ? 2 : 1;
-  // as the CLI does: PGlite starts in 1 s instead of 5 s without V8's wasm tier-up
+  // as the CLI does: PGlite starts in 1 s instead of 5 s with Liftoff only (no wasm tier-up)
   const args = [
-    '--no-wasm-tier-up',
+    '--liftoff-only',
     '--test',
     '--test-reporter=spec',
     `--test-concurrency=${concurrency}`,

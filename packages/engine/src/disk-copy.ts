@@ -35,7 +35,10 @@ export interface CopyDiskOptions {
   mode: { kind: 'full' } | { kind: 'changes'; bitmapContext: string };
   /** Whether the parent's slot holds data (changes only). */
   parentHasData?: (slot: number) => boolean;
-  /** Slots in flight at once (memory: this many slot buffers). @default 4 */
+  /**
+   * Slots in flight at once (memory: this many slot buffers). Enough to keep the chunk workers
+   * busy while other slots wait on NBD replies or on reading a patch's base. @default 8
+   */
   concurrency?: number;
   /** Called after every slot. */
   onProgress?: (p: DiskProgress) => void;
@@ -77,29 +80,18 @@ async function readInto(o: CopyDiskOptions, buf: Buffer, at: number, off: number
   await o.nbd.read(at + off, len, { ...opts, into: buf.subarray(off, off + len) });
 }
 
-/**
- * Slot buffers reused across slots: the writer copies what it keeps before `putSlot` resolves, and
- * a fresh 4 MiB allocation per slot cost seconds of garbage collection per GiB.
- */
-class BufferPool {
-  readonly #free: Buffer[] = [];
-
-  constructor(readonly size: number) {}
-
-  /** A zero-filled buffer of `length` bytes (at most `size`). */
-  take(length: number): Buffer {
-    const b = this.#free.pop() ?? Buffer.allocUnsafe(this.size);
-    return b.subarray(0, length).fill(0);
+/** Zeroes the parts of `buf` the reads will not cover (holes inside a partly allocated slot). */
+function zeroGaps(buf: Buffer, reads: readonly { offset: number; length: number }[]): void {
+  let at = 0;
+  for (const r of reads) {
+    buf.fill(0, at, r.offset);
+    at = r.offset + r.length;
   }
-
-  /** Returns a buffer taken from this pool. */
-  give(b: Buffer): void {
-    this.#free.push(Buffer.from(b.buffer, b.byteOffset, this.size));
-  }
+  buf.fill(0, at);
 }
 
 /** Carries out one slot's work; returns the bytes read from the export. */
-async function doSlot(o: CopyDiskOptions, w: SlotWork, pool: BufferPool): Promise<number> {
+async function doSlot(o: CopyDiskOptions, w: SlotWork): Promise<number> {
   const start = w.slot * o.slotSize;
   switch (w.kind) {
     case 'keep':
@@ -108,14 +100,16 @@ async function doSlot(o: CopyDiskOptions, w: SlotWork, pool: BufferPool): Promis
       await o.writer.putZero(o.target, w.slot);
       return 0;
     case 'data': {
-      const buf = pool.take(w.length);
+      // lent by the writer: the NBD reads land where the chunk worker hashes and writes them
+      const buf = o.writer.takeBuffer(w.length);
       try {
+        zeroGaps(buf, w.reads);
         await Promise.all(w.reads.map((r) => readInto(o, buf, start, r.offset, r.length)));
         const read = w.reads.reduce((s, r) => s + r.length, 0);
         await o.writer.putSlot(o.target, w.slot, buf, { bytesRead: read });
         return read;
       } finally {
-        pool.give(buf);
+        o.writer.giveBuffer(buf);
       }
     }
     case 'patch': {
@@ -151,10 +145,9 @@ export async function copyDisk(o: CopyDiskOptions): Promise<number> {
   ];
   const progress: DiskProgress = { target: o.target, bytesRead: 0, bytesToRead: bytesToRead(work) };
   o.onProgress?.(progress);
-  const pool = new BufferPool(o.slotSize);
-  await runPool(work, o.concurrency ?? 4, async (w) => {
+  await runPool(work, o.concurrency ?? 8, async (w) => {
     // not `+= await`: that reads bytesRead before the await and loses the other slots' bytes
-    const read = await doSlot(o, w, pool);
+    const read = await doSlot(o, w);
     progress.bytesRead += read;
     o.onProgress?.(progress);
   });

@@ -160,6 +160,7 @@ export class Repository {
       this.#pool = new ChunkPool({
         root: this.root,
         level: this.options.compressionLevel,
+        maxPayload: this.config.chunkSize,
         ...(this.options.workers !== undefined ? { workers: this.options.workers } : {}),
       });
       this.#pool.open();

@@ -6,7 +6,6 @@ import type { ManifestDisk, SnapshotManifest } from '@virtvault/core';
 import { isErrno, RepoError } from './errors.js';
 import { ChunkKind, ZERO_DIGEST_HEX } from './format/constants.js';
 import { DiskIndex } from './format/index-file.js';
-import { fsyncDir } from './fs-util.js';
 import { sha256hex } from './hash.js';
 import { Lease } from './lease.js';
 import {
@@ -16,6 +15,7 @@ import {
   type PatchLimits,
   type SlotRange,
 } from './patch-writer.js';
+import { discardChunks, publishChunks, type TempChunk } from './publish.js';
 import type { Repository } from './repository.js';
 import { Semaphore } from './semaphore.js';
 import { checkDiskTarget, checkDomainUuid, checkSnapshotId } from './validate.js';
@@ -75,8 +75,9 @@ interface DiskState {
 /**
  * Writes one snapshot. `open()` takes a writer lease and creates the snapshot folder; disks start
  * empty or from the parent's index; slots are stored by hash through the worker pool with bounded
- * memory (callers may call `put*` concurrently); `commit()` writes indexes then the manifest last
- * (temp, fsync, rename). `abort()`/`close()` remove the half-written snapshot.
+ * memory (callers may call `put*` concurrently); `commit()` publishes the new chunks (see
+ * `publish.ts`), writes indexes, then the manifest last (temp, fsync, rename). `abort()`/`close()`
+ * remove the half-written snapshot and its unpublished chunks.
  */
 export class SnapshotWriter {
   /** Snapshot id. */
@@ -85,7 +86,9 @@ export class SnapshotWriter {
   readonly #opts: WriterOptions;
   readonly #limits: PatchLimits;
   readonly #disks = new Map<string, DiskState>();
-  readonly #dirs = new Set<string>();
+  readonly #temps: TempChunk[] = [];
+  /** Digests of `#temps`: two workers may store the same new content at once. */
+  readonly #tempDigests = new Set<string>();
   readonly #inflight = new Set<Promise<unknown>>();
   #sem: Semaphore | null = null;
   #lease: Lease | null = null;
@@ -220,10 +223,27 @@ export class SnapshotWriter {
     d.index.set(slot, await this.#store(d, ChunkKind.patch, payload));
   }
 
-  /** Writes the indexes, then the manifest last (temp, fsync, rename); releases the lease. */
+  /**
+   * A buffer of `length` bytes that {@link putSlot} stores without copying it; its content is
+   * undefined. Give it back with {@link giveBuffer} once `putSlot` resolved.
+   */
+  takeBuffer(length: number): Buffer {
+    return this.#repo.pool().takeBuffer(length);
+  }
+
+  /** Gives back a buffer from {@link takeBuffer}. */
+  giveBuffer(b: Uint8Array): void {
+    this.#repo.pool().giveBuffer(b);
+  }
+
+  /**
+   * Publishes the new chunks, writes the indexes, then the manifest last (temp, fsync, rename);
+   * releases the lease.
+   */
   async commit(info: CommitInfo): Promise<SnapshotManifest> {
     this.#checkOpen();
     await Promise.allSettled([...this.#inflight]);
+    await publishChunks(this.#repo.root, this.#temps.splice(0));
     const disks: ManifestDisk[] = [];
     for (const [target, d] of this.#disks) {
       const file = d.index.encode();
@@ -238,9 +258,6 @@ export class SnapshotWriter {
         bytesRead: d.bytesRead,
         bytesNew: d.bytesNew,
       });
-    }
-    for (const dir of this.#dirs) {
-      await fsyncDir(path.join(this.#repo.root, 'chunks', dir));
     }
     if (this.#lease === null || this.#lease.lost) {
       throw new RepoError('REPO_LEASE_LOST', `writer lease of ${this.id} expired before commit`);
@@ -271,6 +288,7 @@ export class SnapshotWriter {
     }
     this.#state = 'aborted';
     await Promise.allSettled([...this.#inflight]);
+    await discardChunks(this.#temps.splice(0));
     await fsp.rm(this.dir, { recursive: true, force: true });
     await this.#lease?.close();
   }
@@ -332,9 +350,12 @@ export class SnapshotWriter {
     this.#inflight.add(job);
     try {
       const r = await job;
-      if (r.isNew) {
+      if (r.temp !== null && this.#tempDigests.has(r.digest)) {
+        await discardChunks([{ temp: r.temp, target: '' }]);
+      } else if (r.temp !== null) {
         d.bytesNew += data.length;
-        this.#dirs.add(r.dir);
+        this.#tempDigests.add(r.digest);
+        this.#temps.push({ temp: r.temp, target: this.#repo.chunkPath(r.digest) });
       }
       return r.digest;
     } finally {

@@ -76,7 +76,7 @@ describe('GC', () => {
     await cleanup();
   });
 
-  it('removes aborted snapshots and their chunks, keeps live writers and referenced chunks', async () => {
+  it('removes aborted snapshots and stale temps, keeps live writers and referenced chunks', async () => {
     const kept = rnd(2 * CS);
     const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 'kept' });
     await w.open();
@@ -84,7 +84,7 @@ describe('GC', () => {
     await w.putSlot('vda', 0, kept.subarray(0, CS));
     await w.putSlot('vda', 1, kept.subarray(CS));
     await w.commit(commitInfo());
-    // a crashed writer: folder without manifest, chunk written, no lease
+    // a crashed writer: folder without manifest, its new chunk still an unpublished temp, no lease
     const crashed = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 'crashed' });
     await crashed.open();
     await crashed.startDisk({ target: 'vda', virtualSize: CS, source: 's', format: 'raw' });
@@ -99,23 +99,37 @@ describe('GC', () => {
     const live = new SnapshotWriter(other, { domain: DOMAIN, snapshotId: 'live' });
     await live.open();
     await live.startDisk({ target: 'vda', virtualSize: CS, source: 's', format: 'raw' });
-    await live.putSlot('vda', 0, rnd(CS));
+    const liveData = rnd(CS);
+    await live.putSlot('vda', 0, liveData);
     const later = new Repository(repo.root, { now: () => Date.now() + HOUR });
     opened.push(later);
     await later.open();
     const r = await collectGarbage(later, { skewMarginMs: 0 });
-    // the live lease caps the cutoff: the crashed writer's older chunk goes, the live one's stays
+    // the live lease caps the cutoff: the crashed writer's older temp goes, the live one's stays
     assert.deepEqual(r.removedSnapshots, [`${DOMAIN.uuid}/crashed`]);
-    assert.equal(r.swept, 1, 'the crashed writer’s chunk');
-    assert.ok(r.removedTemps >= 1);
+    assert.equal(r.swept, 0, 'no chunk was published by either writer');
+    assert.equal(r.removedTemps, 2, 'the stray temp and the crashed writer’s unpublished chunk');
     assert.equal(r.marked, 2);
-    await live.abort();
-    const r2 = await collectGarbage(later, { skewMarginMs: 0 });
-    assert.equal(r2.swept, 1, 'the aborted live writer’s chunk, once its lease is gone');
-    assert.ok((await readSnapshot(repo, 'kept')).equals(kept));
+    await live.commit(commitInfo());
+    assert.ok(
+      (await readSnapshot(repo, 'live')).equals(liveData),
+      'the live writer’s temp survived',
+    );
+    assert.equal((await chunkNames(repo)).length, 3, 'kept (2) and live (1), nothing else');
     await crashed.close();
     await later.close();
     await other.close();
+  });
+
+  it('an aborted writer leaves no chunk and no temp behind', async () => {
+    const before = await chunkNames(repo);
+    const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 'gone' });
+    await w.open();
+    await w.startDisk({ target: 'vda', virtualSize: 2 * CS, source: 's', format: 'raw' });
+    await w.putSlot('vda', 0, rnd(CS));
+    await w.putSlot('vda', 1, rnd(CS));
+    await w.abort();
+    assert.deepEqual(await chunkNames(repo), before);
   });
 
   it('revives a chunk a writer touched during the sweep window and keeps fresh chunks', async () => {
@@ -169,3 +183,12 @@ describe('GC', () => {
     );
   });
 });
+
+/** Every file name under `chunks/` (chunks and temps). */
+async function chunkNames(repo: Repository): Promise<string[]> {
+  const out: string[] = [];
+  for (const hh of await readdir(path.join(repo.root, 'chunks'))) {
+    out.push(...(await readdir(path.join(repo.root, 'chunks', hh))));
+  }
+  return out.sort();
+}

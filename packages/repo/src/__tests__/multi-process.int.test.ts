@@ -191,6 +191,9 @@ describe('concurrency: 4 writer processes with overlapping data while GC runs', 
     assert.ok(v.ok, JSON.stringify(v.chunks));
     assert.equal(Object.keys(v.snapshots).length, 16);
     assert.ok(gcRuns >= 2, `GC ran during the writes (${gcRuns})`);
-    assert.ok(swept > 0, 'GC swept the aborted attempts’ own chunks');
+    // an aborted attempt discards its unpublished chunks itself: nothing is left for GC
+    assert.equal(swept, 0, 'no orphan chunk was ever published');
+    const temps = (await chunkFiles(dir)).filter((n) => n.startsWith('.tmp-'));
+    assert.deepEqual(temps, [], 'no temp file is left behind');
   });
 });

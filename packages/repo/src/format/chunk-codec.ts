@@ -1,22 +1,15 @@
 import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 
-import { Compressor, Decompressor } from 'zstd-napi';
+import { Decompressor } from 'zstd-napi';
+import type * as Zstd from 'zstd-napi/binding.js';
 
 import { RepoError } from '../errors.js';
 import { ChunkKind, Codec, PATCH_DIGEST_PREFIX } from './constants.js';
 import { decodeChunkHeader, encodeChunkHeader } from './chunk-header.js';
 
-/** A chunk ready to be stored: its name and the exact bytes of its file. */
-export interface EncodedChunk {
-  /** Hex SHA-256 name. */
-  digest: string;
-  /** The 16-byte header. */
-  header: Buffer;
-  /** The stored payload that follows it (written separately: no 4 MiB concatenation). */
-  stored: Uint8Array;
-  /** Codec chosen (raw when compression did not shrink the payload). */
-  codec: Codec;
-}
+// The low-level binding: compresses into a caller's buffer (the Compressor class allocates one).
+const zstd = createRequire(import.meta.url)('zstd-napi/binding') as typeof Zstd;
 
 /** The decoded content of a chunk file. */
 export interface DecodedChunk {
@@ -35,40 +28,79 @@ export function chunkDigest(kind: ChunkKind, payload: Uint8Array): string {
   return h.update(payload).digest('hex');
 }
 
-/** A reusable encoder (one zstd context per instance; not shared across threads). */
+/** Payloads from this size on are sampled before being compressed whole. */
+const SAMPLED_FROM = 256 * 1024;
+/** Bytes per sample, and samples per payload (spread evenly). */
+const SAMPLE_BYTES = 16 * 1024;
+const SAMPLES = 4;
+/** A sample must shrink below this fraction for the payload to be worth compressing. */
+const WORTH_RATIO = 0.95;
+
+/**
+ * A reusable compressor (one zstd context; not shared across threads). Compresses into the
+ * caller's buffer, so no output buffer is allocated per chunk.
+ */
 export class ChunkEncoder {
-  readonly #zstd: Compressor | null;
+  readonly #cctx: Zstd.CCtx | null;
+  readonly #level: number;
+  readonly #sampleOut = Buffer.allocUnsafe(zstd.compressBound(SAMPLE_BYTES));
 
   /** @param level zstd level; 0 or less disables compression (everything stored raw). */
   constructor(level: number) {
-    if (level > 0) {
-      this.#zstd = new Compressor();
-      this.#zstd.setParameters({ compressionLevel: level });
-    } else {
-      this.#zstd = null;
-    }
+    this.#level = level;
+    this.#cctx = level > 0 ? new zstd.CCtx() : null;
   }
 
-  /** Hashes and compresses `payload`; keeps it raw when compression does not shrink it. */
-  encode(kind: ChunkKind, payload: Uint8Array, digest?: string): EncodedChunk {
-    const name = digest ?? chunkDigest(kind, payload);
-    let stored: Uint8Array = payload;
-    let codec: Codec = Codec.raw;
-    if (this.#zstd !== null && payload.length > 64) {
-      const z = this.#zstd.compress(payload);
-      if (z.length < payload.length) {
-        stored = z;
-        codec = Codec.zstd;
+  /**
+   * Compresses `payload` into `out` when that shrinks it; returns the compressed length, or null
+   * to store it raw. Large payloads are sampled first: random-looking data (encrypted disks,
+   * compressed files) costs zstd level 1 ~1.2 s per GiB for nothing.
+   */
+  compressInto(payload: Uint8Array, out: Uint8Array): number | null {
+    if (this.#cctx === null || payload.length <= 64 || !this.#worthCompressing(payload)) {
+      return null;
+    }
+    const n = this.#tryCompress(payload, out.subarray(0, payload.length - 1));
+    return n !== null && n < payload.length ? n : null;
+  }
+
+  #worthCompressing(payload: Uint8Array): boolean {
+    if (payload.length < SAMPLED_FROM) {
+      return true;
+    }
+    const step = Math.floor(payload.length / SAMPLES);
+    for (let i = 0; i < SAMPLES; i++) {
+      const sample = payload.subarray(i * step, i * step + SAMPLE_BYTES);
+      const n = this.#tryCompress(sample, this.#sampleOut);
+      if (n !== null && n < sample.length * WORTH_RATIO) {
+        return true;
       }
     }
-    const header = encodeChunkHeader({
-      kind,
-      codec,
-      rawLength: payload.length,
-      storedLength: stored.length,
-    });
-    return { digest: name, header, stored, codec };
+    return false;
   }
+
+  /** Compressed length, or null when it does not fit `out` (zstd reports dstSize too small). */
+  #tryCompress(src: Uint8Array, out: Uint8Array): number | null {
+    try {
+      return this.#cctx?.compress(out, src, this.#level) ?? null;
+    } catch {
+      return null;
+    }
+  }
+}
+
+/** Encodes a chunk header for a payload stored raw or compressed. */
+export function chunkHeaderFor(
+  kind: ChunkKind,
+  rawLength: number,
+  compressed: number | null,
+): Buffer {
+  return encodeChunkHeader({
+    kind,
+    codec: compressed === null ? Codec.raw : Codec.zstd,
+    rawLength,
+    storedLength: compressed ?? rawLength,
+  });
 }
 
 const decompressor = new Decompressor();

@@ -4,17 +4,20 @@ import path from 'node:path';
 
 import { isErrno } from '../errors.js';
 import type { ChunkEncoder } from '../format/chunk-codec.js';
-import { chunkDigest } from '../format/chunk-codec.js';
-import { ChunkKind, ZERO_DIGEST_HEX } from '../format/constants.js';
+import { chunkDigest, chunkHeaderFor } from '../format/chunk-codec.js';
+import { CHUNK_HEADER_BYTES, ChunkKind, ZERO_DIGEST_HEX } from '../format/constants.js';
+import { alignUp, type ArenaShape, regionView } from './arena.js';
 
-/** A job for a chunk worker: hash, compress and store one payload. */
+/** A job for a chunk worker: hash, compress and write one payload held in an arena region. */
 export interface ChunkJob {
   /** Correlation id. */
   id: number;
   /** Data chunk or patch. */
   kind: ChunkKind;
-  /** The payload (its buffer is transferred to the worker). */
-  payload: Uint8Array;
+  /** Arena region holding the payload (after the header room). */
+  region: number;
+  /** Payload length. */
+  length: number;
   /** Wall-clock ms used to touch an existing chunk (injected clock). */
   nowMs: number;
   /** When true, an all-zero data payload is reported as zero and not stored. */
@@ -29,67 +32,121 @@ export interface ChunkJobResult {
   digest: string;
   /** The payload was all zeros and nothing was stored. */
   zero: boolean;
-  /** This job created the chunk file (false: it existed and was touched). */
+  /** This job wrote the chunk (false: it existed and was touched). */
   isNew: boolean;
   /** Bytes written to the chunk file (0 when not new). */
   storedBytes: number;
-  /** Chunk folder name (`hh`), so the writer can fsync touched folders once before commit. */
-  dir: string;
-  /** The job's payload buffer, handed back so the pool can reuse it (bounded memory). */
-  payload?: Uint8Array;
+  /**
+   * The temp file holding the new chunk, not yet durable nor renamed into place: the writer makes
+   * all of its temps durable at once and renames them before it commits (see `publish.ts`).
+   */
+  temp: string | null;
 }
 
 /**
- * Runs one chunk job synchronously (inside a worker thread). Storing is idempotent: an existing
- * chunk is only touched (mtime = now, which GC's lease rule relies on); a new one is written to a
- * temp file in its folder, fsynced and renamed into place.
+ * Stored chunks at least this long are written with O_DIRECT. Smaller ones go through the page
+ * cache: a direct write waits for the device, which for the thousands of 64 KiB chunks of an
+ * incremental costs more than the copy it saves.
  */
-export function runChunkJob(root: string, encoder: ChunkEncoder, job: ChunkJob): ChunkJobResult {
-  const payload = job.payload;
-  if (job.detectZero && job.kind === ChunkKind.data && isAllZero(payload)) {
-    return {
-      id: job.id,
-      digest: ZERO_DIGEST_HEX,
-      zero: true,
-      isNew: false,
-      storedBytes: 0,
-      dir: '',
-    };
+const DIRECT_FROM = 1024 * 1024;
+
+/**
+ * The worker side of chunk storage: one per worker thread, synchronous. An existing chunk is only
+ * touched (mtime = now, which GC's lease rule relies on); a new one is written to a temp file in its
+ * folder, with O_DIRECT where the filesystem takes it, and left for the writer to publish.
+ */
+export class ChunkStore {
+  readonly #out: Buffer;
+  #direct = true;
+
+  /** @param root repository root @param encoder compressor @param shape the shared arena */
+  constructor(
+    private readonly root: string,
+    private readonly encoder: ChunkEncoder,
+    private readonly shape: ArenaShape,
+  ) {
+    // Compressed output, page-aligned for O_DIRECT like the arena (a wasm memory is mmap'ed).
+    const pages = Math.ceil(shape.regionBytes / 65536);
+    this.#out = Buffer.from(
+      new WebAssembly.Memory({ initial: pages }).buffer,
+      0,
+      shape.regionBytes,
+    );
   }
-  const digest = chunkDigest(job.kind, payload);
-  const dir = digest.slice(0, 2);
-  const target = path.join(root, 'chunks', dir, digest);
-  const t = job.nowMs / 1000;
-  try {
-    fs.utimesSync(target, t, t);
-    return { id: job.id, digest, zero: false, isNew: false, storedBytes: 0, dir };
-  } catch (e) {
-    if (!isErrno(e, 'ENOENT')) {
-      throw e;
+
+  /** Runs one job. */
+  run(job: ChunkJob): ChunkJobResult {
+    const region = regionView(this.shape, job.region);
+    const payload = region.subarray(CHUNK_HEADER_BYTES, CHUNK_HEADER_BYTES + job.length);
+    const base = { id: job.id, zero: false, isNew: false, storedBytes: 0, temp: null };
+    if (job.detectZero && job.kind === ChunkKind.data && isAllZero(payload)) {
+      return { ...base, digest: ZERO_DIGEST_HEX, zero: true };
     }
+    const digest = chunkDigest(job.kind, payload);
+    const target = path.join(this.root, 'chunks', digest.slice(0, 2), digest);
+    const t = job.nowMs / 1000;
+    try {
+      fs.utimesSync(target, t, t);
+      return { ...base, digest };
+    } catch (e) {
+      if (!isErrno(e, 'ENOENT')) {
+        throw e;
+      }
+    }
+    const compressed = this.encoder.compressInto(payload, this.#out.subarray(CHUNK_HEADER_BYTES));
+    const file = compressed === null ? region : this.#out;
+    chunkHeaderFor(job.kind, job.length, compressed).copy(file, 0);
+    const length = CHUNK_HEADER_BYTES + (compressed ?? job.length);
+    const temp = this.#writeTemp(target, file, length);
+    return { ...base, digest, isNew: true, storedBytes: length, temp };
   }
-  const enc = encoder.encode(job.kind, payload, digest);
-  writeDurable(target, [enc.header, enc.stored]);
-  const storedBytes = enc.header.length + enc.stored.length;
-  return { id: job.id, digest, zero: false, isNew: true, storedBytes, dir };
+
+  /** Writes `file[0, length)` to a new temp file next to `target`; no fsync (see `publish.ts`). */
+  #writeTemp(target: string, file: Buffer, length: number): string {
+    const temp = path.join(
+      path.dirname(target),
+      `.tmp-${path.basename(target)}-${process.pid}-${randomBytes(6).toString('hex')}`,
+    );
+    if (this.#direct && length >= DIRECT_FROM) {
+      try {
+        writeFile(temp, file, length, true);
+        return temp;
+      } catch (e) {
+        fs.rmSync(temp, { force: true });
+        if (!isErrno(e, 'EINVAL')) {
+          throw e;
+        }
+        // This filesystem refuses O_DIRECT (tmpfs, some FUSE): buffered from now on.
+        this.#direct = false;
+      }
+    }
+    writeFile(temp, file, length, false);
+    return temp;
+  }
 }
 
-function writeDurable(target: string, parts: Uint8Array[]): void {
-  const dir = path.dirname(target);
-  fs.mkdirSync(dir, { recursive: true });
-  const tmp = path.join(
-    dir,
-    `.tmp-${path.basename(target)}-${process.pid}-${randomBytes(6).toString('hex')}`,
-  );
-  const fd = fs.openSync(tmp, 'wx');
+/**
+ * Creates `p` exclusively and writes `file[0, length)`. With `direct`, the write covers whole
+ * aligned blocks (the padding comes from the aligned buffer) and the file is cut back to `length`.
+ */
+function writeFile(p: string, file: Buffer, length: number, direct: boolean): void {
+  const flags =
+    fs.constants.O_WRONLY |
+    fs.constants.O_CREAT |
+    fs.constants.O_EXCL |
+    (direct ? fs.constants.O_DIRECT : 0);
+  const fd = fs.openSync(p, flags, 0o644);
   try {
-    fs.writevSync(fd, parts);
-    fs.fsyncSync(fd);
+    const end = direct ? alignUp(length) : length;
+    for (let off = 0; off < end;) {
+      off += fs.writeSync(fd, file, off, end - off, off);
+    }
+    if (direct) {
+      fs.ftruncateSync(fd, length);
+    }
   } finally {
     fs.closeSync(fd);
   }
-  // A concurrent writer may have renamed the same content in; replacing it is harmless.
-  fs.renameSync(tmp, target);
 }
 
 /** A zero block to compare against (memcmp speed, no per-word work in JS). */

@@ -1,24 +1,21 @@
 /**
- * Worker-thread entry: hashes, compresses and stores chunks off the main thread.
- * `workerData`: `{ root: string, level: number }`. Messages: `ChunkJob` in, `ChunkJobResult` or
- * `{ id, error }` out.
+ * Worker-thread entry: hashes, compresses and writes chunks off the main thread.
+ * `workerData`: `{ root: string, level: number, shape: ArenaShape }`. Messages: `ChunkJob` in,
+ * `ChunkJobResult` or `{ id, error }` out.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 
 import { ChunkEncoder } from '../format/chunk-codec.js';
+import type { ArenaShape } from './arena.js';
 import type { ChunkJob } from './chunk-job.js';
-import { runChunkJob } from './chunk-job.js';
+import { ChunkStore } from './chunk-job.js';
 
-const data = workerData as { root: string; level: number };
-const encoder = new ChunkEncoder(data.level);
+const data = workerData as { root: string; level: number; shape: ArenaShape };
+const store = new ChunkStore(data.root, new ChunkEncoder(data.level), data.shape);
 
 parentPort?.on('message', (job: ChunkJob) => {
   try {
-    const result = runChunkJob(data.root, encoder, job);
-    // Hand the payload buffer back for reuse instead of leaving it to this isolate's GC.
-    parentPort?.postMessage({ ...result, payload: job.payload }, [
-      job.payload.buffer as ArrayBuffer,
-    ]);
+    parentPort?.postMessage(store.run(job));
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
     parentPort?.postMessage({

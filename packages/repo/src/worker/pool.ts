@@ -2,7 +2,8 @@ import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 
 import { RepoError } from '../errors.js';
-import type { ChunkKind } from '../format/constants.js';
+import { CHUNK_HEADER_BYTES, type ChunkKind } from '../format/constants.js';
+import { Arena, arenaShape } from './arena.js';
 import type { ChunkJob, ChunkJobResult } from './chunk-job.js';
 
 type Reply = ChunkJobResult | { id: number; error: { message: string; code?: unknown } };
@@ -13,26 +14,35 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
+/** Regions lent to callers: a few disks' worth of slots being read at once. */
+const LENDABLE = 8;
+/** The arena's regions hold at least this much (patch payloads may exceed tiny test slots). */
+const MIN_REGION_PAYLOAD = 256 * 1024;
+
 /** Options of a {@link ChunkPool}. */
 export interface ChunkPoolOptions {
   /** Repository root. */
   root: string;
   /** zstd level (0 = store raw). */
   level: number;
+  /** The largest payload (the repository's slot size). */
+  maxPayload: number;
   /** Worker count; defaults to the number of cores. */
   workers?: number;
 }
 
 /**
  * A pool of worker threads that hash, compress and store chunks. Each worker runs one job at a
- * time; extra jobs queue here, so callers bound memory with {@link ChunkPool.capacity}.
+ * time; extra jobs queue here, so callers bound memory with {@link ChunkPool.capacity}. Payloads
+ * travel through a shared arena: callers may fill a lent region ({@link ChunkPool.takeBuffer}) so
+ * nothing is copied; other payloads are copied into a staging region.
  */
 export class ChunkPool {
   readonly #opts: ChunkPoolOptions;
   readonly #idle: Worker[] = [];
   readonly #busy = new Map<Worker, Pending>();
   readonly #queue: Pending[] = [];
-  readonly #free: ArrayBuffer[] = [];
+  #arena: Arena | null = null;
   #nextId = 1;
   #open = false;
 
@@ -52,29 +62,61 @@ export class ChunkPool {
       return;
     }
     this.#open = true;
+    const payload = Math.max(this.#opts.maxPayload, MIN_REGION_PAYLOAD);
+    this.#arena = new Arena(arenaShape(payload, LENDABLE + this.capacity), LENDABLE);
     for (let i = 0; i < this.#size(); i++) {
       this.#idle.push(this.#spawn());
     }
   }
 
-  /** Hashes, compresses and stores `payload` (copied; the caller keeps its buffer). */
-  run(
+  /**
+   * A buffer of `length` bytes to fill and then store without a copy (its region is lent), or a
+   * plain buffer when all lent regions are in use. Give it back with {@link giveBuffer} once the
+   * store resolved. Its content is undefined.
+   */
+  takeBuffer(length: number): Buffer {
+    return this.#arena?.lend(length) ?? Buffer.allocUnsafe(length);
+  }
+
+  /** Gives back a buffer from {@link takeBuffer}. */
+  giveBuffer(b: Uint8Array): void {
+    this.#arena?.unlend(b);
+  }
+
+  /**
+   * Hashes, compresses and stores `payload`. A lent buffer is used in place (the caller must not
+   * touch it until this resolves); anything else is copied, so the caller keeps its buffer.
+   */
+  async run(
     kind: ChunkKind,
     payload: Uint8Array,
     nowMs: number,
     detectZero: boolean,
   ): Promise<ChunkJobResult> {
-    if (!this.#open) {
-      return Promise.reject(new RepoError('REPO_CLOSED', 'chunk pool is closed'));
+    const arena = this.#arena;
+    if (!this.#open || arena === null) {
+      throw new RepoError('REPO_CLOSED', 'chunk pool is closed');
     }
-    // Copy into an exact-size buffer we can transfer: a slice would clone its whole parent buffer.
-    const copy = this.#buffer(payload.length);
-    copy.set(payload);
-    const job: ChunkJob = { id: this.#nextId++, kind, payload: copy, nowMs, detectZero };
-    return new Promise((resolve, reject) => {
-      this.#queue.push({ job, resolve, reject });
-      this.#pump();
-    });
+    if (payload.length > arena.shape.regionBytes - CHUNK_HEADER_BYTES) {
+      throw new RepoError('REPO_BAD_ARGUMENT', `payload of ${payload.length} bytes is too large`);
+    }
+    const lent = arena.regionOf(payload);
+    const region = lent ?? (await arena.stage());
+    try {
+      if (lent === null) {
+        arena.view(region, payload.length).set(payload);
+      }
+      const id = this.#nextId++;
+      const job: ChunkJob = { id, kind, region, length: payload.length, nowMs, detectZero };
+      return await new Promise((resolve, reject) => {
+        this.#queue.push({ job, resolve, reject });
+        this.#pump();
+      });
+    } finally {
+      if (lent === null) {
+        arena.unstage(region);
+      }
+    }
   }
 
   /** Stops the workers; queued jobs fail with `REPO_CLOSED`. Idempotent. */
@@ -90,13 +132,6 @@ export class ChunkPool {
     await Promise.all(all.map((w) => w.terminate()));
   }
 
-  /** A buffer of exactly `n` bytes, reused from finished jobs when one fits. */
-  #buffer(n: number): Uint8Array {
-    const i = this.#free.findIndex((b) => b.byteLength === n);
-    const ab = i >= 0 ? this.#free.splice(i, 1)[0] : undefined;
-    return new Uint8Array(ab ?? new ArrayBuffer(n));
-  }
-
   #size(): number {
     // one per core: twice as many (to overlap fsyncs) measured no faster and cost ~80 MiB RSS
     return Math.max(1, this.#opts.workers ?? os.availableParallelism());
@@ -110,13 +145,13 @@ export class ChunkPool {
         return;
       }
       this.#busy.set(w, p);
-      w.postMessage(p.job, [p.job.payload.buffer as ArrayBuffer]);
+      w.postMessage(p.job);
     }
   }
 
   #spawn(): Worker {
     const w = new Worker(new URL('./hash-worker.js', import.meta.url), {
-      workerData: { root: this.#opts.root, level: this.#opts.level },
+      workerData: { root: this.#opts.root, level: this.#opts.level, shape: this.#arena?.shape },
     });
     w.on('message', (r: Reply) => this.#done(w, r));
     w.on('error', (e) => this.#failed(w, e));
@@ -128,9 +163,6 @@ export class ChunkPool {
     this.#busy.delete(w);
     if (this.#open) {
       this.#idle.push(w);
-    }
-    if (!('error' in r) && r.payload !== undefined && this.#free.length < this.capacity) {
-      this.#free.push(r.payload.buffer as ArrayBuffer);
     }
     if (p !== undefined) {
       if ('error' in r) {

@@ -1,0 +1,77 @@
+/**
+ * Publishing a writer's new chunks: they were written to temp files without fsync; before the
+ * writer commits, all of them are made durable at once, renamed into place, and the renames made
+ * durable. The order is what makes a chunk's name a promise of its content: a name only ever
+ * appears for bytes already on disk, so a crash can leave temps (GC removes them) but never a
+ * named chunk with missing content that a later backup would dedup against.
+ *
+ * Why not fsync per file: one fsync per 4 MiB or 64 KiB chunk cost more than a third of an
+ * incremental's time (bench/fsync-cost.mjs: 1,000 files, 0.7-1.1 s of fsyncs against 0.09-0.17 s
+ * for one `syncfs`). Proxmox Backup Server's datastores default to the same `syncfs` model.
+ */
+import { execFile } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+
+import { fsyncDir } from './fs-util.js';
+
+/** A chunk written to a temp file, waiting to be published. */
+export interface TempChunk {
+  /** The temp file. */
+  temp: string;
+  /** The chunk's final path. */
+  target: string;
+}
+
+/** How many renames or fsyncs run at once (libuv's pool has four threads). */
+const PARALLEL = 8;
+
+/** Makes `chunks` durable, renames them into place, and makes the renames durable. */
+export async function publishChunks(root: string, chunks: readonly TempChunk[]): Promise<void> {
+  if (chunks.length === 0) {
+    return;
+  }
+  await syncFilesystem(root, () => eachLimited(chunks, (c) => fsyncFile(c.temp)));
+  await eachLimited(chunks, (c) => fsp.rename(c.temp, c.target));
+  const dirs = [...new Set(chunks.map((c) => path.dirname(c.target)))];
+  await syncFilesystem(root, () => eachLimited(dirs, fsyncDir));
+}
+
+/** Removes temps of chunks that will not be published (best effort: GC removes leftovers). */
+export async function discardChunks(chunks: readonly TempChunk[]): Promise<void> {
+  await eachLimited(chunks, (c) => fsp.rm(c.temp, { force: true }).catch(() => undefined));
+}
+
+/**
+ * `syncfs(2)` of the filesystem holding `root`, through coreutils' `sync -f` (Node has no
+ * binding); where that fails, `fallback` syncs file by file.
+ */
+async function syncFilesystem(root: string, fallback: () => Promise<void>): Promise<void> {
+  const ok = await new Promise<boolean>((resolve) => {
+    execFile('sync', ['-f', root], (err) => resolve(err === null));
+  });
+  if (!ok) {
+    await fallback();
+  }
+}
+
+async function fsyncFile(p: string): Promise<void> {
+  const fh = await fsp.open(p, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Runs `fn` over `items`, at most {@link PARALLEL} at a time; rejects with the first failure. */
+async function eachLimited<T>(items: readonly T[], fn: (t: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(PARALLEL, items.length) }, lane));
+}
