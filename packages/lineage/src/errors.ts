@@ -6,6 +6,9 @@
 export const LINEAGE_ERRORS = {
   ALREADY_RUNNING: 'Another run of the domain is recorded as running.',
   CONNECT_FAILED: 'The lineage database could not be reached.',
+  DATA_DIR_INVALID:
+    'The embedded lineage directory exists but holds no database (e.g. a first start interrupted by an older version); move it away.',
+  DATA_DIR_INIT_FAILED: 'A new embedded lineage directory could not be initialised.',
   SQL_FILE_MISSING: 'A SQL or migration file shipped with the package could not be read.',
   MIGRATION_CHECKSUM_MISMATCH:
     'An applied migration file was changed after it ran; migrations are forward-only.',
