@@ -6,11 +6,15 @@
  * (`max: 1`) and the server accepts one. One process per data directory: PGlite is not
  * multi-process safe (the CLI must hold a lock on its state directory).
  */
+import { readFile } from 'node:fs/promises';
+
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 
+import { findTemplate, prepareDataDir } from './data-dir.js';
 import { LineageError } from './errors.js';
 import { PgLineageStore } from './pg-lineage-store.js';
+import { pgliteOptions } from './pglite-start.js';
 
 /** Options of the embedded lineage. */
 export interface EmbeddedLineageOptions {
@@ -33,7 +37,9 @@ export class EmbeddedLineage {
 
   /** Opens (creating if needed) the database, serves it on an ephemeral loopback port, migrates. */
   static async open(options: EmbeddedLineageOptions = {}): Promise<EmbeddedLineage> {
-    const db = options.dataDir ? await PGlite.create(options.dataDir) : await PGlite.create();
+    const db = options.dataDir
+      ? await openDataDir(options.dataDir)
+      : await PGlite.create({ ...pgliteOptions(), ...(await inMemoryTemplate()) });
     const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 1 });
     try {
       await server.start();
@@ -59,4 +65,26 @@ export class EmbeddedLineage {
     await this.server.stop();
     await this.db.close();
   }
+}
+
+async function openDataDir(dataDir: string): Promise<PGlite> {
+  try {
+    await prepareDataDir(dataDir);
+  } catch (e) {
+    throw e instanceof LineageError
+      ? e
+      : new LineageError('DATA_DIR_INIT_FAILED', `cannot initialise ${dataDir}: ${String(e)}`, {
+          cause: e,
+        });
+  }
+  return PGlite.create(dataDir, pgliteOptions());
+}
+
+/** In memory (tests), PGlite loads the template itself: ~240 MiB peak instead of initdb's ~500. */
+async function inMemoryTemplate(): Promise<{ loadDataDir?: Blob }> {
+  const file = await findTemplate();
+  if (!file) {
+    return {};
+  }
+  return { loadDataDir: new Blob([await readFile(file)], { type: 'application/x-gzip' }) };
 }
