@@ -11,6 +11,7 @@ import {
 import { Executor, openHypervisor } from '@virtvault/engine';
 
 import type { CliContext } from '../context.js';
+import { DeferredLineage } from '../deferred-lineage.js';
 import { ulid } from '../ids.js';
 import { CliError, formatBytes, guard, printJson } from '../output.js';
 import { Progress } from '../progress.js';
@@ -109,8 +110,13 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
     const started = ctx.now();
     const repos = new RepositoryCache();
     await repos.get(o.repo, true);
-    const lineage = await openLineage(ctx, o.state);
-    const hv = await openHypervisor(o.connect, o.host ?? ctx.env.hostname);
+    // opened alongside the hypervisor work; its errors surface at its first use, or below
+    const opening = openLineage(ctx, o.state);
+    opening.catch(() => undefined);
+    const hv = await openHypervisor(o.connect, o.host ?? ctx.env.hostname).catch(async (e) => {
+      await (await opening.catch(() => null))?.close();
+      throw e;
+    });
     const progress = new Progress(ctx, 'read', o.json === true);
     const notes: string[] = [];
     try {
@@ -127,7 +133,7 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
             signal: ctx.signal,
             onNote: (n) => notes.push(n),
           }),
-          lineage: lineage.store,
+          lineage: new DeferredLineage(opening.then((l) => l.store)),
           manifests: repos,
           clock: { now: ctx.now },
           ids: { next: () => ulid(ctx.now()) },
@@ -146,7 +152,7 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
       report(ctx, o, result, notes, ctx.now() - started);
     } finally {
       await hv.close();
-      await lineage.close();
+      await (await opening.catch(() => null))?.close();
       await repos.close();
     }
   });
