@@ -66,6 +66,8 @@ const SCRATCH_SIZE = 256 * 1024;
 /** One socket speaking NBD. */
 export class Connection {
   private sock: net.Socket | undefined;
+  /** True while requests of this tick are being gathered (see `send`). */
+  private corked = false;
   private readonly scratch = Buffer.allocUnsafe(SCRATCH_SIZE);
   private handshake: Handshake;
   private decoder: ReplyDecoder | undefined;
@@ -206,13 +208,19 @@ export class Connection {
       return;
     }
     const header = encodeRequest({ ...cmd, cookie });
-    if (cmd.payload) {
+    // Requests issued in one tick leave in one writev: a syscall per 28-byte request was a fifth
+    // of the main thread's time in an incremental (thousands of small reads).
+    if (!this.corked) {
+      this.corked = true;
       sock.cork();
-      sock.write(header);
+      process.nextTick(() => {
+        this.corked = false;
+        sock.uncork();
+      });
+    }
+    sock.write(header);
+    if (cmd.payload) {
       sock.write(cmd.payload);
-      sock.uncork();
-    } else {
-      sock.write(header);
     }
   }
 

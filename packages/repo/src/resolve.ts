@@ -1,25 +1,28 @@
+import fs from 'node:fs';
+
 import { RepoError } from './errors.js';
 import { decodeChunkHeader } from './format/chunk-header.js';
 import { CHUNK_HEADER_BYTES, ChunkKind, ZERO_DIGEST_HEX } from './format/constants.js';
 import { decodePatch, type Patch } from './format/patch.js';
 import type { Repository } from './repository.js';
-import { promises as fsp } from 'node:fs';
 
 /** Reads only a chunk's header to learn its kind. Throws `REPO_CHUNK_MISSING` / `REPO_CHUNK_CORRUPT`. */
+// eslint-disable-next-line @typescript-eslint/require-await -- a promise for callers, sync inside
 export async function chunkKind(repo: Repository, digest: string): Promise<ChunkKind> {
-  let fh: fsp.FileHandle;
+  // Synchronous on purpose: 16 bytes, and four promise round trips through libuv's pool per
+  // patched slot cost more main-thread time than the three syscalls themselves.
+  let fd: number;
   try {
-    fh = await fsp.open(repo.chunkPath(digest), 'r');
+    fd = fs.openSync(repo.chunkPath(digest), 'r');
   } catch (e) {
     throw new RepoError('REPO_CHUNK_MISSING', `chunk ${digest} is missing`, { cause: e });
   }
   try {
-    const st = await fh.stat();
     const head = Buffer.alloc(CHUNK_HEADER_BYTES);
-    await fh.read(head, 0, CHUNK_HEADER_BYTES, 0);
-    return decodeChunkHeader(head, digest, st.size).kind;
+    fs.readSync(fd, head, 0, CHUNK_HEADER_BYTES, 0);
+    return decodeChunkHeader(head, digest, fs.fstatSync(fd).size).kind;
   } finally {
-    await fh.close();
+    fs.closeSync(fd);
   }
 }
 
