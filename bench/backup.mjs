@@ -7,9 +7,10 @@
 //         the whole disk, random data, the same offsets on both VMs): `virtvault backup --level inc`
 //         vs `virtnbdbackup -l inc`
 // Wall times of whole commands as a user runs them (process start included), median of --runs.
-// A backup counts as done when it is durable: virtvault fsyncs every chunk and its manifest; the
-// peers write into the page cache, so their times include a `sync -f` of their output, and the
-// page cache is flushed (untimed) before every measurement so no tool pays for another's writes.
+// A backup counts as done when it is durable: virtvault makes its chunks durable with a syncfs
+// before it commits, and fsyncs its indexes and manifest; the peers write into the page cache, so
+// their times include a `sync -f` of their output, and dirty pages are flushed (untimed) before
+// every measurement so no tool pays for another's writes.
 // Two identical VMs in a lab of its own: bvv (virtvault, nbdcopy) and bvnb (virtnbdbackup), so the
 // tools' checkpoints never meet. Last line:
 //   backup: full_vs_nbdcopy=<r> full_vs_virtnbdbackup=<r> inc_vs_virtnbdbackup=<r> rss=<MiB>
