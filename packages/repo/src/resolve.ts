@@ -7,10 +7,10 @@ import { decodePatch, type Patch } from './format/patch.js';
 import type { Repository } from './repository.js';
 
 /** Reads only a chunk's header to learn its kind. Throws `REPO_CHUNK_MISSING` / `REPO_CHUNK_CORRUPT`. */
-// eslint-disable-next-line @typescript-eslint/require-await -- a promise for callers, sync inside
 export async function chunkKind(repo: Repository, digest: string): Promise<ChunkKind> {
-  // Synchronous on purpose: 16 bytes, and four promise round trips through libuv's pool per
-  // patched slot cost more main-thread time than the three syscalls themselves.
+  // open and close synchronously (a dentry lookup and a free), read through libuv's pool: the base
+  // chunk was most likely written with O_DIRECT, so the read is a disk read worth overlapping,
+  // while each promise round trip through the pool costs the main thread more than a syscall
   let fd: number;
   try {
     fd = fs.openSync(repo.chunkPath(digest), 'r');
@@ -19,7 +19,9 @@ export async function chunkKind(repo: Repository, digest: string): Promise<Chunk
   }
   try {
     const head = Buffer.alloc(CHUNK_HEADER_BYTES);
-    fs.readSync(fd, head, 0, CHUNK_HEADER_BYTES, 0);
+    await new Promise<void>((resolve, reject) =>
+      fs.read(fd, head, 0, CHUNK_HEADER_BYTES, 0, (err) => (err ? reject(err) : resolve())),
+    );
     return decodeChunkHeader(head, digest, fs.fstatSync(fd).size).kind;
   } finally {
     fs.closeSync(fd);
