@@ -7,45 +7,18 @@
 import path from 'node:path';
 
 import type { ObservedDomain } from '@virtvault/core';
-import {
-  buildCheckpointXml,
-  DomainXmlFlags,
-  removeRunningBitmap,
-  type Domain,
-} from '@virtvault/libvirt';
-import type { SnapshotWriter } from '@virtvault/repo';
+import { buildCheckpointXml, DomainXmlFlags, removeRunningBitmap } from '@virtvault/libvirt';
 
-import { copyExport, type DiskProgress } from './disk-copy.js';
+import { copyExport } from './disk-copy.js';
 import { EngineError } from './errors.js';
+import type { BackupJobOptions } from './job-options.js';
 import { holdImages, type HeldImages } from './offline-images.js';
 import { JOB_FILE_PREFIX, type PullBackupResult } from './pull-backup.js';
 
 /** What one backup of a stopped domain needs. */
-export interface OfflineBackupOptions {
-  /** The domain (shut off). */
-  domain: Domain;
+export interface OfflineBackupOptions extends BackupJobOptions {
   /** What was observed at the start of the run (disk paths and formats). */
   observed: ObservedDomain;
-  /** Writer, opened, with every disk started. */
-  writer: SnapshotWriter;
-  /** Repository slot size. */
-  slotSize: number;
-  /** Checkpoint (= bitmap name) to read changes since; null for a full. */
-  incrementalFrom: string | null;
-  /** Checkpoint to create, with the disks that get a bitmap; null for none. */
-  newCheckpoint: { name: string; disks: string[] } | null;
-  /** Directory for the sockets. */
-  scratchDir: string;
-  /** Unique tag (the snapshot id). */
-  tag: string;
-  /** Whether the parent's slot holds data, per disk. */
-  parentHasData?: (target: string, slot: number) => boolean;
-  /** Progress per disk. */
-  onProgress?: (p: DiskProgress) => void;
-  /** Cancels the backup. */
-  signal?: AbortSignal;
-  /** Quiesce was asked: a stopped domain has no agent, the result says so. */
-  quiesce?: boolean;
 }
 
 function hold(o: OfflineBackupOptions): Promise<HeldImages> {

@@ -19,10 +19,10 @@ import {
   type Domain,
 } from '@virtvault/libvirt';
 import type { Consistency } from '@virtvault/core';
-import type { SnapshotWriter } from '@virtvault/repo';
 
-import { copyExport, type DiskProgress } from './disk-copy.js';
+import { copyExport } from './disk-copy.js';
 import { EngineError } from './errors.js';
+import type { BackupJobOptions } from './job-options.js';
 import { withQuiesce } from './quiesce.js';
 import { runPool } from './run-pool.js';
 
@@ -30,33 +30,11 @@ import { runPool } from './run-pool.js';
 export const JOB_FILE_PREFIX = 'vv-job-';
 
 /** What one backup of a running domain needs. */
-export interface PullBackupOptions {
-  /** The running domain. */
-  domain: Domain;
-  /** Writer, opened, with every disk started. */
-  writer: SnapshotWriter;
+export interface PullBackupOptions extends BackupJobOptions {
   /** Disks (targets) to back up. */
   disks: string[];
-  /** Repository slot size. */
-  slotSize: number;
-  /** Checkpoint to read changes since; null for a full. */
-  incrementalFrom: string | null;
-  /** Checkpoint to create with the job, with the disks that get a bitmap; null for none. */
-  newCheckpoint: { name: string; disks: string[] } | null;
-  /** Directory for the NBD socket and the scratch files (short path: sockets hold 107 bytes). */
-  scratchDir: string;
-  /** Unique job tag (the snapshot id). */
-  tag: string;
-  /** Whether the parent's slot holds data, per disk. */
-  parentHasData?: (target: string, slot: number) => boolean;
-  /** Freeze the guest's filesystems (guest agent) while the job starts. @default false */
-  quiesce?: boolean;
   /** Disks copied at once. @default 2 */
   diskConcurrency?: number;
-  /** Progress per disk. */
-  onProgress?: (p: DiskProgress) => void;
-  /** Cancels the backup. */
-  signal?: AbortSignal;
 }
 
 /** What the job produced, for the manifest. */
