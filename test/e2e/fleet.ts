@@ -334,11 +334,12 @@ export class Fleet {
     return [...r.runs].sort((a, b) => a.startedAt - b.startedAt);
   }
 
-  /** Waits until `done(runs)` holds (polling), or fails with the runs and logs. */
+  /** Waits until `done(runs)` holds (polling every `pollMs`), or fails with the runs and logs. */
   async waitRuns(
     what: string,
     done: (runs: ApiRun[]) => boolean,
     timeoutMs = 180_000,
+    pollMs = 1000,
   ): Promise<ApiRun[]> {
     const deadline = Date.now() + timeoutMs;
     let runs: ApiRun[] = [];
@@ -347,7 +348,7 @@ export class Fleet {
       if (done(runs)) {
         return runs;
       }
-      await sleep(1000);
+      await sleep(pollMs);
     }
     const logs = await Promise.all(
       [...this.#controllers.keys()].map(
