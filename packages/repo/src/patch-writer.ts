@@ -1,6 +1,6 @@
 import { RepoError } from './errors.js';
 import { ChunkKind, ZERO_DIGEST_HEX } from './format/constants.js';
-import { encodePatch, mergeRanges, patchCoverage, type PatchRange } from './format/patch.js';
+import { mergeRanges, patchCoverage, type PatchRange } from './format/patch.js';
 import type { Repository } from './repository.js';
 import { applyPatch, chunkKind, readPatch } from './resolve.js';
 
@@ -75,21 +75,6 @@ export async function planPatch(
     bytes.set(r.data, r.offsetInSlot);
   }
   return { kind: 'compact', bytes };
-}
-
-/** Builds the patch payload once the new ranges' chunks are stored (`digests[i]` for `news[i]`). */
-export function buildPatchPayload(
-  plan: { base: string; old: PatchRange[]; news: SlotRange[] },
-  digests: string[],
-  slotLength: number,
-): Buffer {
-  const stored: PatchRange[] = plan.news.map((r, i) => ({
-    slotOffset: r.offsetInSlot,
-    length: r.data.length,
-    digest: digests[i] ?? ZERO_DIGEST_HEX,
-    chunkOffset: 0,
-  }));
-  return encodePatch({ base: plan.base, slotLength, ranges: mergeRanges(plan.old, stored) });
 }
 
 function placeholder(r: SlotRange): PatchRange {

@@ -8,16 +8,11 @@ import { ChunkKind, ZERO_DIGEST_HEX } from './format/constants.js';
 import { DiskIndex } from './format/index-file.js';
 import { sha256hex } from './hash.js';
 import { Lease } from './lease.js';
-import {
-  buildPatchPayload,
-  checkRanges,
-  planPatch,
-  type PatchLimits,
-  type SlotRange,
-} from './patch-writer.js';
+import { checkRanges, planPatch, type PatchLimits, type SlotRange } from './patch-writer.js';
 import { discardChunks, publishChunks, type TempChunk } from './publish.js';
 import type { Repository } from './repository.js';
 import { Semaphore } from './semaphore.js';
+import type { StoredChunk } from './worker/chunk-job.js';
 import { checkDiskTarget, checkDomainUuid, checkSnapshotId } from './validate.js';
 
 /** Options of a {@link SnapshotWriter}. */
@@ -200,7 +195,8 @@ export class SnapshotWriter {
 
   /**
    * Stores new bytes for parts of a slot as a patch over the slot's current content (the parent's
-   * entry, or zeros); each range becomes its own chunk. Too wide or too many ranges: compacted.
+   * entry, or zeros); each range becomes its own chunk, stored with the patch in one worker job.
+   * Too wide or too many ranges: compacted.
    * `opts.bytesRead` as for {@link putSlot}; default the ranges' total length.
    */
   async putPatch(
@@ -218,9 +214,19 @@ export class SnapshotWriter {
       d.index.set(slot, await this.#store(d, ChunkKind.data, plan.bytes));
       return;
     }
-    const digests = await Promise.all(news.map((r) => this.#store(d, ChunkKind.data, r.data)));
-    const payload = buildPatchPayload(plan, digests, len);
-    d.index.set(slot, await this.#store(d, ChunkKind.patch, payload));
+    const req = {
+      ranges: news.map((r) => ({ slotOffset: r.offsetInSlot, data: r.data })),
+      base: plan.base,
+      old: plan.old,
+      slotLength: len,
+    };
+    const stored = await this.#track(() =>
+      this.#repo.pool().runPatch(req, this.#repo.options.now()),
+    );
+    for (const c of [...stored.ranges, stored.patch]) {
+      await this.#record(d, c);
+    }
+    d.index.set(slot, stored.patch.digest);
   }
 
   /**
@@ -340,27 +346,40 @@ export class SnapshotWriter {
   }
 
   async #store(d: DiskState, kind: ChunkKind, data: Uint8Array): Promise<string> {
+    const now = this.#repo.options.now();
+    const detectZero = kind === ChunkKind.data;
+    const r = await this.#track(() => this.#repo.pool().run(kind, data, now, detectZero));
+    await this.#record(d, r);
+    return r.digest;
+  }
+
+  /** Runs a pool job under the writer's semaphore, tracked so commit and abort wait for it. */
+  async #track<T>(run: () => Promise<T>): Promise<T> {
     const sem = this.#sem;
     if (sem === null) {
       throw new RepoError('REPO_STATE', 'writer not open');
     }
-    const job = sem.with(() =>
-      this.#repo.pool().run(kind, data, this.#repo.options.now(), kind === ChunkKind.data),
-    );
+    const job = sem.with(run);
     this.#inflight.add(job);
     try {
-      const r = await job;
-      if (r.temp !== null && this.#tempDigests.has(r.digest)) {
-        await discardChunks([{ temp: r.temp, target: '' }]);
-      } else if (r.temp !== null) {
-        d.bytesNew += data.length;
-        this.#tempDigests.add(r.digest);
-        this.#temps.push({ temp: r.temp, target: this.#repo.chunkPath(r.digest) });
-      }
-      return r.digest;
+      return await job;
     } finally {
       this.#inflight.delete(job);
     }
+  }
+
+  /** Takes a stored chunk's temp into the snapshot (or drops it: this writer has that content). */
+  async #record(d: DiskState, c: StoredChunk): Promise<void> {
+    if (c.temp === null) {
+      return;
+    }
+    if (this.#tempDigests.has(c.digest)) {
+      await discardChunks([{ temp: c.temp, target: '' }]);
+      return;
+    }
+    d.bytesNew += c.rawLength;
+    this.#tempDigests.add(c.digest);
+    this.#temps.push({ temp: c.temp, target: this.#repo.chunkPath(c.digest) });
   }
 }
 

@@ -116,3 +116,17 @@ function zeroAware(r: PatchRange, shift: number): number {
   // Zero ranges have no chunk; their chunkOffset stays 0.
   return r.digest === ZERO_DIGEST_HEX ? 0 : r.chunkOffset + shift;
 }
+
+/**
+ * The payload of a patch laying `news` (stored as whole chunks: `chunkOffset` 0) over `old`, which
+ * they replace where they overlap, on `base`.
+ */
+export function patchPayload(
+  base: string,
+  old: readonly PatchRange[],
+  news: readonly { slotOffset: number; length: number; digest: string }[],
+  slotLength: number,
+): Buffer {
+  const stored = news.map((r) => ({ ...r, chunkOffset: 0 }));
+  return encodePatch({ base, slotLength, ranges: mergeRanges(old, stored) });
+}

@@ -6,6 +6,7 @@ import { isErrno } from '../errors.js';
 import type { ChunkEncoder } from '../format/chunk-codec.js';
 import { chunkDigest, chunkHeaderFor } from '../format/chunk-codec.js';
 import { CHUNK_HEADER_BYTES, ChunkKind, ZERO_DIGEST_HEX } from '../format/constants.js';
+import { patchPayload, type PatchRange } from '../format/patch.js';
 import { alignUp, type ArenaShape, regionView } from './arena.js';
 
 /** A job for a chunk worker: hash, compress and write one payload held in an arena region. */
@@ -24,10 +25,33 @@ export interface ChunkJob {
   detectZero: boolean;
 }
 
-/** The outcome of a chunk job. */
-export interface ChunkJobResult {
+/**
+ * A job storing a patch whole: its new ranges (laid end to end in an arena region, after the
+ * header room) as data chunks, then the patch over `base` and `old` naming them. One job instead of
+ * one per range plus one for the patch: an incremental stores hundreds of patches, and each round
+ * trip between threads is a wait in the slot's pipeline.
+ */
+export interface PatchJob {
   /** Correlation id. */
   id: number;
+  /** Job type. */
+  type: 'patch';
+  /** Arena region holding the ranges' bytes. */
+  region: number;
+  /** The new ranges, in slot order. */
+  ranges: { slotOffset: number; length: number }[];
+  /** The patch's base (data chunk or zero digest). */
+  base: string;
+  /** Ranges of the patch being replaced, kept where the new ones do not cover them. */
+  old: PatchRange[];
+  /** The slot's length. */
+  slotLength: number;
+  /** Wall-clock ms used to touch existing chunks. */
+  nowMs: number;
+}
+
+/** One chunk a job stored (or found already stored). */
+export interface StoredChunk {
   /** Chunk name (the zero digest when `zero`). */
   digest: string;
   /** The payload was all zeros and nothing was stored. */
@@ -41,6 +65,24 @@ export interface ChunkJobResult {
    * all of its temps durable at once and renames them before it commits (see `publish.ts`).
    */
   temp: string | null;
+  /** The payload's length. */
+  rawLength: number;
+}
+
+/** The outcome of a chunk job. */
+export interface ChunkJobResult extends StoredChunk {
+  /** Correlation id. */
+  id: number;
+}
+
+/** The outcome of a patch job. */
+export interface PatchJobResult {
+  /** Correlation id. */
+  id: number;
+  /** The patch. */
+  patch: StoredChunk;
+  /** The new ranges' data chunks, in the job's order. */
+  ranges: StoredChunk[];
 }
 
 /**
@@ -57,6 +99,7 @@ const DIRECT_FROM = 1024 * 1024;
  */
 export class ChunkStore {
   readonly #out: Buffer;
+  readonly #stage: Buffer;
   #direct = true;
 
   /** @param root repository root @param encoder compressor @param shape the shared arena */
@@ -65,26 +108,58 @@ export class ChunkStore {
     private readonly encoder: ChunkEncoder,
     private readonly shape: ArenaShape,
   ) {
-    // Compressed output, page-aligned for O_DIRECT like the arena (a wasm memory is mmap'ed).
-    const pages = Math.ceil(shape.regionBytes / 65536);
-    this.#out = Buffer.from(
-      new WebAssembly.Memory({ initial: pages }).buffer,
-      0,
-      shape.regionBytes,
-    );
+    // Compressed output, and raw payloads that do not sit behind header room: page-aligned for
+    // O_DIRECT like the arena (a wasm memory is mmap'ed).
+    this.#out = alignedBuffer(shape.regionBytes);
+    this.#stage = alignedBuffer(shape.regionBytes);
   }
 
-  /** Runs one job. */
+  /** Runs one chunk job. */
   run(job: ChunkJob): ChunkJobResult {
     const region = regionView(this.shape, job.region);
     const payload = region.subarray(CHUNK_HEADER_BYTES, CHUNK_HEADER_BYTES + job.length);
-    const base = { id: job.id, zero: false, isNew: false, storedBytes: 0, temp: null };
-    if (job.detectZero && job.kind === ChunkKind.data && isAllZero(payload)) {
+    return { id: job.id, ...this.#store(job.kind, payload, region, job.nowMs, job.detectZero) };
+  }
+
+  /** Runs one patch job. */
+  runPatch(job: PatchJob): PatchJobResult {
+    const region = regionView(this.shape, job.region);
+    let at = CHUNK_HEADER_BYTES;
+    const ranges = job.ranges.map((r) => {
+      const payload = region.subarray(at, at + r.length);
+      at += r.length;
+      return this.#store(ChunkKind.data, payload, null, job.nowMs, true);
+    });
+    const news = job.ranges.map((r, i) => ({ ...r, digest: ranges[i]?.digest ?? '' }));
+    const payload = patchPayload(job.base, job.old, news, job.slotLength);
+    const patch = this.#store(ChunkKind.patch, payload, null, job.nowMs, false);
+    return { id: job.id, patch, ranges };
+  }
+
+  /**
+   * Stores one payload. `room`, when given, holds the payload after 16 bytes of header room, so a
+   * raw chunk is written from it without a copy.
+   */
+  #store(
+    kind: ChunkKind,
+    payload: Buffer,
+    room: Buffer | null,
+    nowMs: number,
+    detectZero: boolean,
+  ): StoredChunk {
+    const base = {
+      zero: false,
+      isNew: false,
+      storedBytes: 0,
+      temp: null,
+      rawLength: payload.length,
+    };
+    if (detectZero && kind === ChunkKind.data && isAllZero(payload)) {
       return { ...base, digest: ZERO_DIGEST_HEX, zero: true };
     }
-    const digest = chunkDigest(job.kind, payload);
+    const digest = chunkDigest(kind, payload);
     const target = path.join(this.root, 'chunks', digest.slice(0, 2), digest);
-    const t = job.nowMs / 1000;
+    const t = nowMs / 1000;
     try {
       fs.utimesSync(target, t, t);
       return { ...base, digest };
@@ -94,9 +169,15 @@ export class ChunkStore {
       }
     }
     const compressed = this.encoder.compressInto(payload, this.#out.subarray(CHUNK_HEADER_BYTES));
-    const file = compressed === null ? region : this.#out;
-    chunkHeaderFor(job.kind, job.length, compressed).copy(file, 0);
-    const length = CHUNK_HEADER_BYTES + (compressed ?? job.length);
+    let file = this.#out;
+    if (compressed === null) {
+      file = room ?? this.#stage;
+      if (room === null) {
+        payload.copy(file, CHUNK_HEADER_BYTES);
+      }
+    }
+    chunkHeaderFor(kind, payload.length, compressed).copy(file, 0);
+    const length = CHUNK_HEADER_BYTES + (compressed ?? payload.length);
     const temp = this.#writeTemp(target, file, length);
     return { ...base, digest, isNew: true, storedBytes: length, temp };
   }
@@ -123,6 +204,11 @@ export class ChunkStore {
     writeFile(temp, file, length, false);
     return temp;
   }
+}
+
+/** A page-aligned buffer of `n` bytes (a wasm memory is mmap'ed). */
+function alignedBuffer(n: number): Buffer {
+  return Buffer.from(new WebAssembly.Memory({ initial: Math.ceil(n / 65536) }).buffer, 0, n);
 }
 
 /**

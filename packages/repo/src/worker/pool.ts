@@ -4,14 +4,27 @@ import { Worker } from 'node:worker_threads';
 import { RepoError } from '../errors.js';
 import { CHUNK_HEADER_BYTES, type ChunkKind } from '../format/constants.js';
 import { Arena, arenaShape } from './arena.js';
-import type { ChunkJob, ChunkJobResult } from './chunk-job.js';
+import type { ChunkJob, ChunkJobResult, PatchJob, PatchJobResult } from './chunk-job.js';
 
-type Reply = ChunkJobResult | { id: number; error: { message: string; code?: unknown } };
+type Reply =
+  ChunkJobResult | PatchJobResult | { id: number; error: { message: string; code?: unknown } };
 
 interface Pending {
-  job: ChunkJob;
-  resolve: (r: ChunkJobResult) => void;
+  job: ChunkJob | PatchJob;
+  resolve: (r: ChunkJobResult | PatchJobResult) => void;
   reject: (e: Error) => void;
+}
+
+/** What {@link ChunkPool.runPatch} stores: new ranges over a patch's base and old ranges. */
+export interface PatchRequest {
+  /** The new ranges (sorted, non-overlapping), with their bytes. */
+  ranges: { slotOffset: number; data: Uint8Array }[];
+  /** The patch's base. */
+  base: string;
+  /** The ranges of the patch it replaces. */
+  old: PatchJob['old'];
+  /** The slot's length. */
+  slotLength: number;
 }
 
 /** Regions lent to callers: a few disks' worth of slots being read at once. */
@@ -108,15 +121,55 @@ export class ChunkPool {
       }
       const id = this.#nextId++;
       const job: ChunkJob = { id, kind, region, length: payload.length, nowMs, detectZero };
-      return await new Promise((resolve, reject) => {
-        this.#queue.push({ job, resolve, reject });
-        this.#pump();
-      });
+      return (await this.#enqueue(job)) as ChunkJobResult;
     } finally {
       if (lent === null) {
         arena.unstage(region);
       }
     }
+  }
+
+  /** Stores a patch and its new ranges' data chunks in one job (see `PatchJob`). */
+  async runPatch(req: PatchRequest, nowMs: number): Promise<PatchJobResult> {
+    const arena = this.#arena;
+    if (!this.#open || arena === null) {
+      throw new RepoError('REPO_CLOSED', 'chunk pool is closed');
+    }
+    const total = req.ranges.reduce((n, r) => n + r.data.length, 0);
+    if (total > arena.shape.regionBytes - CHUNK_HEADER_BYTES) {
+      throw new RepoError('REPO_BAD_ARGUMENT', `patch ranges of ${total} bytes are too large`);
+    }
+    const region = await arena.stage();
+    try {
+      const view = arena.view(region, total);
+      let at = 0;
+      for (const r of req.ranges) {
+        view.set(r.data, at);
+        at += r.data.length;
+      }
+      const ranges = req.ranges.map((r) => ({ slotOffset: r.slotOffset, length: r.data.length }));
+      const { base, old, slotLength } = req;
+      const job: PatchJob = {
+        id: this.#nextId++,
+        type: 'patch',
+        region,
+        ranges,
+        base,
+        old,
+        slotLength,
+        nowMs,
+      };
+      return (await this.#enqueue(job)) as PatchJobResult;
+    } finally {
+      arena.unstage(region);
+    }
+  }
+
+  #enqueue(job: ChunkJob | PatchJob): Promise<ChunkJobResult | PatchJobResult> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ job, resolve, reject });
+      this.#pump();
+    });
   }
 
   /** Stops the workers; queued jobs fail with `REPO_CLOSED`. Idempotent. */
