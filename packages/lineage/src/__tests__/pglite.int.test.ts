@@ -9,7 +9,8 @@ import { runBackupSuite } from '../../../core/dist/__tests__/run-backup-suite.js
 import { EmbeddedLineage } from '../embedded.js';
 import type { PgLineageStore } from '../pg-lineage-store.js';
 
-import { lineageStoreContract, manifest } from './lineage-contract.js';
+import { assertKeepsData } from './keeps-data.js';
+import { lineageStoreContract } from './lineage-contract.js';
 import { sharedView } from './test-db.js';
 
 // One PGlite per file: its start-up (initdb in WASM) takes seconds.
@@ -31,25 +32,13 @@ lineageStoreContract('PGlite over pglite-socket', store);
 runBackupSuite('PGlite over pglite-socket', store);
 
 describe('embedded lineage', () => {
-  it('keeps the lineage in its data directory across reopen', async () => {
+  it('keeps the lineage in its data directory across reopen; close is idempotent', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'vv-pglite-'));
     try {
-      const uuid = '0b7e0d4e-0000-4000-8000-0000000000aa';
-      const m = manifest(uuid, 1, null);
-      const first = await EmbeddedLineage.open({ dataDir: dir });
-      await first.store.reconcile('r', uuid, [m], 0);
-      await first.close();
-      await first.close();
-      const second = await EmbeddedLineage.open({ dataDir: dir });
-      try {
-        const l = await second.store.loadLineage('r', { uuid, name: m.domain.name });
-        assert.deepEqual(
-          l.snapshots.map((s) => s.id),
-          [m.id],
-        );
-      } finally {
-        await second.close();
-      }
+      await assertKeepsData(dir);
+      const again = await EmbeddedLineage.open({ dataDir: dir });
+      await again.close();
+      await again.close();
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
