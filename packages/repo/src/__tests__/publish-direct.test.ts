@@ -93,3 +93,26 @@ describe('4 MiB slots: lent buffers, O_DIRECT chunk files, publishing at commit'
     assert.ok((await readSnapshot(repo, 'reuse')).equals(Buffer.concat([a, b])));
   });
 });
+
+describe('chunk pool', () => {
+  it('settles every job when closed while jobs wait for a staging region', async () => {
+    const { dir, cleanup } = await tempDir();
+    const repo = await Repository.init(dir, { workers: 1 });
+    try {
+      const pool = repo.pool();
+      // one worker: two staging regions, so most of these wait for one when the pool closes
+      const jobs = Array.from({ length: 8 }, () => pool.run(0, rnd(CS), Date.now(), true));
+      const all = Promise.allSettled(jobs);
+      await pool.close();
+      const settled = await all;
+      const refused = settled.filter((r) => r.status === 'rejected');
+      assert.ok(refused.length > 0, 'jobs not yet started are refused');
+      for (const r of refused) {
+        assert.equal((r.reason as { code?: string }).code, 'REPO_CLOSED');
+      }
+    } finally {
+      await repo.close();
+      await cleanup();
+    }
+  });
+});

@@ -166,6 +166,10 @@ export class ChunkPool {
   }
 
   #enqueue(job: ChunkJob | PatchJob): Promise<ChunkJobResult | PatchJobResult> {
+    if (!this.#open) {
+      // closed while this job waited for a staging region
+      return Promise.reject(new RepoError('REPO_CLOSED', 'chunk pool closed'));
+    }
     return new Promise((resolve, reject) => {
       this.#queue.push({ job, resolve, reject });
       this.#pump();
