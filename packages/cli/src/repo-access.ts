@@ -4,12 +4,14 @@
 import { readdir } from 'node:fs/promises';
 
 import type { SnapshotManifest } from '@virtvault/core';
-import { readVerifyResult, Repository, RepoError } from '@virtvault/repo';
+import type { Repository } from '@virtvault/repo';
 
+import { loadRepo } from './lazy.js';
 import { CliError } from './output.js';
 
 /** Opens a repository; with `create`, a missing or empty directory becomes a new repository. */
 export async function openRepository(dir: string, create = false): Promise<Repository> {
+  const { Repository, RepoError } = await loadRepo();
   const repo = new Repository(dir);
   try {
     await repo.open();
@@ -53,7 +55,7 @@ export async function listSnapshots(repo: Repository, domain?: string): Promise<
     ) {
       continue;
     }
-    const v = await readVerifyResult(repo, ref.domain, ref.id);
+    const v = await (await loadRepo()).readVerifyResult(repo, ref.domain, ref.id);
     out.push({ manifest, verify: v === null ? 'unverified' : v.status });
   }
   return out.sort((a, b) => a.manifest.endedAt.localeCompare(b.manifest.endedAt));

@@ -6,10 +6,10 @@ import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 
 import type { LineageStore, ManifestSource, SnapshotManifest } from '@virtvault/core';
-import { EmbeddedLineage, PgLineageStore } from '@virtvault/lineage';
 import type { Repository } from '@virtvault/repo';
 
 import type { CliContext } from './context.js';
+import { loadLineage } from './lazy.js';
 import { CliError } from './output.js';
 import { openRepository } from './repo-access.js';
 
@@ -62,12 +62,13 @@ async function lockState(dir: string): Promise<() => Promise<void>> {
 /** Opens the lineage: Postgres at DATABASE_URL, else PGlite under `<stateDir>/lineage`. */
 export async function openLineage(ctx: CliContext, stateDir: string): Promise<OpenLineage> {
   if (ctx.env.databaseUrl !== undefined) {
-    const store = await PgLineageStore.connect({ url: ctx.env.databaseUrl });
+    const store = await (await loadLineage()).PgLineageStore.connect({ url: ctx.env.databaseUrl });
     return { store, close: () => store.close() };
   }
   await mkdir(stateDir, { recursive: true });
   const unlock = await lockState(stateDir);
   try {
+    const { EmbeddedLineage } = await loadLineage();
     const db = await EmbeddedLineage.open({ dataDir: path.join(stateDir, 'lineage') });
     return {
       store: db.store,

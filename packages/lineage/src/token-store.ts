@@ -7,6 +7,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
+import { TOKEN_ROLES, type TokenRole } from '@virtvault/core';
 import type postgres from 'postgres';
 import { type Sql } from 'postgres';
 
@@ -14,11 +15,8 @@ import { LineageError } from './errors.js';
 import { openMigrated } from './pg-open.js';
 import { loadSqlDir } from './sql-dir.js';
 
-/** Roles, weakest first: viewer reads, operator also runs backups and edits policies, admin all. */
-export const TOKEN_ROLES = ['viewer', 'operator', 'admin'] as const;
-
-/** A role. */
-export type TokenRole = (typeof TOKEN_ROLES)[number];
+// Defined in core (the CLI names them without loading the lineage); kept exported from here.
+export { TOKEN_ROLES, type TokenRole };
 
 /** A token as listed (never with its secret). */
 export interface TokenInfo {

@@ -8,10 +8,10 @@ import {
   type RequestedLevel,
   type RunBackupResult,
 } from '@virtvault/core';
-import { Executor, openHypervisor } from '@virtvault/engine';
 
 import type { CliContext } from '../context.js';
 import { DeferredLineage } from '../deferred-lineage.js';
+import { loadEngine } from '../lazy.js';
 import { ulid } from '../ids.js';
 import { CliError, formatBytes, guard, printJson } from '../output.js';
 import { Progress } from '../progress.js';
@@ -108,6 +108,7 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
       throw new CliError('USAGE', `--max-chain needs a whole number, not ${o.maxChain}`);
     }
     const started = ctx.now();
+    const { Executor, openHypervisor } = await loadEngine();
     const repos = new RepositoryCache();
     await repos.get(o.repo, true);
     // opened alongside the hypervisor work; its errors surface at its first use, or below

@@ -5,9 +5,11 @@
  */
 import type { Command } from 'commander';
 
-import { TOKEN_ROLES, type TokenRole, TokenStore } from '@virtvault/lineage';
+import { TOKEN_ROLES, type TokenRole } from '@virtvault/core';
+import type { TokenStore } from '@virtvault/lineage';
 
 import type { CliContext } from '../context.js';
+import { loadLineage } from '../lazy.js';
 import { CliError, formatTable, guard, printJson } from '../output.js';
 
 async function withStore<T>(ctx: CliContext, fn: (s: TokenStore) => Promise<T>): Promise<T> {
@@ -15,7 +17,7 @@ async function withStore<T>(ctx: CliContext, fn: (s: TokenStore) => Promise<T>):
   if (url === undefined) {
     throw new CliError('USAGE', 'set DATABASE_URL to the controller database');
   }
-  const store = await TokenStore.connect({ url });
+  const store = await (await loadLineage()).TokenStore.connect({ url });
   try {
     return await fn(store);
   } finally {

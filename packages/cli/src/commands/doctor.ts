@@ -14,10 +14,10 @@ import {
   type Hypervisor,
   type ObservedDomain,
 } from '@virtvault/core';
-import { openHypervisor } from '@virtvault/engine';
 
 import type { CliContext } from '../context.js';
 import { guard, printJson } from '../output.js';
+import { loadEngine } from '../lazy.js';
 import { openLineage, RepositoryCache } from '../standalone.js';
 
 import { hostOptions, type HostOptions } from './backup.js';
@@ -150,7 +150,7 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
   await guard(ctx, o.json === true, async () => {
     const repos = new RepositoryCache();
     const lineage = await openLineage(ctx, o.state);
-    const hv = await openHypervisor(o.connect, o.host ?? ctx.env.hostname);
+    const hv = await (await loadEngine()).openHypervisor(o.connect, o.host ?? ctx.env.hostname);
     try {
       const repo = await repos.get(o.repo);
       const observed = await hv.hypervisor.observe(o.domain);

@@ -1,9 +1,8 @@
 /** `virtvault gc`: remove chunks no snapshot uses and leftovers of aborted backups. */
 import type { Command } from 'commander';
 
-import { collectGarbage } from '@virtvault/repo';
-
 import type { CliContext } from '../context.js';
+import { loadRepo } from '../lazy.js';
 import { formatBytes, guard, printJson } from '../output.js';
 import { openRepository } from '../repo-access.js';
 
@@ -30,6 +29,7 @@ export function registerGc(program: Command, ctx: () => CliContext): void {
 
 async function run(ctx: CliContext, o: Options): Promise<void> {
   await guard(ctx, o.json === true, async () => {
+    const { collectGarbage } = await loadRepo();
     const repo = await openRepository(o.repo);
     try {
       const r = await collectGarbage(repo, { dryRun: o.dryRun === true, host: ctx.env.hostname });

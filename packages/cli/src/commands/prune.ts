@@ -2,9 +2,9 @@
 import type { Command } from 'commander';
 
 import type { RetentionPolicy } from '@virtvault/core';
-import { prune } from '@virtvault/repo';
 
 import type { CliContext } from '../context.js';
+import { loadRepo } from '../lazy.js';
 import { CliError, guard, printJson } from '../output.js';
 import { findSnapshot, openRepository } from '../repo-access.js';
 
@@ -86,6 +86,7 @@ Every snapshot stands alone, so any snapshot can be removed without harming anot
 async function run(ctx: CliContext, o: Options): Promise<void> {
   await guard(ctx, o.json === true, async () => {
     const policy = policyOf(o);
+    const { prune } = await loadRepo();
     const repo = await openRepository(o.repo);
     try {
       const domain =

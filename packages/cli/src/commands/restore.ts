@@ -1,9 +1,8 @@
 /** `virtvault restore`: a snapshot's disks as qcow2 or sparse raw files, every chunk checked. */
 import type { Command } from 'commander';
 
-import { defineRestoredDomain, restoreSnapshot } from '@virtvault/engine';
-
 import type { CliContext } from '../context.js';
+import { loadEngine } from '../lazy.js';
 import { CliError, formatBytes, guard, printJson } from '../output.js';
 import { Progress } from '../progress.js';
 import { findSnapshot, openRepository } from '../repo-access.js';
@@ -59,6 +58,7 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
     if (o.format !== 'qcow2' && o.format !== 'raw') {
       throw new CliError('USAGE', `--format must be qcow2 or raw, not ${o.format}`);
     }
+    const { defineRestoredDomain, restoreSnapshot } = await loadEngine();
     const repo = await openRepository(o.repo);
     try {
       const manifest = await findSnapshot(repo, o.domain, o.snapshot);

@@ -1,9 +1,8 @@
 /** `virtvault verify`: re-read chunks and check digests; the result is recorded per snapshot. */
 import type { Command } from 'commander';
 
-import { verifyRepository } from '@virtvault/repo';
-
 import type { CliContext } from '../context.js';
+import { loadRepo } from '../lazy.js';
 import { EXIT_FAILED, guard, printJson } from '../output.js';
 import { findSnapshot, openRepository } from '../repo-access.js';
 
@@ -34,6 +33,7 @@ Exit code 1 when anything failed. Each snapshot's result is written into its fol
 
 async function run(ctx: CliContext, o: Options): Promise<void> {
   await guard(ctx, o.json === true, async () => {
+    const { verifyRepository } = await loadRepo();
     const repo = await openRepository(o.repo);
     try {
       let domain: string | undefined;

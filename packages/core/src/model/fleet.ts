@@ -76,3 +76,9 @@ export interface AgentEventInfo {
   /** libvirt's detail, in words. */
   detail: string;
 }
+
+/** API token roles, weakest first: viewer reads, operator also runs backups and edits policies, admin all. */
+export const TOKEN_ROLES = ['viewer', 'operator', 'admin'] as const;
+
+/** An API token role. */
+export type TokenRole = (typeof TOKEN_ROLES)[number];
