@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
@@ -170,4 +171,21 @@ export async function freshVm(
 /** virsh against a lab host. */
 export async function virsh(lab: Lab, host: string, ...args: string[]): Promise<string> {
   return (await run('virsh', ['-q', '-c', await lab.uri(host), ...args])).stdout;
+}
+
+/**
+ * Waits until a backup job's NBD socket exists in `scratch`: the job has then begun (pull mode),
+ * or the image is locked by qemu-nbd (offline). Polled closely: a small backup is over in
+ * a fraction of a second.
+ */
+export async function waitForJobSocket(scratch: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const names = await readdir(scratch);
+    if (names.some((n) => n.startsWith('vv-job-') && n.endsWith('.sock'))) {
+      return;
+    }
+    await sleep(5);
+  }
+  assert.fail(`no backup job socket appeared in ${scratch}`);
 }

@@ -4,14 +4,21 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readdir, writeFile } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 
 import { Lab } from '../lab/index.js';
 
-import { assertIdentical, copyDisks, freshVm, Standalone, virsh, type BackupJson } from './cli.js';
+import {
+  assertIdentical,
+  copyDisks,
+  freshVm,
+  Standalone,
+  virsh,
+  waitForJobSocket,
+  type BackupJson,
+} from './cli.js';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -110,7 +117,7 @@ describe('backup --quiesce and offline backups through the virtvault binary', ()
     let out = '';
     child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? -1)));
-    await waitForCopy(`${vv.dir}/scratch`);
+    await waitForJobSocket(`${vv.dir}/scratch`);
     const start = await run('virsh', ['-c', await lab.uri('a'), 'start', vm]).then(
       () => 'started',
       (e: { stderr?: string }) => e.stderr ?? '',
@@ -135,15 +142,3 @@ describe('backup --quiesce and offline backups through the virtvault binary', ()
     await assertIdentical(restored2.get('vda') as string, copies2.get('vda') as string);
   });
 });
-
-/** Waits until a qemu-nbd socket of the offline backup exists (its image is then locked). */
-async function waitForCopy(scratch: string): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    const names = await readdir(scratch);
-    if (names.some((n) => n.startsWith('vv-job-') && n.endsWith('.sock'))) {
-      return;
-    }
-    await sleep(50);
-  }
-  assert.fail(`no qemu-nbd socket appeared in ${scratch}`);
-}
