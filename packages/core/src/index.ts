@@ -18,3 +18,4 @@ export * from './run/run-errors.js';
 export * from './run/run-backup.js';
 export * from './report/index.js';
 export * from './ulid.js';
+export * from './run-pool.js';

@@ -2,10 +2,10 @@
  * Copies one disk from an NBD export into a snapshot writer: walks the extents (allocation, and
  * the dirty bitmap for incrementals), plans each slot and reads only what the plan needs.
  */
+import { runPool } from '@virtvault/core';
 import { NbdClient, walkExtents } from '@virtvault/nbd';
 import type { SnapshotWriter, SlotRange as RepoPatchRange } from '@virtvault/repo';
 
-import { runPool } from './run-pool.js';
 import { planSlots, type SlotWork, type SourceExtent } from './slot-plan.js';
 
 /** NBD metadata context of the allocation status. */

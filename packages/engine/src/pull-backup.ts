@@ -18,13 +18,12 @@ import {
   type BackupJobDescription,
   type Domain,
 } from '@virtvault/libvirt';
-import type { Consistency } from '@virtvault/core';
+import { runPool, type Consistency } from '@virtvault/core';
 
 import { copyExport } from './disk-copy.js';
 import { EngineError } from './errors.js';
 import type { BackupJobOptions } from './job-options.js';
 import { withQuiesce } from './quiesce.js';
-import { runPool } from './run-pool.js';
 
 /** Prefix of the sockets and scratch files of our jobs: a job with it is ours to abort. */
 export const JOB_FILE_PREFIX = 'vv-job-';

@@ -13,6 +13,8 @@ import { execFile } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 
+import { runPool } from '@virtvault/core';
+
 import { fsyncDir } from './fs-util.js';
 
 /** A chunk written to a temp file, waiting to be published. */
@@ -37,9 +39,9 @@ export async function publishChunks(root: string, chunks: readonly TempChunk[]):
   await syncFilesystem(root, () => eachLimited(dirs, fsyncDir));
 }
 
-/** Removes temps of chunks that will not be published (best effort: GC removes leftovers). */
-export async function discardChunks(chunks: readonly TempChunk[]): Promise<void> {
-  await eachLimited(chunks, (c) => fsp.rm(c.temp, { force: true }).catch(() => undefined));
+/** Removes temp files of chunks that will not be published (best effort: GC removes leftovers). */
+export async function discardTemps(temps: readonly string[]): Promise<void> {
+  await eachLimited(temps, (t) => fsp.rm(t, { force: true }).catch(() => undefined));
 }
 
 /**
@@ -64,14 +66,9 @@ async function fsyncFile(p: string): Promise<void> {
   }
 }
 
-/** Runs `fn` over `items`, at most {@link PARALLEL} at a time; rejects with the first failure. */
-async function eachLimited<T>(items: readonly T[], fn: (t: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await fn(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(PARALLEL, items.length) }, lane));
+/** Runs `fn` over `items`, at most {@link PARALLEL} at a time (see `runPool`). */
+function eachLimited<T>(items: readonly T[], fn: (t: T) => Promise<unknown>): Promise<void> {
+  return runPool(items, PARALLEL, async (t) => {
+    await fn(t);
+  });
 }

@@ -9,7 +9,7 @@ import { DiskIndex } from './format/index-file.js';
 import { sha256hex } from './hash.js';
 import { Lease } from './lease.js';
 import { checkRanges, planPatch, type PatchLimits, type SlotRange } from './patch-writer.js';
-import { discardChunks, publishChunks, type TempChunk } from './publish.js';
+import { discardTemps, publishChunks, type TempChunk } from './publish.js';
 import type { Repository } from './repository.js';
 import { Semaphore } from './semaphore.js';
 import type { StoredChunk } from './worker/chunk-job.js';
@@ -294,7 +294,7 @@ export class SnapshotWriter {
     }
     this.#state = 'aborted';
     await Promise.allSettled([...this.#inflight]);
-    await discardChunks(this.#temps.splice(0));
+    await discardTemps(this.#temps.splice(0).map((t) => t.temp));
     await fsp.rm(this.dir, { recursive: true, force: true });
     await this.#lease?.close();
   }
@@ -374,7 +374,7 @@ export class SnapshotWriter {
       return;
     }
     if (this.#tempDigests.has(c.digest)) {
-      await discardChunks([{ temp: c.temp, target: '' }]);
+      await discardTemps([c.temp]);
       return;
     }
     d.bytesNew += c.rawLength;

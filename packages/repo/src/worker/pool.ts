@@ -106,62 +106,68 @@ export class ChunkPool {
     nowMs: number,
     detectZero: boolean,
   ): Promise<ChunkJobResult> {
-    const arena = this.#arena;
-    if (!this.#open || arena === null) {
-      throw new RepoError('REPO_CLOSED', 'chunk pool is closed');
-    }
-    if (payload.length > arena.shape.regionBytes - CHUNK_HEADER_BYTES) {
-      throw new RepoError('REPO_BAD_ARGUMENT', `payload of ${payload.length} bytes is too large`);
-    }
-    const lent = arena.regionOf(payload);
-    const region = lent ?? (await arena.stage());
-    try {
-      if (lent === null) {
-        arena.view(region, payload.length).set(payload);
-      }
-      const id = this.#nextId++;
-      const job: ChunkJob = { id, kind, region, length: payload.length, nowMs, detectZero };
-      return (await this.#enqueue(job)) as ChunkJobResult;
-    } finally {
-      if (lent === null) {
-        arena.unstage(region);
-      }
-    }
+    const length = payload.length;
+    const lent = this.#arena?.regionOf(payload) ?? null;
+    return this.#staged(
+      length,
+      lent,
+      (view) => view.set(payload),
+      (id, region) => ({
+        id,
+        kind,
+        region,
+        length,
+        nowMs,
+        detectZero,
+      }),
+    ) as Promise<ChunkJobResult>;
   }
 
   /** Stores a patch and its new ranges' data chunks in one job (see `PatchJob`). */
   async runPatch(req: PatchRequest, nowMs: number): Promise<PatchJobResult> {
-    const arena = this.#arena;
-    if (!this.#open || arena === null) {
-      throw new RepoError('REPO_CLOSED', 'chunk pool is closed');
-    }
     const total = req.ranges.reduce((n, r) => n + r.data.length, 0);
-    if (total > arena.shape.regionBytes - CHUNK_HEADER_BYTES) {
-      throw new RepoError('REPO_BAD_ARGUMENT', `patch ranges of ${total} bytes are too large`);
-    }
-    const region = await arena.stage();
-    try {
-      const view = arena.view(region, total);
+    const fill = (view: Buffer): void => {
       let at = 0;
       for (const r of req.ranges) {
         view.set(r.data, at);
         at += r.data.length;
       }
-      const ranges = req.ranges.map((r) => ({ slotOffset: r.slotOffset, length: r.data.length }));
-      const { base, old, slotLength } = req;
-      const job: PatchJob = {
-        id: this.#nextId++,
-        type: 'patch',
-        region,
-        ranges,
-        base,
-        old,
-        slotLength,
-        nowMs,
-      };
-      return (await this.#enqueue(job)) as PatchJobResult;
+    };
+    const ranges = req.ranges.map((r) => ({ slotOffset: r.slotOffset, length: r.data.length }));
+    const { base, old, slotLength } = req;
+    const job = (id: number, region: number): PatchJob => {
+      return { id, type: 'patch', region, ranges, base, old, slotLength, nowMs };
+    };
+    return this.#staged(total, null, fill, job) as Promise<PatchJobResult>;
+  }
+
+  /**
+   * Runs a job over `bytes` bytes held in region `lent`, or copied by `fill` into a staging region
+   * (waiting for one) that is given back when the job ends.
+   */
+  async #staged(
+    bytes: number,
+    lent: number | null,
+    fill: (view: Buffer) => void,
+    job: (id: number, region: number) => ChunkJob | PatchJob,
+  ): Promise<ChunkJobResult | PatchJobResult> {
+    const arena = this.#arena;
+    if (!this.#open || arena === null) {
+      throw new RepoError('REPO_CLOSED', 'chunk pool is closed');
+    }
+    if (bytes > arena.shape.regionBytes - CHUNK_HEADER_BYTES) {
+      throw new RepoError('REPO_BAD_ARGUMENT', `a payload of ${bytes} bytes is too large`);
+    }
+    const region = lent ?? (await arena.stage());
+    try {
+      if (lent === null) {
+        fill(arena.view(region, bytes));
+      }
+      return await this.#enqueue(job(this.#nextId++, region));
     } finally {
-      arena.unstage(region);
+      if (lent === null) {
+        arena.unstage(region);
+      }
     }
   }
 
