@@ -6,7 +6,7 @@ import { runPool } from '@virtvault/core';
 import { NbdClient, walkExtents } from '@virtvault/nbd';
 import type { SnapshotWriter, SlotRange as RepoPatchRange } from '@virtvault/repo';
 
-import { planSlots, type SlotWork, type SourceExtent } from './slot-plan.js';
+import { planSlots, type PatchRange, type SlotWork, type SourceExtent } from './slot-plan.js';
 
 /** NBD metadata context of the allocation status. */
 export const BASE_ALLOCATION = 'base:allocation';
@@ -66,7 +66,7 @@ async function collectExtents(o: CopyDiskOptions): Promise<SourceExtent[]> {
 function bytesToRead(work: readonly SlotWork[]): number {
   let n = 0;
   for (const w of work) {
-    if (w.kind === 'data') {
+    if (w.kind === 'data' || w.kind === 'sparse') {
       n += w.reads.reduce((s, r) => s + r.length, 0);
     } else if (w.kind === 'patch') {
       n += w.ranges.reduce((s, r) => s + (r.read ? r.length : 0), 0);
@@ -112,22 +112,51 @@ async function doSlot(o: CopyDiskOptions, w: SlotWork): Promise<number> {
         o.writer.giveBuffer(buf);
       }
     }
-    case 'patch': {
-      const ranges: RepoPatchRange[] = [];
-      let read = 0;
-      const reads: Promise<void>[] = [];
-      for (const r of w.ranges) {
-        const buf = Buffer.alloc(r.length);
-        if (r.read) {
-          reads.push(readInto(o, buf, start + r.offset, 0, r.length));
-          read += r.length;
-        }
-        ranges.push({ offsetInSlot: r.offset, data: buf });
+    case 'sparse':
+      return putRanges(
+        o,
+        w.slot,
+        w.reads.map((r) => ({ ...r, read: true })),
+        true,
+      );
+    case 'patch':
+      return putRanges(o, w.slot, w.ranges, false);
+  }
+}
+
+/**
+ * Stores ranges of a slot as a patch (over the slot's entry, or over zeros): their bytes are read
+ * end to end into one lent buffer, which the writer stores in place.
+ */
+async function putRanges(
+  o: CopyDiskOptions,
+  slot: number,
+  ranges: readonly PatchRange[],
+  overZero: boolean,
+): Promise<number> {
+  const start = slot * o.slotSize;
+  const buf = o.writer.takeBuffer(ranges.reduce((n, r) => n + r.length, 0));
+  try {
+    const out: RepoPatchRange[] = [];
+    const reads: Promise<void>[] = [];
+    let at = 0;
+    let read = 0;
+    for (const r of ranges) {
+      const view = buf.subarray(at, at + r.length);
+      at += r.length;
+      if (r.read) {
+        reads.push(readInto(o, view, start + r.offset, 0, r.length));
+        read += r.length;
+      } else {
+        view.fill(0);
       }
-      await Promise.all(reads);
-      await o.writer.putPatch(o.target, w.slot, ranges, { bytesRead: read });
-      return read;
+      out.push({ offsetInSlot: r.offset, data: view });
     }
+    await Promise.all(reads);
+    await o.writer.putPatch(o.target, slot, out, { bytesRead: read, overZero });
+    return read;
+  } finally {
+    o.writer.giveBuffer(buf);
   }
 }
 

@@ -2,7 +2,7 @@
  * Which bytes of a disk to read, and how to store each slot, given the source's extents.
  *
  * A repository slot is 4 MiB; dirty bitmaps have 64 KiB granularity. A full backup stores every slot
- * whole. An incremental keeps the parent's entry for untouched slots, stores a partly changed slot as a
+ * whole, or as its data over zeros when it is mostly hole. An incremental keeps the parent's entry for untouched slots, stores a partly changed slot as a
  * patch (only the changed bytes are read, hashed and stored) and a mostly changed one whole. Pure.
  */
 
@@ -32,12 +32,25 @@ export interface PatchRange extends SlotRange {
   read: boolean;
 }
 
-/** What to do with one slot. */
+/**
+ * What to do with one slot. `sparse`: a slot holding little data among holes is stored as its data
+ * over zeros (a patch over the zero base), so the holes are never hashed, compressed or written.
+ */
 export type SlotWork =
   | { slot: number; kind: 'keep' }
   | { slot: number; kind: 'zero' }
   | { slot: number; kind: 'data'; reads: SlotRange[]; length: number }
+  | { slot: number; kind: 'sparse'; reads: SlotRange[] }
   | { slot: number; kind: 'patch'; ranges: PatchRange[] };
+
+/**
+ * A slot is stored sparse when its data covers at most this fraction of it in at most
+ * {@link SPARSE_MAX_RANGES} ranges: the repository's default patch limits, beyond which it would
+ * store the slot whole anyway.
+ */
+export const SPARSE_MAX_FRACTION = 0.5;
+/** See {@link SPARSE_MAX_FRACTION}. */
+export const SPARSE_MAX_RANGES = 64;
 
 /** Inputs of {@link planSlots}. */
 export interface SlotPlanInput {
@@ -103,6 +116,11 @@ function decide(
   const hasBase = input.parentHasData?.(slot) ?? false;
   if (input.mode === 'changes' && hasBase && acc.changedBytes <= length * fraction) {
     return { slot, kind: 'patch', ranges: acc.patch };
+  }
+  const sparse =
+    acc.allocatedBytes <= length * SPARSE_MAX_FRACTION && acc.reads.length <= SPARSE_MAX_RANGES;
+  if (sparse) {
+    return { slot, kind: 'sparse', reads: acc.reads };
   }
   return { slot, kind: 'data', reads: acc.reads, length };
 }

@@ -14,7 +14,7 @@ export interface SlotRange {
 
 /** Limits that decide when a patch is compacted into a plain chunk. */
 export interface PatchLimits {
-  /** Compact when the ranges cover more than this fraction of the slot (default 0.5). */
+  /** Compact a patch over a data chunk when its ranges cover more than this fraction (default 0.5). */
   maxCoverage: number;
   /** Compact when a patch would hold more ranges than this (default 64). */
   maxRanges: number;
@@ -67,7 +67,10 @@ export async function planPatch(
     old,
     news.map((r) => placeholder(r)),
   );
-  if (patchCoverage(probe) <= slotLength * limits.maxCoverage && probe.length <= limits.maxRanges) {
+  // Over zeros a wide patch wastes no base bytes (a sparse slot starts at half), so only the
+  // range count bounds it there.
+  const wide = base !== ZERO_DIGEST_HEX && patchCoverage(probe) > slotLength * limits.maxCoverage;
+  if (!wide && probe.length <= limits.maxRanges) {
     return { kind: 'patch', base, old, news };
   }
   const bytes = await applyPatch(repo, { base, slotLength, ranges: old });

@@ -195,21 +195,25 @@ export class SnapshotWriter {
 
   /**
    * Stores new bytes for parts of a slot as a patch over the slot's current content (the parent's
-   * entry, or zeros); each range becomes its own chunk, stored with the patch in one worker job.
-   * Too wide or too many ranges: compacted.
+   * entry, or zeros); the ranges' bytes become one data chunk, stored with the patch in one worker
+   * job. Too wide or too many ranges: compacted. With `opts.overZero` the rest of the slot is
+   * zeros whatever it held: a sparse slot (little data, much hole) costs its data, not a whole
+   * slot of mostly zeros. Ranges laid end to end in one buffer from {@link takeBuffer} are stored
+   * without a copy (and their bytes are undefined afterwards).
    * `opts.bytesRead` as for {@link putSlot}; default the ranges' total length.
    */
   async putPatch(
     target: string,
     slot: number,
     ranges: readonly SlotRange[],
-    opts: { bytesRead?: number } = {},
+    opts: { bytesRead?: number; overZero?: boolean } = {},
   ): Promise<void> {
     const d = this.#claim(target, slot);
     const len = d.index.slotLength(slot);
     const news = checkRanges(ranges, len);
     d.bytesRead += opts.bytesRead ?? news.reduce((n, r) => n + r.data.length, 0);
-    const plan = await planPatch(this.#repo, d.index.get(slot), len, news, this.#limits);
+    const current = opts.overZero === true ? ZERO_DIGEST_HEX : d.index.get(slot);
+    const plan = await planPatch(this.#repo, current, len, news, this.#limits);
     if (plan.kind === 'compact') {
       d.index.set(slot, await this.#store(d, ChunkKind.data, plan.bytes));
       return;

@@ -15,7 +15,7 @@ function plan(input: Partial<SlotPlanInput> & Pick<SlotPlanInput, 'extents'>) {
 }
 
 describe('planSlots, full backups', () => {
-  it('stores allocated slots whole and unallocated ones as zero', () => {
+  it('stores allocated slots whole, sparse ones as their data, unallocated ones as zero', () => {
     const work = plan({
       extents: [
         ext(0, SLOT + 64 * K, true, true),
@@ -24,7 +24,7 @@ describe('planSlots, full backups', () => {
     });
     assert.deepEqual(work, [
       { slot: 0, kind: 'data', reads: [{ offset: 0, length: SLOT }], length: SLOT },
-      { slot: 1, kind: 'data', reads: [{ offset: 0, length: 64 * K }], length: SLOT },
+      { slot: 1, kind: 'sparse', reads: [{ offset: 0, length: 64 * K }] },
       { slot: 2, kind: 'zero' },
     ]);
   });
@@ -40,12 +40,7 @@ describe('planSlots, full backups', () => {
       }),
     ];
     assert.equal(work.length, 2);
-    assert.deepEqual(work[0], {
-      slot: 0,
-      kind: 'data',
-      reads: [{ offset: 0, length: 30 }],
-      length: SLOT,
-    });
+    assert.deepEqual(work[0], { slot: 0, kind: 'sparse', reads: [{ offset: 0, length: 30 }] });
     assert.deepEqual(work[1], { slot: 1, kind: 'zero' });
   });
 
@@ -53,8 +48,23 @@ describe('planSlots, full backups', () => {
     const work = plan({ extents: [ext(2 * SLOT, 4 * K, true, true)] });
     assert.deepEqual(
       work.map((w) => w.kind),
-      ['zero', 'zero', 'data'],
+      ['zero', 'zero', 'sparse'],
     );
+  });
+
+  it('stores a slot sparse up to half of it in data and 64 ranges, whole beyond either', () => {
+    const half = plan({ extents: [ext(SLOT / 2, SLOT / 2, true, true)] })[0];
+    assert.deepEqual(half, {
+      slot: 0,
+      kind: 'sparse',
+      reads: [{ offset: SLOT / 2, length: SLOT / 2 }],
+    });
+    const more = plan({ extents: [ext(SLOT / 2 - 4 * K, SLOT / 2 + 4 * K, true, true)] })[0];
+    assert.equal(more?.kind, 'data');
+    const islands = (n: number) =>
+      plan({ extents: [...Array(n).keys()].map((i) => ext(i * 16 * K, 4 * K, true, true)) })[0];
+    assert.equal(islands(64)?.kind, 'sparse');
+    assert.equal(islands(65)?.kind, 'data');
   });
 });
 

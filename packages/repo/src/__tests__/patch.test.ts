@@ -65,10 +65,10 @@ describe('patches: 30 incrementals of random 64 KiB writes', () => {
         patches++;
         assert.ok((await patchDepth(repo, d)) <= MAX_DEPTH);
         const p = await readPatch(repo, d);
-        assert.ok(
-          p.ranges.reduce((n, r) => n + r.length, 0) <= CS / 2,
-          'a wide patch was not compacted',
-        );
+        // over zeros only the range count bounds a patch (no base bytes are wasted)
+        const bound = p.base === ZERO_DIGEST_HEX ? CS : CS / 2;
+        assert.ok(p.ranges.reduce((n, r) => n + r.length, 0) <= bound, 'wide patch not compacted');
+        assert.ok(p.ranges.length <= 64, 'a patch of too many ranges was not compacted');
       }
     }
     assert.ok(patches > 100, `patches were used (${patches})`);
@@ -161,3 +161,86 @@ async function patchDepth(repo: Repository, digest: string): Promise<number> {
   }
   return depth;
 }
+
+describe('patches: one data chunk per patch, sparse slots over zeros', () => {
+  let dir = '';
+  let cleanup: () => Promise<void> = () => Promise.resolve();
+  let repo: Repository;
+
+  before(async () => {
+    ({ dir, cleanup } = await tempDir());
+    repo = await Repository.init(dir, { chunkSize: CS, workers: 2, compressionLevel: 1 });
+  });
+  after(async () => {
+    await repo.close();
+    await cleanup();
+  });
+
+  it('packs a patch’s new ranges into one chunk, names zero ranges by the zero digest', async () => {
+    const parent = rnd(2 * CS);
+    const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 'p0' });
+    await w.open();
+    await w.startDisk({ target: 'vda', virtualSize: 2 * CS, source: 's', format: 'qcow2' });
+    await w.putSlot('vda', 0, parent.subarray(0, CS));
+    await w.putSlot('vda', 1, parent.subarray(CS));
+    await w.commit(commitInfo());
+
+    // slot 0: three ranges (one of zeros) over the parent, laid end to end in a lent buffer;
+    // slot 1: replaced by its data over zeros (a sparse slot)
+    const a = rnd(BLOCK);
+    const c = rnd(3 * BLOCK);
+    const inc = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 'p1', parent: 'p0' });
+    await inc.open();
+    await inc.startDisk({ target: 'vda', virtualSize: 2 * CS, source: 's', format: 'qcow2' });
+    const lent = inc.takeBuffer(5 * BLOCK);
+    a.copy(lent, 0);
+    lent.fill(0, BLOCK, 2 * BLOCK);
+    c.copy(lent, 2 * BLOCK);
+    const ranges = [
+      { offsetInSlot: 0, data: lent.subarray(0, BLOCK) },
+      { offsetInSlot: 4 * BLOCK, data: lent.subarray(BLOCK, 2 * BLOCK) },
+      { offsetInSlot: 8 * BLOCK, data: lent.subarray(2 * BLOCK) },
+    ];
+    await inc.putPatch('vda', 0, ranges);
+    inc.giveBuffer(lent);
+    const island = rnd(2 * BLOCK);
+    await inc.putPatch('vda', 1, [{ offsetInSlot: 3 * BLOCK, data: island }], { overZero: true });
+    await inc.commit(commitInfo('incremental'));
+
+    const expected = Buffer.from(parent);
+    a.copy(expected, 0);
+    expected.fill(0, 4 * BLOCK, 5 * BLOCK);
+    c.copy(expected, 8 * BLOCK);
+    expected.fill(0, CS);
+    island.copy(expected, CS + 3 * BLOCK);
+    assert.equal(sha(await readSnapshot(repo, 'p1')), sha(expected));
+
+    const idx = await repo.readIndex(DOMAIN.uuid, 'p1', 'vda');
+    const p0 = await readPatch(repo, idx.get(0));
+    assert.deepEqual(
+      p0.ranges.map((r) => [r.slotOffset, r.length]),
+      [
+        [0, BLOCK],
+        [4 * BLOCK, BLOCK],
+        [8 * BLOCK, 3 * BLOCK],
+      ],
+    );
+    const stored = p0.ranges.filter((r) => r.digest !== ZERO_DIGEST_HEX);
+    assert.equal(p0.base, (await repo.readIndex(DOMAIN.uuid, 'p0', 'vda')).get(0));
+    assert.equal(new Set(stored.map((r) => r.digest)).size, 1, 'one data chunk for the new bytes');
+    assert.deepEqual(
+      p0.ranges.map((r) => r.chunkOffset),
+      [0, 0, BLOCK],
+      'the zero range has no chunk; the third range follows the first in the chunk',
+    );
+    assert.equal(p0.ranges[1]?.digest, ZERO_DIGEST_HEX);
+    const p1 = await readPatch(repo, idx.get(1));
+    assert.equal(p1.base, ZERO_DIGEST_HEX, 'a sparse slot lies over zeros, not over the parent');
+    assert.deepEqual(
+      p1.ranges.map((r) => [r.slotOffset, r.length]),
+      [[3 * BLOCK, 2 * BLOCK]],
+    );
+    const v = await verifyRepository(repo);
+    assert.ok(v.ok, JSON.stringify(v.chunks));
+  });
+});

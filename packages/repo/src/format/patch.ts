@@ -118,15 +118,15 @@ function zeroAware(r: PatchRange, shift: number): number {
 }
 
 /**
- * The payload of a patch laying `news` (stored as whole chunks: `chunkOffset` 0) over `old`, which
- * they replace where they overlap, on `base`.
+ * The payload of a patch laying `news` over `old`, which they replace where they overlap, on
+ * `base`. A writer stores all of one patch's new bytes in one data chunk, so the new ranges name
+ * it at their own `chunkOffset`.
  */
 export function patchPayload(
   base: string,
   old: readonly PatchRange[],
-  news: readonly { slotOffset: number; length: number; digest: string }[],
+  news: readonly PatchRange[],
   slotLength: number,
 ): Buffer {
-  const stored = news.map((r) => ({ ...r, chunkOffset: 0 }));
-  return encodePatch({ base, slotLength, ranges: mergeRanges(old, stored) });
+  return encodePatch({ base, slotLength, ranges: mergeRanges(old, news) });
 }

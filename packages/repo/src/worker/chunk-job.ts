@@ -27,7 +27,7 @@ export interface ChunkJob {
 
 /**
  * A job storing a patch whole: its new ranges (laid end to end in an arena region, after the
- * header room) as data chunks, then the patch over `base` and `old` naming them. One job instead of
+ * header room) as one data chunk, then the patch over `base` and `old` naming it. One job instead of
  * one per range plus one for the patch: an incremental stores hundreds of patches, and each round
  * trip between threads is a wait in the slot's pipeline.
  */
@@ -81,7 +81,7 @@ export interface PatchJobResult {
   id: number;
   /** The patch. */
   patch: StoredChunk;
-  /** The new ranges' data chunks, in the job's order. */
+  /** The data chunk holding the new ranges' bytes (none when they are all zeros). */
   ranges: StoredChunk[];
 }
 
@@ -121,16 +121,38 @@ export class ChunkStore {
     return { id: job.id, ...this.#store(job.kind, payload, region, job.nowMs, job.detectZero) };
   }
 
-  /** Runs one patch job. */
+  /**
+   * Runs one patch job. The new ranges' bytes become one data chunk (a file per range cost an
+   * incremental thousands of small files); ranges that are all zeros are named by the zero digest
+   * and left out of it, the others are packed end to end in place.
+   */
   runPatch(job: PatchJob): PatchJobResult {
     const region = regionView(this.shape, job.region);
-    let at = CHUNK_HEADER_BYTES;
-    const ranges = job.ranges.map((r) => {
-      const payload = region.subarray(at, at + r.length);
-      at += r.length;
-      return this.#store(ChunkKind.data, payload, null, job.nowMs, true);
-    });
-    const news = job.ranges.map((r, i) => ({ ...r, digest: ranges[i]?.digest ?? '' }));
+    const news: PatchRange[] = [];
+    let from = CHUNK_HEADER_BYTES;
+    let to = CHUNK_HEADER_BYTES;
+    for (const r of job.ranges) {
+      const bytes = region.subarray(from, from + r.length);
+      if (isAllZero(bytes)) {
+        news.push({ ...r, digest: ZERO_DIGEST_HEX, chunkOffset: 0 });
+      } else {
+        if (to !== from) {
+          region.copyWithin(to, from, from + r.length);
+        }
+        news.push({ ...r, digest: '', chunkOffset: to - CHUNK_HEADER_BYTES });
+        to += r.length;
+      }
+      from += r.length;
+    }
+    const ranges: StoredChunk[] = [];
+    if (to > CHUNK_HEADER_BYTES) {
+      const data = region.subarray(CHUNK_HEADER_BYTES, to);
+      const stored = this.#store(ChunkKind.data, data, region, job.nowMs, false);
+      ranges.push(stored);
+      for (const n of news) {
+        n.digest ||= stored.digest;
+      }
+    }
     const payload = patchPayload(job.base, job.old, news, job.slotLength);
     const patch = this.#store(ChunkKind.patch, payload, null, job.nowMs, false);
     return { id: job.id, patch, ranges };

@@ -123,7 +123,10 @@ export class ChunkPool {
     ) as Promise<ChunkJobResult>;
   }
 
-  /** Stores a patch and its new ranges' data chunks in one job (see `PatchJob`). */
+  /**
+   * Stores a patch and its new ranges' data chunk in one job (see `PatchJob`). Ranges laid end to
+   * end in a lent buffer ({@link takeBuffer}) are used in place; others are copied.
+   */
   async runPatch(req: PatchRequest, nowMs: number): Promise<PatchJobResult> {
     const total = req.ranges.reduce((n, r) => n + r.data.length, 0);
     const fill = (view: Buffer): void => {
@@ -138,7 +141,32 @@ export class ChunkPool {
     const job = (id: number, region: number): PatchJob => {
       return { id, type: 'patch', region, ranges, base, old, slotLength, nowMs };
     };
-    return this.#staged(total, null, fill, job) as Promise<PatchJobResult>;
+    return this.#staged(
+      total,
+      this.#packedRegion(req.ranges),
+      fill,
+      job,
+    ) as Promise<PatchJobResult>;
+  }
+
+  /**
+   * The lent region whose payload holds `ranges`' bytes end to end from its start (so the job can
+   * use it in place), or null.
+   */
+  #packedRegion(ranges: PatchRequest['ranges']): number | null {
+    const first = ranges[0]?.data;
+    const region = first === undefined ? null : (this.#arena?.regionOf(first) ?? null);
+    if (first === undefined || region === null) {
+      return null;
+    }
+    let at = first.byteOffset;
+    for (const r of ranges) {
+      if (r.data.buffer !== first.buffer || r.data.byteOffset !== at) {
+        return null;
+      }
+      at += r.data.length;
+    }
+    return region;
   }
 
   /**
