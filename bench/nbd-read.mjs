@@ -116,8 +116,10 @@ async function child(uri) {
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   await client.close();
   const rss = process.resourceUsage().maxRSS / 1024;
+  const { user, system } = process.cpuUsage();
+  const cpu = (user + system) / 1e6;
   process.stdout.write(
-    JSON.stringify({ bytes, secs, rss, sum, connections: client.connections }) + '\n',
+    JSON.stringify({ bytes, secs, rss, cpu, sum, connections: client.connections }) + '\n',
   );
 }
 
@@ -194,7 +196,7 @@ async function main() {
       const n = (SLOTS * SLOT) / MiB / runNbdcopy(uri);
       theirs.push(n);
       console.log(
-        `run ${i + 1}: ours=${mibs.toFixed(0)} MiB/s (conns=${o.connections}, rss=${o.rss.toFixed(0)} MiB) nbdcopy=${n.toFixed(0)} MiB/s`,
+        `run ${i + 1}: ours=${mibs.toFixed(0)} MiB/s (conns=${o.connections}, rss=${o.rss.toFixed(0)} MiB, cpu=${o.cpu.toFixed(2)} s) nbdcopy=${n.toFixed(0)} MiB/s`,
       );
     }
     const a = median(ours);

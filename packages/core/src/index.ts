@@ -19,3 +19,4 @@ export * from './run/run-backup.js';
 export * from './report/index.js';
 export * from './ulid.js';
 export * from './run-pool.js';
+export * from './semaphore.js';

@@ -2,7 +2,7 @@
  * Copies one disk from an NBD export into a snapshot writer: walks the extents (allocation, and
  * the dirty bitmap for incrementals), plans each slot and reads only what the plan needs.
  */
-import { runPool } from '@virtvault/core';
+import { runPool, Semaphore } from '@virtvault/core';
 import { NbdClient, walkExtents } from '@virtvault/nbd';
 import type { SnapshotWriter, SlotRange as RepoPatchRange } from '@virtvault/repo';
 
@@ -36,8 +36,8 @@ export interface CopyDiskOptions {
   /** Whether the parent's slot holds data (changes only). */
   parentHasData?: (slot: number) => boolean;
   /**
-   * Slots in flight at once (memory: this many slot buffers). Enough to keep the chunk workers
-   * busy while other slots wait on NBD replies or on reading a patch's base. @default 8
+   * Slots holding a large buffer (a whole slot, or a sparse slot's data) at once: the memory bound.
+   * Enough to keep the chunk workers busy while other slots wait on NBD replies. @default 8
    */
   concurrency?: number;
   /** Called after every slot. */
@@ -90,8 +90,36 @@ function zeroGaps(buf: Buffer, reads: readonly { offset: number; length: number 
   buf.fill(0, at);
 }
 
+/** Slots in flight per large-buffer slot: small patches wait far more than they hold. */
+const SMALL_PER_BIG = 4;
+/** Buffers up to this size are plain (copied into the pool) and not counted against the bound. */
+const SMALL_BYTES = 256 * 1024;
+
+/**
+ * Runs `fn` with a buffer of `length` bytes. A large one is lent by the writer (the NBD reads land
+ * where the chunk worker hashes and writes them) and holds a permit of `big`, the memory bound.
+ */
+async function withBuffer<T>(
+  o: CopyDiskOptions,
+  big: Semaphore,
+  length: number,
+  fn: (buf: Buffer) => Promise<T>,
+): Promise<T> {
+  if (length <= SMALL_BYTES) {
+    return fn(Buffer.allocUnsafe(length));
+  }
+  return big.with(async () => {
+    const buf = o.writer.takeBuffer(length);
+    try {
+      return await fn(buf);
+    } finally {
+      o.writer.giveBuffer(buf);
+    }
+  });
+}
+
 /** Carries out one slot's work; returns the bytes read from the export. */
-async function doSlot(o: CopyDiskOptions, w: SlotWork): Promise<number> {
+async function doSlot(o: CopyDiskOptions, big: Semaphore, w: SlotWork): Promise<number> {
   const start = w.slot * o.slotSize;
   switch (w.kind) {
     case 'keep':
@@ -99,44 +127,37 @@ async function doSlot(o: CopyDiskOptions, w: SlotWork): Promise<number> {
     case 'zero':
       await o.writer.putZero(o.target, w.slot);
       return 0;
-    case 'data': {
-      // lent by the writer: the NBD reads land where the chunk worker hashes and writes them
-      const buf = o.writer.takeBuffer(w.length);
-      try {
+    case 'data':
+      return withBuffer(o, big, w.length, async (buf) => {
         zeroGaps(buf, w.reads);
         await Promise.all(w.reads.map((r) => readInto(o, buf, start, r.offset, r.length)));
         const read = w.reads.reduce((s, r) => s + r.length, 0);
         await o.writer.putSlot(o.target, w.slot, buf, { bytesRead: read });
         return read;
-      } finally {
-        o.writer.giveBuffer(buf);
-      }
+      });
+    case 'sparse': {
+      const reads = w.reads.map((r) => ({ ...r, read: true }));
+      return putRanges(o, big, w.slot, reads, true);
     }
-    case 'sparse':
-      return putRanges(
-        o,
-        w.slot,
-        w.reads.map((r) => ({ ...r, read: true })),
-        true,
-      );
     case 'patch':
-      return putRanges(o, w.slot, w.ranges, false);
+      return putRanges(o, big, w.slot, w.ranges, false);
   }
 }
 
 /**
  * Stores ranges of a slot as a patch (over the slot's entry, or over zeros): their bytes are read
- * end to end into one lent buffer, which the writer stores in place.
+ * end to end into one buffer, which the writer stores in place when it lent it.
  */
-async function putRanges(
+function putRanges(
   o: CopyDiskOptions,
+  big: Semaphore,
   slot: number,
   ranges: readonly PatchRange[],
   overZero: boolean,
 ): Promise<number> {
   const start = slot * o.slotSize;
-  const buf = o.writer.takeBuffer(ranges.reduce((n, r) => n + r.length, 0));
-  try {
+  const total = ranges.reduce((n, r) => n + r.length, 0);
+  return withBuffer(o, big, total, async (buf) => {
     const out: RepoPatchRange[] = [];
     const reads: Promise<void>[] = [];
     let at = 0;
@@ -155,9 +176,7 @@ async function putRanges(
     await Promise.all(reads);
     await o.writer.putPatch(o.target, slot, out, { bytesRead: read, overZero });
     return read;
-  } finally {
-    o.writer.giveBuffer(buf);
-  }
+  });
 }
 
 /** Copies a disk; returns the bytes read from the export. */
@@ -174,9 +193,13 @@ export async function copyDisk(o: CopyDiskOptions): Promise<number> {
   ];
   const progress: DiskProgress = { target: o.target, bytesRead: 0, bytesToRead: bytesToRead(work) };
   o.onProgress?.(progress);
-  await runPool(work, o.concurrency ?? 8, async (w) => {
+  const bound = o.concurrency ?? 8;
+  const big = new Semaphore(bound);
+  // Patches of an incremental hold little memory and mostly wait (a base's header read from disk,
+  // NBD replies): far more of them are in flight than whole slots.
+  await runPool(work, bound * SMALL_PER_BIG, async (w) => {
     // not `+= await`: that reads bytesRead before the await and loses the other slots' bytes
-    const read = await doSlot(o, w);
+    const read = await doSlot(o, big, w);
     progress.bytesRead += read;
     o.onProgress?.(progress);
   });

@@ -80,6 +80,8 @@ export class Connection {
   private closing: Promise<void> | undefined;
   private closed: Promise<void> | undefined;
   private drainWaiters: (() => void)[] = [];
+  /** Reads in flight whose payload is worth reading straight into place. */
+  private largeReads = 0;
 
   /** Prepares a connection; nothing happens until connect(). */
   constructor(private readonly opts: ConnectionOptions) {
@@ -158,6 +160,7 @@ export class Connection {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.pending.set(cookie, p);
+      this.largeReads += isLarge(p) ? 1 : 0;
       this.send(cookie, cmd);
     });
   }
@@ -225,7 +228,8 @@ export class Connection {
   }
 
   private nextBuffer(): Uint8Array {
-    const t = this.decoder?.payloadTarget();
+    const d = this.decoder;
+    const t = d?.payloadTarget();
     if (t && t.length >= DIRECT_MIN) {
       const p = this.pending.get(t.cookie);
       if (p?.dest) {
@@ -233,7 +237,11 @@ export class Connection {
         return p.dest.subarray(pos, pos + t.length);
       }
     }
-    return this.scratch;
+    // Between replies, read just a header: a large read here would pull the payload after it into
+    // scratch, and copying it out was most of the main thread's copying in a full backup.
+    const fixed =
+      d && this.info && this.largeReads > 0 ? d.fixedLeft(this.info.structuredReplies) : 0;
+    return fixed > 0 ? this.scratch.subarray(0, fixed) : this.scratch;
   }
 
   private onBytes(bytes: Uint8Array): boolean {
@@ -310,6 +318,7 @@ export class Connection {
 
   private finish(cookie: number, p: Pending, errno: number): void {
     this.pending.delete(cookie);
+    this.largeReads -= isLarge(p) ? 1 : 0;
     let err = p.error;
     if (!err && errno !== 0) {
       err = new NbdError('NBD_ERR_SERVER', `server error ${errno}`, { errno });
@@ -352,10 +361,15 @@ export class Connection {
     this.connecting = undefined;
     const all = [...this.pending.values()];
     this.pending.clear();
+    this.largeReads = 0;
     for (const p of all) {
       p.settle(err);
     }
     this.sock?.destroy();
     this.onDrain();
   }
+}
+
+function isLarge(p: PendingInfo): boolean {
+  return p.kind === 'read' && p.length >= DIRECT_MIN;
 }

@@ -130,6 +130,27 @@ export class ReplyDecoder {
     return { cookie: this.cookie, offset: this.dataOffset, length: this.dataLeft };
   }
 
+  /**
+   * Bytes still missing before a data payload could start, counting a header that is yet to
+   * come as a data chunk's (`structured`: chunk header and offset; else a simple reply's header).
+   * 0 inside a payload or a small chunk. Reading exactly this much lets the payload that follows
+   * be read straight into its destination.
+   */
+  fixedLeft(structured: boolean): number {
+    switch (this.state) {
+      case ST_MAGIC:
+        return (
+          (structured ? STRUCTURED_REPLY_HEADER_SIZE + 8 : SIMPLE_REPLY_HEADER_SIZE) - this.staged
+        );
+      case ST_HEADER:
+        return this.need - this.staged + (this.need === STRUCTURED_REPLY_HEADER_SIZE ? 8 : 0);
+      case ST_DATA_OFFSET:
+        return this.need - this.staged;
+      default:
+        return 0;
+    }
+  }
+
   /** Consumes bytes and returns the messages they complete. */
   push(chunk: Uint8Array): ReplyMessage[] {
     if (this.failure) {

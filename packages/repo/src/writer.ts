@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 
-import type { ManifestDisk, SnapshotManifest } from '@virtvault/core';
+import { type ManifestDisk, Semaphore, type SnapshotManifest } from '@virtvault/core';
 
 import { isErrno, RepoError } from './errors.js';
 import { ChunkKind, ZERO_DIGEST_HEX } from './format/constants.js';
@@ -11,7 +11,6 @@ import { Lease } from './lease.js';
 import { checkRanges, planPatch, type PatchLimits, type SlotRange } from './patch-writer.js';
 import { discardTemps, publishChunks, type TempChunk } from './publish.js';
 import type { Repository } from './repository.js';
-import { Semaphore } from './semaphore.js';
 import type { StoredChunk } from './worker/chunk-job.js';
 import { checkDiskTarget, checkDomainUuid, checkSnapshotId } from './validate.js';
 

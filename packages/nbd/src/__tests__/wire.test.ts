@@ -138,6 +138,24 @@ describe('ReplyDecoder', () => {
     );
     assert.deepEqual(d.payloadTarget(), { cookie: 1, offset: 4098, length: 6 });
   });
+
+  it('says how many header bytes to read so that a payload starts a read of its own', () => {
+    const d = new ReplyDecoder((c) => pending.get(c));
+    assert.equal(d.fixedLeft(true), 28, 'chunk header and offset');
+    assert.equal(d.fixedLeft(false), 16, 'simple reply header');
+    const off = Buffer.alloc(8);
+    off.writeUInt32BE(4096, 4);
+    const reply = Buffer.concat([chunkHeader(cookie(1), P.NBD_REPLY_TYPE_OFFSET_DATA, 1, 16), off]);
+    d.push(reply.subarray(0, 2));
+    assert.equal(d.fixedLeft(true), 26, 'inside the magic');
+    d.push(reply.subarray(2, 10));
+    assert.equal(d.fixedLeft(true), 18, 'inside the header');
+    d.push(reply.subarray(10, 24));
+    assert.equal(d.fixedLeft(true), 4, 'inside the offset');
+    d.push(reply.subarray(24));
+    assert.equal(d.fixedLeft(true), 0, 'the payload is next');
+    assert.deepEqual(d.payloadTarget(), { cookie: 1, offset: 4096, length: 8 });
+  });
 });
 
 describe('Handshake', () => {

@@ -1,4 +1,4 @@
-/** A counting semaphore: bounds how many chunk jobs (and so how many buffers) are in flight. */
+/** A counting semaphore: bounds how many holders (jobs, buffers) are in flight at once. */
 export class Semaphore {
   #free: number;
   readonly #waiters: (() => void)[] = [];
