@@ -211,12 +211,14 @@ export class Connection {
       return;
     }
     const header = encodeRequest({ ...cmd, cookie });
-    // Requests issued in one tick leave in one writev: a syscall per 28-byte request was a fifth
-    // of the main thread's time in an incremental (thousands of small reads).
+    // Requests issued in one turn of the event loop leave in one writev: a syscall per 28-byte
+    // request was a fifth of the main thread's time in an incremental (thousands of small reads).
+    // setImmediate, not nextTick: it gathers the requests of every reply handled in this poll
+    // phase, not just one callback's (an incremental measured 0.3-0.8 s faster).
     if (!this.corked) {
       this.corked = true;
       sock.cork();
-      process.nextTick(() => {
+      setImmediate(() => {
         this.corked = false;
         sock.uncork();
       });
