@@ -19,3 +19,4 @@ export { collectGarbage } from './gc.js';
 export type { GcOptions, GcReport } from './gc.js';
 export { prune, removeSnapshot } from './prune.js';
 export type { PruneOptions, PruneReport } from './prune.js';
+export { alignedBuffer, DIRECT_ALIGN } from './worker/arena.js';

@@ -22,6 +22,11 @@ export function alignUp(n: number): number {
   return Math.ceil(n / DIRECT_ALIGN) * DIRECT_ALIGN;
 }
 
+/** A page-aligned buffer of `n` bytes, for O_DIRECT I/O (a wasm memory is mmap'ed). */
+export function alignedBuffer(n: number): Buffer {
+  return Buffer.from(new WebAssembly.Memory({ initial: Math.ceil(n / WASM_PAGE) }).buffer, 0, n);
+}
+
 /** What a worker needs to see the arena: the shared memory and its geometry. */
 export interface ArenaShape {
   /** The shared memory (posted to workers as is). */

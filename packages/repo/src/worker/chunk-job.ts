@@ -7,7 +7,7 @@ import type { ChunkEncoder } from '../format/chunk-codec.js';
 import { chunkDigest, chunkHeaderFor } from '../format/chunk-codec.js';
 import { CHUNK_HEADER_BYTES, ChunkKind, ZERO_DIGEST_HEX } from '../format/constants.js';
 import { patchPayload, type PatchRange } from '../format/patch.js';
-import { alignUp, type ArenaShape, regionView } from './arena.js';
+import { alignedBuffer, alignUp, type ArenaShape, regionView } from './arena.js';
 
 /** A job for a chunk worker: hash, compress and write one payload held in an arena region. */
 export interface ChunkJob {
@@ -226,11 +226,6 @@ export class ChunkStore {
     writeFile(temp, file, length, false);
     return temp;
   }
-}
-
-/** A page-aligned buffer of `n` bytes (a wasm memory is mmap'ed). */
-function alignedBuffer(n: number): Buffer {
-  return Buffer.from(new WebAssembly.Memory({ initial: Math.ceil(n / 65536) }).buffer, 0, n);
 }
 
 /**

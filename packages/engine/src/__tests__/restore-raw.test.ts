@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+
+import { Repository, SnapshotWriter } from '@virtvault/repo';
+
+import { dataRuns, restoreSnapshot } from '../restore.js';
+
+const K = 1024;
+const CS = 1024 * K;
+const DOMAIN = { uuid: '11111111-2222-3333-4444-555555555555', name: 'vm1' };
+
+describe('dataRuns', () => {
+  it('finds the non-zero runs of a slot at 64 KiB granularity', () => {
+    const b = Buffer.alloc(CS);
+    b[10] = 1;
+    b.fill(7, 256 * K, 384 * K);
+    b[CS - 1] = 2;
+    assert.deepEqual(dataRuns(b), [
+      { at: 0, length: 64 * K },
+      { at: 256 * K, length: 128 * K },
+      { at: CS - 64 * K, length: 64 * K },
+    ]);
+    assert.deepEqual(dataRuns(Buffer.alloc(1000)), []);
+    assert.deepEqual(dataRuns(Buffer.alloc(1000, 3)), [{ at: 0, length: 1000 }]);
+  });
+});
+
+describe('raw restore', () => {
+  let dir = '';
+  let repo: Repository;
+
+  before(async () => {
+    // on the repository's filesystem, not a tmpfs: the direct-write path is the one under test
+    dir = await mkdtemp(path.join(os.tmpdir(), 'vv-restore-raw-'));
+    repo = await Repository.init(path.join(dir, 'repo'), { chunkSize: CS, workers: 1 });
+  });
+  after(async () => {
+    await repo.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('writes only data, byte-exact, sparse, with an unaligned last slot', async () => {
+    const size = 3 * CS + 1000;
+    const image = Buffer.alloc(size);
+    randomBytes(CS).copy(image, 0);
+    image.fill(0, 512 * K, 640 * K); // a hole inside a data slot
+    randomBytes(64 * K).copy(image, 2 * CS + 128 * K); // a sparse slot
+    randomBytes(1000).copy(image, 3 * CS); // the short, unaligned last slot
+    const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 's1' });
+    await w.open();
+    await w.startDisk({ target: 'vda', virtualSize: size, source: 's', format: 'raw' });
+    for (let slot = 0; slot < 4; slot++) {
+      const bytes = image.subarray(slot * CS, Math.min(size, (slot + 1) * CS));
+      await w.putSlot('vda', slot, bytes);
+    }
+    await w.commit({
+      host: 'h',
+      level: 'full',
+      reasons: [],
+      checkpoint: null,
+      domainXml: '<domain/>',
+      startedAt: '2026-01-01T00:00:00.000Z',
+      endedAt: '2026-01-01T00:00:01.000Z',
+      toolVersion: 'test',
+    });
+
+    const out = path.join(dir, 'out');
+    const [disk] = await restoreSnapshot({
+      repo,
+      domainUuid: DOMAIN.uuid,
+      snapshotId: 's1',
+      outputDir: out,
+      format: 'raw',
+    });
+    assert.equal(disk?.bytesWritten, CS - 128 * K + 64 * K + 1000, 'zeros are not written');
+    const restored = await readFile(path.join(out, 'vda.raw'));
+    assert.equal(restored.length, size);
+    assert.ok(restored.equals(image), 'restored bytes equal the source');
+    const st = await stat(path.join(out, 'vda.raw'));
+    assert.ok(st.blocks * 512 < 2 * CS, `holes stay holes (${st.blocks * 512} bytes allocated)`);
+  });
+});
