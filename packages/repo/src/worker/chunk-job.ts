@@ -101,6 +101,12 @@ export class ChunkStore {
   readonly #out: Buffer;
   readonly #stage: Buffer;
   #direct = true;
+  /**
+   * Temp names: pid, a random tag per store (several worker threads share a pid), a counter. One
+   * `randomBytes` per chunk cost an incremental's workers ~35 ms each.
+   */
+  readonly #tempTag = randomBytes(6).toString('hex');
+  #temps = 0;
 
   /** @param root repository root @param encoder compressor @param shape the shared arena */
   constructor(
@@ -208,7 +214,7 @@ export class ChunkStore {
   #writeTemp(target: string, file: Buffer, length: number): string {
     const temp = path.join(
       path.dirname(target),
-      `.tmp-${path.basename(target)}-${process.pid}-${randomBytes(6).toString('hex')}`,
+      `.tmp-${path.basename(target)}-${process.pid}-${this.#tempTag}-${this.#temps++}`,
     );
     if (this.#direct && length >= DIRECT_FROM) {
       try {
