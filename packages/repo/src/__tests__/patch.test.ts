@@ -22,23 +22,13 @@ const MAX_DEPTH = 4;
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 describe('patches: 30 incrementals of random 64 KiB writes', () => {
-  let dir = '';
-  let cleanup: () => Promise<void> = () => Promise.resolve();
-  let repo: Repository;
+  const fx = useRepo();
   const expected = new Map<string, string>();
   const ids: string[] = [];
   let patches = 0;
 
-  before(async () => {
-    ({ dir, cleanup } = await tempDir());
-    repo = await Repository.init(dir, { chunkSize: CS, workers: 2, compressionLevel: 1 });
-  });
-  after(async () => {
-    await repo.close();
-    await cleanup();
-  });
-
   it('writes a full then 30 patch-based incrementals that read back byte-exact', async () => {
+    const { repo } = fx;
     const image = rnd(SIZE);
     image.fill(0, 3 * CS, 4 * CS); // a zero slot that patches will land on
     ids.push(await writeFull(repo, image));
@@ -55,6 +45,7 @@ describe('patches: 30 incrementals of random 64 KiB writes', () => {
   });
 
   it('keeps every patch within the depth bound and the width bound', async () => {
+    const { repo } = fx;
     for (const id of ids) {
       const idx = await repo.readIndex(DOMAIN.uuid, id, 'vda');
       for (let s = 0; s < idx.slotCount; s++) {
@@ -86,6 +77,7 @@ describe('patches: 30 incrementals of random 64 KiB writes', () => {
   });
 
   it('prunes middle snapshots, GC sweeps, every other snapshot stays byte-exact', async () => {
+    const { repo, dir } = fx;
     for (const id of ['s10', 's15', 's16', 's29']) {
       await removeSnapshot(repo, DOMAIN.uuid, id);
       expected.delete(id);
@@ -163,20 +155,10 @@ async function patchDepth(repo: Repository, digest: string): Promise<number> {
 }
 
 describe('patches: one data chunk per patch, sparse slots over zeros', () => {
-  let dir = '';
-  let cleanup: () => Promise<void> = () => Promise.resolve();
-  let repo: Repository;
-
-  before(async () => {
-    ({ dir, cleanup } = await tempDir());
-    repo = await Repository.init(dir, { chunkSize: CS, workers: 2, compressionLevel: 1 });
-  });
-  after(async () => {
-    await repo.close();
-    await cleanup();
-  });
+  const fx = useRepo();
 
   it('packs a patch’s new ranges into one chunk, names zero ranges by the zero digest', async () => {
+    const { repo } = fx;
     const parent = rnd(2 * CS);
     const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 'p0' });
     await w.open();
@@ -244,3 +226,18 @@ describe('patches: one data chunk per patch, sparse slots over zeros', () => {
     assert.ok(v.ok, JSON.stringify(v.chunks));
   });
 });
+
+/** A fresh repository for one suite: created before its tests, removed after them. */
+function useRepo(): { repo: Repository; dir: string } {
+  const fx = { repo: undefined as unknown as Repository, dir: '' };
+  let cleanup: () => Promise<void> = () => Promise.resolve();
+  before(async () => {
+    ({ dir: fx.dir, cleanup } = await tempDir());
+    fx.repo = await Repository.init(fx.dir, { chunkSize: CS, workers: 2, compressionLevel: 1 });
+  });
+  after(async () => {
+    await fx.repo.close();
+    await cleanup();
+  });
+  return fx;
+}
