@@ -84,6 +84,8 @@ const ZERO_GRANULE = 64 * 1024;
 /** Writes in flight at once (they go to distinct offsets). */
 const WRITES_IN_FLIGHT = 4;
 const ZEROS = Buffer.alloc(ZERO_GRANULE);
+/** NBD write request size of a qcow2 restore. */
+const WRITE_REQUEST = 4 * 1024 * 1024;
 /** Size of each O_DIRECT buffer: one slot of the default chunk size. */
 const DIRECT_BUFFER = 4 * 1024 * 1024;
 
@@ -241,7 +243,13 @@ async function restoreQcow2(file: string, size: number, run: (s: Sink) => Promis
     readOnly: false,
   });
   try {
-    const nbd = await NbdClient.connect({ socket, exportName: 'restore' });
+    // Whole-slot writes: with qemu's 256 KiB default a fresh qcow2 took twice as long (22 -> 11 s
+    // for 2.3 GiB of data); the client caps this at the server's maximum block size.
+    const nbd = await NbdClient.connect({
+      socket,
+      exportName: 'restore',
+      requestSize: WRITE_REQUEST,
+    });
     try {
       await run((offset, data) => nbd.write(offset, data));
       await nbd.flush();
