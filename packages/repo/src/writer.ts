@@ -226,9 +226,10 @@ export class SnapshotWriter {
     const stored = await this.#track(() =>
       this.#repo.pool().runPatch(req, this.#repo.options.now()),
     );
-    for (const c of [...stored.ranges, stored.patch]) {
-      await this.#record(d, c);
+    if (stored.data !== null) {
+      await this.#record(d, stored.data);
     }
+    await this.#record(d, stored.patch);
     d.index.set(slot, stored.patch.digest);
   }
 

@@ -81,8 +81,8 @@ export interface PatchJobResult {
   id: number;
   /** The patch. */
   patch: StoredChunk;
-  /** The data chunk holding the new ranges' bytes (none when they are all zeros). */
-  ranges: StoredChunk[];
+  /** The data chunk holding the new ranges' bytes; null when they are all zeros. */
+  data: StoredChunk | null;
 }
 
 /**
@@ -150,18 +150,17 @@ export class ChunkStore {
       }
       from += r.length;
     }
-    const ranges: StoredChunk[] = [];
+    let data: StoredChunk | null = null;
     if (to > CHUNK_HEADER_BYTES) {
-      const data = region.subarray(CHUNK_HEADER_BYTES, to);
-      const stored = this.#store(ChunkKind.data, data, region, job.nowMs, false);
-      ranges.push(stored);
+      const bytes = region.subarray(CHUNK_HEADER_BYTES, to);
+      data = this.#store(ChunkKind.data, bytes, region, job.nowMs, false);
       for (const n of news) {
-        n.digest ||= stored.digest;
+        n.digest ||= data.digest;
       }
     }
     const payload = patchPayload(job.base, job.old, news, job.slotLength);
     const patch = this.#store(ChunkKind.patch, payload, null, job.nowMs, false);
-    return { id: job.id, patch, ranges };
+    return { id: job.id, patch, data };
   }
 
   /**
