@@ -1,7 +1,7 @@
 /** Test helpers: start real NBD servers (qemu-nbd, nbdkit) on unix sockets. */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** A fresh temporary directory under /var/tmp (short paths for sockets). */
@@ -20,8 +20,25 @@ export interface Server {
   stop(): void;
 }
 
+/**
+ * Reads a daemon's pid file, waiting up to 10 s for it: nbdkit binds its
+ * socket, forks, and the parent exits before the child writes the file, so
+ * the file can be missing for a moment after execFileSync returns.
+ */
+function readPidFile(pidFile: string): number {
+  const deadline = Date.now() + 10_000;
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    const text = existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() : '';
+    // a written but not yet complete file reads as empty
+    if (text !== '') {return Number(text);}
+    if (Date.now() > deadline) {throw new Error(`no pid in ${pidFile} after 10 s`);}
+    Atomics.wait(nap, 0, 0, 20);
+  }
+}
+
 function pidServer(socket: string, pidFile: string): Server {
-  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  const pid = readPidFile(pidFile);
   return {
     socket,
     uri: `nbd+unix:///?socket=${socket}`,
@@ -43,7 +60,7 @@ export function startQemuNbd(dir: string, name: string, args: readonly string[])
   return pidServer(socket, pidFile);
 }
 
-/** nbdkit, daemonised (the pid file appears once the socket listens). */
+/** nbdkit, daemonised (the socket listens before nbdkit forks; the pid file follows). */
 export function startNbdkit(dir: string, name: string, args: readonly string[]): Server {
   const socket = join(dir, `${name}.sock`);
   const pidFile = join(dir, `${name}.pid`);
