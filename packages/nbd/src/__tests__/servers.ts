@@ -31,8 +31,12 @@ function readPidFile(pidFile: string): number {
   for (;;) {
     const text = existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() : '';
     // a written but not yet complete file reads as empty
-    if (text !== '') {return Number(text);}
-    if (Date.now() > deadline) {throw new Error(`no pid in ${pidFile} after 10 s`);}
+    if (text !== '') {
+      return Number(text);
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`no pid in ${pidFile} after 10 s`);
+    }
     Atomics.wait(nap, 0, 0, 20);
   }
 }
