@@ -8,7 +8,7 @@ import { ChunkKind, ZERO_DIGEST_HEX } from './format/constants.js';
 import { DiskIndex } from './format/index-file.js';
 import { sha256hex } from './hash.js';
 import { Lease } from './lease.js';
-import { checkRanges, planPatch, type PatchLimits, type SlotRange } from './patch-writer.js';
+import { checkRanges, compactSlot, type PatchLimits, type SlotRange } from './patch-writer.js';
 import { discardTemps, publishChunks, type TempChunk } from './publish.js';
 import type { Repository } from './repository.js';
 import type { StoredChunk } from './worker/chunk-job.js';
@@ -212,20 +212,20 @@ export class SnapshotWriter {
     const news = checkRanges(ranges, len);
     d.bytesRead += opts.bytesRead ?? news.reduce((n, r) => n + r.data.length, 0);
     const current = opts.overZero === true ? ZERO_DIGEST_HEX : d.index.get(slot);
-    const plan = await planPatch(this.#repo, current, len, news, this.#limits);
-    if (plan.kind === 'compact') {
-      d.index.set(slot, await this.#store(d, ChunkKind.data, plan.bytes));
-      return;
-    }
     const req = {
       ranges: news.map((r) => ({ slotOffset: r.offsetInSlot, data: r.data })),
-      base: plan.base,
-      old: plan.old,
+      current,
       slotLength: len,
+      limits: this.#limits,
     };
     const stored = await this.#track(() =>
       this.#repo.pool().runPatch(req, this.#repo.options.now()),
     );
+    if ('compact' in stored) {
+      const bytes = await compactSlot(this.#repo, stored.compact, len, news);
+      d.index.set(slot, await this.#store(d, ChunkKind.data, bytes));
+      return;
+    }
     if (stored.data !== null) {
       await this.#record(d, stored.data);
     }

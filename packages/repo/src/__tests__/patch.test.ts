@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomInt } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 
 import { ChunkKind, ZERO_DIGEST_HEX } from '../format/constants.js';
@@ -224,6 +225,74 @@ describe('patches: one data chunk per patch, sparse slots over zeros', () => {
     );
     const v = await verifyRepository(repo);
     assert.ok(v.ok, JSON.stringify(v.chunks));
+  });
+});
+
+describe('patches: the chunk worker reads the slot entry and decides compaction', () => {
+  const fx = useRepo();
+
+  /** Opens an incremental of p`n-1` with one disk of two slots. */
+  async function incOf(n: number, patchLimits = {}): Promise<SnapshotWriter> {
+    const opts = { domain: DOMAIN, snapshotId: `c${n}`, parent: `c${n - 1}`, patchLimits };
+    const w = new SnapshotWriter(fx.repo, opts);
+    await w.open();
+    await w.startDisk({ target: 'vda', virtualSize: 2 * CS, source: 's', format: 'qcow2' });
+    return w;
+  }
+
+  it('compacts a too wide patch and one with too many ranges, byte-exact', async () => {
+    const { repo } = fx;
+    const expected = rnd(2 * CS);
+    const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 'c0' });
+    await w.open();
+    await w.startDisk({ target: 'vda', virtualSize: 2 * CS, source: 's', format: 'qcow2' });
+    await w.putSlot('vda', 0, expected.subarray(0, CS));
+    await w.putSlot('vda', 1, expected.subarray(CS));
+    await w.commit(commitInfo());
+
+    // c1: slot 0 gets 9 of 16 blocks (over half of a data base), slot 1 one block
+    const wide = rnd(9 * BLOCK);
+    const one = rnd(BLOCK);
+    const c1 = await incOf(1);
+    await c1.putPatch('vda', 0, [{ offsetInSlot: 2 * BLOCK, data: wide }]);
+    await c1.putPatch('vda', 1, [{ offsetInSlot: 5 * BLOCK, data: one }]);
+    await c1.commit(commitInfo('incremental'));
+    wide.copy(expected, 2 * BLOCK);
+    one.copy(expected, CS + 5 * BLOCK);
+    let idx = await repo.readIndex(DOMAIN.uuid, 'c1', 'vda');
+    assert.equal(await chunkKind(repo, idx.get(0)), ChunkKind.data, 'too wide: compacted');
+    assert.equal(await chunkKind(repo, idx.get(1)), ChunkKind.patch);
+    assert.equal(sha(await readSnapshot(repo, 'c1')), sha(expected));
+
+    // c2: two more ranges on slot 1's patch make three, over a limit of two
+    const x = rnd(BLOCK);
+    const y = rnd(BLOCK);
+    const c2 = await incOf(2, { maxRanges: 2 });
+    await c2.putPatch('vda', 1, [
+      { offsetInSlot: 0, data: x },
+      { offsetInSlot: 10 * BLOCK, data: y },
+    ]);
+    await c2.commit(commitInfo('incremental'));
+    x.copy(expected, CS);
+    y.copy(expected, CS + 10 * BLOCK);
+    idx = await repo.readIndex(DOMAIN.uuid, 'c2', 'vda');
+    assert.equal(await chunkKind(repo, idx.get(1)), ChunkKind.data, 'too many ranges: compacted');
+    assert.equal(sha(await readSnapshot(repo, 'c2')), sha(expected));
+    const v = await verifyRepository(repo);
+    assert.ok(v.ok, JSON.stringify(v.chunks));
+  });
+
+  it('fails with REPO_CHUNK_MISSING when the parent’s entry is gone; the abort leaves nothing', async () => {
+    const { repo } = fx;
+    const idx = await repo.readIndex(DOMAIN.uuid, 'c2', 'vda');
+    await rm(repo.chunkPath(idx.get(0)));
+    const c3 = await incOf(3);
+    await assert.rejects(c3.putPatch('vda', 0, [{ offsetInSlot: 0, data: rnd(BLOCK) }]), {
+      code: 'REPO_CHUNK_MISSING',
+    });
+    await c3.abort();
+    const ids = (await repo.listSnapshots(DOMAIN.uuid)).map((r) => r.id);
+    assert.deepEqual(ids, ['c0', 'c1', 'c2']);
   });
 });
 

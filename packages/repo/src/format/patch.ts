@@ -130,3 +130,32 @@ export function patchPayload(
 ): Buffer {
   return encodePatch({ base, slotLength, ranges: mergeRanges(old, news) });
 }
+
+/** Limits that decide when a patch is compacted into a plain chunk. */
+export interface PatchLimits {
+  /** Compact a patch over a data chunk when its ranges cover more than this fraction (default 0.5). */
+  maxCoverage: number;
+  /** Compact when a patch would hold more ranges than this (default 64). */
+  maxRanges: number;
+}
+
+/**
+ * Whether new ranges laid over `old` on `base` must be materialized into a plain chunk: the merged
+ * ranges cover too much of a data base, or are too many. Over zeros a wide patch wastes no base
+ * bytes (a sparse slot starts at half), so only the range count bounds it there.
+ */
+export function exceedsLimits(
+  base: string,
+  old: readonly PatchRange[],
+  news: readonly { slotOffset: number; length: number }[],
+  slotLength: number,
+  limits: PatchLimits,
+): boolean {
+  // placeholder digests: only offsets and lengths matter here
+  const probe = mergeRanges(
+    old,
+    news.map((r) => ({ ...r, digest: ZERO_DIGEST_HEX, chunkOffset: 0 })),
+  );
+  const wide = base !== ZERO_DIGEST_HEX && patchCoverage(probe) > slotLength * limits.maxCoverage;
+  return wide || probe.length > limits.maxRanges;
+}

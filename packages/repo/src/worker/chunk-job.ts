@@ -6,8 +6,9 @@ import { isErrno } from '../errors.js';
 import type { ChunkEncoder } from '../format/chunk-codec.js';
 import { chunkDigest, chunkHeaderFor } from '../format/chunk-codec.js';
 import { CHUNK_HEADER_BYTES, ChunkKind, ZERO_DIGEST_HEX } from '../format/constants.js';
-import { patchPayload, type PatchRange } from '../format/patch.js';
+import { exceedsLimits, patchPayload, type PatchLimits, type PatchRange } from '../format/patch.js';
 import { alignedBuffer, alignUp, type ArenaShape, regionView } from './arena.js';
+import { patchStart, type PatchStart } from './slot-entry.js';
 
 /** A job for a chunk worker: hash, compress and write one payload held in an arena region. */
 export interface ChunkJob {
@@ -40,12 +41,12 @@ export interface PatchJob {
   region: number;
   /** The new ranges, in slot order. */
   ranges: { slotOffset: number; length: number }[];
-  /** The patch's base (data chunk or zero digest). */
-  base: string;
-  /** Ranges of the patch being replaced, kept where the new ones do not cover them. */
-  old: PatchRange[];
+  /** The slot's current entry (data chunk, patch, or the zero digest) the patch replaces. */
+  current: string;
   /** The slot's length. */
   slotLength: number;
+  /** When the merged ranges must be materialized instead (then nothing is stored). */
+  limits: PatchLimits;
   /** Wall-clock ms used to touch existing chunks. */
   nowMs: number;
 }
@@ -75,15 +76,25 @@ export interface ChunkJobResult extends StoredChunk {
   id: number;
 }
 
-/** The outcome of a patch job. */
-export interface PatchJobResult {
-  /** Correlation id. */
-  id: number;
-  /** The patch. */
-  patch: StoredChunk;
-  /** The data chunk holding the new ranges' bytes; null when they are all zeros. */
-  data: StoredChunk | null;
-}
+/**
+ * The outcome of a patch job: the stored patch, or (nothing stored) the base and old ranges the
+ * caller materializes the slot from, because the merged patch would exceed the limits.
+ */
+export type PatchJobResult =
+  | {
+      /** Correlation id. */
+      id: number;
+      /** The patch. */
+      patch: StoredChunk;
+      /** The data chunk holding the new ranges' bytes; null when they are all zeros. */
+      data: StoredChunk | null;
+    }
+  | {
+      /** Correlation id. */
+      id: number;
+      /** What the slot is to be compacted from. */
+      compact: PatchStart;
+    };
 
 /**
  * Stored chunks at least this long are written with O_DIRECT. Smaller ones go through the page
@@ -128,11 +139,17 @@ export class ChunkStore {
   }
 
   /**
-   * Runs one patch job. The new ranges' bytes become one data chunk (a file per range cost an
+   * Runs one patch job over the slot's current entry (read here, see `slot-entry.ts`). The new
+   * ranges' bytes become one data chunk (a file per range cost an
    * incremental thousands of small files); ranges that are all zeros are named by the zero digest
    * and left out of it, the others are packed end to end in place.
    */
   runPatch(job: PatchJob): PatchJobResult {
+    const start = patchStart(this.root, job.current);
+    if (exceedsLimits(start.base, start.old, job.ranges, job.slotLength, job.limits)) {
+      // decided before the region is touched: the caller compacts from the ranges' bytes
+      return { id: job.id, compact: start };
+    }
     const region = regionView(this.shape, job.region);
     const news: PatchRange[] = [];
     let from = CHUNK_HEADER_BYTES;
@@ -158,7 +175,7 @@ export class ChunkStore {
         n.digest ||= data.digest;
       }
     }
-    const payload = patchPayload(job.base, job.old, news, job.slotLength);
+    const payload = patchPayload(start.base, start.old, news, job.slotLength);
     const patch = this.#store(ChunkKind.patch, payload, null, job.nowMs, false);
     return { id: job.id, patch, data };
   }

@@ -19,12 +19,12 @@ interface Pending {
 export interface PatchRequest {
   /** The new ranges (sorted, non-overlapping), with their bytes. */
   ranges: { slotOffset: number; data: Uint8Array }[];
-  /** The patch's base. */
-  base: string;
-  /** The ranges of the patch it replaces. */
-  old: PatchJob['old'];
+  /** The slot's current entry, which the patch replaces. */
+  current: string;
   /** The slot's length. */
   slotLength: number;
+  /** Compaction limits. */
+  limits: PatchJob['limits'];
 }
 
 /** Regions lent to callers: a few disks' worth of slots being read at once. */
@@ -137,9 +137,9 @@ export class ChunkPool {
       }
     };
     const ranges = req.ranges.map((r) => ({ slotOffset: r.slotOffset, length: r.data.length }));
-    const { base, old, slotLength } = req;
+    const { current, slotLength, limits } = req;
     const job = (id: number, region: number): PatchJob => {
-      return { id, type: 'patch', region, ranges, base, old, slotLength, nowMs };
+      return { id, type: 'patch', region, ranges, current, slotLength, limits, nowMs };
     };
     return this.#staged(
       total,
