@@ -41,6 +41,7 @@ interface Produced {
   domainXml: string;
   consistency: Consistency;
   notes: string[];
+  ended: Promise<string | null>;
 }
 
 /** The engine's implementation of core's `BackupExecutor` port. */
@@ -69,7 +70,7 @@ export class Executor implements BackupExecutor {
         this.#o.onNote?.(note);
       }
       const cp = req.newCheckpoint;
-      return await writer.commit({
+      const manifest = await writer.commit({
         host: req.observed.host,
         level: req.level,
         reasons: [...req.reasons],
@@ -83,15 +84,28 @@ export class Executor implements BackupExecutor {
         toolVersion: this.#o.toolVersion,
         consistency: produced.consistency,
       });
+      await this.#settle(produced);
+      return manifest;
     } catch (e) {
       await writer.abort().catch(() => undefined);
-      if (produced !== null && req.newCheckpoint !== null) {
-        await dropCheckpoint(domain, req.newCheckpoint.name);
+      if (produced !== null) {
+        await this.#settle(produced);
+        if (req.newCheckpoint !== null) {
+          await dropCheckpoint(domain, req.newCheckpoint.name);
+        }
       }
       throw e;
     } finally {
       clearInterval(beat);
       await writer.close().catch(() => undefined);
+    }
+  }
+
+  /** Waits for the job's end (overlapped with the commit); a failure to end it is a note. */
+  async #settle(produced: Produced): Promise<void> {
+    const why = await produced.ended;
+    if (why !== null) {
+      this.#o.onNote?.(why);
     }
   }
 

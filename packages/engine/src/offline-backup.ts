@@ -89,7 +89,8 @@ export async function offlineBackup(o: OfflineBackupOptions): Promise<PullBackup
     const checkpointXml = await redefineCheckpoint(o, Date.now());
     const domainXml = await o.domain.xml(DomainXmlFlags.MIGRATABLE);
     ok = true;
-    return { checkpointXml, domainXml, consistency: 'crash', notes: offlineNotes(o) };
+    const notes = offlineNotes(o);
+    return { checkpointXml, domainXml, consistency: 'crash', notes, ended: Promise.resolve(null) };
   } finally {
     await held.release();
     if (!ok) {

@@ -46,6 +46,12 @@ export interface PullBackupResult {
   consistency: Consistency;
   /** What the user should know (why only crash-consistent, a failed thaw). */
   notes: string[];
+  /**
+   * Settles once the job has ended and its files are gone: null, or why the job did not end (the
+   * next run ends a job of ours). Never rejects. QEMU takes ~130 ms to tear a finished job's
+   * export down; the caller commits the snapshot meanwhile and awaits this before it returns.
+   */
+  ended: Promise<string | null>;
 }
 
 /**
@@ -177,26 +183,42 @@ export async function dropCheckpoint(domain: Domain, name: string): Promise<void
 /** Runs the pull backup; on failure the job is ended, files removed and the checkpoint dropped. */
 export async function pullBackup(o: PullBackupOptions): Promise<PullBackupResult> {
   const { socket, scratch } = jobFiles(o);
+  const removeFiles = async (): Promise<void> => {
+    await rm(socket, { force: true });
+    await Promise.all(o.disks.map((t) => rm(scratch(t), { force: true })));
+  };
   await clearStaleJob(o.domain, o.scratchDir);
   // the checkpoint is created atomically with the job, so both see the frozen guest
   const q = await withQuiesce(o.domain, o.quiesce === true, () => beginJob(o, socket, scratch));
-  let ok = false;
+  let ended: Promise<string | null> | null = null;
   try {
     await copyAll(o, socket);
-    await endJob(o.domain);
-    const checkpointXml =
-      o.newCheckpoint === null ? null : await o.domain.checkpoints.xml(o.newCheckpoint.name);
-    const domainXml = await o.domain.xml(DomainXmlFlags.MIGRATABLE);
-    ok = true;
-    return { checkpointXml, domainXml, consistency: q.consistency, notes: q.notes };
-  } finally {
-    if (!ok) {
-      await endJob(o.domain).catch(() => undefined);
-      if (o.newCheckpoint !== null) {
-        await dropCheckpoint(o.domain, o.newCheckpoint.name);
-      }
+    ended = finishJob(o.domain, removeFiles);
+    const [checkpointXml, domainXml] = await Promise.all([
+      o.newCheckpoint === null ? null : o.domain.checkpoints.xml(o.newCheckpoint.name),
+      o.domain.xml(DomainXmlFlags.MIGRATABLE),
+    ]);
+    return { checkpointXml, domainXml, consistency: q.consistency, notes: q.notes, ended };
+  } catch (e) {
+    await ended;
+    await endJob(o.domain).catch(() => undefined);
+    if (o.newCheckpoint !== null) {
+      await dropCheckpoint(o.domain, o.newCheckpoint.name);
     }
-    await rm(socket, { force: true });
-    await Promise.all(o.disks.map((t) => rm(scratch(t), { force: true })));
+    await removeFiles();
+    throw e;
+  }
+}
+
+/** Ends a finished job and removes its files; resolves to null, or why the job did not end. */
+async function finishJob(domain: Domain, removeFiles: () => Promise<void>): Promise<string | null> {
+  try {
+    await endJob(domain);
+    return null;
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    return `the backup job of ${domain.name} did not end cleanly (the next run ends it): ${msg}`;
+  } finally {
+    await removeFiles().catch(() => undefined);
   }
 }
