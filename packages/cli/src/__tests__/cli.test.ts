@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
@@ -27,6 +29,26 @@ describe('virtvault binary', () => {
     assert.match(r.stdout, /^Usage: virtvault/m);
     assert.match(r.stdout, /libvirt\/KVM/);
     assert.match(r.stdout, /Exit codes:/);
+  });
+
+  it('rejects a policy file that is not a policy object, or not YAML, with exit 2', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'vv-cli-'));
+    try {
+      const file = (name: string, text: string): string => {
+        writeFileSync(path.join(dir, name), text);
+        return path.join(dir, name);
+      };
+      const fleet = ['fleet', '--controller', 'http://127.0.0.1:9', '--token', 't'];
+      const set = (f: string) => run(...fleet, 'policies', 'set', 'nightly', '--file', f);
+      let r = set(file('scalar.yaml', '42\n'));
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /USAGE: .*scalar\.yaml does not hold a policy object/);
+      r = set(file('broken.yaml', 'selector:\n  nameGlob: x\nlevel: [\n'));
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /USAGE: .*broken\.yaml is not valid YAML or JSON: /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('exits 2 on an unknown option', () => {
