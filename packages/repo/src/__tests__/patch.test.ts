@@ -161,12 +161,7 @@ describe('patches: one data chunk per patch, sparse slots over zeros', () => {
   it('packs a patch’s new ranges into one chunk, names zero ranges by the zero digest', async () => {
     const { repo } = fx;
     const parent = rnd(2 * CS);
-    const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 'p0' });
-    await w.open();
-    await w.startDisk({ target: 'vda', virtualSize: 2 * CS, source: 's', format: 'qcow2' });
-    await w.putSlot('vda', 0, parent.subarray(0, CS));
-    await w.putSlot('vda', 1, parent.subarray(CS));
-    await w.commit(commitInfo());
+    await writeTwoSlots(repo, 'p0', parent);
 
     // slot 0: three ranges (one of zeros) over the parent, laid end to end in a lent buffer;
     // slot 1: replaced by its data over zeros (a sparse slot)
@@ -243,12 +238,7 @@ describe('patches: the chunk worker reads the slot entry and decides compaction'
   it('compacts a too wide patch and one with too many ranges, byte-exact', async () => {
     const { repo } = fx;
     const expected = rnd(2 * CS);
-    const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 'c0' });
-    await w.open();
-    await w.startDisk({ target: 'vda', virtualSize: 2 * CS, source: 's', format: 'qcow2' });
-    await w.putSlot('vda', 0, expected.subarray(0, CS));
-    await w.putSlot('vda', 1, expected.subarray(CS));
-    await w.commit(commitInfo());
+    await writeTwoSlots(repo, 'c0', expected);
 
     // c1: slot 0 gets 9 of 16 blocks (over half of a data base), slot 1 one block
     const wide = rnd(9 * BLOCK);
@@ -295,6 +285,16 @@ describe('patches: the chunk worker reads the slot entry and decides compaction'
     assert.deepEqual(ids, ['c0', 'c1', 'c2']);
   });
 });
+
+/** Commits full snapshot `id` of one disk of two slots holding `bytes`. */
+async function writeTwoSlots(repo: Repository, id: string, bytes: Buffer): Promise<void> {
+  const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: id });
+  await w.open();
+  await w.startDisk({ target: 'vda', virtualSize: 2 * CS, source: 's', format: 'qcow2' });
+  await w.putSlot('vda', 0, bytes.subarray(0, CS));
+  await w.putSlot('vda', 1, bytes.subarray(CS));
+  await w.commit(commitInfo());
+}
 
 /** A fresh repository for one suite: created before its tests, removed after them. */
 function useRepo(): { repo: Repository; dir: string } {

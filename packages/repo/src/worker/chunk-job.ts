@@ -140,9 +140,9 @@ export class ChunkStore {
 
   /**
    * Runs one patch job over the slot's current entry (read here, see `slot-entry.ts`). The new
-   * ranges' bytes become one data chunk (a file per range cost an
-   * incremental thousands of small files); ranges that are all zeros are named by the zero digest
-   * and left out of it, the others are packed end to end in place.
+   * ranges' bytes become one data chunk (a file per range cost an incremental thousands of small
+   * files); ranges that are all zeros are named by the zero digest and left out of it, the others
+   * are packed end to end in place.
    */
   runPatch(job: PatchJob): PatchJobResult {
     const start = patchStart(this.root, job.current);
