@@ -100,6 +100,14 @@ function levelOf(o: Options): RequestedLevel {
   return level;
 }
 
+/** Loads the engine, opens (creating) the repository and connects to libvirt. */
+async function openEngine(ctx: CliContext, o: Options, repos: RepositoryCache) {
+  const { Executor, openHypervisor } = await loadEngine();
+  await repos.get(o.repo, true);
+  const hv = await openHypervisor(o.connect, o.host ?? ctx.env.hostname);
+  return { Executor, hv };
+}
+
 async function run(ctx: CliContext, o: Options): Promise<void> {
   await guard(ctx, o.json === true, async () => {
     const level = levelOf(o);
@@ -108,14 +116,14 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
       throw new CliError('USAGE', `--max-chain needs a whole number, not ${o.maxChain}`);
     }
     const started = ctx.now();
-    const { Executor, openHypervisor } = await loadEngine();
-    const repos = new RepositoryCache();
-    await repos.get(o.repo, true);
-    // opened alongside the hypervisor work; its errors surface at its first use, or below
+    // Opened first, alongside loading the engine and asking libvirt about the domain: PGlite
+    // compiles on background threads meanwhile. Its errors surface at its first use, or below.
     const opening = openLineage(ctx, o.state);
     opening.catch(() => undefined);
-    const hv = await openHypervisor(o.connect, o.host ?? ctx.env.hostname).catch(async (e) => {
+    const repos = new RepositoryCache();
+    const { Executor, hv } = await openEngine(ctx, o, repos).catch(async (e: unknown) => {
       await (await opening.catch(() => null))?.close();
+      await repos.close();
       throw e;
     });
     const progress = new Progress(ctx, 'read', o.json === true);
