@@ -131,7 +131,13 @@ export class Repository {
     if (this.#config !== null) {
       return;
     }
-    const text = await readIfExists(path.join(this.root, 'config.json'));
+    const text = await readIfExists(path.join(this.root, 'config.json')).catch((e: unknown) => {
+      // not a folder, no permission: say so by the repository's name, not by errno alone
+      const why = e instanceof Error ? e.message : String(e);
+      throw new RepoError('REPO_UNREADABLE', `cannot read a repository at ${this.root}: ${why}`, {
+        cause: e,
+      });
+    });
     if (text === null) {
       throw new RepoError('REPO_NOT_FOUND', `no repository at ${this.root} (config.json missing)`);
     }

@@ -152,6 +152,12 @@ describe('writer and reader', () => {
       await assert.rejects(new Repository(path.join(d2, 'none')).open(), (e) =>
         hasErrorCode(e, 'REPO_NOT_FOUND'),
       );
+      // a path under a file: named by the repository, not by errno alone
+      const under = path.join(d2, 'config.json', 'repo');
+      await assert.rejects(
+        new Repository(under).open(),
+        (e) => hasErrorCode(e, 'REPO_UNREADABLE') && String(e).includes(under),
+      );
       await assert.rejects(Repository.init(dir), (e) => hasErrorCode(e, 'REPO_EXISTS'));
     } finally {
       await c2();
