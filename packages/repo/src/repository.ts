@@ -13,7 +13,7 @@ import { parseManifest } from './manifest-io.js';
 import { listDir, readIfExists, writeFileAtomic } from './fs-util.js';
 import { sha256hex } from './hash.js';
 import {
-  checkDigest,
+  chunkFile,
   checkDiskTarget,
   checkDomainUuid,
   checkSnapshotId,
@@ -176,8 +176,7 @@ export class Repository {
 
   /** Path of a chunk file. */
   chunkPath(digest: string): string {
-    checkDigest(digest);
-    return confined(this.root, 'chunks', digest.slice(0, 2), digest);
+    return chunkFile(this.root, digest);
   }
 
   /** Path of a snapshot folder. */

@@ -41,6 +41,11 @@ export function checkDigest(hex: string): string {
   return hex;
 }
 
+/** The file of chunk `digest` under repository `root` (`chunks/<first two hex>/<digest>`). */
+export function chunkFile(root: string, digest: string): string {
+  return confined(root, 'chunks', checkDigest(digest).slice(0, 2), digest);
+}
+
 /**
  * Joins `parts` under `root` and proves the result stays inside it (defence in depth on top of
  * the id checks). Throws `REPO_PATH_ESCAPE`.

@@ -8,6 +8,7 @@ import { chunkDigest, chunkHeaderFor } from '../format/chunk-codec.js';
 import { CHUNK_HEADER_BYTES, ChunkKind, ZERO_DIGEST_HEX } from '../format/constants.js';
 import { exceedsLimits, patchPayload, type PatchLimits, type PatchRange } from '../format/patch.js';
 import { alignedBuffer, alignUp, type ArenaShape, regionView } from './arena.js';
+import { chunkFile } from '../validate.js';
 import { patchStart, type PatchStart } from './slot-entry.js';
 
 /** A job for a chunk worker: hash, compress and write one payload held in an arena region. */
@@ -202,7 +203,7 @@ export class ChunkStore {
       return { ...base, digest: ZERO_DIGEST_HEX, zero: true };
     }
     const digest = chunkDigest(kind, payload);
-    const target = path.join(this.root, 'chunks', digest.slice(0, 2), digest);
+    const target = chunkFile(this.root, digest);
     const t = nowMs / 1000;
     try {
       fs.utimesSync(target, t, t);

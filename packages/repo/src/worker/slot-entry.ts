@@ -5,13 +5,13 @@
  * also drives NBD.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 
 import { RepoError } from '../errors.js';
 import { decodeChunk } from '../format/chunk-codec.js';
 import { decodeChunkHeader } from '../format/chunk-header.js';
 import { CHUNK_HEADER_BYTES, ChunkKind, ZERO_DIGEST_HEX } from '../format/constants.js';
 import { decodePatch, type PatchRange } from '../format/patch.js';
+import { chunkFile } from '../validate.js';
 
 /** What a patch over a slot entry lays its ranges on. */
 export interface PatchStart {
@@ -21,23 +21,19 @@ export interface PatchStart {
   old: PatchRange[];
 }
 
-const HEX_DIGEST = /^[0-9a-f]{64}$/;
-
 /**
  * The base and ranges a patch over entry `current` starts from: zeros, a data chunk (only its
  * header is read), or a patch's own base and ranges (the patch is read and verified). Throws
- * `REPO_CHUNK_MISSING` or `REPO_CHUNK_CORRUPT`.
+ * `REPO_CHUNK_MISSING`, `REPO_CHUNK_CORRUPT` or `REPO_INVALID_ID`.
  */
 export function patchStart(root: string, current: string): PatchStart {
   if (current === ZERO_DIGEST_HEX) {
     return { base: current, old: [] };
   }
-  if (!HEX_DIGEST.test(current)) {
-    throw new RepoError('REPO_BAD_ARGUMENT', `not a chunk digest: ${current}`);
-  }
+  const file = chunkFile(root, current);
   let fd: number;
   try {
-    fd = fs.openSync(path.join(root, 'chunks', current.slice(0, 2), current), 'r');
+    fd = fs.openSync(file, 'r');
   } catch (e) {
     throw new RepoError('REPO_CHUNK_MISSING', `chunk ${current} is missing`, { cause: e });
   }
@@ -48,9 +44,9 @@ export function patchStart(root: string, current: string): PatchStart {
     if (decodeChunkHeader(head, current, size).kind === ChunkKind.data) {
       return { base: current, old: [] };
     }
-    const file = Buffer.alloc(size);
-    readFully(fd, file, current);
-    const p = decodePatch(decodeChunk(file, current).payload, current);
+    const whole = Buffer.alloc(size);
+    readFully(fd, whole, current);
+    const p = decodePatch(decodeChunk(whole, current).payload, current);
     return { base: p.base, old: p.ranges };
   } finally {
     fs.closeSync(fd);
