@@ -26,6 +26,9 @@ export interface BackupJson {
   checkpoint: string | null;
   parent: string | null;
   disks: { target: string; bytesRead: number; bytesNew: number }[];
+  durationMs: number;
+  /** Where the time went; the durations add up to `durationMs`. */
+  phases: Record<'prepareMs' | 'beginMs' | 'copyMs' | 'commitMs' | 'finishMs', number>;
 }
 
 /** Result of one CLI run. */
@@ -95,7 +98,16 @@ export class Standalone {
   async backup(domain: string, host: string, level = 'auto'): Promise<BackupJson> {
     const r = await this.cli(await this.backupArgs(domain, host, level));
     assert.equal(r.code, 0, `backup failed: ${r.stdout} ${r.stderr}`);
-    return JSON.parse(r.stdout) as BackupJson;
+    const json = JSON.parse(r.stdout) as BackupJson;
+    const spent = Object.values(json.phases);
+    assert.equal(spent.length, 5, `every phase timed: ${JSON.stringify(json.phases)}`);
+    assert.ok(spent.every((ms) => Number.isInteger(ms) && ms >= 0));
+    assert.equal(
+      spent.reduce((a, b) => a + b, 0),
+      json.durationMs,
+      'the phases add up to the run',
+    );
+    return json;
   }
 
   /** Starts a backup in the background (to kill it). */

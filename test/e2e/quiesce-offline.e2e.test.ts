@@ -26,7 +26,6 @@ const MiB = 1024 * 1024;
 interface QuiescedJson extends BackupJson {
   consistency: 'filesystem' | 'crash';
   notes: string[];
-  durationMs: number;
 }
 
 describe('backup --quiesce and offline backups through the virtvault binary', () => {

@@ -10,6 +10,7 @@ import { SnapshotWriter, type Repository } from '@virtvault/repo';
 
 import type { DiskProgress } from './disk-copy.js';
 import type { LibvirtHypervisor } from './hypervisor.js';
+import type { BackupPhase } from './job-options.js';
 import { offlineBackup } from './offline-backup.js';
 import { dropCheckpoint, pullBackup } from './pull-backup.js';
 
@@ -33,6 +34,8 @@ export interface ExecutorOptions {
   onNote?: (note: string) => void;
   /** How often the run's lease is renewed during the transfer. @default 60000 */
   heartbeatMs?: number;
+  /** Called as each backup passes each {@link BackupPhase}. */
+  onPhase?: (phase: BackupPhase) => void;
 }
 
 /** What a backup produced besides the data, for the manifest. */
@@ -55,6 +58,7 @@ export class Executor implements BackupExecutor {
 
   /** Takes the backup and commits the snapshot; returns its manifest. */
   async execute(req: BackupRequest): Promise<SnapshotManifest> {
+    this.#o.onPhase?.('started');
     const repo = await this.#o.openRepository(req.repository);
     const domain = await this.#o.hypervisor.domain(req.observed.domain.uuid);
     const startedAt = new Date(this.#o.now()).toISOString();
@@ -70,6 +74,7 @@ export class Executor implements BackupExecutor {
         this.#o.onNote?.(note);
       }
       const cp = req.newCheckpoint;
+      this.#o.onPhase?.('committing');
       const manifest = await writer.commit({
         host: req.observed.host,
         level: req.level,
@@ -84,6 +89,7 @@ export class Executor implements BackupExecutor {
         toolVersion: this.#o.toolVersion,
         consistency: produced.consistency,
       });
+      this.#o.onPhase?.('committed');
       await this.#settle(produced);
       return manifest;
     } catch (e) {
@@ -155,6 +161,7 @@ export class Executor implements BackupExecutor {
       quiesce: req.quiesce === true,
       ...(this.#o.onProgress ? { onProgress: this.#o.onProgress } : {}),
       ...(this.#o.signal ? { signal: this.#o.signal } : {}),
+      ...(this.#o.onPhase ? { onPhase: this.#o.onPhase } : {}),
     };
     if (req.observed.domain.state === 'shut-off') {
       return offlineBackup({ ...common, observed: req.observed });

@@ -4,6 +4,13 @@ import type { SnapshotWriter } from '@virtvault/repo';
 
 import type { DiskProgress } from './disk-copy.js';
 
+/**
+ * The points a backup passes, in order: the executor starts; the job runs (or the stopped domain's
+ * images are held) and the copy begins; the copy is done and the commit begins; the snapshot is
+ * committed. A caller timing them sees where a slow backup spent its time.
+ */
+export type BackupPhase = 'started' | 'copying' | 'committing' | 'committed';
+
 /** Options shared by {@link PullBackupOptions} and {@link OfflineBackupOptions}. */
 export interface BackupJobOptions {
   /** The domain. */
@@ -28,4 +35,6 @@ export interface BackupJobOptions {
   onProgress?: (p: DiskProgress) => void;
   /** Cancels the backup. */
   signal?: AbortSignal;
+  /** Called as the backup passes each {@link BackupPhase}. */
+  onPhase?: (phase: BackupPhase) => void;
 }

@@ -83,6 +83,7 @@ export async function offlineBackup(o: OfflineBackupOptions): Promise<PullBackup
   const held = await hold(o);
   let ok = false;
   try {
+    o.onPhase?.('copying');
     await copyAll(o, held);
     await held.release();
     // a start from here on is harmless: the new bitmaps exist and record its writes

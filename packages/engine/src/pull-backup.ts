@@ -192,6 +192,7 @@ export async function pullBackup(o: PullBackupOptions): Promise<PullBackupResult
   const q = await withQuiesce(o.domain, o.quiesce === true, () => beginJob(o, socket, scratch));
   let ended: Promise<string | null> | null = null;
   try {
+    o.onPhase?.('copying');
     await copyAll(o, socket);
     ended = finishJob(o.domain, removeFiles);
     const [checkpointXml, domainXml] = await Promise.all([

@@ -14,6 +14,7 @@ import { DeferredLineage } from '../deferred-lineage.js';
 import { loadEngine } from '../lazy.js';
 import { ulid } from '../ids.js';
 import { CliError, formatBytes, guard, printJson } from '../output.js';
+import { describePhases, PhaseClock, type BackupPhases } from '../phases.js';
 import { Progress } from '../progress.js';
 import { openLineage, RepositoryCache } from '../standalone.js';
 
@@ -85,6 +86,10 @@ Consistency: 'filesystem' when --quiesce froze the guest through its agent, else
 a power cut). A stopped domain is backed up as 'crash' (as consistent as its last shutdown), and
 it cannot be started while its disks are read (the start fails on QEMU's image lock).
 
+Time: the report says where the time went (--json: "phases", adding up to "durationMs"): prepare
+(lineage, libvirt, planning), job start (backup job and NBD export), copy (reading and storing),
+commit (making the chunks durable, index and manifest), finish (job end, lineage record).
+
 Examples:
   virtvault backup --domain web1 --repo /backups
   virtvault backup --domain web1 --repo /backups --level full --json`,
@@ -128,6 +133,7 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
     });
     const progress = new Progress(ctx, 'read', o.json === true);
     const notes: string[] = [];
+    const clock = new PhaseClock(ctx.now);
     try {
       const result = await runBackup(
         {
@@ -141,6 +147,7 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
             onProgress: (p) => progress.update(p.target, p.bytesRead, p.bytesToRead),
             signal: ctx.signal,
             onNote: (n) => notes.push(n),
+            onPhase: (p) => clock.mark(p),
           }),
           lineage: new DeferredLineage(opening.then((l) => l.store)),
           manifests: repos,
@@ -158,7 +165,8 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
         },
       );
       progress.done();
-      report(ctx, o, result, notes, ctx.now() - started);
+      const ended = ctx.now();
+      report(ctx, o, result, notes, ended - started, clock.phases(started, ended));
     } finally {
       await hv.close();
       await (await opening.catch(() => null))?.close();
@@ -173,6 +181,7 @@ function report(
   r: RunBackupResult,
   notes: string[],
   durationMs: number,
+  phases: BackupPhases | null,
 ): void {
   const m = r.manifest;
   const doc = {
@@ -191,6 +200,7 @@ function report(
     disks: m.disks.map((d) => ({ target: d.target, bytesRead: d.bytesRead, bytesNew: d.bytesNew })),
     cleanupFailures: r.cleanupFailures,
     durationMs,
+    ...(phases === null ? {} : { phases }),
   };
   if (o.json) {
     printJson(ctx, doc);
@@ -200,6 +210,9 @@ function report(
     `${m.level} backup ${m.id} of ${m.domain.name} done in ${(durationMs / 1000).toFixed(1)} s\n`,
   );
   ctx.stdout.write(`  consistency: ${consistencyOf(m)}\n`);
+  if (phases !== null) {
+    ctx.stdout.write(`  time: ${describePhases(phases)}\n`);
+  }
   for (const n of notes) {
     ctx.stdout.write(`  note: ${n}\n`);
   }
