@@ -12,7 +12,9 @@
 // their times include a `sync -f` of their output, and dirty pages are flushed (untimed) before
 // every measurement so no tool pays for another's writes.
 // Two identical VMs in a lab of its own: bvv (virtvault, nbdcopy) and bvnb (virtnbdbackup), so the
-// tools' checkpoints never meet. Last line:
+// tools' checkpoints never meet. Before the last line, our median time per phase (`backup --json`
+// "phases": prepare, job start, copy, commit, finish; node's own start and exit are the rest of the
+// wall time). Last line:
 //   backup: full_vs_nbdcopy=<r> full_vs_virtnbdbackup=<r> inc_vs_virtnbdbackup=<r> rss=<MiB>
 // (ratios of wall time, ours over theirs; rss = peak RSS of the virtvault process).
 // Usage: bench/backup [--runs 5]   (run it through the bash wrapper: it installs and builds first)
@@ -92,7 +94,10 @@ function freshVm(name) {
   lab('vm', name, '4G');
 }
 
-/** Runs a command, returns wall seconds and (when asked) the peak RSS in MiB seen in /proc. */
+/**
+ * Runs a command, returns wall seconds, its stdout and (when asked) the peak RSS in MiB seen in
+ * /proc.
+ */
 function timed(cmd, args, { rss = false } = {}) {
   execFileSync('sync');
   return new Promise((resolve, reject) => {
@@ -100,7 +105,8 @@ function timed(cmd, args, { rss = false } = {}) {
     const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let peak = 0;
     let err = '';
-    child.stdout.resume();
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (err += d));
     const poll = rss
       ? setInterval(() => {
@@ -120,7 +126,7 @@ function timed(cmd, args, { rss = false } = {}) {
       if (code !== 0) {
         reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err.slice(-2000)}`));
       } else {
-        resolve({ secs, rss: peak });
+        resolve({ secs, rss: peak, out });
       }
     });
   });
@@ -231,6 +237,8 @@ async function main() {
   const conn = await Connection.connect(lab('uri', 'a'));
   const full = { ours: [], nbdcopy: [], vnb: [] };
   const inc = { ours: [], vnb: [] };
+  // where our time went (backup --json "phases"), per level
+  const phases = { full: [], inc: [] };
   let rss = 0;
   try {
     for (let i = 0; i < RUNS; i++) {
@@ -238,6 +246,7 @@ async function main() {
         rss: true,
       });
       full.ours.push(o.secs);
+      phases.full.push(JSON.parse(o.out).phases);
       rss = Math.max(rss, o.rss);
       rmSync(`${OUT}/repo-full-${i}`, { recursive: true, force: true });
       full.nbdcopy.push(await nbdcopyFull(i));
@@ -255,6 +264,7 @@ async function main() {
       await applyChanges(conn, changeSet(1000 + i));
       const o = await timed(process.execPath, ourArgs(`${OUT}/repo`, 'inc'), { rss: true });
       inc.ours.push(o.secs);
+      phases.inc.push(JSON.parse(o.out).phases);
       rss = Math.max(rss, o.rss);
       inc.vnb.push((await timed('bash', vnbArgs(`${OUT}/vnb`, 'inc'))).secs);
       console.log(
@@ -270,6 +280,11 @@ async function main() {
     rmSync(OUT, { recursive: true, force: true });
   }
   const r = (a, b) => (median(a) / median(b)).toFixed(2);
+  for (const level of ['full', 'inc']) {
+    const names = ['prepareMs', 'beginMs', 'copyMs', 'commitMs', 'finishMs'];
+    const med = names.map((n) => `${n.slice(0, -2)}=${median(phases[level].map((p) => p[n]))}`);
+    console.log(`ours ${level}, median ms per phase: ${med.join(' ')}`);
+  }
   console.log(
     `medians: full ours=${median(full.ours).toFixed(2)}s nbdcopy=${median(full.nbdcopy).toFixed(2)}s ` +
       `virtnbdbackup=${median(full.vnb).toFixed(2)}s; inc ours=${median(inc.ours).toFixed(2)}s ` +
