@@ -36,19 +36,18 @@ export class PhaseClock {
    * never reached (the run failed before its commit).
    */
   phases(started: number, ended: number): BackupPhases | null {
-    const at = (p: BackupPhase): number | undefined => this.#at.get(p);
-    const [s, copying, committing, committed] = [
-      at('started'),
-      at('copying'),
-      at('committing'),
-      at('committed'),
-    ];
+    const s = this.#at.get('started');
+    const copying = this.#at.get('copying');
+    const committing = this.#at.get('committing');
+    const committed = this.#at.get('committed');
     if (
       s === undefined ||
       copying === undefined ||
       committing === undefined ||
       committed === undefined ||
-      !(started <= s && s <= copying && copying <= committing && committing <= committed)
+      // a wall clock set back mid-run: no durations rather than negative ones
+      !(started <= s && s <= copying && copying <= committing && committing <= committed) ||
+      committed > ended
     ) {
       return null;
     }

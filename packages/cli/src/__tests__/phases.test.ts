@@ -73,4 +73,16 @@ describe('backup phases', () => {
     clock.mark('copying');
     assert.equal(clock.phases(0, 10), null);
   });
+
+  it('gives nothing when the wall clock was set back during the run', () => {
+    const c = manualClock();
+    const clock = new PhaseClock(c.now);
+    for (const p of ['started', 'copying', 'committing', 'committed'] as const) {
+      c.at(c.now() + 10);
+      clock.mark(p);
+    }
+    assert.ok(clock.phases(0, 50) !== null);
+    assert.equal(clock.phases(0, 30), null, 'ended before the commit');
+    assert.equal(clock.phases(20, 50), null, 'started after the first phase');
+  });
 });
