@@ -43,7 +43,7 @@ const ROOT = new URL('..', import.meta.url).pathname;
 const LAB_ROOT = '/var/tmp/vv-bench-lab';
 const OUT = '/var/tmp/vv-bench-out';
 const BASE = '/var/tmp/vv-bench-base-4g.qcow2';
-const CLI = `${ROOT}packages/cli/dist/main.js`;
+const CLI = `${ROOT}packages/cli/dist/bundle/virtvault.js`;
 const env = { ...process.env, LAB_ROOT };
 
 const sh = (cmd, args) => execFileSync(cmd, args, { env, encoding: 'utf8', maxBuffer: 1 << 26 });

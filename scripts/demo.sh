@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 LAB="bash test/lab/lab"
 DEMO=${DEMO_DIR:-/var/tmp/virtvault-demo}
-VV="node packages/cli/dist/main.js"
+VV="node packages/cli/dist/bundle/virtvault.js"
 step() { printf '\n== %s\n' "$*"; }
 
 step "prerequisites (apt, npm) and build"

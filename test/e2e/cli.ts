@@ -14,7 +14,9 @@ import type { Lab } from '../lab/index.js';
 const run = promisify(execFile);
 
 /** The compiled `virtvault` binary. */
-export const CLI = fileURLToPath(new URL('../../../packages/cli/dist/main.js', import.meta.url));
+export const CLI = fileURLToPath(
+  new URL('../../../packages/cli/dist/bundle/virtvault.js', import.meta.url),
+);
 
 /** What `virtvault backup --json` prints. */
 export interface BackupJson {
