@@ -28,13 +28,23 @@ export interface TempChunk {
 /** How many renames or fsyncs run at once (libuv's pool has four threads). */
 const PARALLEL = 8;
 
-/** Makes `chunks` durable, renames them into place, and makes the renames durable. */
-export async function publishChunks(root: string, chunks: readonly TempChunk[]): Promise<void> {
+/** Renames `[from, to]` pairs (the chunk pool's workers do it synchronously; see `RenameJob`). */
+export type RenameAll = (pairs: [string, string][]) => Promise<void>;
+
+/**
+ * Makes `chunks` durable, renames them into place (through `renameAll`), and makes the renames
+ * durable.
+ */
+export async function publishChunks(
+  root: string,
+  chunks: readonly TempChunk[],
+  renameAll: RenameAll,
+): Promise<void> {
   if (chunks.length === 0) {
     return;
   }
   await syncFilesystem(root, () => eachLimited(chunks, (c) => fsyncFile(c.temp)));
-  await eachLimited(chunks, (c) => fsp.rename(c.temp, c.target));
+  await renameAll(chunks.map((c) => [c.temp, c.target]));
   const dirs = [...new Set(chunks.map((c) => path.dirname(c.target)))];
   await syncFilesystem(root, () => eachLimited(dirs, fsyncDir));
 }

@@ -253,7 +253,8 @@ export class SnapshotWriter {
   async commit(info: CommitInfo): Promise<SnapshotManifest> {
     this.#checkOpen();
     await Promise.allSettled([...this.#inflight]);
-    await publishChunks(this.#repo.root, this.#temps.splice(0));
+    const pool = this.#repo.pool();
+    await publishChunks(this.#repo.root, this.#temps.splice(0), (pairs) => pool.rename(pairs));
     const disks: ManifestDisk[] = [];
     for (const [target, d] of this.#disks) {
       const file = d.index.encode();

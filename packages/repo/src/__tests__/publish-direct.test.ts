@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
@@ -110,6 +110,37 @@ describe('chunk pool', () => {
       for (const r of refused) {
         assert.equal((r.reason as { code?: string }).code, 'REPO_CLOSED');
       }
+    } finally {
+      await repo.close();
+      await cleanup();
+    }
+  });
+
+  it('renames in the workers: every pair in order, and a failed part rejects naming the file', async () => {
+    const { dir, cleanup } = await tempDir();
+    const repo = await Repository.init(dir, { workers: 2 });
+    try {
+      const pool = repo.pool();
+      const names = Array.from({ length: 7 }, (_, i) => path.join(dir, `f${i}`));
+      await Promise.all(names.map((n, i) => writeFile(n, `file ${i}`)));
+      await pool.rename(names.map((n) => [n, `${n}.moved`]));
+      for (const [i, n] of names.entries()) {
+        assert.equal(await readFile(`${n}.moved`, 'utf8'), `file ${i}`);
+      }
+      const missing = path.join(dir, 'missing');
+      const pairs: [string, string][] = [
+        [`${names[0]}.moved`, `${names[0]}.again`],
+        [missing, `${missing}.moved`],
+        [`${names[1]}.moved`, `${names[1]}.again`],
+      ];
+      await assert.rejects(pool.rename(pairs), (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'REPO_WORKER_FAILED');
+        assert.match(e.message, /ENOENT.*missing/);
+        return true;
+      });
+      // the parts are [0, 1] and [2]: the first renamed its pair before failing, the second ran
+      assert.equal(await readFile(`${names[0]}.again`, 'utf8'), 'file 0');
+      assert.equal(await readFile(`${names[1]}.again`, 'utf8'), 'file 1');
     } finally {
       await repo.close();
       await cleanup();

@@ -4,14 +4,22 @@ import { Worker } from 'node:worker_threads';
 import { RepoError } from '../errors.js';
 import { CHUNK_HEADER_BYTES, type ChunkKind } from '../format/constants.js';
 import { Arena, arenaShape } from './arena.js';
-import type { ChunkJob, ChunkJobResult, PatchJob, PatchJobResult } from './chunk-job.js';
+import type {
+  ChunkJob,
+  ChunkJobResult,
+  PatchJob,
+  PatchJobResult,
+  RenameJob,
+  RenameJobResult,
+} from './chunk-job.js';
 
-type Reply =
-  ChunkJobResult | PatchJobResult | { id: number; error: { message: string; code?: unknown } };
+type Job = ChunkJob | PatchJob | RenameJob;
+type JobResult = ChunkJobResult | PatchJobResult | RenameJobResult;
+type Reply = JobResult | { id: number; error: { message: string; code?: unknown } };
 
 interface Pending {
-  job: ChunkJob | PatchJob;
-  resolve: (r: ChunkJobResult | PatchJobResult) => void;
+  job: Job;
+  resolve: (r: JobResult) => void;
   reject: (e: Error) => void;
 }
 
@@ -150,6 +158,24 @@ export class ChunkPool {
   }
 
   /**
+   * Renames every `[from, to]` pair, spread over the workers (see `RenameJob`); resolves once all
+   * are renamed. A failure rejects after every part has ended, so no rename runs on afterwards.
+   */
+  async rename(pairs: readonly [string, string][]): Promise<void> {
+    const parts = Math.min(this.#size(), pairs.length);
+    const each = Math.ceil(pairs.length / Math.max(parts, 1));
+    const jobs: Promise<JobResult>[] = [];
+    for (let at = 0; at < pairs.length; at += each) {
+      const part = pairs.slice(at, at + each);
+      jobs.push(this.#enqueue({ id: this.#nextId++, type: 'rename', pairs: part }));
+    }
+    const failed = (await Promise.allSettled(jobs)).find((r) => r.status === 'rejected');
+    if (failed !== undefined) {
+      throw failed.reason;
+    }
+  }
+
+  /**
    * The lent region whose payload holds `ranges`' bytes end to end from its start (so the job can
    * use it in place), or null.
    */
@@ -178,7 +204,7 @@ export class ChunkPool {
     lent: number | null,
     fill: (view: Buffer) => void,
     job: (id: number, region: number) => ChunkJob | PatchJob,
-  ): Promise<ChunkJobResult | PatchJobResult> {
+  ): Promise<JobResult> {
     const arena = this.#arena;
     if (!this.#open || arena === null) {
       throw new RepoError('REPO_CLOSED', 'chunk pool is closed');
@@ -199,7 +225,7 @@ export class ChunkPool {
     }
   }
 
-  #enqueue(job: ChunkJob | PatchJob): Promise<ChunkJobResult | PatchJobResult> {
+  #enqueue(job: Job): Promise<JobResult> {
     if (!this.#open) {
       // closed while this job waited for a staging region
       return Promise.reject(new RepoError('REPO_CLOSED', 'chunk pool closed'));
