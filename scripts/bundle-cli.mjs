@@ -12,7 +12,7 @@
 // Code that locates files of its own package through `import.meta.url` (SQL files, migrations, the
 // libvirt addon, the chunk worker, package.json) keeps doing so: in each bundled module,
 // `import.meta.url` is rewritten to that module's own compiled file under its package's dist/.
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -72,6 +72,8 @@ const ownUrl = {
   },
 };
 
+// parts are named by content hash: a rebuild would otherwise leave the old ones behind
+await rm(OUT_DIR, { recursive: true, force: true });
 const result = await build({
   entryPoints: { virtvault: path.join(ROOT, 'packages/cli/dist/main.js') },
   outdir: OUT_DIR,
