@@ -87,6 +87,42 @@ function parseCounts(out) {
   };
 }
 
+/** Newest mtime (ms) of the compiled code the CLI's bundle is made from. */
+function newestPackageCode(dir = join(ROOT, 'packages'), depth = 0) {
+  let newest = 0;
+  for (const name of existsSync(dir) ? readdirSync(dir) : []) {
+    const p = join(dir, name);
+    if (name === 'node_modules' || name === 'bundle' || name === '__tests__') {
+      continue;
+    }
+    const st = statSync(p);
+    if (st.isDirectory()) {
+      // packages/<name>/dist/... only
+      if (depth !== 1 || name === 'dist') {
+        newest = Math.max(newest, newestPackageCode(p, depth + 1));
+      }
+    } else if (depth > 1 && name.endsWith('.js')) {
+      newest = Math.max(newest, st.mtimeMs);
+    }
+  }
+  return newest;
+}
+
+/**
+ * The end-to-end tests run the `virtvault` bundle; one older than the packages it is made from
+ * (`npx tsc -b` without `npm run build`) would test yesterday's code.
+ */
+function checkBundle() {
+  const bundle = join(ROOT, 'packages', 'cli', 'dist', 'bundle', 'virtvault.js');
+  if (!existsSync(bundle) || statSync(bundle).mtimeMs < newestPackageCode()) {
+    console.error(
+      'run-tests: packages/cli/dist/bundle is missing or older than the compiled packages: ' +
+        'run `npm run build` (tsc -b, then the bundle)',
+    );
+    process.exit(2);
+  }
+}
+
 function labUp() {
   const lab = join(ROOT, 'test', 'lab', 'lab');
   for (const args of [
@@ -118,6 +154,9 @@ async function main() {
     const files = all.filter((f) => tierOf(f) === tier);
     if (files.length === 0) {
       continue;
+    }
+    if (tier === 'e2e') {
+      checkBundle();
     }
     if (tier !== 'unit' && !labIsUp) {
       labUp();
