@@ -35,6 +35,8 @@ export interface PatchRequest {
   limits: PatchJob['limits'];
 }
 
+/** Jobs sent to a worker at once (one running, one waiting in its port). */
+const DEPTH = 2;
 /** Regions lent to callers: a few disks' worth of slots being read at once. */
 const LENDABLE = 8;
 /** The arena's regions hold at least this much (patch payloads may exceed tiny test slots). */
@@ -60,8 +62,8 @@ export interface ChunkPoolOptions {
  */
 export class ChunkPool {
   readonly #opts: ChunkPoolOptions;
-  readonly #idle: Worker[] = [];
-  readonly #busy = new Map<Worker, Pending>();
+  /** Every live worker, with the jobs sent to it and not yet answered (in order). */
+  readonly #sent = new Map<Worker, Pending[]>();
   readonly #queue: Pending[] = [];
   #arena: Arena | null = null;
   #nextId = 1;
@@ -86,7 +88,7 @@ export class ChunkPool {
     const payload = Math.max(this.#opts.maxPayload, MIN_REGION_PAYLOAD);
     this.#arena = new Arena(arenaShape(payload, LENDABLE + this.capacity), LENDABLE);
     for (let i = 0; i < this.#size(); i++) {
-      this.#idle.push(this.#spawn());
+      this.#sent.set(this.#spawn(), []);
     }
   }
 
@@ -245,7 +247,12 @@ export class ChunkPool {
     for (const p of this.#queue.splice(0)) {
       p.reject(new RepoError('REPO_CLOSED', 'chunk pool closed'));
     }
-    const all = [...this.#idle.splice(0), ...this.#busy.keys()];
+    const all = [...this.#sent.keys()];
+    // jobs a worker had not answered end with it (a settled one ignores this)
+    for (const p of [...this.#sent.values()].flat()) {
+      p.reject(new RepoError('REPO_CLOSED', 'chunk pool closed'));
+    }
+    this.#sent.clear();
     await Promise.all(all.map((w) => w.terminate()));
   }
 
@@ -254,15 +261,25 @@ export class ChunkPool {
     return Math.max(1, this.#opts.workers ?? os.availableParallelism());
   }
 
+  /**
+   * Sends queued jobs to the least loaded worker, up to {@link DEPTH} each: a worker that finds its
+   * next job waiting when it answers does not sleep, and waking a sleeping thread is what a job's
+   * hand-off costs most on a paravirtualised machine.
+   */
   #pump(): void {
-    while (this.#idle.length > 0 && this.#queue.length > 0) {
-      const w = this.#idle.pop();
-      const p = this.#queue.shift();
-      if (w === undefined || p === undefined) {
+    while (this.#queue.length > 0) {
+      let best: [Worker, Pending[]] | null = null;
+      for (const e of this.#sent) {
+        if (e[1].length < DEPTH && (best === null || e[1].length < best[1].length)) {
+          best = e;
+        }
+      }
+      const p = best === null ? undefined : this.#queue.shift();
+      if (best === null || p === undefined) {
         return;
       }
-      this.#busy.set(w, p);
-      w.postMessage(p.job);
+      best[1].push(p);
+      best[0].postMessage(p.job);
     }
   }
 
@@ -276,11 +293,9 @@ export class ChunkPool {
   }
 
   #done(w: Worker, r: Reply): void {
-    const p = this.#busy.get(w);
-    this.#busy.delete(w);
-    if (this.#open) {
-      this.#idle.push(w);
-    }
+    const sent = this.#sent.get(w) ?? [];
+    const at = sent.findIndex((p) => p.job.id === r.id);
+    const p = at < 0 ? undefined : sent.splice(at, 1)[0];
     if (p !== undefined) {
       if ('error' in r) {
         const code = typeof r.error.code === 'string' ? r.error.code : 'REPO_WORKER_FAILED';
@@ -295,12 +310,14 @@ export class ChunkPool {
   }
 
   #failed(w: Worker, e: Error): void {
-    const p = this.#busy.get(w);
-    this.#busy.delete(w);
-    p?.reject(new RepoError('REPO_WORKER_FAILED', 'chunk worker crashed', { cause: e }));
+    const sent = this.#sent.get(w) ?? [];
+    this.#sent.delete(w);
+    for (const p of sent) {
+      p.reject(new RepoError('REPO_WORKER_FAILED', 'chunk worker crashed', { cause: e }));
+    }
     if (this.#open) {
       // Replace the dead worker so the pool keeps its size.
-      this.#idle.push(this.#spawn());
+      this.#sent.set(this.#spawn(), []);
       this.#pump();
     }
   }
