@@ -25,7 +25,7 @@ export interface TempChunk {
   target: string;
 }
 
-/** How many renames or fsyncs run at once (libuv's pool has four threads). */
+/** How many fsyncs run at once where `syncfs` is refused (libuv's pool has four threads). */
 const PARALLEL = 8;
 
 /** Renames `[from, to]` pairs (the chunk pool's workers do it synchronously; see `RenameJob`). */

@@ -56,7 +56,8 @@ export interface ChunkPoolOptions {
 
 /**
  * A pool of worker threads that hash, compress and store chunks. Each worker runs one job at a
- * time; extra jobs queue here, so callers bound memory with {@link ChunkPool.capacity}. Payloads
+ * time with one more sent ahead; extra jobs queue here, so callers bound memory with
+ * {@link ChunkPool.capacity}. Payloads
  * travel through a shared arena: callers may fill a lent region ({@link ChunkPool.takeBuffer}) so
  * nothing is copied; other payloads are copied into a staging region.
  */
