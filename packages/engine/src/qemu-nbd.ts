@@ -8,6 +8,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { EngineError } from './errors.js';
 
+/**
+ * glibc's malloc tuned for qemu-nbd: qemu allocates a bounce buffer per request, and above glibc's
+ * mmap threshold each is a fresh mapping that faults in page by page. Writing 2.2 GiB into a fresh
+ * qcow2 in 4 MiB requests took 184,000 page faults and 3.5 s of qemu-nbd's system time; with the
+ * threshold raised (and freed memory kept) 9,900 faults and 0.84 s, 8.0 -> 6.0 s in all (nbdcopy
+ * as the client, lab machine). It replaces any GLIBC_TUNABLES the user set, for qemu-nbd only.
+ */
+const MALLOC_TUNING =
+  'GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824';
+
 /** Options of {@link QemuNbd.start}. */
 export interface QemuNbdOptions {
   /** Image file. */
@@ -66,7 +76,10 @@ export class QemuNbd {
       args.push('--bitmap', o.bitmap);
     }
     args.push(o.image);
-    const child = spawn('qemu-nbd', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    // through env(1), which adds MALLOC_TUNING to the environment qemu-nbd inherits
+    const child = spawn('env', [MALLOC_TUNING, 'qemu-nbd', ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     const server = new QemuNbd(child, o.socket);
     await server.#waitReady(o.startTimeoutMs ?? 10_000);
     return server;

@@ -1,22 +1,14 @@
 /**
- * Restore of a snapshot's disks: every chunk's digest checked by the repository reader, written as
- * qcow2 through qemu-nbd and our NBD client, or as a sparse raw file. Holes stay holes, and so do
+ * Restore of a snapshot's disks: every chunk's digest checked by the repository's chunk workers,
+ * written as qcow2 through qemu-nbd and our NBD client, or as a sparse raw file. Holes stay holes, and so do
  * zeros inside a slot: only data is written.
  */
-import { constants } from 'node:fs';
-import { type FileHandle, mkdir, open, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 
-import { hasErrorCode } from '@virtvault/core';
 import { buildRestoredDomainXml, Connection } from '@virtvault/libvirt';
 import { NbdClient } from '@virtvault/nbd';
-import {
-  alignedBuffer,
-  DIRECT_ALIGN,
-  SnapshotReader,
-  type DiskExtent,
-  type Repository,
-} from '@virtvault/repo';
+import { SnapshotReader, type DiskSlot, type Repository } from '@virtvault/repo';
 
 import { EngineError } from './errors.js';
 import { qemuImg } from './qemu-img.js';
@@ -77,72 +69,67 @@ async function refuseExisting(file: string): Promise<void> {
   }
 }
 
-type Sink = (offset: number, data: Buffer) => Promise<void>;
+/** The non-zero slots of a disk; with `writeTo`, the workers write them into that file. */
+type Slots = (writeTo?: string) => AsyncIterable<DiskSlot>;
 
-/** Granule of the zero scan: zeros inside a slot are not written in runs of at least this. */
-const ZERO_GRANULE = 64 * 1024;
-/** Writes in flight at once (they go to distinct offsets). */
-const WRITES_IN_FLIGHT = 4;
-const ZEROS = Buffer.alloc(ZERO_GRANULE);
+/** Slots being written at once in a qcow2 restore (each holds a shared region until written). */
+const SLOTS_IN_FLIGHT = 4;
 /** NBD write request size of a qcow2 restore. */
 const WRITE_REQUEST = 4 * 1024 * 1024;
-/** Size of each O_DIRECT buffer: one slot of the default chunk size. */
-const DIRECT_BUFFER = 4 * 1024 * 1024;
 
-/**
- * The non-zero runs of `data`, found at {@link ZERO_GRANULE} granularity: a fresh output already
- * reads as zeros, and writing zeros into it cost a sparse slot's restore as much as its data.
- */
-export function dataRuns(data: Buffer): { at: number; length: number }[] {
-  const runs: { at: number; length: number }[] = [];
-  let start = -1;
-  for (let at = 0; at < data.length; at += ZERO_GRANULE) {
-    const n = Math.min(ZERO_GRANULE, data.length - at);
-    const zero = data.compare(ZEROS, 0, n, at, at + n) === 0;
-    if (!zero && start < 0) {
-      start = at;
-    } else if (zero && start >= 0) {
-      runs.push({ at: start, length: at - start });
-      start = -1;
-    }
-  }
-  if (start >= 0) {
-    runs.push({ at: start, length: data.length - start });
-  }
-  return runs;
+/** Bytes of data in a slot's runs. */
+function runBytes(s: DiskSlot): number {
+  return s.runs.reduce((n, r) => n + r.length, 0);
 }
 
-async function pump(
-  extents: AsyncIterable<DiskExtent>,
-  sink: Sink,
-  progress: RestoreProgress,
-  onProgress?: (p: RestoreProgress) => void,
+/**
+ * A sparse raw file: the chunk workers resolve each slot and write its data runs themselves (with
+ * O_DIRECT where aligned: a restored disk is written once and not read back soon, and on the lab
+ * machine filling fresh page-cache pages cost more than the rest of the restore); this thread
+ * only waits, then makes the file durable.
+ */
+async function restoreRaw(file: string, size: number, slots: Slots, written: (n: number) => void) {
+  const fh = await open(file, 'wx');
+  try {
+    await fh.truncate(size);
+    for await (const s of slots(file)) {
+      s.release();
+      written(runBytes(s));
+    }
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Writes each slot's data runs through `write`, up to {@link SLOTS_IN_FLIGHT} slots at once; a
+ * slot's region is given back once all its writes are answered (the bytes have left by then).
+ */
+async function writeSlots(
+  slots: AsyncIterable<DiskSlot>,
+  write: (offset: number, data: Buffer) => Promise<void>,
+  written: (n: number) => void,
 ): Promise<void> {
   const inFlight = new Set<Promise<void>>();
   let failure: { error: unknown } | null = null;
-  for await (const e of extents) {
-    if (e.zero) {
-      continue;
-    }
-    for (const r of dataRuns(e.data)) {
-      while (inFlight.size >= WRITES_IN_FLIGHT) {
-        await Promise.race(inFlight);
-      }
-      if (failure !== null) {
-        break;
-      }
-      const w = sink(e.offset + r.at, e.data.subarray(r.at, r.at + r.length)).then(
-        () => {
-          inFlight.delete(w);
-          progress.bytesWritten += r.length;
-          onProgress?.(progress);
-        },
-        (err: unknown) => {
-          inFlight.delete(w);
-          failure ??= { error: err };
-        },
-      );
-      inFlight.add(w);
+  for await (const s of slots) {
+    const parts = s.runs.map((r) => write(s.offset + r.at, s.data.subarray(r.at, r.at + r.length)));
+    const w: Promise<void> = Promise.all(parts).then(
+      () => {
+        inFlight.delete(w);
+        s.release();
+        written(runBytes(s));
+      },
+      (err: unknown) => {
+        // the region is not given back: a failed connection may still hold its bytes
+        inFlight.delete(w);
+        failure ??= { error: err };
+      },
+    );
+    inFlight.add(w);
+    while (inFlight.size >= SLOTS_IN_FLIGHT && failure === null) {
+      await Promise.race(inFlight);
     }
     if (failure !== null) {
       break;
@@ -154,85 +141,12 @@ async function pump(
   }
 }
 
-async function restoreRaw(file: string, size: number, run: (s: Sink) => Promise<void>) {
-  const fh = await open(file, 'wx');
-  try {
-    await fh.truncate(size);
-    const direct = await DirectWriter.open(file);
-    try {
-      await run(async (offset, data) => {
-        if (!(await direct.write(offset, data))) {
-          await fh.write(data, 0, data.length, offset);
-        }
-      });
-    } finally {
-      await direct.close();
-    }
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/**
- * Writes aligned runs with O_DIRECT through page-aligned buffers: a restored disk is written once
- * and not read back soon, and on the project's lab machine filling fresh page-cache pages cost
- * more than the rest of the restore. Refuses (returns false) what it cannot write: unaligned runs,
- * runs larger than its buffers, or a filesystem without O_DIRECT.
- */
-class DirectWriter {
-  readonly #free: Buffer[] = [];
-  #refused = false;
-
-  private constructor(private readonly fh: FileHandle | null) {
-    for (let i = 0; fh !== null && i < WRITES_IN_FLIGHT; i++) {
-      this.#free.push(alignedBuffer(DIRECT_BUFFER));
-    }
-  }
-
-  /** Opens `file` (which exists) for direct writes, or a writer that refuses everything. */
-  static async open(file: string): Promise<DirectWriter> {
-    const fh = await open(file, constants.O_WRONLY | constants.O_DIRECT).catch((e: unknown) => {
-      if (hasErrorCode(e, 'EINVAL')) {
-        return null;
-      }
-      throw e;
-    });
-    return new DirectWriter(fh);
-  }
-
-  /** Writes `data` at `offset` when it can; false when the caller must write it. */
-  async write(offset: number, data: Buffer): Promise<boolean> {
-    const aligned = offset % DIRECT_ALIGN === 0 && data.length % DIRECT_ALIGN === 0;
-    const buf = aligned && data.length <= DIRECT_BUFFER ? this.#free.pop() : undefined;
-    if (this.fh === null || this.#refused || buf === undefined) {
-      return false;
-    }
-    try {
-      data.copy(buf);
-      for (let at = 0; at < data.length;) {
-        at += (await this.fh.write(buf, at, data.length - at, offset + at)).bytesWritten;
-      }
-      return true;
-    } catch (e) {
-      if (!hasErrorCode(e, 'EINVAL')) {
-        throw e;
-      }
-      // the filesystem opened it but refuses direct writes: buffered from now on
-      this.#refused = true;
-      return false;
-    } finally {
-      this.#free.push(buf);
-    }
-  }
-
-  /** Closes the direct handle. */
-  async close(): Promise<void> {
-    await this.fh?.close();
-  }
-}
-
-async function restoreQcow2(file: string, size: number, run: (s: Sink) => Promise<void>) {
+async function restoreQcow2(
+  file: string,
+  size: number,
+  slots: Slots,
+  written: (n: number) => void,
+) {
   await qemuImg(['create', '-q', '-f', 'qcow2', file, String(size)]);
   const socket = `${file}.nbd.sock`;
   const server = await QemuNbd.start({
@@ -251,7 +165,7 @@ async function restoreQcow2(file: string, size: number, run: (s: Sink) => Promis
       requestSize: WRITE_REQUEST,
     });
     try {
-      await run((offset, data) => nbd.write(offset, data));
+      await writeSlots(slots(), (offset, data) => nbd.write(offset, data), written);
       await nbd.flush();
     } finally {
       await nbd.close();
@@ -276,9 +190,14 @@ export async function restoreSnapshot(o: RestoreOptions): Promise<RestoredDisk[]
       const file = path.join(o.outputDir, `${d.target}.${format}`);
       await refuseExisting(file);
       const progress = { target: d.target, bytesWritten: 0, virtualSize: d.virtualSize };
-      const run = (sink: Sink) => pump(reader.readDisk(d.target), sink, progress, o.onProgress);
+      const slots: Slots = (writeTo) =>
+        reader.readSlots(d.target, writeTo === undefined ? {} : { writeTo });
+      const written = (n: number): void => {
+        progress.bytesWritten += n;
+        o.onProgress?.(progress);
+      };
       try {
-        await (format === 'raw' ? restoreRaw : restoreQcow2)(file, d.virtualSize, run);
+        await (format === 'raw' ? restoreRaw : restoreQcow2)(file, d.virtualSize, slots, written);
       } catch (e) {
         await rm(file, { force: true });
         throw e;

@@ -5,6 +5,7 @@ import { ZERO_DIGEST_HEX } from './format/constants.js';
 import type { DiskIndex } from './format/index-file.js';
 import type { Repository } from './repository.js';
 import { resolveSlot } from './resolve.js';
+import type { ResolvedSlot } from './worker/pool.js';
 
 /** One extent of a disk: bytes, or a hole (zero/unallocated). */
 export type DiskExtent =
@@ -15,6 +16,21 @@ export type DiskExtent =
 export interface ReadDiskOptions {
   /** Slots resolved ahead of the consumer (default 4). */
   readAhead?: number;
+}
+
+/** A non-zero slot of a disk, resolved and verified (see {@link SnapshotReader.readSlots}). */
+export interface DiskSlot extends ResolvedSlot {
+  /** The slot's offset in the disk. */
+  offset: number;
+}
+
+/** Options of {@link SnapshotReader.readSlots}. */
+export interface ReadSlotsOptions {
+  /**
+   * A file the workers write each slot's data runs into, at the slot's offset in the disk (a raw
+   * restore: the main thread then only waits). The file must exist; the caller fsyncs it.
+   */
+  writeTo?: string;
 }
 
 /**
@@ -56,6 +72,51 @@ export class SnapshotReader {
   /** Reads a disk's index (checked against the manifest). */
   async index(target: string): Promise<DiskIndex> {
     return this.#repo.readIndex(this.#domain, this.#id, target, this.manifest);
+  }
+
+  /**
+   * Streams a disk's non-zero slots in order, each resolved and verified in the repository's chunk
+   * workers; zero slots are skipped (a fresh output reads as zeros). Each slot holds one of a few
+   * shared regions until its `release()`, so release each once written. Throws
+   * `REPO_CHUNK_MISSING` / `REPO_CHUNK_CORRUPT` naming the chunk.
+   */
+  async *readSlots(target: string, opts: ReadSlotsOptions = {}): AsyncGenerator<DiskSlot> {
+    const index = await this.index(target);
+    const pool = this.#repo.pool();
+    // enough resolving to keep every worker busy while the consumer writes a slot or two
+    const ahead = pool.capacity + 2;
+    const pending: Promise<DiskSlot>[] = [];
+    let next = 0;
+    try {
+      for (;;) {
+        for (; next < index.slotCount && pending.length < ahead; next++) {
+          const digest = index.get(next);
+          if (digest === ZERO_DIGEST_HEX) {
+            continue;
+          }
+          const offset = next * index.chunkSize;
+          const write = opts.writeTo === undefined ? null : { file: opts.writeTo, offset };
+          const p = pool
+            .resolve(digest, index.slotLength(next), write)
+            .then((s) => ({ ...s, offset }));
+          p.catch(() => undefined); // observed below, in order
+          pending.push(p);
+        }
+        const p = pending.shift();
+        if (p === undefined) {
+          return;
+        }
+        yield await p;
+      }
+    } finally {
+      // Slots still resolving when the consumer stopped or a chunk failed hold regions, and a raw
+      // restore's workers may still be writing them: wait, then give the regions back.
+      for (const s of await Promise.allSettled(pending)) {
+        if (s.status === 'fulfilled') {
+          s.value.release();
+        }
+      }
+    }
   }
 
   /**

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { RepoError } from './errors.js';
 import { decodeChunkHeader } from './format/chunk-header.js';
 import { CHUNK_HEADER_BYTES, ChunkKind, ZERO_DIGEST_HEX } from './format/constants.js';
-import { decodePatch, type Patch } from './format/patch.js';
+import { decodePatch, type Patch, type PatchRange } from './format/patch.js';
 import type { Repository } from './repository.js';
 
 /** Reads only a chunk's header to learn its kind. Throws `REPO_CHUNK_MISSING` / `REPO_CHUNK_CORRUPT`. */
@@ -78,17 +78,32 @@ export async function applyPatch(repo: Repository, patch: Patch): Promise<Buffer
     patch.base === ZERO_DIGEST_HEX
       ? Buffer.alloc(patch.slotLength)
       : Buffer.from(checkLength(await readData(repo, patch.base), patch.slotLength, patch.base));
-  const cache = new Map<string, Buffer>();
+  const data = new Map<string, Buffer>();
   for (const r of patch.ranges) {
+    if (r.digest !== ZERO_DIGEST_HEX && !data.has(r.digest)) {
+      data.set(r.digest, await readData(repo, r.digest));
+    }
+  }
+  layRanges(out, patch.ranges, (digest) => data.get(digest) ?? Buffer.alloc(0));
+  return out;
+}
+
+/**
+ * Lays a patch's ranges over `out` (which holds the base already): zeros for the zero digest,
+ * else the bytes `data(digest)` returns (each range's data chunk, verified by the caller). Throws
+ * `REPO_CHUNK_CORRUPT` for a range that reaches past its chunk.
+ */
+export function layRanges(
+  out: Buffer,
+  ranges: readonly PatchRange[],
+  data: (digest: string) => Buffer,
+): void {
+  for (const r of ranges) {
     if (r.digest === ZERO_DIGEST_HEX) {
       out.fill(0, r.slotOffset, r.slotOffset + r.length);
       continue;
     }
-    let src = cache.get(r.digest);
-    if (src === undefined) {
-      src = await readData(repo, r.digest);
-      cache.set(r.digest, src);
-    }
+    const src = data(r.digest);
     if (r.chunkOffset + r.length > src.length) {
       throw new RepoError(
         'REPO_CHUNK_CORRUPT',
@@ -97,10 +112,10 @@ export async function applyPatch(repo: Repository, patch: Patch): Promise<Buffer
     }
     src.copy(out, r.slotOffset, r.chunkOffset, r.chunkOffset + r.length);
   }
-  return out;
 }
 
-function checkLength(b: Buffer, want: number, digest: string): Buffer {
+/** `b` when it is `want` bytes long; else `REPO_CHUNK_CORRUPT` naming `digest`. */
+export function checkLength(b: Buffer, want: number, digest: string): Buffer {
   if (b.length !== want) {
     throw new RepoError(
       'REPO_CHUNK_CORRUPT',

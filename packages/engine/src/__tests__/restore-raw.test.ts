@@ -7,27 +7,11 @@ import { after, before, describe, it } from 'node:test';
 
 import { Repository, SnapshotWriter } from '@virtvault/repo';
 
-import { dataRuns, restoreSnapshot } from '../restore.js';
+import { restoreSnapshot } from '../restore.js';
 
 const K = 1024;
 const CS = 1024 * K;
 const DOMAIN = { uuid: '11111111-2222-3333-4444-555555555555', name: 'vm1' };
-
-describe('dataRuns', () => {
-  it('finds the non-zero runs of a slot at 64 KiB granularity', () => {
-    const b = Buffer.alloc(CS);
-    b[10] = 1;
-    b.fill(7, 256 * K, 384 * K);
-    b[CS - 1] = 2;
-    assert.deepEqual(dataRuns(b), [
-      { at: 0, length: 64 * K },
-      { at: 256 * K, length: 128 * K },
-      { at: CS - 64 * K, length: 64 * K },
-    ]);
-    assert.deepEqual(dataRuns(Buffer.alloc(1000)), []);
-    assert.deepEqual(dataRuns(Buffer.alloc(1000, 3)), [{ at: 0, length: 1000 }]);
-  });
-});
 
 describe('raw restore', () => {
   let dir = '';

@@ -103,6 +103,49 @@ export function chunkHeaderFor(
   });
 }
 
+/**
+ * A reusable decoder (one zstd context; not shared across threads) that decodes into the caller's
+ * buffer. A fresh buffer per chunk costs a page fault per 4 KiB on first touch, which on the lab
+ * machine made a restore's reads several times slower than the copies they did.
+ */
+export class ChunkDecoder {
+  readonly #dctx = new zstd.DCtx();
+
+  /**
+   * Decodes chunk file `file` into `out` (at least the payload's length) and proves its name.
+   * Returns the kind and the payload, a view of `out`. Throws `REPO_CHUNK_CORRUPT` naming `digest`.
+   */
+  decodeInto(file: Buffer, digest: string, out: Buffer): DecodedChunk {
+    const h = decodeChunkHeader(file, digest);
+    const bad = (why: string): RepoError =>
+      new RepoError('REPO_CHUNK_CORRUPT', `chunk ${digest} is corrupt: ${why}`);
+    if (h.rawLength > out.length) {
+      throw bad(`${h.rawLength} bytes, more than a slot`);
+    }
+    const stored = file.subarray(file.length - h.storedLength);
+    const payload = out.subarray(0, h.rawLength);
+    if (h.codec === Codec.zstd) {
+      let n: number;
+      try {
+        n = this.#dctx.decompress(payload, stored);
+      } catch (e) {
+        throw new RepoError('REPO_CHUNK_CORRUPT', `chunk ${digest} is corrupt: cannot decompress`, {
+          cause: e,
+        });
+      }
+      if (n !== h.rawLength) {
+        throw bad('length mismatch');
+      }
+    } else {
+      stored.copy(payload);
+    }
+    if (chunkDigest(h.kind, payload) !== digest) {
+      throw bad('digest mismatch');
+    }
+    return { kind: h.kind, payload };
+  }
+}
+
 const decompressor = new Decompressor();
 
 /**

@@ -140,6 +140,19 @@ export class Arena {
     this.#stage.give(i);
   }
 
+  /**
+   * Any free region, for a job that fills it (a restore's slot): a lendable one when free, else a
+   * staging one, waiting for one when all are busy. Give it back with {@link release}.
+   */
+  claim(): Promise<number> {
+    return Promise.resolve(this.#lend.tryTake() ?? this.#stage.take());
+  }
+
+  /** Gives back a region from {@link claim} to the list it came from. */
+  release(i: number): void {
+    (i < this.#lend.to ? this.#lend : this.#stage).give(i);
+  }
+
   /** The region index whose payload `b` is, or null when `b` is not an arena payload view. */
   regionOf(b: Uint8Array): number | null {
     if (b.buffer !== this.#shape.memory.buffer) {

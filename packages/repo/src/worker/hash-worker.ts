@@ -1,8 +1,8 @@
 /**
- * Worker-thread entry: hashes, compresses and writes chunks off the main thread.
+ * Worker-thread entry: hashes, compresses and writes chunks off the main thread, and resolves a
+ * restore's slots.
  * `workerData`: `{ root: string, level: number, shape: ArenaShape }`. Messages: `ChunkJob`,
- * `PatchJob` or `RenameJob` in; `ChunkJobResult`, `PatchJobResult`, `RenameJobResult` or
- * `{ id, error }` out.
+ * `PatchJob`, `RenameJob` or `ResolveJob` in; their results or `{ id, error }` out.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 
@@ -10,18 +10,29 @@ import { ChunkEncoder } from '../format/chunk-codec.js';
 import type { ArenaShape } from './arena.js';
 import type { ChunkJob, PatchJob, RenameJob } from './chunk-job.js';
 import { ChunkStore, runRenames } from './chunk-job.js';
+import { type ResolveJob, SlotResolver } from './slot-resolver.js';
+
+type Job = ChunkJob | PatchJob | RenameJob | ResolveJob;
 
 const data = workerData as { root: string; level: number; shape: ArenaShape };
 const store = new ChunkStore(data.root, new ChunkEncoder(data.level), data.shape);
+const resolver = new SlotResolver(data.root, data.shape);
 
-function run(job: ChunkJob | PatchJob | RenameJob): unknown {
+function run(job: Job): unknown {
   if (!('type' in job)) {
     return store.run(job);
   }
-  return job.type === 'patch' ? store.runPatch(job) : runRenames(job);
+  switch (job.type) {
+    case 'patch':
+      return store.runPatch(job);
+    case 'rename':
+      return runRenames(job);
+    case 'resolve':
+      return resolver.run(job);
+  }
 }
 
-parentPort?.on('message', (job: ChunkJob | PatchJob | RenameJob) => {
+parentPort?.on('message', (job: Job) => {
   try {
     parentPort?.postMessage(run(job));
   } catch (e) {

@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads';
 
 import { RepoError } from '../errors.js';
 import { CHUNK_HEADER_BYTES, type ChunkKind } from '../format/constants.js';
-import { Arena, arenaShape } from './arena.js';
+import { Arena, arenaShape, regionView } from './arena.js';
 import type {
   ChunkJob,
   ChunkJobResult,
@@ -12,9 +12,10 @@ import type {
   RenameJob,
   RenameJobResult,
 } from './chunk-job.js';
+import type { ResolveJob, ResolveJobResult } from './slot-resolver.js';
 
-type Job = ChunkJob | PatchJob | RenameJob;
-type JobResult = ChunkJobResult | PatchJobResult | RenameJobResult;
+type Job = ChunkJob | PatchJob | RenameJob | ResolveJob;
+type JobResult = ChunkJobResult | PatchJobResult | RenameJobResult | ResolveJobResult;
 type Reply = JobResult | { id: number; error: { message: string; code?: unknown } };
 
 interface Pending {
@@ -33,6 +34,16 @@ export interface PatchRequest {
   slotLength: number;
   /** Compaction limits. */
   limits: PatchJob['limits'];
+}
+
+/** A restore's slot resolved by a worker (see {@link ChunkPool.resolve}). */
+export interface ResolvedSlot {
+  /** The slot's bytes, in an arena region: valid until {@link release}. */
+  data: Buffer;
+  /** Its non-zero runs (written already when the job was given a file). */
+  runs: ResolveJobResult['runs'];
+  /** Gives the region back; idempotent. */
+  release(): void;
 }
 
 /** Jobs sent to a worker at once (one running, one waiting in its port). */
@@ -175,6 +186,52 @@ export class ChunkPool {
     const failed = (await Promise.allSettled(jobs)).find((r) => r.status === 'rejected');
     if (failed !== undefined) {
       throw failed.reason;
+    }
+  }
+
+  /**
+   * Resolves one slot of a restore in a worker (see `ResolveJob`): its bytes land in an arena
+   * region, every chunk verified on the way. With `write`, the worker also writes the slot's data
+   * runs into that file. Regions are few, so the caller must `release()` each slot once done.
+   */
+  async resolve(
+    digest: string,
+    slotLength: number,
+    write: ResolveJob['write'],
+  ): Promise<ResolvedSlot> {
+    const arena = this.#arena;
+    if (!this.#open || arena === null) {
+      throw new RepoError('REPO_CLOSED', 'chunk pool is closed');
+    }
+    if (slotLength > arena.shape.regionBytes) {
+      throw new RepoError('REPO_BAD_ARGUMENT', `a slot of ${slotLength} bytes is too large`);
+    }
+    const region = await arena.claim();
+    let held = true;
+    const release = (): void => {
+      if (held) {
+        held = false;
+        arena.release(region);
+      }
+    };
+    try {
+      const job: ResolveJob = {
+        id: this.#nextId++,
+        type: 'resolve',
+        region,
+        digest,
+        slotLength,
+        write,
+      };
+      const r = (await this.#enqueue(job)) as ResolveJobResult;
+      return {
+        data: regionView(arena.shape, region).subarray(0, slotLength),
+        runs: r.runs,
+        release,
+      };
+    } catch (e) {
+      release();
+      throw e;
     }
   }
 
