@@ -18,119 +18,18 @@
 //   backup: full_vs_nbdcopy=<r> full_vs_virtnbdbackup=<r> inc_vs_virtnbdbackup=<r> rss=<MiB>
 // (ratios of wall time, ours over theirs; rss = peak RSS of the virtvault process).
 // Usage: bench/backup [--runs 5]   (run it through the bash wrapper: it installs and builds first)
-import { execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  writeSync,
-} from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, closeSync, rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 import { Connection } from '@virtvault/libvirt';
 
-const MiB = 1024 * 1024;
-const GiB = 1024 * MiB;
+import { CLI, freshVm, lab, makeBase, median, MiB, OUT, prng, ratio, timed } from './bench-lab.mjs';
+
 const { values: opt } = parseArgs({
   options: { runs: { type: 'string', default: '5' } },
 });
 const RUNS = Number(opt.runs);
-const ROOT = new URL('..', import.meta.url).pathname;
-const LAB_ROOT = '/var/tmp/vv-bench-lab';
-const OUT = '/var/tmp/vv-bench-out';
-const BASE = '/var/tmp/vv-bench-base-4g.qcow2';
-const CLI = `${ROOT}packages/cli/dist/bundle/virtvault.js`;
-const env = { ...process.env, LAB_ROOT };
-
-const sh = (cmd, args) => execFileSync(cmd, args, { env, encoding: 'utf8', maxBuffer: 1 << 26 });
-const lab = (...args) => sh('bash', [`${ROOT}test/lab/lab`, ...args]).trim();
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-/** Seeded PRNG (mulberry32), so both VMs and every run get the same layout. */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function makeBase() {
-  if (existsSync(BASE)) {
-    return;
-  }
-  const raw = `${BASE}.raw`;
-  const fd = openSync(raw, 'w');
-  try {
-    const rnd = prng(266);
-    const slots = [...Array(2048).keys()];
-    for (let i = slots.length - 1; i > 0; i--) {
-      const j = Math.floor(rnd() * (i + 1));
-      [slots[i], slots[j]] = [slots[j], slots[i]];
-    }
-    for (const s of slots.slice(0, 1024)) {
-      writeSync(fd, randomBytes(2 * MiB), 0, 2 * MiB, s * 2 * MiB);
-    }
-    writeSync(fd, Buffer.alloc(1), 0, 1, 4 * GiB - 1);
-  } finally {
-    closeSync(fd);
-  }
-  sh('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, BASE]);
-  rmSync(raw);
-}
-
-function freshVm(name) {
-  lab('rmvm', name);
-  const img = lab('image', name, 'vda');
-  rmSync(img, { force: true });
-  sh('cp', ['--sparse=always', BASE, img]);
-  lab('vm', name, '4G');
-}
-
-/**
- * Runs a command, returns wall seconds, its stdout and (when asked) the peak RSS in MiB seen in
- * /proc.
- */
-function timed(cmd, args, { rss = false } = {}) {
-  execFileSync('sync');
-  return new Promise((resolve, reject) => {
-    const t0 = process.hrtime.bigint();
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let peak = 0;
-    let err = '';
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    const poll = rss
-      ? setInterval(() => {
-          try {
-            const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-            peak = Math.max(peak, Number(m?.[1] ?? 0) / 1024);
-          } catch {
-            // exited between polls
-          }
-        }, 20)
-      : null;
-    child.on('exit', (code) => {
-      if (poll) {
-        clearInterval(poll);
-      }
-      const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-      if (code !== 0) {
-        reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err.slice(-2000)}`));
-      } else {
-        resolve({ secs, rss: peak, out });
-      }
-    });
-  });
-}
 
 function ourArgs(repo, level) {
   const uri = lab('uri', 'a');
@@ -279,7 +178,7 @@ async function main() {
     lab('down');
     rmSync(OUT, { recursive: true, force: true });
   }
-  const r = (a, b) => (median(a) / median(b)).toFixed(2);
+
   for (const level of ['full', 'inc']) {
     const names = ['prepareMs', 'beginMs', 'copyMs', 'commitMs', 'finishMs'];
     const med = names.map((n) => `${n.slice(0, -2)}=${median(phases[level].map((p) => p[n]))}`);
@@ -291,8 +190,8 @@ async function main() {
       `virtnbdbackup=${median(inc.vnb).toFixed(2)}s`,
   );
   console.log(
-    `backup: full_vs_nbdcopy=${r(full.ours, full.nbdcopy)} ` +
-      `full_vs_virtnbdbackup=${r(full.ours, full.vnb)} inc_vs_virtnbdbackup=${r(inc.ours, inc.vnb)} ` +
+    `backup: full_vs_nbdcopy=${ratio(full.ours, full.nbdcopy)} ` +
+      `full_vs_virtnbdbackup=${ratio(full.ours, full.vnb)} inc_vs_virtnbdbackup=${ratio(inc.ours, inc.vnb)} ` +
       `rss=${rss.toFixed(0)}`,
   );
 }

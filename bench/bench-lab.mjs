@@ -1,0 +1,110 @@
+// Shared by the bench scripts: the bench lab (its own LAB_ROOT), the 4 GiB base image with 2 GiB of
+// scattered random data, fresh VMs from it, and timed commands.
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+
+export const MiB = 1024 * 1024;
+export const GiB = 1024 * MiB;
+export const ROOT = new URL('..', import.meta.url).pathname;
+export const LAB_ROOT = '/var/tmp/vv-bench-lab';
+export const OUT = '/var/tmp/vv-bench-out';
+const BASE = '/var/tmp/vv-bench-base-4g.qcow2';
+/** The `virtvault` binary as users run it (the bundle `npm run build` makes). */
+export const CLI = `${ROOT}packages/cli/dist/bundle/virtvault.js`;
+export const env = { ...process.env, LAB_ROOT };
+
+/** Runs a command, returns its stdout. */
+export const sh = (cmd, args) =>
+  execFileSync(cmd, args, { env, encoding: 'utf8', maxBuffer: 1 << 26 });
+/** Runs `test/lab/lab` with the bench's LAB_ROOT. */
+export const lab = (...args) => sh('bash', [`${ROOT}test/lab/lab`, ...args]).trim();
+/** The median (upper middle) of numbers. */
+export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** Ratio of medians, two decimals. */
+export const ratio = (a, b) => (median(a) / median(b)).toFixed(2);
+
+/** Seeded PRNG (mulberry32), so both VMs and every run get the same layout. */
+export function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The base image (made once, kept): 4 GiB, 1024 random 2 MiB slots of random data. */
+export function makeBase() {
+  if (existsSync(BASE)) {
+    return;
+  }
+  const raw = `${BASE}.raw`;
+  const fd = openSync(raw, 'w');
+  try {
+    const rnd = prng(266);
+    const slots = [...Array(2048).keys()];
+    for (let i = slots.length - 1; i > 0; i--) {
+      const j = Math.floor(rnd() * (i + 1));
+      [slots[i], slots[j]] = [slots[j], slots[i]];
+    }
+    for (const s of slots.slice(0, 1024)) {
+      writeSync(fd, randomBytes(2 * MiB), 0, 2 * MiB, s * 2 * MiB);
+    }
+    writeSync(fd, Buffer.alloc(1), 0, 1, 4 * GiB - 1);
+  } finally {
+    closeSync(fd);
+  }
+  sh('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, BASE]);
+  rmSync(raw);
+}
+
+/** A fresh VM `name` on lab host a with a copy of the base image as vda; returns the image. */
+export function freshVm(name) {
+  lab('rmvm', name);
+  const img = lab('image', name, 'vda');
+  rmSync(img, { force: true });
+  sh('cp', ['--sparse=always', BASE, img]);
+  lab('vm', name, '4G');
+  return img;
+}
+
+/**
+ * Runs a command after a `sync` (so no tool pays for another's writes), returns wall seconds, its
+ * stdout and (when asked) the peak RSS in MiB seen in /proc.
+ */
+export function timed(cmd, args, { rss = false } = {}) {
+  execFileSync('sync');
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let peak = 0;
+    let err = '';
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    const poll = rss
+      ? setInterval(() => {
+          try {
+            const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+            peak = Math.max(peak, Number(m?.[1] ?? 0) / 1024);
+          } catch {
+            // exited between polls
+          }
+        }, 20)
+      : null;
+    child.on('exit', (code) => {
+      if (poll) {
+        clearInterval(poll);
+      }
+      const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+      if (code !== 0) {
+        reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err.slice(-2000)}`));
+      } else {
+        resolve({ secs, rss: peak, out });
+      }
+    });
+  });
+}
