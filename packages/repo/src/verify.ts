@@ -1,8 +1,7 @@
 import path from 'node:path';
 
 import { RepoError } from './errors.js';
-import { ChunkKind, ZERO_DIGEST_HEX } from './format/constants.js';
-import { decodePatch } from './format/patch.js';
+import { ZERO_DIGEST_HEX } from './format/constants.js';
 import { readIfExists } from './fs-util.js';
 import type { Repository } from './repository.js';
 
@@ -52,7 +51,7 @@ export interface VerifyOptions {
   snapshot?: string;
   /** Write `verify.json` into each checked snapshot folder (default true). */
   record?: boolean;
-  /** Chunks checked at once (default 4). */
+  /** Chunks checked at once (default: two per chunk worker, which keeps each busy). */
   concurrency?: number;
 }
 
@@ -86,7 +85,7 @@ export async function verifyRepository(
   if (opts.snapshot !== undefined && roots.size === 0) {
     throw new RepoError('REPO_SNAPSHOT_NOT_FOUND', `snapshot ${opts.snapshot} not found`);
   }
-  const states = await checkAll(repo, roots, opts.concurrency ?? 4);
+  const states = await checkAll(repo, roots, opts.concurrency ?? repo.pool().capacity);
   const chunks = attribute(roots, states, results);
   if (opts.record !== false) {
     for (const [key, r] of Object.entries(results)) {
@@ -176,18 +175,12 @@ async function checkAll(
   return states;
 }
 
+/** Checks one chunk in the repository's chunk workers (reads there cost no libuv round trips). */
 async function checkChunk(repo: Repository, digest: string): Promise<ChunkState> {
-  try {
-    const c = await repo.readChunk(digest);
-    if (c.kind === ChunkKind.data) {
-      return { ok: true, children: [] };
-    }
-    const p = decodePatch(c.payload, digest);
-    return { ok: true, children: [p.base, ...p.ranges.map((r) => r.digest)] };
-  } catch (e) {
-    const code = e instanceof RepoError ? e.code : 'REPO_CHUNK_CORRUPT';
-    return { ok: false, code, message: e instanceof Error ? e.message : String(e) };
-  }
+  const r = await repo.pool().check(digest);
+  return r.ok
+    ? { ok: true, children: r.children }
+    : { ok: false, code: r.code, message: r.message };
 }
 
 /** Walks each snapshot's chunk graph and names, per bad chunk, every snapshot that reaches it. */

@@ -1,8 +1,8 @@
 /**
- * Worker-thread entry: hashes, compresses and writes chunks off the main thread, and resolves a
- * restore's slots.
+ * Worker-thread entry: hashes, compresses and writes chunks off the main thread, resolves a
+ * restore's slots and checks chunks for verify.
  * `workerData`: `{ root: string, level: number, shape: ArenaShape }`. Messages: `ChunkJob`,
- * `PatchJob`, `RenameJob` or `ResolveJob` in; their results or `{ id, error }` out.
+ * `PatchJob`, `RenameJob`, `ResolveJob` or `CheckJob` in; their results or `{ id, error }` out.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 
@@ -10,9 +10,9 @@ import { ChunkEncoder } from '../format/chunk-codec.js';
 import type { ArenaShape } from './arena.js';
 import type { ChunkJob, PatchJob, RenameJob } from './chunk-job.js';
 import { ChunkStore, runRenames } from './chunk-job.js';
-import { ChunkReader, type ResolveJob } from './chunk-reader.js';
+import { type CheckJob, ChunkReader, type ResolveJob } from './chunk-reader.js';
 
-type Job = ChunkJob | PatchJob | RenameJob | ResolveJob;
+type Job = ChunkJob | PatchJob | RenameJob | ResolveJob | CheckJob;
 
 const data = workerData as { root: string; level: number; shape: ArenaShape };
 const store = new ChunkStore(data.root, new ChunkEncoder(data.level), data.shape);
@@ -29,6 +29,8 @@ function run(job: Job): unknown {
       return runRenames(job);
     case 'resolve':
       return reader.run(job);
+    case 'check':
+      return reader.check(job);
   }
 }
 

@@ -12,10 +12,11 @@ import type {
   RenameJob,
   RenameJobResult,
 } from './chunk-job.js';
-import type { ResolveJob, ResolveJobResult } from './chunk-reader.js';
+import type { CheckJob, CheckJobResult, ResolveJob, ResolveJobResult } from './chunk-reader.js';
 
-type Job = ChunkJob | PatchJob | RenameJob | ResolveJob;
-type JobResult = ChunkJobResult | PatchJobResult | RenameJobResult | ResolveJobResult;
+type Job = ChunkJob | PatchJob | RenameJob | ResolveJob | CheckJob;
+type JobResult =
+  ChunkJobResult | PatchJobResult | RenameJobResult | ResolveJobResult | CheckJobResult;
 type Reply = JobResult | { id: number; error: { message: string; code?: unknown } };
 
 interface Pending {
@@ -233,6 +234,14 @@ export class ChunkPool {
       release();
       throw e;
     }
+  }
+
+  /**
+   * Reads and verifies one chunk in a worker (see `CheckJob`): resolves to its children (a patch's
+   * base and ranges) or to its fault; rejects only when the pool fails.
+   */
+  async check(digest: string): Promise<CheckJobResult> {
+    return (await this.#enqueue({ id: this.#nextId++, type: 'check', digest })) as CheckJobResult;
   }
 
   /**
