@@ -99,17 +99,45 @@ const SMALL_PER_BIG = 2;
 const SMALL_BYTES = 256 * 1024;
 
 /**
+ * Small buffers, reused: a fresh one per patch faulted its pages in one by one, ~8,000 page faults
+ * of an incremental (~14 µs each on the lab machine). A/B over 5 alternating pairs of incrementals:
+ * copy phase median 1,922 -> 1,728 ms, but only 2 of the 5 pairs faster: a small gain within noise,
+ * kept because it cannot cost more than the allocations it replaces.
+ */
+class SmallBuffers {
+  readonly #free: Buffer[] = [];
+
+  /** Runs `fn` with a buffer of `length` (at most {@link SMALL_BYTES}) bytes, then keeps it. */
+  async with<T>(length: number, fn: (buf: Buffer) => Promise<T>): Promise<T> {
+    const b = this.#free.pop() ?? Buffer.allocUnsafeSlow(SMALL_BYTES);
+    try {
+      return await fn(b.subarray(0, length));
+    } finally {
+      this.#free.push(b);
+    }
+  }
+}
+
+/** What bounds a copy's buffers: permits for large ones, reused small ones. */
+interface Buffers {
+  /** Permits for large (lent) buffers: the memory bound. */
+  big: Semaphore;
+  /** Reused small buffers. */
+  small: SmallBuffers;
+}
+
+/**
  * Runs `fn` with a buffer of `length` bytes. A large one is lent by the writer (the NBD reads land
  * where the chunk worker hashes and writes them) and holds a permit of `big`, the memory bound.
  */
 async function withBuffer<T>(
   o: CopyDiskOptions,
-  big: Semaphore,
+  { big, small }: Buffers,
   length: number,
   fn: (buf: Buffer) => Promise<T>,
 ): Promise<T> {
   if (length <= SMALL_BYTES) {
-    return fn(Buffer.allocUnsafe(length));
+    return small.with(length, fn);
   }
   return big.with(async () => {
     const buf = o.writer.takeBuffer(length);
@@ -122,7 +150,7 @@ async function withBuffer<T>(
 }
 
 /** Carries out one slot's work; returns the bytes read from the export. */
-async function doSlot(o: CopyDiskOptions, big: Semaphore, w: SlotWork): Promise<number> {
+async function doSlot(o: CopyDiskOptions, bufs: Buffers, w: SlotWork): Promise<number> {
   const start = w.slot * o.slotSize;
   switch (w.kind) {
     case 'keep':
@@ -131,7 +159,7 @@ async function doSlot(o: CopyDiskOptions, big: Semaphore, w: SlotWork): Promise<
       await o.writer.putZero(o.target, w.slot);
       return 0;
     case 'data':
-      return withBuffer(o, big, w.length, async (buf) => {
+      return withBuffer(o, bufs, w.length, async (buf) => {
         zeroGaps(buf, w.reads);
         await Promise.all(w.reads.map((r) => readInto(o, buf, start, r.offset, r.length)));
         const read = w.reads.reduce((s, r) => s + r.length, 0);
@@ -140,10 +168,10 @@ async function doSlot(o: CopyDiskOptions, big: Semaphore, w: SlotWork): Promise<
       });
     case 'sparse': {
       const reads = w.reads.map((r) => ({ ...r, read: true }));
-      return putRanges(o, big, w.slot, reads, true);
+      return putRanges(o, bufs, w.slot, reads, true);
     }
     case 'patch':
-      return putRanges(o, big, w.slot, w.ranges, false);
+      return putRanges(o, bufs, w.slot, w.ranges, false);
   }
 }
 
@@ -153,14 +181,14 @@ async function doSlot(o: CopyDiskOptions, big: Semaphore, w: SlotWork): Promise<
  */
 function putRanges(
   o: CopyDiskOptions,
-  big: Semaphore,
+  bufs: Buffers,
   slot: number,
   ranges: readonly PatchRange[],
   overZero: boolean,
 ): Promise<number> {
   const start = slot * o.slotSize;
   const total = ranges.reduce((n, r) => n + r.length, 0);
-  return withBuffer(o, big, total, async (buf) => {
+  return withBuffer(o, bufs, total, async (buf) => {
     const out: RepoPatchRange[] = [];
     const reads: Promise<void>[] = [];
     let at = 0;
@@ -197,12 +225,12 @@ export async function copyDisk(o: CopyDiskOptions): Promise<number> {
   const progress: DiskProgress = { target: o.target, bytesRead: 0, bytesToRead: bytesToRead(work) };
   o.onProgress?.(progress);
   const bound = o.concurrency ?? 8;
-  const big = new Semaphore(bound);
+  const buffers: Buffers = { big: new Semaphore(bound), small: new SmallBuffers() };
   // Patches of an incremental hold little memory and mostly wait (a base's header read from disk,
   // NBD replies): more of them are in flight than whole slots.
   await runPool(work, bound * SMALL_PER_BIG, async (w) => {
     // not `+= await`: that reads bytesRead before the await and loses the other slots' bytes
-    const read = await doSlot(o, big, w);
+    const read = await doSlot(o, buffers, w);
     progress.bytesRead += read;
     o.onProgress?.(progress);
   });
