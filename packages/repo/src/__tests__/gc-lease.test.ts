@@ -90,8 +90,12 @@ describe('GC', () => {
     await crashed.startDisk({ target: 'vda', virtualSize: CS, source: 's', format: 'raw' });
     await crashed.putSlot('vda', 0, rnd(CS));
     await rm(path.join(repo.locksDir, (await readdir(repo.locksDir))[0] ?? 'none'));
-    // a stray temp file of a crashed chunk write
-    await writeFile(path.join(repo.root, 'chunks', 'ab', '.tmp-x-1-2'), 'partial');
+    // a stray temp file of a crashed chunk write, a minute ago: written now, it could share the
+    // live lease's millisecond (its start is whole ms, mtimes are not) and count as not stale
+    const stray = path.join(repo.root, 'chunks', 'ab', '.tmp-x-1-2');
+    await writeFile(stray, 'partial');
+    const aMinuteAgo = (Date.now() - 60_000) / 1000;
+    await utimes(stray, aMinuteAgo, aMinuteAgo);
     // a live writer from "another host"
     const other = new Repository(repo.root, { leaseTtlMs: 2 * HOUR });
     await other.open();

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 
 import { Repository, SnapshotWriter } from '../index.js';
@@ -91,6 +94,33 @@ describe('4 MiB slots: lent buffers, O_DIRECT chunk files, publishing at commit'
     }
     await w.commit(commitInfo());
     assert.ok((await readSnapshot(repo, 'reuse')).equals(Buffer.concat([a, b])));
+  });
+});
+
+describe('a chunk write that fails', () => {
+  it('is REPO_NO_SPACE and leaves no temp behind, on the O_DIRECT and the buffered path', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      await (await Repository.init(dir)).close();
+      // a real failing write: the file size limit makes the kernel refuse it (EFBIG), which
+      // node's ignored SIGXFSZ turns into an error instead of a kill
+      const proc = fileURLToPath(new URL('./fixtures/full-disk-proc.js', import.meta.url));
+      const { stdout } = await promisify(execFile)('bash', [
+        '-c',
+        'ulimit -f 256 && exec "$0" "$@"',
+        process.execPath,
+        proc,
+        dir,
+      ]);
+      const { codes } = JSON.parse(stdout) as { codes: (string | null)[] };
+      assert.deepEqual(codes, ['REPO_NO_SPACE', 'REPO_NO_SPACE'], 'both writes failed, said so');
+      const files = await chunkFiles(dir);
+      assert.deepEqual(files, { named: [], temps: [] }, 'nothing left under chunks/');
+      const domainDir = path.join(dir, 'snapshots', DOMAIN.uuid);
+      assert.deepEqual(await readdir(domainDir), [], 'no snapshot folder left');
+    } finally {
+      await cleanup();
+    }
   });
 });
 

@@ -268,6 +268,7 @@ export class ChunkStore {
         writeFile(temp, file, length, true);
         return temp;
       } catch (e) {
+        // a refused open may still have created the file; the buffered retry needs the name free
         fs.rmSync(temp, { force: true });
         if (!isErrno(e, 'EINVAL')) {
           throw e;
@@ -284,6 +285,7 @@ export class ChunkStore {
 /**
  * Creates `p` exclusively and writes `file[0, length)`. With `direct`, the write covers whole
  * aligned blocks (the padding comes from the aligned buffer) and the file is cut back to `length`.
+ * A failed write removes the file: the job fails, so no writer learns of the temp to discard it.
  */
 function writeFile(p: string, file: Buffer, length: number, direct: boolean): void {
   const flags =
@@ -300,9 +302,12 @@ function writeFile(p: string, file: Buffer, length: number, direct: boolean): vo
     if (direct) {
       fs.ftruncateSync(fd, length);
     }
-  } finally {
+  } catch (e) {
     fs.closeSync(fd);
+    fs.rmSync(p, { force: true });
+    throw e;
   }
+  fs.closeSync(fd);
 }
 
 /** A zero block to compare against (memcmp speed, no per-word work in JS). */

@@ -54,6 +54,25 @@ const LENDABLE = 8;
 /** The arena's regions hold at least this much (patch payloads may exceed tiny test slots). */
 const MIN_REGION_PAYLOAD = 256 * 1024;
 
+/** Errno codes of a filesystem that takes no more data (full, over quota, file size limit). */
+const NO_SPACE = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
+
+/** The error a worker's failed job rejects with: its own code, `REPO_NO_SPACE`, or a generic one. */
+function workerError(err: { message: string; code?: unknown }): RepoError {
+  const code = typeof err.code === 'string' ? err.code : '';
+  if (code.startsWith('REPO_')) {
+    return new RepoError(code, err.message);
+  }
+  if (NO_SPACE.has(code)) {
+    return new RepoError(
+      'REPO_NO_SPACE',
+      `the repository's filesystem takes no more data (${err.message}); free space or raise the ` +
+        'quota, then run the backup again',
+    );
+  }
+  return new RepoError('REPO_WORKER_FAILED', err.message);
+}
+
 /** Options of a {@link ChunkPool}. */
 export interface ChunkPoolOptions {
   /** Repository root. */
@@ -365,10 +384,7 @@ export class ChunkPool {
     const p = at < 0 ? undefined : sent.splice(at, 1)[0];
     if (p !== undefined) {
       if ('error' in r) {
-        const code = typeof r.error.code === 'string' ? r.error.code : 'REPO_WORKER_FAILED';
-        p.reject(
-          new RepoError(code.startsWith('REPO_') ? code : 'REPO_WORKER_FAILED', r.error.message),
-        );
+        p.reject(workerError(r.error));
       } else {
         p.resolve(r);
       }
