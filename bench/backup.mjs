@@ -24,7 +24,18 @@ import { parseArgs } from 'node:util';
 
 import { Connection } from '@virtvault/libvirt';
 
-import { CLI, freshVm, lab, makeBase, median, MiB, OUT, prng, ratio, timed } from './bench-lab.mjs';
+import {
+  freshVm,
+  lab,
+  makeBase,
+  median,
+  MiB,
+  OUT,
+  ourBackupArgs,
+  prng,
+  ratio,
+  timed,
+} from './bench-lab.mjs';
 
 const { values: opt } = parseArgs({
   options: { runs: { type: 'string', default: '5' } },
@@ -32,26 +43,7 @@ const { values: opt } = parseArgs({
 const RUNS = Number(opt.runs);
 
 function ourArgs(repo, level) {
-  const uri = lab('uri', 'a');
-  return [
-    CLI,
-    'backup',
-    '--domain',
-    'bvv',
-    '--repo',
-    repo,
-    '--level',
-    level,
-    '--connect',
-    uri,
-    '--host',
-    'a',
-    '--state',
-    `${OUT}/state`,
-    '--scratch',
-    `${OUT}/scratch`,
-    '--json',
-  ];
+  return ourBackupArgs(repo, level, lab('uri', 'a'));
 }
 
 /** virtnbdbackup, then a sync of what it wrote, as one timed `bash -c` command. */

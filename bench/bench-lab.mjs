@@ -14,6 +14,25 @@ const BASE = '/var/tmp/vv-bench-base-4g.qcow2';
 export const CLI = `${ROOT}packages/cli/dist/bundle/virtvault.js`;
 export const env = { ...process.env, LAB_ROOT };
 
+/** `virtvault backup` of the bench VM bvv into `repo` at `level`, through libvirt at `uri`, --json. */
+export function ourBackupArgs(repo, level, uri) {
+  const where = ['--connect', uri, '--host', 'a', '--state', `${OUT}/state`];
+  return [
+    CLI,
+    'backup',
+    '--domain',
+    'bvv',
+    '--repo',
+    repo,
+    '--level',
+    level,
+    ...where,
+    '--scratch',
+    `${OUT}/scratch`,
+    '--json',
+  ];
+}
+
 /** Runs a command, returns its stdout. */
 export const sh = (cmd, args) =>
   execFileSync(cmd, args, { env, encoding: 'utf8', maxBuffer: 1 << 26 });

@@ -20,6 +20,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
+import { prng } from './bench-lab.mjs';
+
 const MiB = 1024 * 1024;
 const SIZE = 4096 * MiB;
 const SLOT = 2 * MiB;
@@ -36,18 +38,6 @@ const { values: opt } = parseArgs({
     image: { type: 'string', default: `/var/tmp/vv-bench-nbd-read-${SEED.toString(16)}.raw` },
   },
 });
-
-/** mulberry32: tiny deterministic PRNG for the slot choice. */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function makeImage(path) {
   if (existsSync(path)) {

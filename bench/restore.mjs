@@ -18,7 +18,18 @@
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-import { CLI, freshVm, lab, makeBase, median, OUT, ratio, sh, timed } from './bench-lab.mjs';
+import {
+  CLI,
+  freshVm,
+  lab,
+  makeBase,
+  median,
+  OUT,
+  ourBackupArgs,
+  ratio,
+  sh,
+  timed,
+} from './bench-lab.mjs';
 
 const { values: opt } = parseArgs({
   options: { runs: { type: 'string', default: '5' } },
@@ -29,25 +40,7 @@ const VNB = `${OUT}/vnb`;
 
 /** Full backups of bvv by both tools. */
 async function backups(uri) {
-  await timed(process.execPath, [
-    CLI,
-    'backup',
-    '--domain',
-    'bvv',
-    '--repo',
-    REPO,
-    '--level',
-    'full',
-    '--connect',
-    uri,
-    '--host',
-    'a',
-    '--state',
-    `${OUT}/state`,
-    '--scratch',
-    `${OUT}/scratch`,
-    '--json',
-  ]);
+  await timed(process.execPath, ourBackupArgs(REPO, 'full', uri));
   await timed('bash', [
     '-c',
     `virtnbdbackup -d bvv -l copy -o ${VNB} -U '${uri}' -S ${OUT}/vnb-scratch -n`,
