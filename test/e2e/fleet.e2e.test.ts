@@ -327,9 +327,15 @@ describe('the fleet: agents, controller replicas, virtvault fleet', () => {
     const moved = summary.migrations.map((m) => `${m.name}:${m.fromHost ?? '?'}>${m.toHost}`);
     assert.ok(moved.includes('f1:a>b') && moved.includes('f2:a>b'), moved.join(' '));
     const main = summary.repositories.find((r) => r.repository === 'main');
-    assert.equal(
-      main?.snapshots,
-      count((r) => r.status === 'succeeded'),
+    // Each succeeded run committed one snapshot. A snapshot the agent committed just before its
+    // replica was killed (the replica never recorded it, its run was abandoned) is imported by the
+    // next run's reconcile with no run of its own: at most one per run that did not succeed.
+    const succeeded = count((r) => r.status === 'succeeded');
+    const notOk = count((r) => r.status === 'failed' || r.status === 'abandoned');
+    const snapshots = main?.snapshots ?? -1;
+    assert.ok(
+      snapshots >= succeeded && snapshots <= succeeded + notOk,
+      `${snapshots} snapshots for ${succeeded} succeeded and ${notOk} failed or abandoned runs`,
     );
     for (const vm of VMS) {
       const v = vms.find((x) => x.name === vm);
