@@ -109,7 +109,7 @@ describe('backup --quiesce and offline backups through the virtvault binary', ()
   it('a stopped domain cannot start while its images are read; the backup restores identical', async () => {
     const vm = 'e2e-q-off';
     await freshVm(lab, vm, { size: '1G' });
-    // enough data that the copy takes seconds, so the start lands in the middle of it
+    // enough data that the copy is under way when the job's socket appears
     await lab.write(vm, 'vda', 0, 512 * MiB, { randomSeed: vm });
     await virsh(lab, 'a', 'destroy', vm);
     const child = await vv.spawnBackup(vm, 'a');
@@ -117,10 +117,15 @@ describe('backup --quiesce and offline backups through the virtvault binary', ()
     child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? -1)));
     await waitForJobSocket(`${vv.dir}/scratch`);
-    const start = await run('virsh', ['-c', await lab.uri('a'), 'start', vm]).then(
-      () => 'started',
-      (e: { stderr?: string }) => e.stderr ?? '',
-    );
+    // Held still while the start is tried: qemu-nbd keeps the images open meanwhile, and a copy
+    // grown fast no longer outlasts a `virsh start` (CI saw the backup end first).
+    child.kill('SIGSTOP');
+    const start = await run('virsh', ['-c', await lab.uri('a'), 'start', vm])
+      .then(
+        () => 'started',
+        (e: { stderr?: string }) => e.stderr ?? '',
+      )
+      .finally(() => child.kill('SIGCONT'));
     assert.match(start, /Failed to get "write" lock/);
     assert.equal(await exited, 0, `backup failed: ${out}`);
     const json = JSON.parse(out) as QuiescedJson;

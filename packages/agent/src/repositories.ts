@@ -112,8 +112,8 @@ async function openOrCreate(c: RepositoryConfig): Promise<Repository> {
   }
   const entries = await readdir(c.path).catch(() => [] as string[]);
   // another agent sharing the folder may be creating it right now: its layout folders come first
-  // and config.json last, so a folder holding only those is one being created, not foreign data
-  if (entries.some((e) => !CREATING.has(e))) {
+  // and config.json last (through a temp), so a folder holding only those is one being created
+  if (entries.some((e) => !CREATING.has(e) && !e.startsWith('.tmp-config.json-'))) {
     throw new AgentError(
       'REPO_NOT_FOUND',
       `${c.path} is neither empty nor a virtvault repository; not creating one there`,

@@ -32,6 +32,34 @@ export async function writeFileAtomic(target: string, data: Uint8Array | string)
   await fsyncDir(path.dirname(target));
 }
 
+/**
+ * Creates `target` holding `data`, atomically and exclusively: readers see no file or the whole of
+ * it (a plain `wx` write showed another host an empty config.json), and of two creators exactly one
+ * wins (`link` fails with EEXIST where `rename` would replace). Returns false when `target` existed.
+ */
+export async function createFileAtomic(target: string, data: string): Promise<boolean> {
+  const tmp = tempNameFor(target);
+  const fh = await fsp.open(tmp, 'wx');
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await fsp.link(tmp, target);
+  } catch (e) {
+    if (isErrno(e, 'EEXIST')) {
+      return false;
+    }
+    throw e;
+  } finally {
+    await fsp.rm(tmp, { force: true });
+  }
+  await fsyncDir(path.dirname(target));
+  return true;
+}
+
 /** Makes a folder's entries durable (best effort on filesystems that refuse to fsync folders). */
 export async function fsyncDir(dir: string): Promise<void> {
   let fh: fsp.FileHandle | undefined;

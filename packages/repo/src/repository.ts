@@ -10,7 +10,7 @@ import { parseConfig, isValidChunkSize, type RepoConfig } from './format/config.
 import { DEFAULT_CHUNK_SIZE, REPO_FORMAT, REPO_VERSION } from './format/constants.js';
 import { DiskIndex } from './format/index-file.js';
 import { parseManifest } from './manifest-io.js';
-import { listDir, readIfExists, writeFileAtomic } from './fs-util.js';
+import { createFileAtomic, listDir, readIfExists, writeFileAtomic } from './fs-util.js';
 import { sha256hex } from './hash.js';
 import {
   chunkFile,
@@ -110,17 +110,10 @@ export class Repository {
         recursive: true,
       });
     }
-    try {
-      // Written last and exclusively: a repository exists once config.json does.
-      await fsp.writeFile(
-        path.join(repo.root, 'config.json'),
-        JSON.stringify(config, null, 2) + '\n',
-        { flag: 'wx' },
-      );
-    } catch (e) {
-      throw new RepoError('REPO_EXISTS', `a repository already exists at ${repo.root}`, {
-        cause: e,
-      });
+    // Written last, whole and exclusively: a repository exists once config.json does.
+    const text = JSON.stringify(config, null, 2) + '\n';
+    if (!(await createFileAtomic(path.join(repo.root, 'config.json'), text))) {
+      throw new RepoError('REPO_EXISTS', `a repository already exists at ${repo.root}`);
     }
     await repo.open();
     return repo;

@@ -165,6 +165,44 @@ describe('writer and reader', () => {
   });
 });
 
+describe('creating a repository', () => {
+  it('never shows a half-written config.json, and of two creators exactly one wins', async () => {
+    for (let round = 0; round < 20; round++) {
+      const { dir, cleanup } = await tempDir();
+      try {
+        const root = path.join(dir, 'repo');
+        const seen = new Set<string>();
+        let done = false;
+        // another host opening the repository while it is created
+        const reader = (async () => {
+          while (!done) {
+            const r = new Repository(root);
+            seen.add(
+              await r.open().then(
+                () => 'open',
+                (e: { code?: string }) => e.code ?? '?',
+              ),
+            );
+            await r.close();
+          }
+        })();
+        const creators = await Promise.allSettled([Repository.init(root), Repository.init(root)]);
+        done = true;
+        await reader;
+        const won = creators.filter((c) => c.status === 'fulfilled');
+        assert.equal(won.length, 1, 'one creator wins');
+        const lost = creators.find((c) => c.status === 'rejected');
+        assert.ok(lost !== undefined && hasErrorCode(lost.reason, 'REPO_EXISTS'));
+        await Promise.all(won.map((c) => c.value.close()));
+        const odd = [...seen].filter((c) => c !== 'open' && c !== 'REPO_NOT_FOUND');
+        assert.deepEqual(odd, [], 'a reader saw only no repository or the whole one');
+      } finally {
+        await cleanup();
+      }
+    }
+  });
+});
+
 describe('default 4 MiB chunk size', () => {
   it('round-trips a 9 MiB disk with real-size slots', async () => {
     const { dir, cleanup } = await tempDir();
