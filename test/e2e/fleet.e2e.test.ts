@@ -344,11 +344,23 @@ describe('the fleet: agents, controller replicas, virtvault fleet', () => {
       assert.equal(v?.lastSnapshot?.id, ok(runs, vm).at(-1)?.snapshotId);
     }
 
-    // /metrics: the text format parses and carries the same figures
-    const res = await fetch(`${fleet.url}/metrics`, {
-      headers: { authorization: `Bearer ${fleet.token}` },
-    });
-    const families = parsePrometheus(await res.text());
+    // /metrics: the text format parses and carries the same figures. The job the killed replica
+    // held stays active in the queue until BullMQ's stalled-job check releases its lock, which may
+    // come after every run has settled: wait for the queue to drain first.
+    const metrics = async () => {
+      const res = await fetch(`${fleet.url}/metrics`, {
+        headers: { authorization: `Bearer ${fleet.token}` },
+      });
+      return parsePrometheus(await res.text());
+    };
+    let families = await metrics();
+    for (let i = 0; i < 60; i++) {
+      if (sampleValue(families, 'virtvault_queue_depth', { host: 'b', state: 'active' }) === 0) {
+        break;
+      }
+      await sleep(1000);
+      families = await metrics();
+    }
     assert.equal(sampleValue(families, 'virtvault_agent_up', { host: 'a' }), 1);
     assert.equal(sampleValue(families, 'virtvault_agent_up', { host: 'b' }), 1);
     assert.equal(
