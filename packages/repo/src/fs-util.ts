@@ -32,12 +32,21 @@ export async function writeFileAtomic(target: string, data: Uint8Array | string)
   await fsyncDir(path.dirname(target));
 }
 
+/** Errors of a filesystem without hard links (some SMB/CIFS and FUSE mounts). */
+const NO_LINKS = ['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'];
+
 /**
  * Creates `target` holding `data`, atomically and exclusively: readers see no file or the whole of
  * it (a plain `wx` write showed another host an empty config.json), and of two creators exactly one
  * wins (`link` fails with EEXIST where `rename` would replace). Returns false when `target` existed.
+ * Where the filesystem has no hard links, falls back to an exclusive create and write (exclusive,
+ * not atomic). `link` is a parameter for tests only.
  */
-export async function createFileAtomic(target: string, data: string): Promise<boolean> {
+export async function createFileAtomic(
+  target: string,
+  data: string,
+  link: (from: string, to: string) => Promise<void> = fsp.link,
+): Promise<boolean> {
   const tmp = tempNameFor(target);
   const fh = await fsp.open(tmp, 'wx');
   try {
@@ -47,14 +56,38 @@ export async function createFileAtomic(target: string, data: string): Promise<bo
     await fh.close();
   }
   try {
-    await fsp.link(tmp, target);
+    await link(tmp, target);
+  } catch (e) {
+    if (isErrno(e, 'EEXIST')) {
+      return false;
+    }
+    if (!NO_LINKS.some((code) => isErrno(e, code))) {
+      throw e;
+    }
+    return createExclusive(target, data);
+  } finally {
+    await fsp.rm(tmp, { force: true });
+  }
+  await fsyncDir(path.dirname(target));
+  return true;
+}
+
+/** Creates `target` with `data` unless it exists (then false); fsyncs it and its folder. */
+async function createExclusive(target: string, data: string): Promise<boolean> {
+  let fh: fsp.FileHandle;
+  try {
+    fh = await fsp.open(target, 'wx');
   } catch (e) {
     if (isErrno(e, 'EEXIST')) {
       return false;
     }
     throw e;
+  }
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
   } finally {
-    await fsp.rm(tmp, { force: true });
+    await fh.close();
   }
   await fsyncDir(path.dirname(target));
   return true;

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { hasErrorCode } from '@virtvault/core';
 
+import { createFileAtomic } from '../fs-util.js';
 import { Repository, SnapshotReader, SnapshotWriter } from '../index.js';
 import { commitInfo, DOMAIN, readSnapshot, rnd, tempDir } from './helpers.js';
 
@@ -199,6 +200,29 @@ describe('creating a repository', () => {
       } finally {
         await cleanup();
       }
+    }
+  });
+});
+
+describe('creating a file atomically', () => {
+  it('falls back to an exclusive create where the filesystem has no hard links', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const noLinks = (): Promise<void> =>
+        Promise.reject(
+          Object.assign(new Error('EPERM: operation not permitted'), { code: 'EPERM' }),
+        );
+      const target = path.join(dir, 'config.json');
+      assert.equal(await createFileAtomic(target, 'one\n', noLinks), true);
+      assert.equal(await createFileAtomic(target, 'two\n', noLinks), false, 'the second loses');
+      assert.equal(await readFile(target, 'utf8'), 'one\n');
+      assert.deepEqual(await readdir(dir), ['config.json'], 'no temp left behind');
+      const broken = (): Promise<void> =>
+        Promise.reject(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }));
+      await assert.rejects(createFileAtomic(path.join(dir, 'other'), 'x', broken), /EIO/);
+      assert.deepEqual(await readdir(dir), ['config.json'], 'a failure leaves nothing either');
+    } finally {
+      await cleanup();
     }
   });
 });
