@@ -16,13 +16,7 @@ export function tempNameFor(target: string): string {
 /** Writes `data` to `target` atomically: temp file in the same folder, fsync, rename, fsync folder. */
 export async function writeFileAtomic(target: string, data: Uint8Array | string): Promise<void> {
   const tmp = tempNameFor(target);
-  const fh = await fsp.open(tmp, 'wx');
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+  await writeNewDurable(tmp, data);
   try {
     await fsp.rename(tmp, target);
   } catch (e) {
@@ -48,13 +42,7 @@ export async function createFileAtomic(
   link: (from: string, to: string) => Promise<void> = fsp.link,
 ): Promise<boolean> {
   const tmp = tempNameFor(target);
-  const fh = await fsp.open(tmp, 'wx');
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+  await writeNewDurable(tmp, data);
   try {
     await link(tmp, target);
   } catch (e) {
@@ -74,23 +62,27 @@ export async function createFileAtomic(
 
 /** Creates `target` with `data` unless it exists (then false); fsyncs it and its folder. */
 async function createExclusive(target: string, data: string): Promise<boolean> {
-  let fh: fsp.FileHandle;
   try {
-    fh = await fsp.open(target, 'wx');
+    await writeNewDurable(target, data);
   } catch (e) {
     if (isErrno(e, 'EEXIST')) {
       return false;
     }
     throw e;
   }
+  await fsyncDir(path.dirname(target));
+  return true;
+}
+
+/** Creates `p` (failing with EEXIST if it exists), writes `data` and fsyncs it. */
+async function writeNewDurable(p: string, data: Uint8Array | string): Promise<void> {
+  const fh = await fsp.open(p, 'wx');
   try {
     await fh.writeFile(data);
     await fh.sync();
   } finally {
     await fh.close();
   }
-  await fsyncDir(path.dirname(target));
-  return true;
 }
 
 /** Makes a folder's entries durable (best effort on filesystems that refuse to fsync folders). */
