@@ -6,7 +6,7 @@ import { readdir } from 'node:fs/promises';
 
 import type { SnapshotManifest } from '@virtvault/core';
 import type { AgentGcResult, AgentPruneRequest, AgentPruneResult } from '@virtvault/proto';
-import { collectGarbage, prune, Repository, RepoError } from '@virtvault/repo';
+import { collectGarbage, mayBeBeingCreated, prune, Repository, RepoError } from '@virtvault/repo';
 
 import type { RepositoryConfig } from './config.js';
 import { AgentError } from './errors.js';
@@ -111,9 +111,8 @@ async function openOrCreate(c: RepositoryConfig): Promise<Repository> {
     }
   }
   const entries = await readdir(c.path).catch(() => [] as string[]);
-  // another agent sharing the folder may be creating it right now: its layout folders come first
-  // and config.json last (through a temp), so a folder holding only those is one being created
-  if (entries.some((e) => !CREATING.has(e) && !e.startsWith('.tmp-config.json-'))) {
+  // another agent sharing the folder may be creating it right now
+  if (!mayBeBeingCreated(entries)) {
     throw new AgentError(
       'REPO_NOT_FOUND',
       `${c.path} is neither empty nor a virtvault repository; not creating one there`,
@@ -131,6 +130,3 @@ async function openOrCreate(c: RepositoryConfig): Promise<Repository> {
     throw e;
   }
 }
-
-/** What a repository folder holds while `Repository.init` runs, before `config.json`. */
-const CREATING = new Set(['chunks', 'snapshots', 'locks']);

@@ -21,6 +21,18 @@ import {
 } from './validate.js';
 import { ChunkPool } from './worker/pool.js';
 
+/** The layout folders `Repository.init` makes before it publishes `config.json`. */
+const LAYOUT = ['chunks', 'snapshots', 'locks'];
+
+/**
+ * True when a folder holding `entries` (and no `config.json`) may be a repository that another
+ * process is creating right now: only the layout folders and config.json's own temp, not foreign
+ * data.
+ */
+export function mayBeBeingCreated(entries: readonly string[]): boolean {
+  return entries.every((e) => LAYOUT.includes(e) || e.startsWith('.tmp-config.json-'));
+}
+
 /** Options shared by every repository operation. */
 export interface RepositoryOptions {
   /** Clock in ms since the epoch (injectable for tests). */
@@ -102,7 +114,7 @@ export class Repository {
       id: randomUUID(),
       createdAt: new Date(repo.options.now()).toISOString(),
     };
-    for (const d of ['chunks', 'snapshots', 'locks']) {
+    for (const d of LAYOUT) {
       await fsp.mkdir(path.join(repo.root, d), { recursive: true });
     }
     for (let i = 0; i < 256; i++) {

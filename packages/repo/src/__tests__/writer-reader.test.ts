@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { hasErrorCode } from '@virtvault/core';
 
 import { createFileAtomic } from '../fs-util.js';
-import { Repository, SnapshotReader, SnapshotWriter } from '../index.js';
+import { mayBeBeingCreated, Repository, SnapshotReader, SnapshotWriter } from '../index.js';
 import { commitInfo, DOMAIN, readSnapshot, rnd, tempDir } from './helpers.js';
 
 const CS = 64 * 1024;
@@ -201,6 +201,15 @@ describe('creating a repository', () => {
         await cleanup();
       }
     }
+  });
+});
+
+describe('a folder being created', () => {
+  it("holds only the layout folders and config.json's temp; anything else is foreign", () => {
+    assert.equal(mayBeBeingCreated([]), true);
+    assert.equal(mayBeBeingCreated(['chunks', 'locks', '.tmp-config.json-9-ab12']), true);
+    assert.equal(mayBeBeingCreated(['chunks', 'notes.txt']), false);
+    assert.equal(mayBeBeingCreated(['.tmp-index-1-2']), false);
   });
 });
 
