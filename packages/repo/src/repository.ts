@@ -7,7 +7,13 @@ import type { SnapshotManifest } from '@virtvault/core';
 import { isErrno, RepoError } from './errors.js';
 import { decodeChunk, type DecodedChunk } from './format/chunk-codec.js';
 import { parseConfig, isValidChunkSize, type RepoConfig } from './format/config.js';
-import { DEFAULT_CHUNK_SIZE, REPO_FORMAT, REPO_VERSION } from './format/constants.js';
+import {
+  type ChunkHash,
+  DEFAULT_CHUNK_HASH,
+  DEFAULT_CHUNK_SIZE,
+  REPO_FORMAT,
+  REPO_VERSION,
+} from './format/constants.js';
 import { DiskIndex } from './format/index-file.js';
 import { parseManifest } from './manifest-io.js';
 import { createFileAtomic, listDir, readIfExists, writeFileAtomic } from './fs-util.js';
@@ -51,6 +57,8 @@ export interface RepositoryOptions {
 export interface InitOptions extends RepositoryOptions {
   /** Slot size (default 4 MiB). */
   chunkSize?: number;
+  /** Digest algorithm of chunk names (default BLAKE3; SHA-256 is what earlier builds made). */
+  hash?: ChunkHash;
 }
 
 /** A snapshot folder found in the repository. */
@@ -109,7 +117,7 @@ export class Repository {
       format: REPO_FORMAT,
       version: REPO_VERSION,
       chunkSize,
-      hash: 'sha256',
+      hash: opts.hash ?? DEFAULT_CHUNK_HASH,
       compression: 'zstd',
       id: randomUUID(),
       createdAt: new Date(repo.options.now()).toISOString(),
@@ -172,6 +180,7 @@ export class Repository {
         root: this.root,
         level: this.options.compressionLevel,
         maxPayload: this.config.chunkSize,
+        hash: this.config.hash,
         ...(this.options.workers !== undefined ? { workers: this.options.workers } : {}),
       });
       this.#pool.open();
@@ -205,7 +214,7 @@ export class Repository {
     if (file === null) {
       throw new RepoError('REPO_CHUNK_MISSING', `chunk ${digest} is missing`);
     }
-    return decodeChunk(file, digest);
+    return decodeChunk(file, digest, this.config.hash);
   }
 
   /** Lists snapshot folders (committed or not), optionally of one domain. Ignores stray names. */

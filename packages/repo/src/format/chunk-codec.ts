@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 
+import { Blake3Hasher } from '@napi-rs/blake-hash';
+
 import { Decompressor } from 'zstd-napi';
 import type * as Zstd from 'zstd-napi/binding.js';
 
 import { RepoError } from '../errors.js';
-import { ChunkKind, Codec, PATCH_DIGEST_PREFIX } from './constants.js';
+import { type ChunkHash, ChunkKind, Codec, PATCH_DIGEST_PREFIX } from './constants.js';
 import { decodeChunkHeader, encodeChunkHeader } from './chunk-header.js';
 
 // The low-level binding: compresses into a caller's buffer (the Compressor class allocates one).
@@ -19,8 +21,18 @@ export interface DecodedChunk {
   payload: Buffer;
 }
 
-/** Computes a chunk's name: SHA-256 of the payload; patches are hashed after a fixed prefix. */
-export function chunkDigest(kind: ChunkKind, payload: Uint8Array): string {
+/**
+ * Computes a chunk's name: the repository's digest (BLAKE3 or SHA-256) of the payload; patches are
+ * hashed after a fixed prefix.
+ */
+export function chunkDigest(hash: ChunkHash, kind: ChunkKind, payload: Uint8Array): string {
+  if (hash === 'blake3') {
+    const h = new Blake3Hasher();
+    if (kind === ChunkKind.patch) {
+      h.update(PATCH_DIGEST_PREFIX);
+    }
+    return h.update(payload).digest('hex');
+  }
   const h = createHash('sha256');
   if (kind === ChunkKind.patch) {
     h.update(PATCH_DIGEST_PREFIX);
@@ -110,6 +122,12 @@ export function chunkHeaderFor(
  */
 export class ChunkDecoder {
   readonly #dctx = new zstd.DCtx();
+  readonly #hash: ChunkHash;
+
+  /** @param hash the repository's digest algorithm */
+  constructor(hash: ChunkHash) {
+    this.#hash = hash;
+  }
 
   /**
    * Decodes chunk file `file` into `out` (at least the payload's length) and proves its name.
@@ -139,7 +157,7 @@ export class ChunkDecoder {
     } else {
       stored.copy(payload);
     }
-    if (chunkDigest(h.kind, payload) !== digest) {
+    if (chunkDigest(this.#hash, h.kind, payload) !== digest) {
       throw bad('digest mismatch');
     }
     return { kind: h.kind, payload };
@@ -149,10 +167,10 @@ export class ChunkDecoder {
 const decompressor = new Decompressor();
 
 /**
- * Decodes a chunk file and proves its name: header checks, decompression, SHA-256.
+ * Decodes a chunk file and proves its name: header checks, decompression, digest.
  * Throws `REPO_CHUNK_CORRUPT` naming the chunk.
  */
-export function decodeChunk(file: Buffer, digest: string): DecodedChunk {
+export function decodeChunk(file: Buffer, digest: string, hash: ChunkHash): DecodedChunk {
   const h = decodeChunkHeader(file, digest);
   const stored = file.subarray(file.length - h.storedLength);
   let payload: Buffer;
@@ -163,7 +181,7 @@ export function decodeChunk(file: Buffer, digest: string): DecodedChunk {
       cause: e,
     });
   }
-  if (payload.length !== h.rawLength || chunkDigest(h.kind, payload) !== digest) {
+  if (payload.length !== h.rawLength || chunkDigest(hash, h.kind, payload) !== digest) {
     throw new RepoError('REPO_CHUNK_CORRUPT', `chunk ${digest} is corrupt: digest mismatch`);
   }
   return { kind: h.kind, payload };

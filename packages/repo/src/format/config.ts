@@ -1,5 +1,12 @@
 import { RepoError } from '../errors.js';
-import { MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, REPO_FORMAT, REPO_VERSION } from './constants.js';
+import {
+  CHUNK_HASHES,
+  type ChunkHash,
+  MAX_CHUNK_SIZE,
+  MIN_CHUNK_SIZE,
+  REPO_FORMAT,
+  REPO_VERSION,
+} from './constants.js';
 
 /** `config.json` at the repository root. */
 export interface RepoConfig {
@@ -9,8 +16,8 @@ export interface RepoConfig {
   version: typeof REPO_VERSION;
   /** Slot and maximum chunk size in bytes (a power of two). */
   chunkSize: number;
-  /** Always `sha256`. */
-  hash: 'sha256';
+  /** Digest algorithm of chunk names: `blake3` (new repositories) or `sha256`. */
+  hash: ChunkHash;
   /** Always `zstd` (chunks that do not shrink are stored raw; the codec is per chunk). */
   compression: 'zstd';
   /** Repository id. */
@@ -46,14 +53,18 @@ export function parseConfig(text: string): RepoConfig {
   if (typeof chunkSize !== 'number' || !isValidChunkSize(chunkSize)) {
     throw new RepoError('REPO_FORMAT_UNSUPPORTED', `unsupported chunkSize ${String(chunkSize)}`);
   }
-  if (o['hash'] !== 'sha256' || o['compression'] !== 'zstd') {
-    throw new RepoError('REPO_FORMAT_UNSUPPORTED', 'unsupported hash or compression');
+  const hash = CHUNK_HASHES.find((h) => h === o['hash']);
+  if (hash === undefined || o['compression'] !== 'zstd') {
+    throw new RepoError(
+      'REPO_FORMAT_UNSUPPORTED',
+      `unsupported hash ${JSON.stringify(o['hash'])} or compression ${JSON.stringify(o['compression'])}`,
+    );
   }
   return {
     format: REPO_FORMAT,
     version: REPO_VERSION,
     chunkSize,
-    hash: 'sha256',
+    hash,
     compression: 'zstd',
     id: String(o['id']),
     createdAt: String(o['createdAt']),

@@ -5,7 +5,12 @@ import path from 'node:path';
 import { isErrno } from '../errors.js';
 import type { ChunkEncoder } from '../format/chunk-codec.js';
 import { chunkDigest, chunkHeaderFor } from '../format/chunk-codec.js';
-import { CHUNK_HEADER_BYTES, ChunkKind, ZERO_DIGEST_HEX } from '../format/constants.js';
+import {
+  CHUNK_HEADER_BYTES,
+  type ChunkHash,
+  ChunkKind,
+  ZERO_DIGEST_HEX,
+} from '../format/constants.js';
 import { exceedsLimits, patchPayload, type PatchLimits, type PatchRange } from '../format/patch.js';
 import { alignedBuffer, alignUp, type ArenaShape, regionView } from './arena.js';
 import { chunkFile } from '../validate.js';
@@ -150,11 +155,15 @@ export class ChunkStore {
   readonly #tempTag = randomBytes(6).toString('hex');
   #temps = 0;
 
-  /** @param root repository root @param encoder compressor @param shape the shared arena */
+  /**
+   * @param root repository root @param encoder compressor @param shape the shared arena
+   * @param hash the repository's digest algorithm
+   */
   constructor(
     private readonly root: string,
     private readonly encoder: ChunkEncoder,
     private readonly shape: ArenaShape,
+    private readonly hash: ChunkHash,
   ) {
     // Compressed output, and raw payloads that do not sit behind header room: page-aligned for
     // O_DIRECT like the arena (a wasm memory is mmap'ed).
@@ -176,7 +185,7 @@ export class ChunkStore {
    * are packed end to end in place.
    */
   runPatch(job: PatchJob): PatchJobResult {
-    const start = patchStart(this.root, job.current);
+    const start = patchStart(this.root, job.current, this.hash);
     if (exceedsLimits(start.base, start.old, job.ranges, job.slotLength, job.limits)) {
       // decided before the region is touched: the caller compacts from the ranges' bytes
       return { id: job.id, compact: start };
@@ -232,7 +241,7 @@ export class ChunkStore {
     if (detectZero && kind === ChunkKind.data && isAllZero(payload)) {
       return { ...base, digest: ZERO_DIGEST_HEX, zero: true };
     }
-    const digest = chunkDigest(kind, payload);
+    const digest = chunkDigest(this.hash, kind, payload);
     const target = chunkFile(this.root, digest);
     const t = nowMs / 1000;
     try {

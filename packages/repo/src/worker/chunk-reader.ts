@@ -11,7 +11,13 @@ import { RepoError, isErrno } from '../errors.js';
 import { dataRuns, type DataRun } from '../data-runs.js';
 import { ChunkDecoder, chunkDigest, decodeChunk } from '../format/chunk-codec.js';
 import { decodeChunkHeader } from '../format/chunk-header.js';
-import { CHUNK_HEADER_BYTES, ChunkKind, Codec, ZERO_DIGEST_HEX } from '../format/constants.js';
+import {
+  CHUNK_HEADER_BYTES,
+  type ChunkHash,
+  ChunkKind,
+  Codec,
+  ZERO_DIGEST_HEX,
+} from '../format/constants.js';
 import { decodePatch, type Patch, type PatchRange } from '../format/patch.js';
 import { checkLength, layRanges } from '../resolve.js';
 import { chunkFile } from '../validate.js';
@@ -61,18 +67,21 @@ const corrupt = (digest: string, why: string): RepoError =>
 
 /** The worker side of restore's and verify's reads: one per worker thread, synchronous. */
 export class ChunkReader {
-  readonly #decoder = new ChunkDecoder();
+  readonly #decoder: ChunkDecoder;
   /** Whole chunk files, read before decoding (reused: see `ChunkDecoder`). */
   #file = Buffer.alloc(0);
   /** Payloads of patch ranges' data chunks, one per distinct chunk of a patch (reused). */
   readonly #rangeData: Buffer[] = [];
   #direct = true;
 
-  /** @param root repository root @param shape the shared arena */
+  /** @param root repository root @param shape the shared arena @param hash the digest algorithm */
   constructor(
     private readonly root: string,
     private readonly shape: ArenaShape,
-  ) {}
+    private readonly hash: ChunkHash,
+  ) {
+    this.#decoder = new ChunkDecoder(hash);
+  }
 
   /** Runs one resolve job. Throws `REPO_CHUNK_MISSING` / `REPO_CHUNK_CORRUPT` naming the chunk. */
   run(job: ResolveJob): ResolveJobResult {
@@ -143,7 +152,7 @@ export class ChunkReader {
           throw corrupt(digest, `${h.rawLength} bytes, the slot has ${out.length}`);
         }
         readAt(fd, out, CHUNK_HEADER_BYTES, digest);
-        if (chunkDigest(ChunkKind.data, out) !== digest) {
+        if (chunkDigest(this.hash, ChunkKind.data, out) !== digest) {
           throw corrupt(digest, 'digest mismatch');
         }
         return null;
@@ -155,7 +164,7 @@ export class ChunkReader {
     }
     if (decodeChunkHeader(file, digest).kind === ChunkKind.patch) {
       // patches are small: decoded into a buffer of their own
-      return decodePatch(decodeChunk(file, digest).payload, digest);
+      return decodePatch(decodeChunk(file, digest, this.hash).payload, digest);
     }
     const c = this.#decoder.decodeInto(file, digest, out);
     checkLength(c.payload, out.length, digest);

@@ -1,12 +1,13 @@
 /**
  * Worker-thread entry: hashes, compresses and writes chunks off the main thread, resolves a
  * restore's slots and checks chunks for verify.
- * `workerData`: `{ root: string, level: number, shape: ArenaShape }`. Messages: `ChunkJob`,
+ * `workerData`: `{ root: string, level: number, shape: ArenaShape, hash: ChunkHash }`. Messages: `ChunkJob`,
  * `PatchJob`, `RenameJob`, `ResolveJob` or `CheckJob` in; their results or `{ id, error }` out.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 
 import { ChunkEncoder } from '../format/chunk-codec.js';
+import type { ChunkHash } from '../format/constants.js';
 import type { ArenaShape } from './arena.js';
 import type { ChunkJob, PatchJob, RenameJob } from './chunk-job.js';
 import { ChunkStore, runRenames } from './chunk-job.js';
@@ -14,9 +15,9 @@ import { type CheckJob, ChunkReader, type ResolveJob } from './chunk-reader.js';
 
 type Job = ChunkJob | PatchJob | RenameJob | ResolveJob | CheckJob;
 
-const data = workerData as { root: string; level: number; shape: ArenaShape };
-const store = new ChunkStore(data.root, new ChunkEncoder(data.level), data.shape);
-const reader = new ChunkReader(data.root, data.shape);
+const data = workerData as { root: string; level: number; shape: ArenaShape; hash: ChunkHash };
+const store = new ChunkStore(data.root, new ChunkEncoder(data.level), data.shape, data.hash);
+const reader = new ChunkReader(data.root, data.shape, data.hash);
 
 function run(job: Job): unknown {
   if (!('type' in job)) {

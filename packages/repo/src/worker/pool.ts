@@ -2,7 +2,7 @@ import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 
 import { RepoError } from '../errors.js';
-import { CHUNK_HEADER_BYTES, type ChunkKind } from '../format/constants.js';
+import { CHUNK_HEADER_BYTES, type ChunkHash, type ChunkKind } from '../format/constants.js';
 import { Arena, arenaShape, regionView } from './arena.js';
 import type {
   ChunkJob,
@@ -81,6 +81,8 @@ export interface ChunkPoolOptions {
   level: number;
   /** The largest payload (the repository's slot size). */
   maxPayload: number;
+  /** The repository's digest algorithm. */
+  hash: ChunkHash;
   /** Worker count; defaults to the number of cores. */
   workers?: number;
 }
@@ -371,7 +373,12 @@ export class ChunkPool {
 
   #spawn(): Worker {
     const w = new Worker(new URL('./hash-worker.js', import.meta.url), {
-      workerData: { root: this.#opts.root, level: this.#opts.level, shape: this.#arena?.shape },
+      workerData: {
+        root: this.#opts.root,
+        level: this.#opts.level,
+        shape: this.#arena?.shape,
+        hash: this.#opts.hash,
+      },
     });
     w.on('message', (r: Reply) => this.#done(w, r));
     w.on('error', (e) => this.#failed(w, e));

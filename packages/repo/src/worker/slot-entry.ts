@@ -9,7 +9,12 @@ import fs from 'node:fs';
 import { RepoError } from '../errors.js';
 import { decodeChunk } from '../format/chunk-codec.js';
 import { decodeChunkHeader } from '../format/chunk-header.js';
-import { CHUNK_HEADER_BYTES, ChunkKind, ZERO_DIGEST_HEX } from '../format/constants.js';
+import {
+  CHUNK_HEADER_BYTES,
+  type ChunkHash,
+  ChunkKind,
+  ZERO_DIGEST_HEX,
+} from '../format/constants.js';
 import { decodePatch, type PatchRange } from '../format/patch.js';
 import { chunkFile } from '../validate.js';
 
@@ -26,7 +31,7 @@ export interface PatchStart {
  * header is read), or a patch's own base and ranges (the patch is read and verified). Throws
  * `REPO_CHUNK_MISSING`, `REPO_CHUNK_CORRUPT` or `REPO_INVALID_ID`.
  */
-export function patchStart(root: string, current: string): PatchStart {
+export function patchStart(root: string, current: string, hash: ChunkHash): PatchStart {
   if (current === ZERO_DIGEST_HEX) {
     return { base: current, old: [] };
   }
@@ -46,7 +51,7 @@ export function patchStart(root: string, current: string): PatchStart {
     }
     const whole = Buffer.alloc(size);
     readFully(fd, whole, current);
-    const p = decodePatch(decodeChunk(whole, current).payload, current);
+    const p = decodePatch(decodeChunk(whole, current, hash).payload, current);
     return { base: p.base, old: p.ranges };
   } finally {
     fs.closeSync(fd);
