@@ -16,13 +16,9 @@ export { verifyRepository, readVerifyResult } from './verify.js';
 export type { VerifyReport, VerifyOptions, ChunkProblem, SnapshotVerifyResult } from './verify.js';
 export { Lease, readLeases } from './lease.js';
 export type { LeaseRecord, LeaseRequest } from './lease.js';
-export {
-  CHUNK_HASHES,
-  DEFAULT_CHUNK_HASH,
-  DEFAULT_CHUNK_SIZE,
-  ZERO_DIGEST_HEX,
-} from './format/constants.js';
+export { CHUNK_HASHES, DEFAULT_CHUNK_SIZE, ZERO_DIGEST_HEX } from './format/constants.js';
 export type { ChunkHash } from './format/constants.js';
+export { defaultChunkHash } from './format/blake3.js';
 export { collectGarbage } from './gc.js';
 export type { GcOptions, GcReport } from './gc.js';
 export { prune, removeSnapshot } from './prune.js';

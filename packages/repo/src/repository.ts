@@ -5,11 +5,11 @@ import path from 'node:path';
 import type { SnapshotManifest } from '@virtvault/core';
 
 import { isErrno, RepoError } from './errors.js';
-import { decodeChunk, type DecodedChunk } from './format/chunk-codec.js';
+import { Blake3Hasher, defaultChunkHash } from './format/blake3.js';
+import { blake3Missing, decodeChunk, type DecodedChunk } from './format/chunk-codec.js';
 import { parseConfig, isValidChunkSize, type RepoConfig } from './format/config.js';
 import {
   type ChunkHash,
-  DEFAULT_CHUNK_HASH,
   DEFAULT_CHUNK_SIZE,
   REPO_FORMAT,
   REPO_VERSION,
@@ -57,7 +57,10 @@ export interface RepositoryOptions {
 export interface InitOptions extends RepositoryOptions {
   /** Slot size (default 4 MiB). */
   chunkSize?: number;
-  /** Digest algorithm of chunk names (default BLAKE3; SHA-256 is what earlier builds made). */
+  /**
+   * Digest algorithm of chunk names (default BLAKE3 where its addon loads, else SHA-256; SHA-256
+   * is also what builds before 2026-11-27 made).
+   */
   hash?: ChunkHash;
 }
 
@@ -111,13 +114,17 @@ export class Repository {
     if (!isValidChunkSize(chunkSize)) {
       throw new RepoError('REPO_BAD_ARGUMENT', `invalid chunkSize ${chunkSize}`);
     }
+    const hash = opts.hash ?? defaultChunkHash();
+    if (hash === 'blake3' && Blake3Hasher === null) {
+      throw blake3Missing();
+    }
     const repo = new Repository(root, opts);
     await fsp.mkdir(repo.root, { recursive: true });
     const config: RepoConfig = {
       format: REPO_FORMAT,
       version: REPO_VERSION,
       chunkSize,
-      hash: opts.hash ?? DEFAULT_CHUNK_HASH,
+      hash,
       compression: 'zstd',
       id: randomUUID(),
       createdAt: new Date(repo.options.now()).toISOString(),
@@ -154,7 +161,11 @@ export class Repository {
     if (text === null) {
       throw new RepoError('REPO_NOT_FOUND', `no repository at ${this.root} (config.json missing)`);
     }
-    this.#config = parseConfig(text.toString('utf8'));
+    const config = parseConfig(text.toString('utf8'));
+    if (config.hash === 'blake3' && Blake3Hasher === null) {
+      throw blake3Missing();
+    }
+    this.#config = config;
   }
 
   /** Stops the worker pool. Idempotent. */

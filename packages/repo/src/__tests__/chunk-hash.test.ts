@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 
@@ -8,6 +9,7 @@ import { blake3 } from '@napi-rs/blake-hash';
 
 import { hasErrorCode } from '@virtvault/core';
 
+import { defaultChunkHash, loadBlake3 } from '../format/blake3.js';
 import { chunkDigest } from '../format/chunk-codec.js';
 import { ChunkKind, PATCH_DIGEST_PREFIX } from '../format/constants.js';
 import { type ChunkHash, Repository, SnapshotWriter, verifyRepository } from '../index.js';
@@ -114,5 +116,21 @@ describe('a repository names its chunks with the digest its config.json names', 
     } finally {
       await cleanup();
     }
+  });
+});
+
+describe('where the BLAKE3 addon does not load', () => {
+  it('new repositories fall back to SHA-256', () => {
+    const missing = loadBlake3(() => {
+      throw new Error("Cannot find module '@napi-rs/blake-hash-linux-x64-gnu'");
+    });
+    assert.equal(missing, null);
+    assert.equal(defaultChunkHash(missing), 'sha256');
+  });
+
+  it('loads the installed addon here, so new repositories use BLAKE3', () => {
+    const here = loadBlake3(createRequire(import.meta.url));
+    assert.notEqual(here, null);
+    assert.equal(defaultChunkHash(here), 'blake3');
   });
 });

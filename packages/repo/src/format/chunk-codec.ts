@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 
-import { Blake3Hasher } from '@napi-rs/blake-hash';
-
 import { Decompressor } from 'zstd-napi';
 import type * as Zstd from 'zstd-napi/binding.js';
 
 import { RepoError } from '../errors.js';
+import { Blake3Hasher } from './blake3.js';
 import { type ChunkHash, ChunkKind, Codec, PATCH_DIGEST_PREFIX } from './constants.js';
 import { decodeChunkHeader, encodeChunkHeader } from './chunk-header.js';
 
@@ -27,6 +26,9 @@ export interface DecodedChunk {
  */
 export function chunkDigest(hash: ChunkHash, kind: ChunkKind, payload: Uint8Array): string {
   if (hash === 'blake3') {
+    if (Blake3Hasher === null) {
+      throw blake3Missing();
+    }
     const h = new Blake3Hasher();
     if (kind === ChunkKind.patch) {
       h.update(PATCH_DIGEST_PREFIX);
@@ -38,6 +40,15 @@ export function chunkDigest(hash: ChunkHash, kind: ChunkKind, payload: Uint8Arra
     h.update(PATCH_DIGEST_PREFIX);
   }
   return h.update(payload).digest('hex');
+}
+
+/** Why a BLAKE3 repository cannot be used here (`REPO_FORMAT_UNSUPPORTED`). */
+export function blake3Missing(): RepoError {
+  return new RepoError(
+    'REPO_FORMAT_UNSUPPORTED',
+    'this repository names its chunks by BLAKE3, and the BLAKE3 addon (@napi-rs/blake-hash) does ' +
+      'not load on this machine: reinstall with optional dependencies (npm ci --include=optional)',
+  );
 }
 
 /** Payloads from this size on are sampled before being compressed whole. */

@@ -1,0 +1,38 @@
+/**
+ * BLAKE3 through `@napi-rs/blake-hash`, a prebuilt native addon installed from npm as an optional
+ * dependency per platform. Where it does not load (a platform without a prebuilt binary, or an
+ * install that omitted optional dependencies), new repositories are made with SHA-256 and a BLAKE3
+ * repository is refused with a clear error instead of every command failing at import.
+ */
+import { createRequire } from 'node:module';
+
+import type { ChunkHash } from './constants.js';
+
+/** An incremental BLAKE3 hasher (the addon's `Blake3Hasher`). */
+export interface Blake3 {
+  /** Feeds bytes (a string is hashed as UTF-8). */
+  update(input: string | Uint8Array): Blake3;
+  /** The 32-byte digest. */
+  digest(format: 'hex'): string;
+}
+
+/** A BLAKE3 hasher constructor, or null where the addon does not load. */
+export type Blake3Ctor = (new () => Blake3) | null;
+
+/** Loads the addon's hasher through `load` (a `require`); null when that throws. */
+export function loadBlake3(load: (id: string) => unknown): Blake3Ctor {
+  try {
+    const m = load('@napi-rs/blake-hash') as { Blake3Hasher?: new () => Blake3 };
+    return m.Blake3Hasher ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** This process's BLAKE3 hasher, or null. */
+export const Blake3Hasher: Blake3Ctor = loadBlake3(createRequire(import.meta.url));
+
+/** The digest new repositories use: BLAKE3 where it loads, else SHA-256. */
+export function defaultChunkHash(blake3: Blake3Ctor = Blake3Hasher): ChunkHash {
+  return blake3 !== null ? 'blake3' : 'sha256';
+}
