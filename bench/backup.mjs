@@ -11,6 +11,10 @@
 // before it commits, and fsyncs its indexes and manifest; the peers write into the page cache, so
 // their times include a `sync -f` of their output, and dirty pages are flushed (untimed) before
 // every measurement so no tool pays for another's writes.
+// Every tool's output stays until the end (~25 GiB for 5 runs): this lab's root filesystem is ext4
+// without a journal, where the kernel avoids reusing inodes freed in the last 60-300 s, so a tool
+// creating files soon after the bench deleted thousands (an earlier run's repository) would pay
+// for the bench's own cleanup.
 // Two identical VMs in a lab of its own: bvv (virtvault, nbdcopy) and bvnb (virtnbdbackup), so the
 // tools' checkpoints never meet. Before the last line, our median time per phase (`backup --json`
 // "phases": prepare, job start, copy, commit, finish; node's own start and exit are the rest of the
@@ -139,10 +143,8 @@ async function main() {
       full.ours.push(o.secs);
       phases.full.push(JSON.parse(o.out).phases);
       rss = Math.max(rss, o.rss);
-      rmSync(`${OUT}/repo-full-${i}`, { recursive: true, force: true });
       full.nbdcopy.push(await nbdcopyFull(i));
       full.vnb.push((await timed('bash', vnbArgs(`${OUT}/vnb-full-${i}`, 'full'))).secs);
-      rmSync(`${OUT}/vnb-full-${i}`, { recursive: true, force: true });
       console.log(
         `full ${i + 1}: ours=${o.secs.toFixed(2)}s nbdcopy=${full.nbdcopy.at(-1).toFixed(2)}s ` +
           `virtnbdbackup=${full.vnb.at(-1).toFixed(2)}s rss=${o.rss.toFixed(0)}MiB`,
