@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { SnapshotManifest } from '@virtvault/core';
 
 import { isErrno, RepoError } from './errors.js';
-import { Blake3Hasher, defaultChunkHash } from './format/blake3.js';
+import { blake3Hasher, defaultChunkHash } from './format/blake3.js';
 import { blake3Missing, decodeChunk, type DecodedChunk } from './format/chunk-codec.js';
 import { parseConfig, isValidChunkSize, type RepoConfig } from './format/config.js';
 import {
@@ -115,7 +115,7 @@ export class Repository {
       throw new RepoError('REPO_BAD_ARGUMENT', `invalid chunkSize ${chunkSize}`);
     }
     const hash = opts.hash ?? defaultChunkHash();
-    if (hash === 'blake3' && Blake3Hasher === null) {
+    if (hash === 'blake3' && blake3Hasher() === null) {
       throw blake3Missing();
     }
     const repo = new Repository(root, opts);
@@ -162,7 +162,7 @@ export class Repository {
       throw new RepoError('REPO_NOT_FOUND', `no repository at ${this.root} (config.json missing)`);
     }
     const config = parseConfig(text.toString('utf8'));
-    if (config.hash === 'blake3' && Blake3Hasher === null) {
+    if (config.hash === 'blake3' && blake3Hasher() === null) {
       throw blake3Missing();
     }
     this.#config = config;

@@ -29,10 +29,18 @@ export function loadBlake3(load: (id: string) => unknown): Blake3Ctor {
   }
 }
 
-/** This process's BLAKE3 hasher, or null. */
-export const Blake3Hasher: Blake3Ctor = loadBlake3(createRequire(import.meta.url));
+let loaded: { ctor: Blake3Ctor } | null = null;
+
+/**
+ * This process's BLAKE3 hasher, or null; loaded on first use (~4 ms), so that a command pays for it
+ * only when it hashes or creates a repository.
+ */
+export function blake3Hasher(): Blake3Ctor {
+  loaded ??= { ctor: loadBlake3(createRequire(import.meta.url)) };
+  return loaded.ctor;
+}
 
 /** The digest new repositories use: BLAKE3 where it loads, else SHA-256. */
-export function defaultChunkHash(blake3: Blake3Ctor = Blake3Hasher): ChunkHash {
+export function defaultChunkHash(blake3: Blake3Ctor = blake3Hasher()): ChunkHash {
   return blake3 !== null ? 'blake3' : 'sha256';
 }

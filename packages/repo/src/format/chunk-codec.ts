@@ -1,16 +1,24 @@
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 
-import { Decompressor } from 'zstd-napi';
 import type * as Zstd from 'zstd-napi/binding.js';
 
 import { RepoError } from '../errors.js';
-import { Blake3Hasher } from './blake3.js';
+import { blake3Hasher } from './blake3.js';
 import { type ChunkHash, ChunkKind, Codec, PATCH_DIGEST_PREFIX } from './constants.js';
 import { decodeChunkHeader, encodeChunkHeader } from './chunk-header.js';
 
-// The low-level binding: compresses into a caller's buffer (the Compressor class allocates one).
-const zstd = createRequire(import.meta.url)('zstd-napi/binding') as typeof Zstd;
+let binding: typeof Zstd | null = null;
+
+/**
+ * zstd's low-level binding (it compresses into a caller's buffer; the Compressor class allocates
+ * one), loaded on first use: a command that never compresses or decompresses (a backup's main
+ * thread until it commits) does not pay for loading it before its lineage starts.
+ */
+function zstd(): typeof Zstd {
+  binding ??= createRequire(import.meta.url)('zstd-napi/binding') as typeof Zstd;
+  return binding;
+}
 
 /** The decoded content of a chunk file. */
 export interface DecodedChunk {
@@ -26,6 +34,7 @@ export interface DecodedChunk {
  */
 export function chunkDigest(hash: ChunkHash, kind: ChunkKind, payload: Uint8Array): string {
   if (hash === 'blake3') {
+    const Blake3Hasher = blake3Hasher();
     if (Blake3Hasher === null) {
       throw blake3Missing();
     }
@@ -66,12 +75,12 @@ const WORTH_RATIO = 0.95;
 export class ChunkEncoder {
   readonly #cctx: Zstd.CCtx | null;
   readonly #level: number;
-  readonly #sampleOut = Buffer.allocUnsafe(zstd.compressBound(SAMPLE_BYTES));
+  readonly #sampleOut = Buffer.allocUnsafe(zstd().compressBound(SAMPLE_BYTES));
 
   /** @param level zstd level; 0 or less disables compression (everything stored raw). */
   constructor(level: number) {
     this.#level = level;
-    this.#cctx = level > 0 ? new zstd.CCtx() : null;
+    this.#cctx = level > 0 ? new (zstd().CCtx)() : null;
   }
 
   /**
@@ -132,7 +141,7 @@ export function chunkHeaderFor(
  * machine made a restore's reads several times slower than the copies they did.
  */
 export class ChunkDecoder {
-  readonly #dctx = new zstd.DCtx();
+  readonly #dctx = new (zstd().DCtx)();
   readonly #hash: ChunkHash;
 
   /** @param hash the repository's digest algorithm */
@@ -175,7 +184,7 @@ export class ChunkDecoder {
   }
 }
 
-const decompressor = new Decompressor();
+let shared: Zstd.DCtx | null = null;
 
 /**
  * Decodes a chunk file and proves its name: header checks, decompression, digest.
@@ -184,13 +193,18 @@ const decompressor = new Decompressor();
 export function decodeChunk(file: Buffer, digest: string, hash: ChunkHash): DecodedChunk {
   const h = decodeChunkHeader(file, digest);
   const stored = file.subarray(file.length - h.storedLength);
-  let payload: Buffer;
-  try {
-    payload = h.codec === Codec.zstd ? decompressor.decompress(stored) : stored;
-  } catch (e) {
-    throw new RepoError('REPO_CHUNK_CORRUPT', `chunk ${digest} is corrupt: cannot decompress`, {
-      cause: e,
-    });
+  let payload = stored;
+  if (h.codec === Codec.zstd) {
+    // the header bounds rawLength (at most MAX_CHUNK_SIZE); a frame that decodes longer throws
+    payload = Buffer.allocUnsafe(h.rawLength);
+    try {
+      shared ??= new (zstd().DCtx)();
+      payload = payload.subarray(0, shared.decompress(payload, stored));
+    } catch (e) {
+      throw new RepoError('REPO_CHUNK_CORRUPT', `chunk ${digest} is corrupt: cannot decompress`, {
+        cause: e,
+      });
+    }
   }
   if (payload.length !== h.rawLength || chunkDigest(hash, h.kind, payload) !== digest) {
     throw new RepoError('REPO_CHUNK_CORRUPT', `chunk ${digest} is corrupt: digest mismatch`);
