@@ -64,9 +64,10 @@ export class PgLineageStore implements LineageStore {
       onnotice: () => undefined,
     });
     try {
-      await sql`select 1`;
       if (options.migrate ?? true) {
         await migrate(sql, q);
+      } else {
+        await sql`select 1`;
       }
     } catch (e) {
       await sql.end({ timeout: 1 });
