@@ -5,8 +5,8 @@ import path from 'node:path';
 import type { SnapshotManifest } from '@virtvault/core';
 
 import { isErrno, RepoError } from './errors.js';
-import { blake3Hasher, defaultChunkHash } from './format/blake3.js';
-import { blake3Missing, decodeChunk, type DecodedChunk } from './format/chunk-codec.js';
+import { defaultChunkHash, usableBlake3 } from './format/blake3.js';
+import { decodeChunk, type DecodedChunk } from './format/chunk-codec.js';
 import { parseConfig, isValidChunkSize, type RepoConfig } from './format/config.js';
 import {
   type ChunkHash,
@@ -115,8 +115,8 @@ export class Repository {
       throw new RepoError('REPO_BAD_ARGUMENT', `invalid chunkSize ${chunkSize}`);
     }
     const hash = opts.hash ?? defaultChunkHash();
-    if (hash === 'blake3' && blake3Hasher() === null) {
-      throw blake3Missing();
+    if (hash === 'blake3') {
+      usableBlake3();
     }
     const repo = new Repository(root, opts);
     await fsp.mkdir(repo.root, { recursive: true });
@@ -162,8 +162,9 @@ export class Repository {
       throw new RepoError('REPO_NOT_FOUND', `no repository at ${this.root} (config.json missing)`);
     }
     const config = parseConfig(text.toString('utf8'));
-    if (config.hash === 'blake3' && blake3Hasher() === null) {
-      throw blake3Missing();
+    if (config.hash === 'blake3') {
+      // refused here, with its reason, rather than at the first chunk
+      usableBlake3();
     }
     this.#config = config;
   }

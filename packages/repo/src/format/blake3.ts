@@ -6,9 +6,10 @@
  */
 import { createRequire } from 'node:module';
 
+import { RepoError } from '../errors.js';
 import type { ChunkHash } from './constants.js';
 
-/** An incremental BLAKE3 hasher (the addon's `Blake3Hasher`). */
+/** An incremental hasher: the addon's `Blake3Hasher` (node's SHA-256 `Hash` fits it too). */
 export interface Blake3 {
   /** Feeds bytes (a string is hashed as UTF-8). */
   update(input: string | Uint8Array): Blake3;
@@ -43,4 +44,18 @@ export function blake3Hasher(): Blake3Ctor {
 /** The digest new repositories use: BLAKE3 where it loads, else SHA-256. */
 export function defaultChunkHash(blake3: Blake3Ctor = blake3Hasher()): ChunkHash {
   return blake3 !== null ? 'blake3' : 'sha256';
+}
+
+/** The BLAKE3 hasher; throws `REPO_FORMAT_UNSUPPORTED` where the addon does not load. */
+export function usableBlake3(): new () => Blake3 {
+  const ctor = blake3Hasher();
+  if (ctor === null) {
+    throw new RepoError(
+      'REPO_FORMAT_UNSUPPORTED',
+      'this repository names its chunks by BLAKE3, and the BLAKE3 addon (@napi-rs/blake-hash) ' +
+        'does not load on this machine: reinstall with optional dependencies ' +
+        '(npm ci --include=optional)',
+    );
+  }
+  return ctor;
 }

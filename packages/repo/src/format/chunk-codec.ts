@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import type * as Zstd from 'zstd-napi/binding.js';
 
 import { RepoError } from '../errors.js';
-import { blake3Hasher } from './blake3.js';
+import { type Blake3 as Hasher, usableBlake3 } from './blake3.js';
 import { type ChunkHash, ChunkKind, Codec, PATCH_DIGEST_PREFIX } from './constants.js';
 import { decodeChunkHeader, encodeChunkHeader } from './chunk-header.js';
 
@@ -33,31 +33,11 @@ export interface DecodedChunk {
  * hashed after a fixed prefix.
  */
 export function chunkDigest(hash: ChunkHash, kind: ChunkKind, payload: Uint8Array): string {
-  if (hash === 'blake3') {
-    const Blake3Hasher = blake3Hasher();
-    if (Blake3Hasher === null) {
-      throw blake3Missing();
-    }
-    const h = new Blake3Hasher();
-    if (kind === ChunkKind.patch) {
-      h.update(PATCH_DIGEST_PREFIX);
-    }
-    return h.update(payload).digest('hex');
-  }
-  const h = createHash('sha256');
+  const h: Hasher = hash === 'blake3' ? new (usableBlake3())() : createHash('sha256');
   if (kind === ChunkKind.patch) {
     h.update(PATCH_DIGEST_PREFIX);
   }
   return h.update(payload).digest('hex');
-}
-
-/** Why a BLAKE3 repository cannot be used here (`REPO_FORMAT_UNSUPPORTED`). */
-export function blake3Missing(): RepoError {
-  return new RepoError(
-    'REPO_FORMAT_UNSUPPORTED',
-    'this repository names its chunks by BLAKE3, and the BLAKE3 addon (@napi-rs/blake-hash) does ' +
-      'not load on this machine: reinstall with optional dependencies (npm ci --include=optional)',
-  );
 }
 
 /** Payloads from this size on are sampled before being compressed whole. */
