@@ -151,8 +151,18 @@ export class PgLineageStore implements LineageStore {
     at: number,
   ): Promise<ReconcileResult> {
     return this.tx(async (tx) => {
+      // One query instead of four per manifest: a snapshot row comes with its host, domain and
+      // checkpoint rows (one transaction, never deleted), so re-inserting a known one is a no-op.
+      const known = await this.run<{ id: string }>(tx, 'select-snapshot-ids', [
+        repository,
+        domainUuid,
+      ]);
+      const have = new Set(known.map((r) => r.id));
       const imported: string[] = [];
       for (const m of manifests) {
+        if (have.has(m.id)) {
+          continue;
+        }
         if (await insertManifest((n, p) => this.run(tx, n, p), repository, m, null, at)) {
           imported.push(m.id);
         }

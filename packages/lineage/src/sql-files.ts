@@ -30,6 +30,7 @@ export const QUERY_NAMES = [
   'set-snapshot-status',
   'select-domain',
   'select-snapshots',
+  'select-snapshot-ids',
   'select-checkpoints',
   'select-runs',
   'insert-event',

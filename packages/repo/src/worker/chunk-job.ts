@@ -243,14 +243,8 @@ export class ChunkStore {
     }
     const digest = chunkDigest(this.hash, kind, payload);
     const target = chunkFile(this.root, digest);
-    const t = nowMs / 1000;
-    try {
-      fs.utimesSync(target, t, t);
+    if (touchIfPresent(target, nowMs)) {
       return { ...base, digest };
-    } catch (e) {
-      if (!isErrno(e, 'ENOENT')) {
-        throw e;
-      }
     }
     const compressed = this.encoder.compressInto(payload, this.#out.subarray(CHUNK_HEADER_BYTES));
     let file = this.#out;
@@ -317,6 +311,28 @@ function writeFile(p: string, file: Buffer, length: number, direct: boolean): vo
     throw e;
   }
   fs.closeSync(fd);
+}
+
+/**
+ * Sets an existing chunk's mtime to `nowMs` (GC's lease rule); false when there is no such chunk.
+ * Probed with a non-throwing stat first: nearly every chunk of an incremental is new, and a failed
+ * `utimesSync` builds an exception (~3-6 µs each on the lab machine, thousands per run).
+ */
+function touchIfPresent(target: string, nowMs: number): boolean {
+  if (fs.statSync(target, { throwIfNoEntry: false }) === undefined) {
+    return false;
+  }
+  const t = nowMs / 1000;
+  try {
+    fs.utimesSync(target, t, t);
+    return true;
+  } catch (e) {
+    // removed between the two calls (a GC sweep): written again like a new chunk
+    if (isErrno(e, 'ENOENT')) {
+      return false;
+    }
+    throw e;
+  }
 }
 
 /** A zero block to compare against (memcmp speed, no per-word work in JS). */
