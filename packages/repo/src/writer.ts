@@ -84,6 +84,12 @@ export class SnapshotWriter {
   /** Digests of `#temps`: two workers may store the same new content at once. */
   readonly #tempDigests = new Set<string>();
   readonly #inflight = new Set<Promise<unknown>>();
+  /**
+   * A compaction holds about three slots of memory at once (the base, the ranges' chunks, the
+   * result), and the patches that turn into compactions were admitted as small buffers: unbounded,
+   * an incremental over a long chain of patches compacting many slots at once peaked near 300 MiB.
+   */
+  readonly #compacting = new Semaphore(2);
   #sem: Semaphore | null = null;
   #lease: Lease | null = null;
   #parent: SnapshotManifest | null = null;
@@ -222,8 +228,10 @@ export class SnapshotWriter {
       this.#repo.pool().runPatch(req, this.#repo.options.now()),
     );
     if ('compact' in stored) {
-      const bytes = await compactSlot(this.#repo, stored.compact, len, news);
-      d.index.set(slot, await this.#store(d, ChunkKind.data, bytes));
+      await this.#compacting.with(async () => {
+        const bytes = await compactSlot(this.#repo, stored.compact, len, news);
+        d.index.set(slot, await this.#store(d, ChunkKind.data, bytes));
+      });
       return;
     }
     if (stored.data !== null) {
