@@ -202,7 +202,7 @@ function putRanges(
       } else {
         view.fill(0);
       }
-      out.push({ offsetInSlot: r.offset, data: view });
+      out.push({ offsetInSlot: r.offset, data: view, ...(r.read ? {} : { zero: true }) });
     }
     await Promise.all(reads);
     await o.writer.putPatch(o.target, slot, out, { bytesRead: read, overZero });

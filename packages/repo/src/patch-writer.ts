@@ -9,6 +9,8 @@ export interface SlotRange {
   offsetInSlot: number;
   /** The new bytes. */
   data: Uint8Array;
+  /** The range reads as zeros (`data` holds zeros too): its bytes need not be stored. */
+  zero?: boolean;
 }
 
 /** Limits that decide when a patch is compacted (defined with the format). */

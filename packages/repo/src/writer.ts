@@ -9,52 +9,15 @@ import { DiskIndex } from './format/index-file.js';
 import { sha256hex } from './hash.js';
 import { Lease } from './lease.js';
 import { checkRanges, compactSlot, type PatchLimits, type SlotRange } from './patch-writer.js';
+import { type PackHost, PatchPacks } from './patch-packs.js';
 import { discardTemps, publishChunks, type TempChunk } from './publish.js';
 import type { Repository } from './repository.js';
 import type { StoredChunk } from './worker/chunk-job.js';
+import type { PatchStart } from './worker/slot-entry.js';
 import { checkDiskTarget, checkDomainUuid, checkSnapshotId } from './validate.js';
+import type { CommitInfo, DiskSpec, WriterOptions } from './writer-types.js';
 
-/** Options of a {@link SnapshotWriter}. */
-export interface WriterOptions {
-  /** The domain being backed up. */
-  domain: { uuid: string; name: string };
-  /** Snapshot id; default `<UTC time>-<random>` from the repository's clock and id source. */
-  snapshotId?: string;
-  /** Parent snapshot id (same domain) whose indexes disks may start from; null/absent for a full. */
-  parent?: string | null;
-  /** Host name recorded in the lease (default os.hostname()). */
-  host?: string;
-  /** Patch compaction limits. */
-  patchLimits?: Partial<PatchLimits>;
-}
-
-/** A disk to write. */
-export interface DiskSpec {
-  /** Disk target, e.g. `vda`. */
-  target: string;
-  /** Virtual size in bytes. */
-  virtualSize: number;
-  /** Source path at backup time (manifest). */
-  source: string;
-  /** Image format at backup time (manifest). */
-  format: string;
-  /** Start from the parent's index of the same target (default true when there is a parent). */
-  fromParent?: boolean;
-}
-
-/** Manifest fields the caller supplies at commit; the writer fills id, domain, parent and disks. */
-export type CommitInfo = Pick<
-  SnapshotManifest,
-  | 'host'
-  | 'level'
-  | 'reasons'
-  | 'checkpoint'
-  | 'domainXml'
-  | 'startedAt'
-  | 'endedAt'
-  | 'toolVersion'
-  | 'consistency'
->;
+export type { CommitInfo, DiskSpec, WriterOptions } from './writer-types.js';
 
 interface DiskState {
   spec: DiskSpec;
@@ -91,6 +54,7 @@ export class SnapshotWriter {
    */
   readonly #compacting = new Semaphore(2);
   #sem: Semaphore | null = null;
+  #packs: PatchPacks<DiskState> | null = null;
   #lease: Lease | null = null;
   #parent: SnapshotManifest | null = null;
   #state: 'new' | 'open' | 'committed' | 'aborted' = 'new';
@@ -135,6 +99,7 @@ export class SnapshotWriter {
     }
     this.#state = 'open';
     this.#sem = new Semaphore(this.#repo.pool().capacity);
+    this.#packs = new PatchPacks(this.#packHost(), this.#repo.pool().capacity - 1);
     if (parent !== null) {
       this.#parent = await this.#requireParent(parent);
     }
@@ -218,6 +183,10 @@ export class SnapshotWriter {
     const news = checkRanges(ranges, len);
     d.bytesRead += opts.bytesRead ?? news.reduce((n, r) => n + r.data.length, 0);
     const current = opts.overZero === true ? ZERO_DIGEST_HEX : d.index.get(slot);
+    const packs = this.#packs;
+    if (packs !== null && news.reduce((n, r) => n + r.data.length, 0) <= PACKED_UP_TO) {
+      return packs.add(d, slot, current, len, news);
+    }
     const req = {
       ranges: news.map((r) => ({ slotOffset: r.offsetInSlot, data: r.data })),
       current,
@@ -228,10 +197,7 @@ export class SnapshotWriter {
       this.#repo.pool().runPatch(req, this.#repo.options.now()),
     );
     if ('compact' in stored) {
-      await this.#compacting.with(async () => {
-        const bytes = await compactSlot(this.#repo, stored.compact, len, news);
-        d.index.set(slot, await this.#store(d, ChunkKind.data, bytes));
-      });
+      await this.#compact(d, slot, stored.compact, news);
       return;
     }
     if (stored.data !== null) {
@@ -260,7 +226,9 @@ export class SnapshotWriter {
    */
   async commit(info: CommitInfo): Promise<SnapshotManifest> {
     this.#checkOpen();
+    this.#packs?.flush();
     await Promise.allSettled([...this.#inflight]);
+    this.#packs?.check();
     const pool = this.#repo.pool();
     await publishChunks(this.#repo.root, this.#temps.splice(0), (pairs) => pool.rename(pairs));
     const disks: ManifestDisk[] = [];
@@ -306,6 +274,7 @@ export class SnapshotWriter {
       return;
     }
     this.#state = 'aborted';
+    this.#packs?.discard();
     await Promise.allSettled([...this.#inflight]);
     await discardTemps(this.#temps.splice(0).map((t) => t.temp));
     await fsp.rm(this.dir, { recursive: true, force: true });
@@ -381,6 +350,31 @@ export class SnapshotWriter {
     }
   }
 
+  /** The writer as its packs see it. */
+  #packHost(): PackHost<DiskState> {
+    return {
+      pool: () => this.#repo.pool(),
+      now: () => this.#repo.options.now(),
+      limits: this.#limits,
+      track: (run) => this.#track(run),
+      keep: (p) => {
+        this.#inflight.add(p);
+        void p.finally(() => this.#inflight.delete(p));
+      },
+      record: (d, c) => this.#record(d, c),
+      setSlot: (d, slot, digest) => d.index.set(slot, digest),
+      compact: (d, slot, start, news) => this.#compact(d, slot, start, news),
+    };
+  }
+
+  /** Stores slot `slot` whole, from its patch start and new ranges. */
+  #compact(d: DiskState, slot: number, start: PatchStart, news: SlotRange[]): Promise<void> {
+    return this.#compacting.with(async () => {
+      const bytes = await compactSlot(this.#repo, start, d.index.slotLength(slot), news);
+      d.index.set(slot, await this.#store(d, ChunkKind.data, bytes));
+    });
+  }
+
   /** Takes a stored chunk's temp into the snapshot (or drops it: this writer has that content). */
   async #record(d: DiskState, c: StoredChunk): Promise<void> {
     if (c.temp === null) {
@@ -395,6 +389,12 @@ export class SnapshotWriter {
     this.#temps.push({ temp: c.temp, target: this.#repo.chunkPath(c.digest) });
   }
 }
+
+/**
+ * Patches with at most this many new bytes go into packs (copied there); larger ones, which a
+ * caller usually laid in a lent region, are stored by a job of their own without a copy.
+ */
+const PACKED_UP_TO = 256 * 1024;
 
 /** `<yyyymmddThhmmssZ>-<random>`: sortable by time, unique by the random part. */
 function defaultSnapshotId(repo: Repository): string {

@@ -277,9 +277,9 @@ describe('patches: the chunk worker reads the slot entry and decides compaction'
     const idx = await repo.readIndex(DOMAIN.uuid, 'c2', 'vda');
     await rm(repo.chunkPath(idx.get(0)));
     const c3 = await incOf(3);
-    await assert.rejects(c3.putPatch('vda', 0, [{ offsetInSlot: 0, data: rnd(BLOCK) }]), {
-      code: 'REPO_CHUNK_MISSING',
-    });
+    // a small patch waits in a pack: its failure is the commit's
+    await c3.putPatch('vda', 0, [{ offsetInSlot: 0, data: rnd(BLOCK) }]);
+    await assert.rejects(c3.commit(commitInfo('incremental')), { code: 'REPO_CHUNK_MISSING' });
     await c3.abort();
     const ids = (await repo.listSnapshots(DOMAIN.uuid)).map((r) => r.id);
     assert.deepEqual(ids, ['c0', 'c1', 'c2']);

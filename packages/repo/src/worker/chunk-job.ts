@@ -14,6 +14,7 @@ import {
 import { exceedsLimits, patchPayload, type PatchLimits, type PatchRange } from '../format/patch.js';
 import { alignedBuffer, alignUp, type ArenaShape, regionView } from './arena.js';
 import { chunkFile } from '../validate.js';
+import { layOutPack, type PackJob, type PackJobResult, type PackSlotResult } from './pack-job.js';
 import { patchStart, type PatchStart } from './slot-entry.js';
 
 /** A job for a chunk worker: hash, compress and write one payload held in an arena region. */
@@ -218,6 +219,40 @@ export class ChunkStore {
     const payload = patchPayload(start.base, start.old, news, job.slotLength);
     const patch = this.#store(ChunkKind.patch, payload, null, job.nowMs, false);
     return { id: job.id, patch, data };
+  }
+
+  /**
+   * Runs one pack job (see `pack-job.ts`): reads each slot's current entry, stores the pack's
+   * bytes that the patches need as one data chunk, then each slot's patch, or leaves a slot whose
+   * merged ranges exceed the limits to the caller to compact.
+   */
+  runPack(job: PackJob): PackJobResult {
+    const starts = job.slots.map((s) => patchStart(this.root, s.current, this.hash));
+    const compact = job.slots.map((s, i) => {
+      const st = starts[i] as PatchStart;
+      return exceedsLimits(st.base, st.old, s.ranges, s.slotLength, job.limits);
+    });
+    const region = regionView(this.shape, job.region);
+    const payload = region.subarray(CHUNK_HEADER_BYTES, CHUNK_HEADER_BYTES + job.length);
+    const lay = layOutPack(payload, job.slots, compact, isAllZero, ZERO_DIGEST_HEX);
+    let data: StoredChunk | null = null;
+    if (lay.dataLength > 0) {
+      const bytes = payload.subarray(0, lay.dataLength);
+      data = this.#store(ChunkKind.data, bytes, region, job.nowMs, false);
+    }
+    const slots = job.slots.map((s, i): PackSlotResult => {
+      const st = starts[i] as PatchStart;
+      if (compact[i] === true) {
+        return { compact: st };
+      }
+      const news = (lay.ranges[i] ?? []).map((r) => ({
+        ...r,
+        digest: r.digest || (data?.digest ?? ''),
+      }));
+      const payload = patchPayload(st.base, st.old, news, s.slotLength);
+      return { patch: this.#store(ChunkKind.patch, payload, null, job.nowMs, false) };
+    });
+    return { id: job.id, data, slots };
   }
 
   /**

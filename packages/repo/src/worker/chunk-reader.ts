@@ -72,6 +72,12 @@ export class ChunkReader {
   #file = Buffer.alloc(0);
   /** Payloads of patch ranges' data chunks, one per distinct chunk of a patch (reused). */
   readonly #rangeData: Buffer[] = [];
+  /**
+   * The verified payload each buffer of `#rangeData` still holds, by digest. A pack (see
+   * `pack-job.ts`) holds the new bytes of many neighbouring slots: reading and verifying it once
+   * per slot would cost a restore its whole size for each of them.
+   */
+  readonly #held: ({ digest: string; payload: Buffer } | undefined)[] = [];
   #direct = true;
 
   /** @param root repository root @param shape the shared arena @param hash the digest algorithm */
@@ -99,6 +105,7 @@ export class ChunkReader {
     try {
       const file = this.#readFile(job.digest);
       const raw = decodeChunkHeader(file, job.digest).rawLength;
+      this.#held[0] = undefined;
       const c = this.#decoder.decodeInto(file, job.digest, this.#rangeBuffer(0, raw));
       if (c.kind === ChunkKind.data) {
         return { id: job.id, ok: true, children: [] };
@@ -173,12 +180,18 @@ export class ChunkReader {
 
   /** The payload of data chunk `digest` (a patch range's bytes), in reused buffer `k`. */
   #readData(digest: string, k: number): Buffer {
+    const held = this.#held[k];
+    if (held?.digest === digest) {
+      return held.payload;
+    }
+    this.#held[k] = undefined;
     const file = this.#readFile(digest);
     const raw = decodeChunkHeader(file, digest).rawLength;
     const c = this.#decoder.decodeInto(file, digest, this.#rangeBuffer(k, raw));
     if (c.kind !== ChunkKind.data) {
       throw corrupt(digest, 'a patch where a data chunk was expected');
     }
+    this.#held[k] = { digest, payload: c.payload };
     return c.payload;
   }
 

@@ -2,7 +2,7 @@
  * Worker-thread entry: hashes, compresses and writes chunks off the main thread, resolves a
  * restore's slots and checks chunks for verify.
  * `workerData`: `{ root: string, level: number, shape: ArenaShape, hash: ChunkHash }`. Messages: `ChunkJob`,
- * `PatchJob`, `RenameJob`, `ResolveJob` or `CheckJob` in; their results or `{ id, error }` out.
+ * `PatchJob`, `PackJob`, `RenameJob`, `ResolveJob` or `CheckJob` in; their results or `{ id, error }` out.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 
@@ -12,8 +12,9 @@ import type { ArenaShape } from './arena.js';
 import type { ChunkJob, PatchJob, RenameJob } from './chunk-job.js';
 import { ChunkStore, runRenames } from './chunk-job.js';
 import { type CheckJob, ChunkReader, type ResolveJob } from './chunk-reader.js';
+import type { PackJob } from './pack-job.js';
 
-type Job = ChunkJob | PatchJob | RenameJob | ResolveJob | CheckJob;
+type Job = ChunkJob | PatchJob | PackJob | RenameJob | ResolveJob | CheckJob;
 
 const data = workerData as { root: string; level: number; shape: ArenaShape; hash: ChunkHash };
 const store = new ChunkStore(data.root, new ChunkEncoder(data.level), data.shape, data.hash);
@@ -26,6 +27,8 @@ function run(job: Job): unknown {
   switch (job.type) {
     case 'patch':
       return store.runPatch(job);
+    case 'pack':
+      return store.runPack(job);
     case 'rename':
       return runRenames(job);
     case 'resolve':

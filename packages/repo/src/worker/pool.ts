@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { RepoError } from '../errors.js';
 import { CHUNK_HEADER_BYTES, type ChunkHash, type ChunkKind } from '../format/constants.js';
 import { Arena, arenaShape, regionView } from './arena.js';
+import { workerError } from './worker-error.js';
 import type {
   ChunkJob,
   ChunkJobResult,
@@ -13,10 +14,16 @@ import type {
   RenameJobResult,
 } from './chunk-job.js';
 import type { CheckJob, CheckJobResult, ResolveJob, ResolveJobResult } from './chunk-reader.js';
+import type { PackJob, PackJobResult } from './pack-job.js';
 
-type Job = ChunkJob | PatchJob | RenameJob | ResolveJob | CheckJob;
+type Job = ChunkJob | PatchJob | PackJob | RenameJob | ResolveJob | CheckJob;
 type JobResult =
-  ChunkJobResult | PatchJobResult | RenameJobResult | ResolveJobResult | CheckJobResult;
+  | ChunkJobResult
+  | PatchJobResult
+  | PackJobResult
+  | RenameJobResult
+  | ResolveJobResult
+  | CheckJobResult;
 type Reply = JobResult | { id: number; error: { message: string; code?: unknown } };
 
 interface Pending {
@@ -53,25 +60,6 @@ const DEPTH = 2;
 const LENDABLE = 8;
 /** The arena's regions hold at least this much (patch payloads may exceed tiny test slots). */
 const MIN_REGION_PAYLOAD = 256 * 1024;
-
-/** Errno codes of a filesystem that takes no more data (full, over quota, file size limit). */
-const NO_SPACE = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
-
-/** The error a worker's failed job rejects with: its own code, `REPO_NO_SPACE`, or a generic one. */
-function workerError(err: { message: string; code?: unknown }): RepoError {
-  const code = typeof err.code === 'string' ? err.code : '';
-  if (code.startsWith('REPO_')) {
-    return new RepoError(code, err.message);
-  }
-  if (NO_SPACE.has(code)) {
-    return new RepoError(
-      'REPO_NO_SPACE',
-      `the repository's filesystem takes no more data (${err.message}); free space or raise the ` +
-        'quota, then run the backup again',
-    );
-  }
-  return new RepoError('REPO_WORKER_FAILED', err.message);
-}
 
 /** Options of a {@link ChunkPool}. */
 export interface ChunkPoolOptions {
@@ -191,6 +179,31 @@ export class ChunkPool {
       fill,
       job,
     ) as Promise<PatchJobResult>;
+  }
+
+  /**
+   * A staging region held by the caller to fill (a pack of patches, see {@link runPack}), with its
+   * payload view; waits while every staging region is busy. Give it back with {@link releaseRegion}.
+   * There are {@link capacity} staging regions.
+   */
+  async holdRegion(): Promise<{ region: number; payload: Buffer }> {
+    const arena = this.#arena;
+    if (!this.#open || arena === null) {
+      throw new RepoError('REPO_CLOSED', 'chunk pool is closed');
+    }
+    const region = await arena.stage();
+    return { region, payload: arena.view(region, arena.shape.regionBytes - CHUNK_HEADER_BYTES) };
+  }
+
+  /** Gives back a region from {@link holdRegion}. */
+  releaseRegion(region: number): void {
+    this.#arena?.unstage(region);
+  }
+
+  /** Stores a pack held in a region from {@link holdRegion} (see `pack-job.ts`). */
+  runPack(job: Omit<PackJob, 'id' | 'type'>): Promise<PackJobResult> {
+    const id = this.#nextId++;
+    return this.#enqueue({ ...job, id, type: 'pack' }) as Promise<PackJobResult>;
   }
 
   /**

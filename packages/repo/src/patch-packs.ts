@@ -1,0 +1,233 @@
+/**
+ * The writer's side of packs (see `worker/pack-job.ts`): small patches of one disk are copied into
+ * a held arena region until it is full, then stored by one worker job while the next pack fills.
+ * `add` returns once the bytes are copied, so a copy never waits for a pack to fill; a pack's
+ * failure is kept and thrown by the next `add` and by `finish`.
+ */
+import { Semaphore } from '@virtvault/core';
+
+import type { PatchLimits } from './format/patch.js';
+import type { SlotRange } from './patch-writer.js';
+import type { ChunkPool } from './worker/pool.js';
+import type { StoredChunk } from './worker/chunk-job.js';
+import type { PackJobResult, PackSlot } from './worker/pack-job.js';
+import type { PatchStart } from './worker/slot-entry.js';
+
+/**
+ * A pack is stored once it holds this many bytes or {@link PACK_SLOTS} slots: large enough to be
+ * written with O_DIRECT (from 1 MiB), small enough that the next pack fills while it is stored.
+ */
+const PACK_BYTES = 2 * 1024 * 1024;
+/** Slots per pack at most: each is a header read and a patch file in the worker's one job. */
+const PACK_SLOTS = 48;
+
+/** What packs of disk `D` need from their writer. */
+export interface PackHost<D> {
+  /** The writer's worker pool. */
+  pool(): ChunkPool;
+  /** Wall-clock ms for touching chunks. */
+  now(): number;
+  /** Compaction limits. */
+  limits: PatchLimits;
+  /** Runs a pool job under the writer's bound. */
+  track<T>(run: () => Promise<T>): Promise<T>;
+  /** Keeps `p` in the writer's in-flight set until it settles. */
+  keep(p: Promise<void>): void;
+  /** Takes a stored chunk into the snapshot. */
+  record(d: D, c: StoredChunk): Promise<void>;
+  /** Sets a slot's entry. */
+  setSlot(d: D, slot: number, digest: string): void;
+  /** Compacts a slot from its start and new ranges (the bytes are the caller's copies). */
+  compact(d: D, slot: number, start: PatchStart, news: SlotRange[]): Promise<void>;
+}
+
+interface Pack {
+  region: number;
+  payload: Buffer;
+  used: number;
+  slots: number[];
+  members: PackSlot[];
+}
+
+/** Packs being filled, one per disk, and the permits that bound how many regions they hold. */
+export class PatchPacks<D> {
+  readonly #filling = new Map<D, Pack>();
+  readonly #opening = new Map<D, Promise<void>>();
+  readonly #permits: Semaphore;
+  readonly #max: number;
+  #held = 0;
+  #failure: Error | null = null;
+
+  /**
+   * @param host the writer @param max packs holding a region at once (fewer than the pool's
+   * staging regions, so that staged jobs always find one)
+   */
+  constructor(
+    private readonly host: PackHost<D>,
+    max: number,
+  ) {
+    this.#max = Math.max(1, max);
+    this.#permits = new Semaphore(this.#max);
+  }
+
+  /** Throws the first failure of a stored pack. */
+  check(): void {
+    if (this.#failure !== null) {
+      throw this.#failure;
+    }
+  }
+
+  /**
+   * Copies one slot's new ranges (sorted; a range with `zero` is not copied) into `d`'s pack,
+   * storing the pack first when they do not fit.
+   */
+  async add(
+    d: D,
+    slot: number,
+    current: string,
+    slotLength: number,
+    ranges: SlotRange[],
+  ): Promise<void> {
+    const bytes = ranges.reduce((n, r) => n + (r.zero === true ? 0 : r.data.length), 0);
+    for (;;) {
+      this.check();
+      const p = this.#filling.get(d);
+      if (p !== undefined && fits(p, bytes)) {
+        lay(p, slot, current, slotLength, ranges);
+        return;
+      }
+      if (p !== undefined) {
+        this.#dispatch(d, p);
+      }
+      await this.#openFor(d);
+    }
+  }
+
+  /** Stores every pack being filled (before a commit). */
+  flush(): void {
+    for (const [d, p] of [...this.#filling]) {
+      this.#dispatch(d, p);
+    }
+  }
+
+  /** Gives back the regions of packs never stored (abort). */
+  discard(): void {
+    for (const p of this.#filling.values()) {
+      this.#release(p);
+    }
+    this.#filling.clear();
+  }
+
+  #openFor(d: D): Promise<void> {
+    let o = this.#opening.get(d);
+    if (o === undefined) {
+      o = this.#open(d).finally(() => this.#opening.delete(d));
+      this.#opening.set(d, o);
+    }
+    return o;
+  }
+
+  async #open(d: D): Promise<void> {
+    if (this.#held >= this.#max) {
+      // another disk's pack may be waiting to fill: store it, so that its permit comes back
+      this.flush();
+    }
+    await this.#permits.acquire();
+    this.#held++;
+    try {
+      const { region, payload } = await this.host.pool().holdRegion();
+      this.#filling.set(d, { region, payload, used: 0, slots: [], members: [] });
+    } catch (e) {
+      this.#held--;
+      this.#permits.release();
+      throw e;
+    }
+  }
+
+  #release(p: Pack): void {
+    if (p.region >= 0) {
+      this.host.pool().releaseRegion(p.region);
+      p.region = -1;
+      this.#held--;
+      this.#permits.release();
+    }
+  }
+
+  #dispatch(d: D, p: Pack): void {
+    this.#filling.delete(d);
+    const { limits } = this.host;
+    const job = {
+      region: p.region,
+      length: p.used,
+      slots: p.members,
+      limits,
+      nowMs: this.host.now(),
+    };
+    const done = this.host
+      .track(() => this.host.pool().runPack(job))
+      .then((r) => this.#apply(d, p, r))
+      .catch((e: unknown) => {
+        this.#failure ??= e instanceof Error ? e : new Error(String(e));
+      })
+      .finally(() => this.#release(p));
+    this.host.keep(done);
+  }
+
+  /** Records a stored pack's chunks and entries, then compacts the slots the worker left. */
+  async #apply(d: D, p: Pack, r: PackJobResult): Promise<void> {
+    if (r.data !== null) {
+      await this.host.record(d, r.data);
+    }
+    const compacts: { slot: number; start: PatchStart; news: SlotRange[] }[] = [];
+    for (const [i, s] of r.slots.entries()) {
+      const slot = p.slots[i] as number;
+      if ('patch' in s) {
+        await this.host.record(d, s.patch);
+        this.host.setSlot(d, slot, s.patch.digest);
+      } else {
+        const news = (p.members[i] as PackSlot).ranges.map((x) => ({
+          offsetInSlot: x.slotOffset,
+          // copied out: the region goes back before the compaction reads anything
+          data:
+            x.at === null
+              ? Buffer.alloc(x.length)
+              : Buffer.from(p.payload.subarray(x.at, x.at + x.length)),
+        }));
+        compacts.push({ slot, start: s.compact, news });
+      }
+    }
+    this.#release(p);
+    for (const c of compacts) {
+      await this.host.compact(d, c.slot, c.start, c.news);
+    }
+  }
+}
+
+function fits(p: Pack, bytes: number): boolean {
+  if (p.members.length === 0) {
+    return bytes <= p.payload.length;
+  }
+  const room = Math.min(PACK_BYTES, p.payload.length);
+  return p.used + bytes <= room && p.members.length < PACK_SLOTS;
+}
+
+function lay(
+  p: Pack,
+  slot: number,
+  current: string,
+  slotLength: number,
+  ranges: SlotRange[],
+): void {
+  const member: PackSlot = { current, slotLength, ranges: [] };
+  for (const r of ranges) {
+    let at: number | null = null;
+    if (r.zero !== true) {
+      at = p.used;
+      p.payload.set(r.data, at);
+      p.used += r.data.length;
+    }
+    member.ranges.push({ slotOffset: r.offsetInSlot, length: r.data.length, at });
+  }
+  p.slots.push(slot);
+  p.members.push(member);
+}
