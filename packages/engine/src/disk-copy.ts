@@ -6,7 +6,7 @@ import { runPool, Semaphore } from '@virtvault/core';
 import { NbdClient, walkExtents } from '@virtvault/nbd';
 import type { SnapshotWriter, SlotRange as RepoPatchRange } from '@virtvault/repo';
 
-import { planSlots, type PatchRange, type SlotWork, type SourceExtent } from './slot-plan.js';
+import { planSlotsFrom, type PatchRange, type SlotWork, type SourceExtent } from './slot-plan.js';
 
 /** NBD metadata context of the allocation status. */
 export const BASE_ALLOCATION = 'base:allocation';
@@ -46,33 +46,30 @@ export interface CopyDiskOptions {
   signal?: AbortSignal;
 }
 
-async function collectExtents(o: CopyDiskOptions): Promise<SourceExtent[]> {
+/** The source's extents as the walk finds them: zero extents read as zeros, never stored. */
+async function* sourceExtents(o: CopyDiskOptions): AsyncGenerator<SourceExtent> {
   const contexts: [string] | [string, string] =
     o.mode.kind === 'full' ? [BASE_ALLOCATION] : [BASE_ALLOCATION, o.mode.bitmapContext];
-  const out: SourceExtent[] = [];
   const walk = walkExtents(o.nbd, { contexts, ...(o.signal ? { signal: o.signal } : {}) });
   for await (const e of walk) {
-    // zero extents read as zeros: never read, never stored
-    out.push({
+    yield {
       offset: e.offset,
       length: e.length,
       allocated: e.allocated && !e.zero,
       changed: o.mode.kind === 'full' || e.dirty,
-    });
+    };
   }
-  return out;
 }
 
-function bytesToRead(work: readonly SlotWork[]): number {
-  let n = 0;
-  for (const w of work) {
-    if (w.kind === 'data' || w.kind === 'sparse') {
-      n += w.reads.reduce((s, r) => s + r.length, 0);
-    } else if (w.kind === 'patch') {
-      n += w.ranges.reduce((s, r) => s + (r.read ? r.length : 0), 0);
-    }
+/** Bytes a slot's work reads from the source. */
+function bytesToRead(w: SlotWork): number {
+  if (w.kind === 'data' || w.kind === 'sparse') {
+    return w.reads.reduce((s, r) => s + r.length, 0);
   }
-  return n;
+  if (w.kind === 'patch') {
+    return w.ranges.reduce((s, r) => s + (r.read ? r.length : 0), 0);
+  }
+  return 0;
 }
 
 async function readInto(o: CopyDiskOptions, buf: Buffer, at: number, off: number, len: number) {
@@ -210,29 +207,42 @@ function putRanges(
   });
 }
 
-/** Copies a disk; returns the bytes read from the export. */
+/**
+ * Copies a disk; returns the bytes read from the export. Slots are read while the walk of the
+ * extents goes on (a disk's extents are never all held at once); progress is reported once the
+ * walk is complete, so that its total never changes.
+ */
 export async function copyDisk(o: CopyDiskOptions): Promise<number> {
-  const extents = await collectExtents(o);
-  const work = [
-    ...planSlots({
-      size: o.nbd.size,
-      slotSize: o.slotSize,
-      extents,
-      mode: o.mode.kind === 'full' ? 'full' : 'changes',
-      ...(o.parentHasData ? { parentHasData: o.parentHasData } : {}),
-    }),
-  ];
-  const progress: DiskProgress = { target: o.target, bytesRead: 0, bytesToRead: bytesToRead(work) };
-  o.onProgress?.(progress);
+  const progress: DiskProgress = { target: o.target, bytesRead: 0, bytesToRead: 0 };
+  let planned = false;
+  const report = (): void => {
+    if (planned) {
+      o.onProgress?.(progress);
+    }
+  };
+  const input = {
+    size: o.nbd.size,
+    slotSize: o.slotSize,
+    mode: o.mode.kind === 'full' ? ('full' as const) : ('changes' as const),
+    ...(o.parentHasData ? { parentHasData: o.parentHasData } : {}),
+  };
+  async function* work(): AsyncGenerator<SlotWork> {
+    for await (const w of planSlotsFrom(input, sourceExtents(o))) {
+      progress.bytesToRead += bytesToRead(w);
+      yield w;
+    }
+    planned = true;
+    report();
+  }
   const bound = o.concurrency ?? 8;
   const buffers: Buffers = { big: new Semaphore(bound), small: new SmallBuffers() };
   // Patches of an incremental hold little memory and mostly wait (a base's header read from disk,
   // NBD replies): more of them are in flight than whole slots.
-  await runPool(work, bound * SMALL_PER_BIG, async (w) => {
+  await runPool(work(), bound * SMALL_PER_BIG, async (w) => {
     // not `+= await`: that reads bytesRead before the await and loses the other slots' bytes
     const read = await doSlot(o, buffers, w);
     progress.bytesRead += read;
-    o.onProgress?.(progress);
+    report();
   });
   return progress.bytesRead;
 }

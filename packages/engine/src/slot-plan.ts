@@ -104,7 +104,7 @@ function decide(
   slot: number,
   acc: SlotAccumulator,
   length: number,
-  input: SlotPlanInput,
+  input: Omit<SlotPlanInput, 'extents'>,
 ): SlotWork {
   if (input.mode === 'changes' && acc.changedBytes === 0) {
     return { slot, kind: 'keep' };
@@ -126,36 +126,91 @@ function decide(
 }
 
 /**
+ * Plans slots as extents arrive in disk order: a slot is decided once an extent reaches past its
+ * end (or the input ends), so a caller streaming a walk holds one slot's extents, not the disk's.
+ */
+export class SlotPlanner {
+  readonly #input: Omit<SlotPlanInput, 'extents'>;
+  readonly #slots: number;
+  #slot = 0;
+  #acc = emptyAcc();
+
+  /** @param input the disk and mode (its `extents`, if any, are ignored) */
+  constructor(input: Omit<SlotPlanInput, 'extents'>) {
+    this.#input = input;
+    this.#slots = Math.ceil(input.size / input.slotSize);
+  }
+
+  /** Adds the next extent (offsets ascending, not overlapping); returns the slots it completed. */
+  add(e: SourceExtent): SlotWork[] {
+    const out: SlotWork[] = [];
+    const eEnd = Math.min(e.offset + e.length, this.#input.size);
+    while (this.#slot < this.#slots) {
+      const { start, end } = this.#bounds();
+      if (e.offset >= end) {
+        out.push(this.#next());
+        continue;
+      }
+      const from = Math.max(start, e.offset);
+      const to = Math.min(end, eEnd);
+      if (to > from) {
+        addPiece(this.#acc, e, from - start, to - from);
+      }
+      if (eEnd < end) {
+        break;
+      }
+      out.push(this.#next());
+      if (eEnd === end) {
+        break;
+      }
+    }
+    return out;
+  }
+
+  /** Ends the input: plans every slot left (parts no extent covered are unallocated, unchanged). */
+  end(): SlotWork[] {
+    const out: SlotWork[] = [];
+    while (this.#slot < this.#slots) {
+      out.push(this.#next());
+    }
+    return out;
+  }
+
+  #bounds(): { start: number; end: number } {
+    const start = this.#slot * this.#input.slotSize;
+    return { start, end: Math.min(this.#input.size, start + this.#input.slotSize) };
+  }
+
+  #next(): SlotWork {
+    const { start, end } = this.#bounds();
+    const w = decide(this.#slot, this.#acc, end - start, this.#input);
+    this.#slot++;
+    this.#acc = emptyAcc();
+    return w;
+  }
+}
+
+/**
  * Plans the work slot by slot, in disk order. Every slot of `[0, size)` gets exactly one entry.
  * A slot whose changed bytes are all unallocated now becomes `zero` only when nothing in it is
  * allocated; otherwise it is patched with zero ranges (`read: false`) or stored whole.
  */
 export function* planSlots(input: SlotPlanInput): Generator<SlotWork> {
-  const { size, slotSize, extents } = input;
-  const slots = Math.ceil(size / slotSize);
-  let i = 0;
-  for (let slot = 0; slot < slots; slot++) {
-    const start = slot * slotSize;
-    const end = Math.min(size, start + slotSize);
-    const acc = emptyAcc();
-    while (i < extents.length) {
-      const e = extents[i] as SourceExtent;
-      const eEnd = e.offset + e.length;
-      if (eEnd <= start) {
-        i++;
-        continue;
-      }
-      if (e.offset >= end) {
-        break;
-      }
-      const from = Math.max(start, e.offset);
-      const to = Math.min(end, eEnd);
-      addPiece(acc, e, from - start, to - from);
-      if (eEnd > end) {
-        break;
-      }
-      i++;
-    }
-    yield decide(slot, acc, end - start, input);
+  const planner = new SlotPlanner(input);
+  for (const e of input.extents) {
+    yield* planner.add(e);
   }
+  yield* planner.end();
+}
+
+/** {@link planSlots} over extents that arrive while the slots are worked on. */
+export async function* planSlotsFrom(
+  input: Omit<SlotPlanInput, 'extents'>,
+  extents: AsyncIterable<SourceExtent>,
+): AsyncGenerator<SlotWork> {
+  const planner = new SlotPlanner(input);
+  for await (const e of extents) {
+    yield* planner.add(e);
+  }
+  yield* planner.end();
 }

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { planSlots, type SlotPlanInput, type SourceExtent } from '../slot-plan.js';
+import {
+  planSlots,
+  planSlotsFrom,
+  type SlotPlanInput,
+  type SlotWork,
+  type SourceExtent,
+} from '../slot-plan.js';
 
 const K = 1024;
 const SLOT = 4096 * K;
@@ -138,5 +144,77 @@ describe('planSlots, incrementals', () => {
       reads: [{ offset: 0, length: SLOT }],
       length: SLOT,
     });
+  });
+});
+
+/** A seeded generator (mulberry32), so a failing case can be replayed. */
+function prng(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Random extents over `[0, size)` in 64 KiB steps, some missing (gaps). */
+function randomExtents(rnd: () => number, size: number): SourceExtent[] {
+  const out: SourceExtent[] = [];
+  for (let at = 0; at < size;) {
+    const length = Math.min(size - at, (1 + Math.floor(rnd() * 96)) * 64 * K);
+    if (rnd() > 0.1) {
+      out.push(ext(at, length, rnd() > 0.4, rnd() > 0.6));
+    }
+    at += length;
+  }
+  return out;
+}
+
+/** Each slot planned from exactly the extents' pieces inside it: what the planner must match. */
+function slotByPieces(input: SlotPlanInput): SlotWork[] {
+  const slots = Math.ceil(input.size / input.slotSize);
+  return Array.from({ length: slots }, (_, slot) => {
+    const start = slot * input.slotSize;
+    const end = Math.min(input.size, start + input.slotSize);
+    const inside = input.extents
+      .filter((e) => e.offset < end && e.offset + e.length > start)
+      .map((e) => {
+        const from = Math.max(start, e.offset);
+        return { ...e, offset: from - start, length: Math.min(end, e.offset + e.length) - from };
+      });
+    const has = input.parentHasData?.(slot) ?? false;
+    const one = { ...input, size: end - start, extents: inside, parentHasData: () => has };
+    return { ...([...planSlots(one)][0] as SlotWork), slot };
+  });
+}
+
+describe('planSlots, extents streamed', () => {
+  it('plans every slot as if from its own extents, whatever the extent boundaries', async () => {
+    for (let seed = 1; seed <= 40; seed++) {
+      const rnd = prng(seed);
+      const size = (5 + Math.floor(rnd() * 20)) * SLOT - Math.floor(rnd() * 4) * 64 * K;
+      const mode = seed % 2 === 0 ? ('full' as const) : ('changes' as const);
+      const input: SlotPlanInput = {
+        size,
+        slotSize: SLOT,
+        mode,
+        extents: randomExtents(rnd, size),
+        parentHasData: (s) => s % 3 !== 0,
+      };
+      const expected = slotByPieces(input);
+      assert.deepEqual([...planSlots(input)], expected, `seed ${seed}`);
+      async function* arriving(): AsyncGenerator<SourceExtent> {
+        for (const e of input.extents) {
+          await Promise.resolve();
+          yield e;
+        }
+      }
+      const streamed: SlotWork[] = [];
+      for await (const w of planSlotsFrom(input, arriving())) {
+        streamed.push(w);
+      }
+      assert.deepEqual(streamed, expected, `seed ${seed}, streamed`);
+    }
   });
 });
