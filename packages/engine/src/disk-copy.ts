@@ -77,6 +77,16 @@ async function readInto(o: CopyDiskOptions, buf: Buffer, at: number, off: number
   await o.nbd.read(at + off, len, { ...opts, into: buf.subarray(off, off + len) });
 }
 
+/**
+ * The whole slot at `start` as the export has it now: what a patch that must be compacted becomes,
+ * read here rather than rebuilt from the repository's base and old ranges.
+ */
+async function readSlot(o: CopyDiskOptions, start: number): Promise<Uint8Array> {
+  const buf = Buffer.allocUnsafe(Math.min(o.slotSize, o.nbd.size - start));
+  await readInto(o, buf, start, 0, buf.length);
+  return buf;
+}
+
 /** Zeroes the parts of `buf` the reads will not cover (holes inside a partly allocated slot). */
 function zeroGaps(buf: Buffer, reads: readonly { offset: number; length: number }[]): void {
   let at = 0;
@@ -202,7 +212,8 @@ function putRanges(
       out.push({ offsetInSlot: r.offset, data: view, ...(r.read ? {} : { zero: true }) });
     }
     await Promise.all(reads);
-    await o.writer.putPatch(o.target, slot, out, { bytesRead: read, overZero });
+    const whole = (): Promise<Uint8Array> => readSlot(o, start);
+    await o.writer.putPatch(o.target, slot, out, { bytesRead: read, overZero, whole });
     return read;
   });
 }
@@ -244,6 +255,8 @@ export async function copyDisk(o: CopyDiskOptions): Promise<number> {
     progress.bytesRead += read;
     report();
   });
+  // patches still waiting in a pack may read their slot from this export
+  await o.writer.flushDisk(o.target);
   return progress.bytesRead;
 }
 

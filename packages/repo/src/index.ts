@@ -6,7 +6,7 @@ export { RepoError } from './errors.js';
 export { mayBeBeingCreated, Repository } from './repository.js';
 export type { RepositoryOptions, InitOptions, SnapshotRef } from './repository.js';
 export { SnapshotWriter } from './writer.js';
-export type { WriterOptions, DiskSpec, CommitInfo } from './writer.js';
+export type { WriterOptions, DiskSpec, CommitInfo, PutPatchOptions } from './writer.js';
 export type { SlotRange, PatchLimits } from './patch-writer.js';
 export { SnapshotReader } from './reader.js';
 export type { DiskExtent, DiskSlot, ReadDiskOptions, ReadSlotsOptions } from './reader.js';

@@ -37,8 +37,29 @@ export interface PackHost<D> {
   record(d: D, c: StoredChunk): Promise<void>;
   /** Sets a slot's entry. */
   setSlot(d: D, slot: number, digest: string): void;
-  /** Compacts a slot from its start and new ranges (the bytes are the caller's copies). */
-  compact(d: D, slot: number, start: PatchStart, news: SlotRange[]): Promise<void>;
+  /**
+   * Compacts a slot: from `whole` (the source) when given, else from its start and new ranges
+   * (the bytes are the caller's copies).
+   */
+  compact(
+    d: D,
+    slot: number,
+    start: PatchStart,
+    news: SlotRange[],
+    whole?: () => Promise<Uint8Array>,
+  ): Promise<void>;
+}
+
+/** One slot's patch as the writer hands it over. */
+export interface PackEntry {
+  /** The slot's current entry. */
+  current: string;
+  /** The slot's length. */
+  slotLength: number;
+  /** The new ranges, sorted (a range with `zero` is not copied). */
+  ranges: SlotRange[];
+  /** Reads the slot's current bytes from the source, for a compaction. */
+  whole?: (() => Promise<Uint8Array>) | undefined;
 }
 
 interface Pack {
@@ -46,13 +67,17 @@ interface Pack {
   payload: Buffer;
   used: number;
   slots: number[];
+  /** What the worker gets (cloneable: no functions). */
   members: PackSlot[];
+  wholes: ((() => Promise<Uint8Array>) | undefined)[];
 }
 
 /** Packs being filled, one per disk, and the permits that bound how many regions they hold. */
 export class PatchPacks<D> {
   readonly #filling = new Map<D, Pack>();
   readonly #opening = new Map<D, Promise<void>>();
+  /** Packs of each disk being stored (and their slots compacted). */
+  readonly #stored = new Map<D, Set<Promise<void>>>();
   readonly #permits: Semaphore;
   readonly #max: number;
   #held = 0;
@@ -77,23 +102,14 @@ export class PatchPacks<D> {
     }
   }
 
-  /**
-   * Copies one slot's new ranges (sorted; a range with `zero` is not copied) into `d`'s pack,
-   * storing the pack first when they do not fit.
-   */
-  async add(
-    d: D,
-    slot: number,
-    current: string,
-    slotLength: number,
-    ranges: SlotRange[],
-  ): Promise<void> {
-    const bytes = ranges.reduce((n, r) => n + (r.zero === true ? 0 : r.data.length), 0);
+  /** Copies one slot's new ranges into `d`'s pack, storing the pack first when they do not fit. */
+  async add(d: D, slot: number, entry: PackEntry): Promise<void> {
+    const bytes = entry.ranges.reduce((n, r) => n + (r.zero === true ? 0 : r.data.length), 0);
     for (;;) {
       this.check();
       const p = this.#filling.get(d);
       if (p !== undefined && fits(p, bytes)) {
-        lay(p, slot, current, slotLength, ranges);
+        lay(p, slot, entry);
         return;
       }
       if (p !== undefined) {
@@ -101,6 +117,16 @@ export class PatchPacks<D> {
       }
       await this.#openFor(d);
     }
+  }
+
+  /** Stores `d`'s pack being filled and waits for all of `d`'s packs; throws the first failure. */
+  async settle(d: D): Promise<void> {
+    const p = this.#filling.get(d);
+    if (p !== undefined) {
+      this.#dispatch(d, p);
+    }
+    await Promise.all([...(this.#stored.get(d) ?? [])]);
+    this.check();
   }
 
   /** Stores every pack being filled (before a commit). */
@@ -136,7 +162,7 @@ export class PatchPacks<D> {
     this.#held++;
     try {
       const { region, payload } = await this.host.pool().holdRegion();
-      this.#filling.set(d, { region, payload, used: 0, slots: [], members: [] });
+      this.#filling.set(d, { region, payload, used: 0, slots: [], members: [], wholes: [] });
     } catch (e) {
       this.#held--;
       this.#permits.release();
@@ -170,6 +196,14 @@ export class PatchPacks<D> {
         this.#failure ??= e instanceof Error ? e : new Error(String(e));
       })
       .finally(() => this.#release(p));
+    let mine = this.#stored.get(d);
+    if (mine === undefined) {
+      mine = new Set();
+      this.#stored.set(d, mine);
+    }
+    const set = mine;
+    set.add(done);
+    void done.finally(() => set.delete(done));
     this.host.keep(done);
   }
 
@@ -178,14 +212,20 @@ export class PatchPacks<D> {
     if (r.data !== null) {
       await this.host.record(d, r.data);
     }
-    const compacts: { slot: number; start: PatchStart; news: SlotRange[] }[] = [];
+    const compacts: {
+      slot: number;
+      start: PatchStart;
+      news: SlotRange[];
+      whole: (() => Promise<Uint8Array>) | undefined;
+    }[] = [];
     for (const [i, s] of r.slots.entries()) {
       const slot = p.slots[i] as number;
       if ('patch' in s) {
         await this.host.record(d, s.patch);
         this.host.setSlot(d, slot, s.patch.digest);
       } else {
-        const news = (p.members[i] as PackSlot).ranges.map((x) => ({
+        const whole = p.wholes[i];
+        const news = (whole !== undefined ? [] : (p.members[i] as PackSlot).ranges).map((x) => ({
           offsetInSlot: x.slotOffset,
           // copied out: the region goes back before the compaction reads anything
           data:
@@ -193,12 +233,12 @@ export class PatchPacks<D> {
               ? Buffer.alloc(x.length)
               : Buffer.from(p.payload.subarray(x.at, x.at + x.length)),
         }));
-        compacts.push({ slot, start: s.compact, news });
+        compacts.push({ slot, start: s.compact, news, whole });
       }
     }
     this.#release(p);
     for (const c of compacts) {
-      await this.host.compact(d, c.slot, c.start, c.news);
+      await this.host.compact(d, c.slot, c.start, c.news, c.whole);
     }
   }
 }
@@ -211,15 +251,9 @@ function fits(p: Pack, bytes: number): boolean {
   return p.used + bytes <= room && p.members.length < PACK_SLOTS;
 }
 
-function lay(
-  p: Pack,
-  slot: number,
-  current: string,
-  slotLength: number,
-  ranges: SlotRange[],
-): void {
-  const member: PackSlot = { current, slotLength, ranges: [] };
-  for (const r of ranges) {
+function lay(p: Pack, slot: number, entry: PackEntry): void {
+  const member: PackSlot = { current: entry.current, slotLength: entry.slotLength, ranges: [] };
+  for (const r of entry.ranges) {
     let at: number | null = null;
     if (r.zero !== true) {
       at = p.used;
@@ -230,4 +264,5 @@ function lay(
   }
   p.slots.push(slot);
   p.members.push(member);
+  p.wholes.push(entry.whole);
 }

@@ -44,3 +44,13 @@ export type CommitInfo = Pick<
   | 'toolVersion'
   | 'consistency'
 >;
+
+/** Options of `SnapshotWriter.putPatch`. */
+export interface PutPatchOptions {
+  /** Bytes read from the source for the patch; default the ranges' total length. */
+  bytesRead?: number;
+  /** The rest of the slot is zeros, whatever the slot held (a sparse slot). */
+  overZero?: boolean;
+  /** Reads the slot's current bytes (its whole length) from the source, for a compaction. */
+  whole?: () => Promise<Uint8Array>;
+}

@@ -15,9 +15,9 @@ import type { Repository } from './repository.js';
 import type { StoredChunk } from './worker/chunk-job.js';
 import type { PatchStart } from './worker/slot-entry.js';
 import { checkDiskTarget, checkDomainUuid, checkSnapshotId } from './validate.js';
-import type { CommitInfo, DiskSpec, WriterOptions } from './writer-types.js';
+import type { CommitInfo, DiskSpec, PutPatchOptions, WriterOptions } from './writer-types.js';
 
-export type { CommitInfo, DiskSpec, WriterOptions } from './writer-types.js';
+export type { CommitInfo, DiskSpec, PutPatchOptions, WriterOptions } from './writer-types.js';
 
 interface DiskState {
   spec: DiskSpec;
@@ -170,13 +170,17 @@ export class SnapshotWriter {
    * zeros whatever it held: a sparse slot (little data, much hole) costs its data, not a whole
    * slot of mostly zeros. Ranges laid end to end in one buffer from {@link takeBuffer} are stored
    * without a copy (and their bytes are undefined afterwards).
-   * `opts.bytesRead` as for {@link putSlot}; default the ranges' total length.
+   * `opts.bytesRead` as for {@link putSlot}; default the ranges' total length. `opts.whole`, when
+   * given, reads the slot's current bytes from the source: a compaction then stores those instead
+   * of reading the base and every old range's chunk back from the repository. A small patch is
+   * stored later with others (see `patch-packs.ts`): call {@link flushDisk} before the source
+   * goes away; a failure is reported by a later put, `flushDisk` or `commit`.
    */
   async putPatch(
     target: string,
     slot: number,
     ranges: readonly SlotRange[],
-    opts: { bytesRead?: number; overZero?: boolean } = {},
+    opts: PutPatchOptions = {},
   ): Promise<void> {
     const d = this.#claim(target, slot);
     const len = d.index.slotLength(slot);
@@ -185,7 +189,7 @@ export class SnapshotWriter {
     const current = opts.overZero === true ? ZERO_DIGEST_HEX : d.index.get(slot);
     const packs = this.#packs;
     if (packs !== null && news.reduce((n, r) => n + r.data.length, 0) <= PACKED_UP_TO) {
-      return packs.add(d, slot, current, len, news);
+      return packs.add(d, slot, { current, slotLength: len, ranges: news, whole: opts.whole });
     }
     const req = {
       ranges: news.map((r) => ({ slotOffset: r.offsetInSlot, data: r.data })),
@@ -197,7 +201,7 @@ export class SnapshotWriter {
       this.#repo.pool().runPatch(req, this.#repo.options.now()),
     );
     if ('compact' in stored) {
-      await this.#compact(d, slot, stored.compact, news);
+      await this.#compact(d, slot, stored.compact, news, opts.whole);
       return;
     }
     if (stored.data !== null) {
@@ -205,6 +209,20 @@ export class SnapshotWriter {
     }
     await this.#record(d, stored.patch);
     d.index.set(slot, stored.patch.digest);
+  }
+
+  /**
+   * Stores `target`'s patches still waiting in a pack and waits until all of them are stored (and
+   * compacted); throws the first failure. Call it before a source that `putPatch`'s `whole`
+   * reads from is closed.
+   */
+  async flushDisk(target: string): Promise<void> {
+    this.#checkOpen();
+    const d = this.#disks.get(target);
+    if (d === undefined) {
+      throw new RepoError('REPO_BAD_ARGUMENT', `disk ${target} not started`);
+    }
+    await this.#packs?.settle(d);
   }
 
   /**
@@ -363,14 +381,37 @@ export class SnapshotWriter {
       },
       record: (d, c) => this.#record(d, c),
       setSlot: (d, slot, digest) => d.index.set(slot, digest),
-      compact: (d, slot, start, news) => this.#compact(d, slot, start, news),
+      compact: (d, slot, start, news, whole) => this.#compact(d, slot, start, news, whole),
     };
   }
 
-  /** Stores slot `slot` whole, from its patch start and new ranges. */
-  #compact(d: DiskState, slot: number, start: PatchStart, news: SlotRange[]): Promise<void> {
+  /**
+   * Stores slot `slot` whole: read from the source when `whole` is given (a long chain's patch
+   * names ranges in many chunks, each read and verified whole), else from its patch start and new
+   * ranges.
+   */
+  #compact(
+    d: DiskState,
+    slot: number,
+    start: PatchStart,
+    news: SlotRange[],
+    whole?: () => Promise<Uint8Array>,
+  ): Promise<void> {
+    const len = d.index.slotLength(slot);
     return this.#compacting.with(async () => {
-      const bytes = await compactSlot(this.#repo, start, d.index.slotLength(slot), news);
+      let bytes: Uint8Array;
+      if (whole !== undefined) {
+        bytes = await whole();
+        if (bytes.length !== len) {
+          throw new RepoError(
+            'REPO_BAD_ARGUMENT',
+            `slot ${slot} read back as ${bytes.length} bytes`,
+          );
+        }
+        d.bytesRead += len;
+      } else {
+        bytes = await compactSlot(this.#repo, start, len, news);
+      }
       d.index.set(slot, await this.#store(d, ChunkKind.data, bytes));
     });
   }

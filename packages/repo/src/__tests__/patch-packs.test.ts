@@ -110,6 +110,78 @@ describe('packs: small patches of an incremental share data chunks', () => {
   });
 });
 
+describe('packs: a compaction reads the slot from the source when it can', () => {
+  const fx = { repo: undefined as unknown as Repository };
+  let cleanup: () => Promise<void> = () => Promise.resolve();
+  before(async () => {
+    const t = await tempDir();
+    cleanup = t.cleanup;
+    fx.repo = await Repository.init(t.dir, { chunkSize: CS, workers: 2, compressionLevel: 1 });
+  });
+  after(async () => {
+    await fx.repo.close();
+    await cleanup();
+  });
+
+  async function writer(id: string, parent: string | null) {
+    const opts = {
+      domain: DOMAIN,
+      snapshotId: id,
+      patchLimits: { maxRanges: 2 },
+      ...(parent ? { parent } : {}),
+    };
+    const w = new SnapshotWriter(fx.repo, opts);
+    await w.open();
+    await w.startDisk({ target: 'vda', virtualSize: 2 * CS, source: 's', format: 'qcow2' });
+    return w;
+  }
+
+  it('stores what `whole` reads for a compacted slot, and only for it', async () => {
+    const source = rnd(2 * CS);
+    const full = await writer('w0', null);
+    await full.putSlot('vda', 0, source.subarray(0, CS));
+    await full.putSlot('vda', 1, source.subarray(CS));
+    await full.commit(commitInfo());
+    const inc = await writer('w1', 'w0');
+    const asked: number[] = [];
+    const whole = (slot: number) => (): Promise<Uint8Array> => {
+      asked.push(slot);
+      return Promise.resolve(Buffer.from(source.subarray(slot * CS, (slot + 1) * CS)));
+    };
+    const three = [rnd(BLOCK), rnd(BLOCK), rnd(BLOCK)];
+    three.forEach((b, i) => b.copy(source, 2 * i * BLOCK));
+    await inc.putPatch(
+      'vda',
+      0,
+      three.map((data, i) => ({ offsetInSlot: 2 * i * BLOCK, data })),
+      { whole: whole(0) },
+    );
+    const one = rnd(BLOCK);
+    one.copy(source, CS);
+    await inc.putPatch('vda', 1, [{ offsetInSlot: 0, data: one }], { whole: whole(1) });
+    await inc.flushDisk('vda');
+    assert.deepEqual(asked, [0], 'three ranges exceed maxRanges 2: slot 0 only is read whole');
+    await inc.commit(commitInfo('incremental'));
+    assert.equal(sha(await readSnapshot(fx.repo, 'w1')), sha(source));
+    const idx = await fx.repo.readIndex(DOMAIN.uuid, 'w1', 'vda');
+    assert.equal(await chunkKind(fx.repo, idx.get(0)), ChunkKind.data);
+    assert.equal(await chunkKind(fx.repo, idx.get(1)), ChunkKind.patch);
+  });
+
+  it('fails flushDisk and the commit when the source cannot be read', async () => {
+    const inc = await writer('w2', 'w1');
+    const ranges = [0, 2, 4].map((b) => ({ offsetInSlot: b * BLOCK, data: rnd(BLOCK) }));
+    await inc.putPatch('vda', 0, ranges, {
+      whole: () => Promise.reject(new Error('source gone')),
+    });
+    await assert.rejects(inc.flushDisk('vda'), /source gone/);
+    await assert.rejects(inc.commit(commitInfo('incremental')), /source gone/);
+    await inc.abort();
+    const ids = (await fx.repo.listSnapshots(DOMAIN.uuid)).map((r) => r.id);
+    assert.deepEqual(ids, ['w0', 'w1']);
+  });
+});
+
 describe('packs: layout', () => {
   const slot = (ats: (number | null)[]) => ({
     current: ZERO_DIGEST_HEX,
