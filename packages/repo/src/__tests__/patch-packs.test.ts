@@ -14,7 +14,8 @@ const SLOTS = 16;
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
-describe('packs: small patches of an incremental share data chunks', () => {
+/** A fresh repository of 1 MiB slots for one suite: created before its tests, removed after. */
+function useRepo(): { repo: Repository } {
   const fx = { repo: undefined as unknown as Repository };
   let cleanup: () => Promise<void> = () => Promise.resolve();
   before(async () => {
@@ -26,6 +27,11 @@ describe('packs: small patches of an incremental share data chunks', () => {
     await fx.repo.close();
     await cleanup();
   });
+  return fx;
+}
+
+describe('packs: small patches of an incremental share data chunks', () => {
+  const fx = useRepo();
 
   async function writer(id: string, parent: string | null, patchLimits = {}) {
     const opts = { domain: DOMAIN, snapshotId: id, patchLimits, ...(parent ? { parent } : {}) };
@@ -111,17 +117,7 @@ describe('packs: small patches of an incremental share data chunks', () => {
 });
 
 describe('packs: a compaction reads the slot from the source when it can', () => {
-  const fx = { repo: undefined as unknown as Repository };
-  let cleanup: () => Promise<void> = () => Promise.resolve();
-  before(async () => {
-    const t = await tempDir();
-    cleanup = t.cleanup;
-    fx.repo = await Repository.init(t.dir, { chunkSize: CS, workers: 2, compressionLevel: 1 });
-  });
-  after(async () => {
-    await fx.repo.close();
-    await cleanup();
-  });
+  const fx = useRepo();
 
   async function writer(id: string, parent: string | null) {
     const opts = {
