@@ -6,6 +6,7 @@
  */
 import { Semaphore } from '@virtvault/core';
 
+import { RepoError } from './errors.js';
 import type { PatchLimits } from './format/patch.js';
 import type { SlotRange } from './patch-writer.js';
 import type { ChunkPool } from './worker/pool.js';
@@ -18,6 +19,11 @@ import type { PatchStart } from './worker/slot-entry.js';
  * written with O_DIRECT (from 1 MiB), small enough that the next pack fills while it is stored.
  */
 const PACK_BYTES = 2 * 1024 * 1024;
+/**
+ * Patches with at most this many new bytes go into packs (copied there); larger ones, which a
+ * caller usually laid in a lent region, are stored by a job of their own without a copy.
+ */
+export const PACKED_UP_TO = 256 * 1024;
 /** Slots per pack at most: each is a header read and a patch file in the worker's one job. */
 const PACK_SLOTS = 48;
 
@@ -82,6 +88,7 @@ export class PatchPacks<D> {
   readonly #max: number;
   #held = 0;
   #failure: Error | null = null;
+  #discarded = false;
 
   /**
    * @param host the writer @param max packs holding a region at once (fewer than the pool's
@@ -95,10 +102,13 @@ export class PatchPacks<D> {
     this.#permits = new Semaphore(this.#max);
   }
 
-  /** Throws the first failure of a stored pack. */
+  /** Throws the first failure of a stored pack, or that the packs were discarded. */
   check(): void {
     if (this.#failure !== null) {
       throw this.#failure;
+    }
+    if (this.#discarded) {
+      throw new RepoError('REPO_STATE', 'the writer was aborted');
     }
   }
 
@@ -138,6 +148,7 @@ export class PatchPacks<D> {
 
   /** Gives back the regions of packs never stored (abort). */
   discard(): void {
+    this.#discarded = true;
     for (const p of this.#filling.values()) {
       this.#release(p);
     }
@@ -162,7 +173,13 @@ export class PatchPacks<D> {
     this.#held++;
     try {
       const { region, payload } = await this.host.pool().holdRegion();
-      this.#filling.set(d, { region, payload, used: 0, slots: [], members: [], wholes: [] });
+      const p = { region, payload, used: 0, slots: [], members: [], wholes: [] };
+      if (this.#discarded) {
+        // aborted while this waited for a region: nothing may hold one any more
+        this.#release(p);
+        return;
+      }
+      this.#filling.set(d, p);
     } catch (e) {
       this.#held--;
       this.#permits.release();

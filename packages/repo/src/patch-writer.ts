@@ -49,3 +49,28 @@ export async function compactSlot(
   }
   return bytes;
 }
+
+/**
+ * The bytes of a slot being compacted: read from the source by `whole` when given (a long chain's
+ * patch names ranges in many chunks, each read and verified whole otherwise), else rebuilt from
+ * the repository ({@link compactSlot}). Throws `REPO_BAD_ARGUMENT` when `whole` reads a wrong length.
+ */
+export async function compactedSlot(
+  repo: Repository,
+  c: {
+    slot: number;
+    start: { base: string; old: PatchRange[] };
+    len: number;
+    news: readonly SlotRange[];
+    whole: (() => Promise<Uint8Array>) | undefined;
+  },
+): Promise<Uint8Array> {
+  if (c.whole === undefined) {
+    return compactSlot(repo, c.start, c.len, c.news);
+  }
+  const bytes = await c.whole();
+  if (bytes.length !== c.len) {
+    throw new RepoError('REPO_BAD_ARGUMENT', `slot ${c.slot} read back as ${bytes.length} bytes`);
+  }
+  return bytes;
+}

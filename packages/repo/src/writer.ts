@@ -8,8 +8,8 @@ import { ChunkKind, ZERO_DIGEST_HEX } from './format/constants.js';
 import { DiskIndex } from './format/index-file.js';
 import { sha256hex } from './hash.js';
 import { Lease } from './lease.js';
-import { checkRanges, compactSlot, type PatchLimits, type SlotRange } from './patch-writer.js';
-import { type PackHost, PatchPacks } from './patch-packs.js';
+import { checkRanges, compactedSlot, type PatchLimits, type SlotRange } from './patch-writer.js';
+import { type PackHost, PACKED_UP_TO, PatchPacks } from './patch-packs.js';
 import { discardTemps, publishChunks, type TempChunk } from './publish.js';
 import type { Repository } from './repository.js';
 import type { StoredChunk } from './worker/chunk-job.js';
@@ -399,19 +399,8 @@ export class SnapshotWriter {
   ): Promise<void> {
     const len = d.index.slotLength(slot);
     return this.#compacting.with(async () => {
-      let bytes: Uint8Array;
-      if (whole !== undefined) {
-        bytes = await whole();
-        if (bytes.length !== len) {
-          throw new RepoError(
-            'REPO_BAD_ARGUMENT',
-            `slot ${slot} read back as ${bytes.length} bytes`,
-          );
-        }
-        d.bytesRead += len;
-      } else {
-        bytes = await compactSlot(this.#repo, start, len, news);
-      }
+      const bytes = await compactedSlot(this.#repo, { slot, start, len, news, whole });
+      d.bytesRead += whole !== undefined ? len : 0;
       d.index.set(slot, await this.#store(d, ChunkKind.data, bytes));
     });
   }
@@ -430,12 +419,6 @@ export class SnapshotWriter {
     this.#temps.push({ temp: c.temp, target: this.#repo.chunkPath(c.digest) });
   }
 }
-
-/**
- * Patches with at most this many new bytes go into packs (copied there); larger ones, which a
- * caller usually laid in a lent region, are stored by a job of their own without a copy.
- */
-const PACKED_UP_TO = 256 * 1024;
 
 /** `<yyyymmddThhmmssZ>-<random>`: sortable by time, unique by the random part. */
 function defaultSnapshotId(repo: Repository): string {
