@@ -10,7 +10,7 @@ import { sha256hex } from './hash.js';
 import { Lease } from './lease.js';
 import { checkRanges, compactedSlot, type PatchLimits, type SlotRange } from './patch-writer.js';
 import { type PackHost, PACKED_UP_TO, PatchPacks } from './patch-packs.js';
-import { discardTemps, publishChunks, type TempChunk } from './publish.js';
+import { NewChunks } from './new-chunks.js';
 import type { Repository } from './repository.js';
 import type { StoredChunk } from './worker/chunk-job.js';
 import type { PatchStart } from './worker/slot-entry.js';
@@ -43,9 +43,7 @@ export class SnapshotWriter {
   readonly #opts: WriterOptions;
   readonly #limits: PatchLimits;
   readonly #disks = new Map<string, DiskState>();
-  readonly #temps: TempChunk[] = [];
-  /** Digests of `#temps`: two workers may store the same new content at once. */
-  readonly #tempDigests = new Set<string>();
+  readonly #news: NewChunks;
   readonly #inflight = new Set<Promise<unknown>>();
   /**
    * A compaction holds about three slots of memory at once (the base, the ranges' chunks, the
@@ -63,6 +61,7 @@ export class SnapshotWriter {
   constructor(repo: Repository, opts: WriterOptions) {
     this.#repo = repo;
     this.#opts = opts;
+    this.#news = new NewChunks((digest) => repo.chunkPath(digest));
     checkDomainUuid(opts.domain.uuid);
     this.id = checkSnapshotId(opts.snapshotId ?? defaultSnapshotId(repo));
     if (opts.parent != null) {
@@ -248,7 +247,7 @@ export class SnapshotWriter {
     await Promise.allSettled([...this.#inflight]);
     this.#packs?.check();
     const pool = this.#repo.pool();
-    await publishChunks(this.#repo.root, this.#temps.splice(0), (pairs) => pool.rename(pairs));
+    await this.#news.publish(this.#repo.root, (pairs) => pool.rename(pairs));
     const disks: ManifestDisk[] = [];
     for (const [target, d] of this.#disks) {
       const file = d.index.encode();
@@ -294,7 +293,7 @@ export class SnapshotWriter {
     this.#state = 'aborted';
     this.#packs?.discard();
     await Promise.allSettled([...this.#inflight]);
-    await discardTemps(this.#temps.splice(0).map((t) => t.temp));
+    await this.#news.discard();
     await fsp.rm(this.dir, { recursive: true, force: true });
     await this.#lease?.close();
   }
@@ -407,16 +406,7 @@ export class SnapshotWriter {
 
   /** Takes a stored chunk's temp into the snapshot (or drops it: this writer has that content). */
   async #record(d: DiskState, c: StoredChunk): Promise<void> {
-    if (c.temp === null) {
-      return;
-    }
-    if (this.#tempDigests.has(c.digest)) {
-      await discardTemps([c.temp]);
-      return;
-    }
-    d.bytesNew += c.rawLength;
-    this.#tempDigests.add(c.digest);
-    this.#temps.push({ temp: c.temp, target: this.#repo.chunkPath(c.digest) });
+    d.bytesNew += await this.#news.take(c);
   }
 }
 

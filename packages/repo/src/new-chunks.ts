@@ -1,0 +1,43 @@
+/**
+ * A writer's new chunks: temps written by the workers, not durable nor named yet, published
+ * together before the commit (see `publish.ts`) or removed by an abort.
+ */
+import { discardTemps, publishChunks, type RenameAll, type TempChunk } from './publish.js';
+import type { StoredChunk } from './worker/chunk-job.js';
+
+/** The temps of one snapshot writer, one per new content. */
+export class NewChunks {
+  readonly #temps: TempChunk[] = [];
+  /** Digests of `#temps`: two workers may store the same new content at once. */
+  readonly #digests = new Set<string>();
+
+  /** @param chunkPath the final path of a chunk */
+  constructor(private readonly chunkPath: (digest: string) => string) {}
+
+  /**
+   * Takes a stored chunk's temp (or removes it: this writer has that content already); returns
+   * the bytes it adds to the snapshot.
+   */
+  async take(c: StoredChunk): Promise<number> {
+    if (c.temp === null) {
+      return 0;
+    }
+    if (this.#digests.has(c.digest)) {
+      await discardTemps([c.temp]);
+      return 0;
+    }
+    this.#digests.add(c.digest);
+    this.#temps.push({ temp: c.temp, target: this.chunkPath(c.digest) });
+    return c.rawLength;
+  }
+
+  /** Makes every temp durable and renames it into place (see `publishChunks`). */
+  publish(root: string, renameAll: RenameAll): Promise<void> {
+    return publishChunks(root, this.#temps.splice(0), renameAll);
+  }
+
+  /** Removes every temp (best effort). */
+  discard(): Promise<void> {
+    return discardTemps(this.#temps.splice(0).map((t) => t.temp));
+  }
+}
