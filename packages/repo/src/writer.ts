@@ -164,16 +164,17 @@ export class SnapshotWriter {
 
   /**
    * Stores new bytes for parts of a slot as a patch over the slot's current content (the parent's
-   * entry, or zeros); the ranges' bytes become one data chunk, stored with the patch in one worker
-   * job. Too wide or too many ranges: compacted. With `opts.overZero` the rest of the slot is
-   * zeros whatever it held: a sparse slot (little data, much hole) costs its data, not a whole
-   * slot of mostly zeros. Ranges laid end to end in one buffer from {@link takeBuffer} are stored
-   * without a copy (and their bytes are undefined afterwards).
+   * entry, or zeros). The ranges' bytes of a small patch are copied into a pack shared with other
+   * slots' (see `patch-packs.ts`); a larger patch's become one data chunk of its own, stored with
+   * the patch in one worker job, without a copy when laid end to end in one buffer from
+   * {@link takeBuffer} (their bytes are undefined afterwards). Too wide or too many ranges:
+   * compacted. With `opts.overZero` the rest of the slot is zeros whatever it held: a sparse slot
+   * (little data, much hole) costs its data, not a whole slot of mostly zeros.
    * `opts.bytesRead` as for {@link putSlot}; default the ranges' total length. `opts.whole`, when
    * given, reads the slot's current bytes from the source: a compaction then stores those instead
-   * of reading the base and every old range's chunk back from the repository. A small patch is
-   * stored later with others (see `patch-packs.ts`): call {@link flushDisk} before the source
-   * goes away; a failure is reported by a later put, `flushDisk` or `commit`.
+   * of reading the base and every old range's chunk back from the repository. A packed patch is
+   * stored later: call {@link flushDisk} before the source goes away; its failure is reported by a
+   * later put, `flushDisk` or `commit`.
    */
   async putPatch(
     target: string,
