@@ -185,10 +185,11 @@ export class SnapshotWriter {
     const d = this.#claim(target, slot);
     const len = d.index.slotLength(slot);
     const news = checkRanges(ranges, len);
-    d.bytesRead += opts.bytesRead ?? news.reduce((n, r) => n + r.data.length, 0);
+    const bytes = news.reduce((n, r) => n + r.data.length, 0);
+    d.bytesRead += opts.bytesRead ?? bytes;
     const current = opts.overZero === true ? ZERO_DIGEST_HEX : d.index.get(slot);
     const packs = this.#packs;
-    if (packs !== null && news.reduce((n, r) => n + r.data.length, 0) <= PACKED_UP_TO) {
+    if (packs !== null && bytes <= PACKED_UP_TO) {
       return packs.add(d, slot, { current, slotLength: len, ranges: news, whole: opts.whole });
     }
     const req = {

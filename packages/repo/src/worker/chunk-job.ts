@@ -11,7 +11,7 @@ import {
   ChunkKind,
   ZERO_DIGEST_HEX,
 } from '../format/constants.js';
-import { exceedsLimits, patchPayload, type PatchLimits, type PatchRange } from '../format/patch.js';
+import { exceedsLimits, patchPayload } from '../format/patch.js';
 import { alignedBuffer, alignUp, type ArenaShape, regionView } from './arena.js';
 import { chunkFile } from '../validate.js';
 import { layOutPack, type PackJob, type PackJobResult, type PackSlotResult } from './pack-job.js';
@@ -31,31 +31,6 @@ export interface ChunkJob {
   nowMs: number;
   /** When true, an all-zero data payload is reported as zero and not stored. */
   detectZero: boolean;
-}
-
-/**
- * A job storing a patch whole: its new ranges (laid end to end in an arena region, after the
- * header room) as one data chunk, then the patch over `base` and `old` naming it. One job instead of
- * one per range plus one for the patch: an incremental stores hundreds of patches, and each round
- * trip between threads is a wait in the slot's pipeline.
- */
-export interface PatchJob {
-  /** Correlation id. */
-  id: number;
-  /** Job type. */
-  type: 'patch';
-  /** Arena region holding the ranges' bytes. */
-  region: number;
-  /** The new ranges, in slot order. */
-  ranges: { slotOffset: number; length: number }[];
-  /** The slot's current entry (data chunk, patch, or the zero digest) the patch replaces. */
-  current: string;
-  /** The slot's length. */
-  slotLength: number;
-  /** When the merged ranges must be materialized instead (then nothing is stored). */
-  limits: PatchLimits;
-  /** Wall-clock ms used to touch existing chunks. */
-  nowMs: number;
 }
 
 /**
@@ -114,26 +89,6 @@ export interface ChunkJobResult extends StoredChunk {
 }
 
 /**
- * The outcome of a patch job: the stored patch, or (nothing stored) the base and old ranges the
- * caller materializes the slot from, because the merged patch would exceed the limits.
- */
-export type PatchJobResult =
-  | {
-      /** Correlation id. */
-      id: number;
-      /** The patch. */
-      patch: StoredChunk;
-      /** The data chunk holding the new ranges' bytes; null when they are all zeros. */
-      data: StoredChunk | null;
-    }
-  | {
-      /** Correlation id. */
-      id: number;
-      /** What the slot is to be compacted from. */
-      compact: PatchStart;
-    };
-
-/**
  * Stored chunks at least this long are written with O_DIRECT. Smaller ones go through the page
  * cache: a direct write waits for the device, which for the thousands of 64 KiB chunks of an
  * incremental costs more than the copy it saves.
@@ -177,48 +132,6 @@ export class ChunkStore {
     const region = regionView(this.shape, job.region);
     const payload = region.subarray(CHUNK_HEADER_BYTES, CHUNK_HEADER_BYTES + job.length);
     return { id: job.id, ...this.#store(job.kind, payload, region, job.nowMs, job.detectZero) };
-  }
-
-  /**
-   * Runs one patch job over the slot's current entry (read here, see `slot-entry.ts`). The new
-   * ranges' bytes become one data chunk (a file per range cost an incremental thousands of small
-   * files); ranges that are all zeros are named by the zero digest and left out of it, the others
-   * are packed end to end in place.
-   */
-  runPatch(job: PatchJob): PatchJobResult {
-    const start = patchStart(this.root, job.current, this.hash);
-    if (exceedsLimits(start.base, start.old, job.ranges, job.slotLength, job.limits)) {
-      // decided before the region is touched: the caller compacts from the ranges' bytes
-      return { id: job.id, compact: start };
-    }
-    const region = regionView(this.shape, job.region);
-    const news: PatchRange[] = [];
-    let from = CHUNK_HEADER_BYTES;
-    let to = CHUNK_HEADER_BYTES;
-    for (const r of job.ranges) {
-      const bytes = region.subarray(from, from + r.length);
-      if (isAllZero(bytes)) {
-        news.push({ ...r, digest: ZERO_DIGEST_HEX, chunkOffset: 0 });
-      } else {
-        if (to !== from) {
-          region.copyWithin(to, from, from + r.length);
-        }
-        news.push({ ...r, digest: '', chunkOffset: to - CHUNK_HEADER_BYTES });
-        to += r.length;
-      }
-      from += r.length;
-    }
-    let data: StoredChunk | null = null;
-    if (to > CHUNK_HEADER_BYTES) {
-      const bytes = region.subarray(CHUNK_HEADER_BYTES, to);
-      data = this.#store(ChunkKind.data, bytes, region, job.nowMs, false);
-      for (const n of news) {
-        n.digest ||= data.digest;
-      }
-    }
-    const payload = patchPayload(start.base, start.old, news, job.slotLength);
-    const patch = this.#store(ChunkKind.patch, payload, null, job.nowMs, false);
-    return { id: job.id, patch, data };
   }
 
   /**

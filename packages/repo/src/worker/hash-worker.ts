@@ -2,19 +2,19 @@
  * Worker-thread entry: hashes, compresses and writes chunks off the main thread, resolves a
  * restore's slots and checks chunks for verify.
  * `workerData`: `{ root: string, level: number, shape: ArenaShape, hash: ChunkHash }`. Messages: `ChunkJob`,
- * `PatchJob`, `PackJob`, `RenameJob`, `ResolveJob` or `CheckJob` in; their results or `{ id, error }` out.
+ * `PackJob`, `RenameJob`, `ResolveJob` or `CheckJob` in; their results or `{ id, error }` out.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 
 import { ChunkEncoder } from '../format/chunk-codec.js';
 import type { ChunkHash } from '../format/constants.js';
 import type { ArenaShape } from './arena.js';
-import type { ChunkJob, PatchJob, RenameJob } from './chunk-job.js';
+import type { ChunkJob, RenameJob } from './chunk-job.js';
 import { ChunkStore, runRenames } from './chunk-job.js';
 import { type CheckJob, ChunkReader, type ResolveJob } from './chunk-reader.js';
 import type { PackJob } from './pack-job.js';
 
-type Job = ChunkJob | PatchJob | PackJob | RenameJob | ResolveJob | CheckJob;
+type Job = ChunkJob | PackJob | RenameJob | ResolveJob | CheckJob;
 
 const data = workerData as { root: string; level: number; shape: ArenaShape; hash: ChunkHash };
 const store = new ChunkStore(data.root, new ChunkEncoder(data.level), data.shape, data.hash);
@@ -25,8 +25,6 @@ function run(job: Job): unknown {
     return store.run(job);
   }
   switch (job.type) {
-    case 'patch':
-      return store.runPatch(job);
     case 'pack':
       return store.runPack(job);
     case 'rename':

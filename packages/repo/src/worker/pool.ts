@@ -8,22 +8,17 @@ import { workerError } from './worker-error.js';
 import type {
   ChunkJob,
   ChunkJobResult,
-  PatchJob,
-  PatchJobResult,
+  StoredChunk,
   RenameJob,
   RenameJobResult,
 } from './chunk-job.js';
 import type { CheckJob, CheckJobResult, ResolveJob, ResolveJobResult } from './chunk-reader.js';
 import type { PackJob, PackJobResult } from './pack-job.js';
+import type { PatchStart } from './slot-entry.js';
 
-type Job = ChunkJob | PatchJob | PackJob | RenameJob | ResolveJob | CheckJob;
+type Job = ChunkJob | PackJob | RenameJob | ResolveJob | CheckJob;
 type JobResult =
-  | ChunkJobResult
-  | PatchJobResult
-  | PackJobResult
-  | RenameJobResult
-  | ResolveJobResult
-  | CheckJobResult;
+  ChunkJobResult | PackJobResult | RenameJobResult | ResolveJobResult | CheckJobResult;
 type Reply = JobResult | { id: number; error: { message: string; code?: unknown } };
 
 interface Pending {
@@ -41,8 +36,16 @@ export interface PatchRequest {
   /** The slot's length. */
   slotLength: number;
   /** Compaction limits. */
-  limits: PatchJob['limits'];
+  limits: PackJob['limits'];
 }
+
+/**
+ * What {@link ChunkPool.runPatch} gives: the stored patch and its new ranges' data chunk (null when
+ * they are all zeros), or (nothing stored) the base and old ranges the caller compacts the slot
+ * from, because the merged patch would exceed the limits.
+ */
+export type PatchResult =
+  { patch: StoredChunk; data: StoredChunk | null } | { compact: PatchStart };
 
 /** A restore's slot resolved by a worker (see {@link ChunkPool.resolve}). */
 export interface ResolvedSlot {
@@ -156,10 +159,11 @@ export class ChunkPool {
   }
 
   /**
-   * Stores a patch and its new ranges' data chunk in one job (see `PatchJob`). Ranges laid end to
-   * end in a lent buffer ({@link takeBuffer}) are used in place; others are copied.
+   * Stores one patch and its new ranges' data chunk: a pack of one slot (see `pack-job.ts`).
+   * Ranges laid end to end in a lent buffer ({@link takeBuffer}) are used in place; others are
+   * copied.
    */
-  async runPatch(req: PatchRequest, nowMs: number): Promise<PatchJobResult> {
+  async runPatch(req: PatchRequest, nowMs: number): Promise<PatchResult> {
     const total = req.ranges.reduce((n, r) => n + r.data.length, 0);
     const fill = (view: Buffer): void => {
       let at = 0;
@@ -168,17 +172,23 @@ export class ChunkPool {
         at += r.data.length;
       }
     };
-    const ranges = req.ranges.map((r) => ({ slotOffset: r.slotOffset, length: r.data.length }));
-    const { current, slotLength, limits } = req;
-    const job = (id: number, region: number): PatchJob => {
-      return { id, type: 'patch', region, ranges, current, slotLength, limits, nowMs };
+    let at = 0;
+    const ranges = req.ranges.map((r) => {
+      const range = { slotOffset: r.slotOffset, length: r.data.length, at };
+      at += r.data.length;
+      return range;
+    });
+    const slot = { current: req.current, slotLength: req.slotLength, ranges };
+    const job = (id: number, region: number): PackJob => {
+      return { id, type: 'pack', region, length: total, slots: [slot], limits: req.limits, nowMs };
     };
-    return this.#staged(
-      total,
-      this.#packedRegion(req.ranges),
-      fill,
-      job,
-    ) as Promise<PatchJobResult>;
+    const lent = this.#packedRegion(req.ranges);
+    const r = (await this.#staged(total, lent, fill, job)) as PackJobResult;
+    const s = r.slots[0];
+    if (s === undefined) {
+      throw new RepoError('REPO_WORKER_FAILED', 'a patch job answered for no slot');
+    }
+    return 'compact' in s ? s : { patch: s.patch, data: r.data };
   }
 
   /**
@@ -306,7 +316,7 @@ export class ChunkPool {
     bytes: number,
     lent: number | null,
     fill: (view: Buffer) => void,
-    job: (id: number, region: number) => ChunkJob | PatchJob,
+    job: (id: number, region: number) => ChunkJob | PackJob,
   ): Promise<JobResult> {
     const arena = this.#arena;
     if (!this.#open || arena === null) {
