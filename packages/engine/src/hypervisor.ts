@@ -22,7 +22,7 @@ import {
   type DomainState,
 } from '@virtvault/libvirt';
 
-import { imageInfo, qemuImg } from './qemu-img.js';
+import { imageFacts, imageInfo, qemuImg } from './qemu-img.js';
 
 /** Disks virtvault backs up: real disks with a local file or block source, writable, not shared. */
 export function isBackupDisk(d: DiskInfo): boolean {
@@ -63,8 +63,9 @@ export class LibvirtHypervisor implements Hypervisor {
     const bitmaps = await diskBitmaps(domain);
     const disks: ObservedDisk[] = [];
     for (const d of desc.disks.filter(isBackupDisk)) {
-      const info = await imageInfo(d.path as string);
       const b = bitmaps.find((x) => x.target === d.target);
+      // a running QEMU reports the image it has open; qemu-img is a process per disk
+      const info = b?.image !== undefined ? imageFacts(b.image) : await imageInfo(d.path as string);
       disks.push({
         target: d.target,
         source: d.path as string,

@@ -40,10 +40,22 @@ export async function qemuImg(args: string[]): Promise<string> {
 /** Facts of an image; `-U` so a running QEMU's lock does not stop the look. */
 export async function imageInfo(file: string): Promise<ImageInfo> {
   const info = JSON.parse(await qemuImg(['info', '-U', '--output=json', file])) as QemuImgInfoJson;
-  const compat = info['format-specific']?.data?.compat;
-  return {
+  return imageFacts({
     virtualSize: info['virtual-size'],
     format: info.format,
-    bitmapsSupported: info.format === 'qcow2' && compat !== '0.10',
+    compat: info['format-specific']?.data?.compat,
+  });
+}
+
+/** Facts of an image from its size, format and qcow2 compat level (however they were learnt). */
+export function imageFacts(i: {
+  virtualSize: number;
+  format: string;
+  compat?: string | undefined;
+}): ImageInfo {
+  return {
+    virtualSize: i.virtualSize,
+    format: i.format,
+    bitmapsSupported: i.format === 'qcow2' && i.compat !== '0.10',
   };
 }

@@ -35,6 +35,31 @@ export interface DiskBitmaps {
   /** Current top node of the disk from query-block (running only; a backup's filter while one runs). */
   topNode?: string;
   bitmaps: BitmapInfo[];
+  /** The image as its running QEMU opened it (running only): spares a `qemu-img info`. */
+  image?: NodeImage;
+}
+
+/** What QEMU reports of an image it has open. */
+export interface NodeImage {
+  /** Virtual size in bytes. */
+  virtualSize: number;
+  /** Image format (`qcow2`, `raw`). */
+  format: string;
+  /** qcow2's compat level (`0.10` is v2, `1.1` is v3); absent for other formats. */
+  compat?: string;
+}
+
+function imageOf(node: QmpNamedNode | undefined): NodeImage | undefined {
+  const i = node?.image;
+  if (i?.['virtual-size'] === undefined || i.format === undefined) {
+    return undefined;
+  }
+  const compat = i['format-specific']?.data?.compat;
+  return {
+    virtualSize: i['virtual-size'],
+    format: i.format,
+    ...(compat !== undefined ? { compat } : {}),
+  };
 }
 
 interface QmpBitmap {
@@ -51,6 +76,11 @@ interface QmpBitmap {
 interface QmpNamedNode {
   'node-name': string;
   'dirty-bitmaps'?: QmpBitmap[];
+  image?: {
+    'virtual-size'?: number;
+    format?: string;
+    'format-specific'?: { data?: { compat?: string } };
+  };
 }
 
 interface QmpBlock {
@@ -116,6 +146,10 @@ export async function runningDiskBitmaps(domain: Domain): Promise<DiskBitmaps[]>
     };
     if (top !== undefined) {
       entry.topNode = top;
+    }
+    const image = imageOf(named);
+    if (image !== undefined) {
+      entry.image = image;
     }
     out.push(entry);
   }
