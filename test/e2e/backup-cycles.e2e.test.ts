@@ -69,6 +69,11 @@ describe('standalone backups through the virtvault binary', () => {
       ['full', 'incremental', 'differential', 'incremental'],
     );
     assert.ok(taken[0]?.json.reasons.includes('NO_PARENT'));
+    // after the first run, each started from the lineage the one before left (and restores below)
+    assert.deepEqual(
+      taken.map((t) => t.json.earlyStart),
+      ['none', 'kept', 'kept', 'kept'],
+    );
     assert.equal(taken[2]?.json.parent, taken[0]?.json.snapshot, 'differential builds on the full');
     assert.equal(taken[3]?.json.parent, taken[2]?.json.snapshot);
     // an incremental reads what changed, not whole slots

@@ -28,6 +28,8 @@ export interface BackupJson {
   checkpoint: string | null;
   parent: string | null;
   disks: { target: string; bytesRead: number; bytesNew: number }[];
+  /** Whether the backup started from the last run's lineage before the store opened. */
+  earlyStart: 'none' | 'kept' | 'cancelled';
   durationMs: number;
   /** Where the time went; the durations add up to `durationMs`. */
   phases: Record<'prepareMs' | 'beginMs' | 'copyMs' | 'commitMs' | 'finishMs', number>;

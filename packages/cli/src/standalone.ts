@@ -59,14 +59,22 @@ async function lockState(dir: string): Promise<() => Promise<void>> {
   throw new CliError('STATE_LOCKED', `cannot lock ${dir}`, 1);
 }
 
-/** Opens the lineage: Postgres at DATABASE_URL, else PGlite under `<stateDir>/lineage`. */
-export async function openLineage(ctx: CliContext, stateDir: string): Promise<OpenLineage> {
+/**
+ * Opens the lineage: Postgres at DATABASE_URL, else PGlite under `<stateDir>/lineage`, calling
+ * `onLocked` as soon as the state directory's lock is held.
+ */
+export async function openLineage(
+  ctx: CliContext,
+  stateDir: string,
+  onLocked?: () => void,
+): Promise<OpenLineage> {
   if (ctx.env.databaseUrl !== undefined) {
     const store = await (await loadLineage()).PgLineageStore.connect({ url: ctx.env.databaseUrl });
     return { store, close: () => store.close() };
   }
   await mkdir(stateDir, { recursive: true });
   const unlock = await lockState(stateDir);
+  onLocked?.();
   try {
     const { EmbeddedLineage } = await loadLineage();
     const db = await EmbeddedLineage.open({ dataDir: path.join(stateDir, 'lineage') });

@@ -4,6 +4,8 @@
  * (manifest last). On any failure nothing of the attempt remains: job ended, scratch files and
  * the new checkpoint gone, the half-written snapshot removed.
  */
+import { setMaxListeners } from 'node:events';
+
 import type { BackupExecutor, BackupRequest, Consistency, SnapshotManifest } from '@virtvault/core';
 import type { Domain } from '@virtvault/libvirt';
 import { SnapshotWriter, type Repository } from '@virtvault/repo';
@@ -59,6 +61,7 @@ export class Executor implements BackupExecutor {
   /** Takes the backup and commits the snapshot; returns its manifest. */
   async execute(req: BackupRequest): Promise<SnapshotManifest> {
     this.#o.onPhase?.('started');
+    const signal = this.#signalFor(req);
     const repo = await this.#o.openRepository(req.repository);
     const domain = await this.#o.hypervisor.domain(req.observed.domain.uuid);
     const startedAt = new Date(this.#o.now()).toISOString();
@@ -69,7 +72,9 @@ export class Executor implements BackupExecutor {
       req.heartbeat().catch(() => undefined);
     }, this.#o.heartbeatMs ?? 60_000);
     try {
-      produced = await this.#produce(repo, domain, writer, req);
+      produced = await this.#produce(repo, domain, writer, req, signal);
+      // an attempt started early commits only once its plan is confirmed
+      await req.proceed;
       for (const note of produced.notes) {
         this.#o.onNote?.(note);
       }
@@ -105,6 +110,21 @@ export class Executor implements BackupExecutor {
       clearInterval(beat);
       await writer.close().catch(() => undefined);
     }
+  }
+
+  /** The run's signal, which an early attempt's cancellation also aborts. */
+  #signalFor(req: BackupRequest): AbortSignal | undefined {
+    if (req.proceed === undefined) {
+      return this.#o.signal;
+    }
+    const cancelled = new AbortController();
+    req.proceed.catch((e: unknown) => cancelled.abort(e));
+    const mine = this.#o.signal;
+    const signal =
+      mine === undefined ? cancelled.signal : AbortSignal.any([mine, cancelled.signal]);
+    // every NBD request of the copy listens to it
+    setMaxListeners(0, signal);
+    return signal;
   }
 
   /** Waits for the job's end (overlapped with the commit); a failure to end it is a note. */
@@ -146,6 +166,7 @@ export class Executor implements BackupExecutor {
     domain: Domain,
     writer: SnapshotWriter,
     req: BackupRequest,
+    signal: AbortSignal | undefined,
   ): Promise<Produced> {
     const common = {
       domain,
@@ -160,7 +181,7 @@ export class Executor implements BackupExecutor {
       tag: req.snapshotId,
       quiesce: req.quiesce === true,
       ...(this.#o.onProgress ? { onProgress: this.#o.onProgress } : {}),
-      ...(this.#o.signal ? { signal: this.#o.signal } : {}),
+      ...(signal ? { signal } : {}),
       ...(this.#o.onPhase ? { onPhase: this.#o.onPhase } : {}),
     };
     if (req.observed.domain.state === 'shut-off') {

@@ -16,6 +16,7 @@ import { ulid } from '../ids.js';
 import { CliError, formatBytes, guard, printJson } from '../output.js';
 import { describePhases, PhaseClock, type BackupPhases } from '../phases.js';
 import { Progress } from '../progress.js';
+import { PlanHintFiles } from '../plan-hints.js';
 import { openLineage, RepositoryCache } from '../standalone.js';
 
 /** Options shared by the commands that touch libvirt and the lineage. */
@@ -123,8 +124,10 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
     const started = ctx.now();
     // Opened first, alongside loading the engine and asking libvirt about the domain: PGlite
     // compiles on background threads meanwhile. Its errors surface at its first use, or below.
-    const opening = openLineage(ctx, o.state);
-    opening.catch(() => undefined);
+    const hints = planHints(ctx, o.state);
+    const opening = openLineage(ctx, o.state, hints?.onLocked);
+    // a lock never taken (the open failed) lets the hint's reader go on, without a hint
+    opening.catch(() => hints?.onLockFailed());
     const repos = new RepositoryCache();
     const { Executor, hv } = await openEngine(ctx, o, repos).catch(async (e: unknown) => {
       await (await opening.catch(() => null))?.close();
@@ -153,6 +156,7 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
           manifests: repos,
           clock: { now: ctx.now },
           ids: { next: () => ulid(ctx.now()) },
+          ...(hints !== null ? { planHints: hints.files } : {}),
         },
         {
           domain: o.domain,
@@ -173,6 +177,24 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
       await repos.close();
     }
   });
+}
+
+/**
+ * Plan hints of the embedded lineage, or null with `DATABASE_URL`: runs sharing a Postgres may
+ * run on other hosts, and only a state lock of our own makes an early start safe.
+ */
+function planHints(ctx: CliContext, stateDir: string) {
+  if (ctx.env.databaseUrl !== undefined) {
+    return null;
+  }
+  let onLocked = (): void => undefined;
+  let onLockFailed = (): void => undefined;
+  const locked = new Promise<void>((resolve, reject) => {
+    onLocked = resolve;
+    onLockFailed = () => reject(new CliError('STATE_LOCKED', 'state directory not locked'));
+  });
+  locked.catch(() => undefined);
+  return { files: new PlanHintFiles(stateDir, locked), onLocked, onLockFailed };
 }
 
 function report(
@@ -196,6 +218,7 @@ function report(
     checkpoint: m.checkpoint?.name ?? null,
     parent: m.parent,
     attempts: r.attempts,
+    earlyStart: r.earlyStart,
     runId: r.runId,
     disks: m.disks.map((d) => ({ target: d.target, bytesRead: d.bytesRead, bytesNew: d.bytesNew })),
     cleanupFailures: r.cleanupFailures,

@@ -13,7 +13,14 @@ import type { SnapshotManifest } from '../model/manifest.js';
 import type { LineageStore, RunFailure, SnapshotCommit } from '../run/ports.js';
 import { type RunBackupDeps, type RunBackupResult, runBackup } from '../run/run-backup.js';
 
-import { FakeClock, FakeExecutor, FakeHypervisor, FakeIds, FakeRepository } from './run-fakes.js';
+import {
+  FakeClock,
+  FakeExecutor,
+  FakeHypervisor,
+  FakeIds,
+  FakePlanHints,
+  FakeRepository,
+} from './run-fakes.js';
 
 const REPO = 'repo-suite';
 const T0 = Date.UTC(2025, 0, 15, 12);
@@ -34,8 +41,18 @@ export interface World {
   lineage: () => Promise<DomainLineage>;
 }
 
+/** Options of a suite run. */
+export interface SuiteOptions {
+  /** Give runBackup plan hints, so runs start their backups early when they can. */
+  hints?: boolean;
+}
+
 /** One world: a domain on host-a with one qcow2 disk, fakes around it, a store. */
-export function world(store: LineageStore, idPrefix = '01J'): World {
+export function makeWorld(
+  store: LineageStore,
+  idPrefix = '01J',
+  options: SuiteOptions = {},
+): World {
   const uuid = randomUUID();
   const clock = new FakeClock(T0);
   const repo = new FakeRepository();
@@ -63,6 +80,7 @@ export function world(store: LineageStore, idPrefix = '01J'): World {
     manifests: repo,
     clock,
     ids: new FakeIds(`${idPrefix}${uuid.slice(0, 6).toUpperCase()}`),
+    ...(options.hints === true ? { planHints: new FakePlanHints() } : {}),
   };
   const run = (deps2: Partial<RunBackupDeps> = {}) =>
     runBackup(
@@ -92,7 +110,13 @@ function crashingOnCommit(inner: LineageStore): LineageStore {
 const ids = (ms: SnapshotManifest[]): string[] => ms.map((m) => m.id);
 
 /** Registers the scenarios for `makeStore`. */
-export function runBackupSuite(name: string, makeStore: MakeStore): void {
+export function runBackupSuite(
+  name: string,
+  makeStore: MakeStore,
+  options: SuiteOptions = {},
+): void {
+  const world = (store: LineageStore, idPrefix?: string): World =>
+    makeWorld(store, idPrefix, options);
   describe(`runBackup over ${name}`, () => {
     it('takes a full, then an incremental from its checkpoint', async () => {
       const store = await makeStore();

@@ -4,20 +4,22 @@ import { describe, it } from 'node:test';
 import { hasErrorCode } from '../errors.js';
 
 import { FakeLineageStore } from './fake-lineage-store.js';
-import { runBackupSuite, world } from './run-backup-suite.js';
+import { makeWorld, runBackupSuite } from './run-backup-suite.js';
 
 const shared = new FakeLineageStore();
 // Every store of a suite shares one database, as two connections to Postgres would.
-runBackupSuite('the in-memory FakeLineageStore', () =>
+const sharedStore = (): Promise<FakeLineageStore & { close(): Promise<void> }> =>
   Promise.resolve(
     Object.assign(Object.create(shared) as FakeLineageStore, { close: () => Promise.resolve() }),
-  ),
-);
+  );
+runBackupSuite('the in-memory FakeLineageStore', sharedStore);
+// the same scenarios end the same way when backups start early from the last run's lineage
+runBackupSuite('the in-memory FakeLineageStore, with plan hints', sharedStore, { hints: true });
 
 describe('runBackup records', () => {
   it('runs, events and checkpoint states in the store', async () => {
     const store = new FakeLineageStore();
-    const w = world(store);
+    const w = makeWorld(store);
     await w.run();
     w.hypervisor.state.host = 'host-b';
     w.hypervisor.state.checkpoints = [];

@@ -4,6 +4,7 @@
  * The lineage integration tests reuse them with the real Postgres/PGlite store.
  */
 import { CoreError } from '../errors.js';
+import type { DomainLineage } from '../model/lineage.js';
 import type { SnapshotManifest } from '../model/manifest.js';
 import type { ObservedDomain } from '../model/observed.js';
 import type { BitmapRemoval, RedefineAction } from '../model/plan.js';
@@ -14,6 +15,7 @@ import type {
   Hypervisor,
   IdGenerator,
   ManifestSource,
+  PlanHints,
 } from '../run/ports.js';
 
 /** A clock that only moves when told. */
@@ -106,6 +108,13 @@ export class FakeExecutor implements BackupExecutor {
   failWith: Error | null = null;
   /** When set, execute waits for it before committing (for concurrency tests). */
   gate: Promise<void> | null = null;
+  /** Attempts started early and then cancelled (their requests, also in `requests`). */
+  readonly cancelled: BackupRequest[] = [];
+
+  /** The requests of attempts that were not cancelled. */
+  get kept(): BackupRequest[] {
+    return this.requests.filter((r) => !this.cancelled.includes(r));
+  }
 
   constructor(
     private readonly hypervisor: FakeHypervisor,
@@ -121,6 +130,13 @@ export class FakeExecutor implements BackupExecutor {
       throw new CoreError('INCREMENTAL_REJECTED', msg);
     }
     await this.gate;
+    try {
+      await r.proceed;
+    } catch (e) {
+      // what the engine does: nothing of the attempt stays (no checkpoint, no manifest)
+      this.cancelled.push(r);
+      throw e;
+    }
     await r.heartbeat();
     if (this.failWith) {
       throw this.failWith;
@@ -163,5 +179,22 @@ export class FakeExecutor implements BackupExecutor {
     };
     this.repo.commit(r.repository, m);
     return m;
+  }
+}
+
+/** Plan hints in memory; `saved` counts the saves. */
+export class FakePlanHints implements PlanHints {
+  readonly #byKey = new Map<string, DomainLineage>();
+  saved = 0;
+
+  load(repository: string, domainUuid: string): Promise<DomainLineage | null> {
+    const l = this.#byKey.get(`${repository} ${domainUuid}`);
+    return Promise.resolve(l === undefined ? null : structuredClone(l));
+  }
+
+  save(lineage: DomainLineage): Promise<void> {
+    this.saved += 1;
+    this.#byKey.set(`${lineage.repository} ${lineage.domain.uuid}`, structuredClone(lineage));
+    return Promise.resolve();
   }
 }

@@ -65,6 +65,11 @@ export interface BackupRequest {
   quiesce?: boolean;
   /** Call now and then during long transfers: keeps the run's lease alive. */
   heartbeat: () => Promise<void>;
+  /**
+   * Set for an attempt started before its plan was confirmed (see {@link PlanHints}): the
+   * executor commits nothing before it resolves, and cancels the attempt when it rejects.
+   */
+  proceed?: Promise<void>;
 }
 
 /**
@@ -209,4 +214,16 @@ export interface LineageStore {
   failRun(runId: string, failure: RunFailure): Promise<void>;
   /** Records an event. */
   recordEvent(event: LineageEvent): Promise<void>;
+}
+
+/**
+ * The lineage a domain's last run left, kept where it can be read before the lineage store is
+ * open (the embedded store takes ~0.25 s to start). A hint is never trusted: a run may start its
+ * backup from the plan a hint gives, but commits only when the plan from the store is the same.
+ */
+export interface PlanHints {
+  /** The lineage last saved for the domain in `repository`, or null. */
+  load(repository: string, domainUuid: string): Promise<DomainLineage | null>;
+  /** Saves the lineage for the domain's next run; failures are the caller's to ignore. */
+  save(lineage: DomainLineage): Promise<void>;
 }

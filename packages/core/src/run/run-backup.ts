@@ -5,6 +5,10 @@
  * load lineage → plan → record findings → redefine the parent → clean up → execute (one retry as a
  * full when the incremental is rejected at start) → commit to the lineage, only after the
  * repository committed. Clean-up and redefine failures never fail the run.
+ *
+ * With plan hints, the backup may start right after the observation, from the plan the last run's
+ * lineage gives, while the lineage store opens; it commits only if the store's plan is the same
+ * (`early-start.ts`).
  */
 import { fallbackToFull } from '../chain/fallback.js';
 import { toCheckpointName } from '../chain/checkpoint-names.js';
@@ -20,6 +24,7 @@ import {
   type RunContext,
   event,
 } from './run-context.js';
+import { type EarlyAttempt, samePlan, startEarly } from './early-start.js';
 import { cleanUp, markBroken, recordFindings } from './run-steps.js';
 
 export type { RunBackupDeps, RunBackupRequest } from './run-context.js';
@@ -38,6 +43,11 @@ export interface RunBackupResult {
   attempts: number;
   /** Clean-up steps that failed (recorded as events, never fatal). */
   cleanupFailures: string[];
+  /**
+   * Whether the backup started from a plan hint before the lineage store answered: `kept` (the
+   * store's plan was the same), `cancelled` (it was not; the run then took its own), or `none`.
+   */
+  earlyStart: 'none' | 'kept' | 'cancelled';
 }
 
 /** Default lease: longer than any sane backup between two heartbeats. */
@@ -126,8 +136,15 @@ async function redefine(ctx: RunContext, p: BackupPlan): Promise<BackupPlan> {
   }
 }
 
-/** Runs the executor for `p` with fresh snapshot and checkpoint ids. */
-function execute(ctx: RunContext, p: BackupPlan): Promise<SnapshotManifest> {
+/**
+ * Runs the executor for `p` with fresh snapshot and checkpoint ids; `proceed` holds the commit of
+ * an attempt started early.
+ */
+function execute(
+  ctx: RunContext,
+  p: BackupPlan,
+  proceed?: Promise<void>,
+): Promise<SnapshotManifest> {
   const { deps, request, observed } = ctx;
   const nc = p.newCheckpoint;
   return deps.executor.execute({
@@ -141,16 +158,21 @@ function execute(ctx: RunContext, p: BackupPlan): Promise<SnapshotManifest> {
     reasons: p.reasons,
     ...(request.quiesce === true ? { quiesce: true } : {}),
     heartbeat: () => deps.lineage.heartbeat(ctx.runId, deps.clock.now()),
+    ...(proceed !== undefined ? { proceed } : {}),
   });
 }
 
-/** Executes; an incremental rejected at start is retried once as a full (`INCREMENTAL_FAILED`). */
+/**
+ * Executes (or awaits `first`, the attempt started early); an incremental rejected at start is
+ * retried once as a full (`INCREMENTAL_FAILED`).
+ */
 async function executeWithRetry(
   ctx: RunContext,
   p: BackupPlan,
+  first?: Promise<SnapshotManifest>,
 ): Promise<{ manifest: SnapshotManifest; plan: BackupPlan; attempts: number }> {
   try {
-    return { manifest: await execute(ctx, p), plan: p, attempts: 1 };
+    return { manifest: await (first ?? execute(ctx, p)), plan: p, attempts: 1 };
   } catch (e) {
     if (p.level === 'full' || !hasErrorCode(e, 'INCREMENTAL_REJECTED')) {
       throw e;
@@ -184,6 +206,20 @@ async function commit(ctx: RunContext, manifest: SnapshotManifest, p: BackupPlan
   }
 }
 
+/** Keeps the lineage as this run left it for the next run's early start; best effort. */
+async function saveHint(ctx: RunContext): Promise<void> {
+  const { deps, request, observed } = ctx;
+  if (deps.planHints === undefined) {
+    return;
+  }
+  const domain = { uuid: observed.domain.uuid, name: observed.domain.name };
+  try {
+    await deps.planHints.save(await deps.lineage.loadLineage(request.repository, domain));
+  } catch {
+    // without a hint the next run waits for the store, as it would without hints at all
+  }
+}
+
 /** Records the failure of a started run (best effort: the store may be what failed). */
 async function fail(ctx: RunContext, err: Error): Promise<CoreError> {
   const code = hasErrorCode(err, 'LINEAGE_COMMIT_FAILED')
@@ -203,19 +239,32 @@ async function fail(ctx: RunContext, err: Error): Promise<CoreError> {
     : new CoreError(errorCode, `backup failed: ${err.message}`, { cause: err });
 }
 
-/** The steps after the run was started. */
-async function runStarted(ctx: RunContext): Promise<RunBackupResult> {
+/** The steps after the run was started; `early` is an attempt started from a hint. */
+async function runStarted(ctx: RunContext, early: EarlyAttempt | null): Promise<RunBackupResult> {
   let p = await plan(ctx);
   ctx.plan = p;
   ctx.plannedLevel = p.level;
+  const keep = early !== null && samePlan(early.plan, p) ? early : null;
+  if (early !== null && keep === null) {
+    await early.cancel('the lineage no longer matches the one the last run left');
+  }
   await recordFindings(ctx, p);
   p = await redefine(ctx, p);
   ctx.plan = p;
-  await cleanUp(ctx, p.cleanup);
+  if (keep === null) {
+    await cleanUp(ctx, p.cleanup);
+  }
   await ctx.deps.lineage.heartbeat(ctx.runId, ctx.deps.clock.now());
-  const done = await executeWithRetry(ctx, p);
+  // confirmed only now: a failure of any step above must leave the repository untouched
+  keep?.confirm();
+  const done = await executeWithRetry(ctx, p, keep?.attempt);
   ctx.plan = done.plan;
   await commit(ctx, done.manifest, done.plan);
+  if (keep !== null) {
+    // only superseded checkpoints, older than the parent: they never mattered to the backup
+    await cleanUp(ctx, p.cleanup);
+  }
+  await saveHint(ctx);
   return {
     runId: ctx.runId,
     manifest: done.manifest,
@@ -223,6 +272,7 @@ async function runStarted(ctx: RunContext): Promise<RunBackupResult> {
     plan: done.plan,
     attempts: done.attempts,
     cleanupFailures: ctx.cleanupFailures,
+    earlyStart: early === null ? 'none' : keep !== null ? 'kept' : 'cancelled',
   };
 }
 
@@ -245,10 +295,18 @@ export async function runBackup(
     plan: null,
     cleanupFailures: [],
   };
-  await begin(ctx);
+  const early = await startEarly(ctx, (p, proceed) => execute(ctx, p, proceed));
   try {
-    return await runStarted(ctx);
+    await begin(ctx);
   } catch (e) {
+    await early?.cancel('the run could not begin');
+    throw e;
+  }
+  try {
+    return await runStarted(ctx, early);
+  } catch (e) {
+    // a no-op once the attempt was confirmed (it has settled by then)
+    await early?.cancel('the run failed');
     throw await fail(ctx, coerceError(e));
   }
 }

@@ -14,6 +14,7 @@ import type {
   LineageEventKind,
   LineageStore,
   ManifestSource,
+  PlanHints,
 } from './ports.js';
 
 /** The ports runBackup drives. */
@@ -30,6 +31,8 @@ export interface RunBackupDeps {
   clock: Clock;
   /** Ids. */
   ids: IdGenerator;
+  /** Where the last run's lineage is kept for an early start; omitted = never start early. */
+  planHints?: PlanHints;
 }
 
 /** What to back up. */

@@ -137,4 +137,74 @@ describe('engine: pull backups of a running domain, restored byte-exact', () => 
     const jobs = await run('virsh', ['-q', '-c', await lab.uri('a'), 'domjobinfo', VM]);
     assert.match(jobs.stdout, /Job type:\s+None/);
   });
+
+  it('an attempt started early and cancelled leaves no job, checkpoint or snapshot', async () => {
+    const last = snapshots.at(-1)?.manifest;
+    assert.ok(last !== undefined, 'runs after the chain above');
+    const checkpoints = async (): Promise<string[]> =>
+      (await (await conn.lookupDomain(VM)).checkpoints.list()).map((c) => c.name).sort();
+    const before = await checkpoints();
+    await lab.write(VM, 'vda', 12 * MiB, 2 * MiB, { randomSeed: 'eng-d' });
+    await lab.write(VM, 'vdb', 8 * MiB, 4 * MiB, { randomSeed: 'eng-e' });
+    // cancelled at once (the copy stops), then once the copy is done (the commit never happens)
+    for (const [n, when] of [
+      [5, 'start'],
+      [6, 'copied'],
+    ] as const) {
+      let cancel = (_e: Error): void => undefined;
+      const proceed = new Promise<void>((_resolve, reject) => {
+        cancel = reject;
+      });
+      const done = new Set<string>();
+      const early = new Executor({
+        hypervisor: hv,
+        openRepository: () => Promise.resolve(repo),
+        scratchDir: `${work}/scratch`,
+        toolVersion: 'test',
+        now: () => (clock += 1000),
+        onProgress: (p) => {
+          if (p.bytesRead === p.bytesToRead && done.add(p.target).size === 2) {
+            cancel(new Error('plan not confirmed'));
+          }
+        },
+      });
+      const req: BackupRequest = {
+        repository: repo.root,
+        snapshotId: `s${n}`,
+        observed: await hv.observe(VM),
+        level: 'incremental',
+        parentSnapshot: last.id,
+        incrementalFrom: last.checkpoint?.name ?? null,
+        newCheckpoint: { name: `vv-cp${n}`, disks: ['vda', 'vdb'], mode: 'live' },
+        reasons: [],
+        heartbeat: () => Promise.resolve(),
+        proceed,
+      };
+      const attempt = early.execute(req);
+      if (when === 'start') {
+        cancel(new Error('plan not confirmed'));
+      }
+      await assert.rejects(attempt);
+      assert.deepEqual(await checkpoints(), before, `${when}: the new checkpoint is gone`);
+      const ids = (await repo.listSnapshots(last.domain.uuid)).map((r) => r.id);
+      assert.ok(!ids.includes(`s${n}`), `${when}: no snapshot s${n}`);
+      const jobs = await run('virsh', ['-q', '-c', await lab.uri('a'), 'domjobinfo', VM]);
+      assert.match(jobs.stdout, /Job type:\s+None/);
+    }
+    // the chain goes on from the same checkpoint, with every write since
+    const next = await backup('incremental', 7);
+    assert.equal(next.parent, last.id);
+    const s = snapshots.at(-1) as (typeof snapshots)[number];
+    const outputDir = `${work}/restore-after-cancel`;
+    const restored = await restoreSnapshot({
+      repo,
+      domainUuid: next.domain.uuid,
+      snapshotId: next.id,
+      outputDir,
+      format: 'raw',
+    });
+    for (const r of restored) {
+      await assertIdentical(r.path, 'raw', s.copies.get(r.target) as string);
+    }
+  });
 });
