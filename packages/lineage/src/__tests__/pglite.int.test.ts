@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 // The runBackup scenario suite lives with core's tests (compiled next to them).
-import { runBackupSuite } from '../../../core/dist/__tests__/run-backup-suite.js';
+import { makeWorld, runBackupSuite } from '../../../core/dist/__tests__/run-backup-suite.js';
 import { EmbeddedLineage } from '../embedded.js';
 import type { PgLineageStore } from '../pg-lineage-store.js';
 
@@ -30,6 +30,20 @@ after(async () => {
 lineageStoreContract('PGlite over pglite-socket', store);
 // One store shared by both concurrent runs: standalone mode has one process per state directory.
 runBackupSuite('PGlite over pglite-socket', store);
+runBackupSuite('PGlite over pglite-socket, with plan hints', store, { hints: true });
+
+describe('plan hints from the store', () => {
+  it('the lineage a run leaves plans the next run as the store does: it starts early', async () => {
+    const w = makeWorld(await store(), '01H', { hints: true });
+    await w.run();
+    for (let i = 0; i < 3; i++) {
+      const r = await w.run();
+      assert.equal(r.manifest.level, 'incremental');
+      assert.equal(r.earlyStart, 'kept');
+    }
+    assert.deepEqual(w.executor.cancelled, []);
+  });
+});
 
 describe('embedded lineage', () => {
   it('keeps the lineage in its data directory across reopen; close is idempotent', async () => {
