@@ -1,21 +1,24 @@
 /**
- * Plan hints of the standalone mode: the lineage each domain's last run left, one JSON file per
- * domain and repository under `<state>/hints/`. A hint only lets a backup start while the embedded lineage opens;
- * a wrong, stale or torn one costs a cancelled start, never a wrong backup (core's
- * `early-start.ts`).
+ * Plan hints of the standalone mode: what each domain's last runs left in the lineage, one JSON
+ * file per domain under `<state>/hints/`: the domain's checkpoints (the lineage keeps them for
+ * every repository) and its snapshots per repository. A hint only lets a backup start while the
+ * embedded lineage opens; a wrong, stale or torn one costs a cancelled start, never a wrong
+ * backup (core's `early-start.ts`).
  */
-import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import type { DomainLineage, PlanHints } from '@virtvault/core';
+import type { DomainLineage, LineageSnapshot, PlanHints } from '@virtvault/core';
 
 import { CliError } from './output.js';
 
 /** What one hint file holds. */
 interface HintFile {
-  version: 1;
-  lineage: DomainLineage;
+  version: 2;
+  domain: DomainLineage['domain'];
+  checkpoints: DomainLineage['checkpoints'];
+  /** Snapshots of the domain by repository. */
+  snapshots: Record<string, LineageSnapshot[]>;
 }
 
 /** Hints as files in a state directory whose lock this process holds (or is taking). */
@@ -34,16 +37,19 @@ export class PlanHintFiles implements PlanHints {
     this.#dir = path.join(stateDir, 'hints');
   }
 
-  /** See {@link PlanHints.load}; null without the lock, a hint, or one for `repository`. */
+  /**
+   * See {@link PlanHints.load}: null without the lock or a hint for the domain. A repository the
+   * domain's hint does not name is taken to hold none of its snapshots (a new repository).
+   */
   async load(repository: string, domainUuid: string): Promise<DomainLineage | null> {
     try {
       await this.locked;
-      const text = await readFile(this.#file(repository, domainUuid), 'utf8');
-      const hint = JSON.parse(text) as Partial<HintFile>;
-      const lineage = hint.version === 1 ? hint.lineage : undefined;
-      return lineage?.repository === repository && lineage.domain.uuid === domainUuid
-        ? lineage
-        : null;
+      const hint = await this.#read(domainUuid);
+      if (hint === null) {
+        return null;
+      }
+      const snapshots = hint.snapshots[repository] ?? [];
+      return { repository, domain: hint.domain, snapshots, checkpoints: hint.checkpoints };
     } catch {
       return null;
     }
@@ -51,20 +57,34 @@ export class PlanHintFiles implements PlanHints {
 
   /** See {@link PlanHints.save}; written whole or not at all (temp file, rename). */
   async save(lineage: DomainLineage): Promise<void> {
+    const uuid = lineage.domain.uuid;
+    const old = await this.#read(uuid).catch(() => null);
+    const doc: HintFile = {
+      version: 2,
+      domain: lineage.domain,
+      checkpoints: lineage.checkpoints,
+      snapshots: { ...old?.snapshots, [lineage.repository]: lineage.snapshots },
+    };
     await mkdir(this.#dir, { recursive: true });
-    const file = this.#file(lineage.repository, lineage.domain.uuid);
+    const file = this.#file(uuid);
     const temp = `${file}.${process.pid}.tmp`;
-    const doc: HintFile = { version: 1, lineage };
     await writeFile(temp, JSON.stringify(doc));
     await rename(temp, file);
   }
 
-  /** One file per domain and repository (a domain may be backed up into several). */
-  #file(repository: string, domainUuid: string): string {
+  async #read(domainUuid: string): Promise<HintFile | null> {
+    const text = await readFile(this.#file(domainUuid), 'utf8').catch(() => null);
+    const hint = text === null ? null : (JSON.parse(text) as Partial<HintFile>);
+    if (hint?.version !== 2 || hint.domain?.uuid !== domainUuid) {
+      return null;
+    }
+    return hint as HintFile;
+  }
+
+  #file(domainUuid: string): string {
     if (!/^[0-9a-f-]{36}$/i.test(domainUuid)) {
       throw new CliError('INTERNAL', `not a domain uuid: ${domainUuid}`);
     }
-    const repo = createHash('sha256').update(repository).digest('hex').slice(0, 16);
-    return path.join(this.#dir, `${domainUuid.toLowerCase()}-${repo}.json`);
+    return path.join(this.#dir, `${domainUuid.toLowerCase()}.json`);
   }
 }

@@ -132,11 +132,12 @@ export class Repository {
     for (const d of LAYOUT) {
       await fsp.mkdir(path.join(repo.root, d), { recursive: true });
     }
-    for (let i = 0; i < 256; i++) {
-      await fsp.mkdir(path.join(repo.root, 'chunks', i.toString(16).padStart(2, '0')), {
-        recursive: true,
-      });
-    }
+    // all at once: one at a time, each waited for a turn of an event loop that a backup shares
+    // with the embedded lineage's start
+    const fanout = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+    await Promise.all(
+      fanout.map((d) => fsp.mkdir(path.join(repo.root, 'chunks', d), { recursive: true })),
+    );
     // Written last, whole and exclusively: a repository exists once config.json does.
     const text = JSON.stringify(config, null, 2) + '\n';
     if (!(await createFileAtomic(path.join(repo.root, 'config.json'), text))) {

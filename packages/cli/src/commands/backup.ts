@@ -109,8 +109,16 @@ function levelOf(o: Options): RequestedLevel {
 /** Loads the engine, opens (creating) the repository and connects to libvirt. */
 async function openEngine(ctx: CliContext, o: Options, repos: RepositoryCache) {
   const { Executor, openHypervisor } = await loadEngine();
-  await repos.get(o.repo, true);
+  // creating a repository is file work, connecting to libvirt a round trip: both at once
+  const created = repos.get(o.repo, true);
+  created.catch(() => undefined);
   const hv = await openHypervisor(o.connect, o.host ?? ctx.env.hostname);
+  try {
+    await created;
+  } catch (e) {
+    await hv.close();
+    throw e;
+  }
   return { Executor, hv };
 }
 
