@@ -173,7 +173,12 @@ export class PgLineageStore implements LineageStore {
         domainUuid,
         present,
       ]);
-      return { imported, missing: gone.map((r) => r.id) };
+      const back = await this.run<{ id: string }>(tx, 'mark-snapshots-found', [
+        repository,
+        domainUuid,
+        present,
+      ]);
+      return { imported, missing: gone.map((r) => r.id), found: back.map((r) => r.id) };
     });
   }
 

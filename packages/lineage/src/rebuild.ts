@@ -5,7 +5,7 @@
 import type { LineageStore, SnapshotManifest } from '@virtvault/core';
 
 /** What a rebuild imported, per domain UUID. */
-export type RebuildResult = Map<string, { imported: string[]; missing: string[] }>;
+export type RebuildResult = Map<string, { imported: string[]; missing: string[]; found: string[] }>;
 
 /**
  * Imports every manifest of `repository` (any domain) into the store.

@@ -26,6 +26,7 @@ export const QUERY_NAMES = [
   'insert-checkpoint',
   'update-checkpoint-state',
   'mark-snapshots-missing',
+  'mark-snapshots-found',
   'set-verify-state',
   'set-snapshot-status',
   'select-domain',

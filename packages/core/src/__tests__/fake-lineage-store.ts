@@ -88,18 +88,20 @@ export class FakeLineageStore implements LineageStore {
     const imported = manifests.filter((m) => this.importManifest(repository, m)).map((m) => m.id);
     const ids = new Set(manifests.map((m) => m.id));
     const missing: string[] = [];
+    const found: string[] = [];
     for (const s of this.snapshots) {
-      if (
-        s.repository === repository &&
-        s.domainUuid === domainUuid &&
-        s.status === 'committed' &&
-        !ids.has(s.id)
-      ) {
+      if (s.repository !== repository || s.domainUuid !== domainUuid) {
+        continue;
+      }
+      if (s.status === 'committed' && !ids.has(s.id)) {
         s.status = 'missing';
         missing.push(s.id);
+      } else if (s.status === 'missing' && ids.has(s.id)) {
+        s.status = 'committed';
+        found.push(s.id);
       }
     }
-    return Promise.resolve({ imported, missing });
+    return Promise.resolve({ imported, missing, found });
   }
 
   loadLineage(repository: string, domain: { uuid: string; name: string }): Promise<DomainLineage> {

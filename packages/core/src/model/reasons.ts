@@ -113,7 +113,7 @@ export const REASONS = {
   SNAPSHOT_RECONCILED: {
     effect: 'info',
     explanation:
-      'The repository held snapshots the lineage did not know (a crash between repository commit and lineage commit), or lost some; the lineage was repaired from the manifests first.',
+      'The repository held snapshots the lineage did not know (a crash between repository commit and lineage commit), lost some, or holds again some it had lost (a repository that was not mounted); the lineage was repaired from the manifests first.',
   },
 } as const satisfies Record<string, ReasonInfo>;
 

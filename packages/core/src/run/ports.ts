@@ -174,6 +174,8 @@ export interface ReconcileResult {
   imported: string[];
   /** Committed snapshots of the lineage whose manifest is gone, now marked missing. */
   missing: string[];
+  /** Snapshots marked missing whose manifest is back, committed again. */
+  found: string[];
 }
 
 /**

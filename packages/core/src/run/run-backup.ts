@@ -87,6 +87,9 @@ async function reconcile(ctx: RunContext): Promise<string[]> {
   if (r.missing.length > 0) {
     notes.push(`manifests gone: ${r.missing.join(', ')}`);
   }
+  if (r.found.length > 0) {
+    notes.push(`manifests back: ${r.found.join(', ')}`);
+  }
   for (const n of notes) {
     await event(ctx, 'snapshot-reconciled', n);
   }

@@ -120,6 +120,7 @@ export function lineageStoreContract(name: string, makeStore: MakePgStore): void
         assert.deepEqual(await s.reconcile(REPO, uuid, [m1], T0 + HOUR), {
           imported: [],
           missing: [],
+          found: [],
         });
         const l = await s.loadLineage(REPO, domainOf(uuid));
         assert.equal(l.domain.currentHost, 'host-a');
@@ -175,7 +176,7 @@ export function lineageStoreContract(name: string, makeStore: MakePgStore): void
       }
     });
 
-    it('reconciles: imports unknown manifests, marks vanished snapshots missing', async () => {
+    it('reconciles: imports unknown manifests, marks vanished snapshots missing, and back', async () => {
       const s = await makeStore();
       try {
         const uuid = randomUUID();
@@ -184,10 +185,12 @@ export function lineageStoreContract(name: string, makeStore: MakePgStore): void
         assert.deepEqual(await s.reconcile(REPO, uuid, [m1, m2], T0), {
           imported: [m1.id, m2.id],
           missing: [],
+          found: [],
         });
         assert.deepEqual(await s.reconcile(REPO, uuid, [m1], T0), {
           imported: [],
           missing: [m2.id],
+          found: [],
         });
         const l = await s.loadLineage(REPO, domainOf(uuid));
         assert.deepEqual(
@@ -204,6 +207,17 @@ export function lineageStoreContract(name: string, makeStore: MakePgStore): void
           other.checkpoints.length,
           2,
           'checkpoints are per domain, across repositories',
+        );
+        // the repository was away (not mounted, say) and is back: so is the snapshot
+        assert.deepEqual(await s.reconcile(REPO, uuid, [m1, m2], T0), {
+          imported: [],
+          missing: [],
+          found: [m2.id],
+        });
+        const back = await s.loadLineage(REPO, domainOf(uuid));
+        assert.deepEqual(
+          back.snapshots.map((x) => x.status),
+          ['committed', 'committed'],
         );
       } finally {
         await s.close();
@@ -291,9 +305,9 @@ export function lineageStoreContract(name: string, makeStore: MakePgStore): void
         const a2 = manifest(a, 2, a1.id, 'host-b');
         const b1 = manifest(b, 1, null);
         const result = await rebuildFromManifests(s, REPO, [a2, b1, a1], T0);
-        assert.deepEqual(result.get(a), { imported: [a1.id, a2.id], missing: [] });
+        assert.deepEqual(result.get(a), { imported: [a1.id, a2.id], missing: [], found: [] });
         const again = await rebuildFromManifests(s, REPO, [a1, a2, b1], T0);
-        assert.deepEqual(again.get(a), { imported: [], missing: [] });
+        assert.deepEqual(again.get(a), { imported: [], missing: [], found: [] });
         const l = await s.loadLineage(REPO, domainOf(a));
         assert.deepEqual(
           l.snapshots.map((x) => [x.id, x.level, x.parent, x.host]),
