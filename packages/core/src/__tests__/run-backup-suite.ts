@@ -289,11 +289,12 @@ export function runBackupSuite(
       }
     });
 
-    it('marks snapshots whose manifest vanished and takes a full', async () => {
+    it('marks snapshots whose manifest vanished and takes a full; commits them when back', async () => {
       const store = await makeStore();
       try {
         const w = world(store);
         await w.run();
+        const away = w.repo.manifests.get(REPO) ?? [];
         w.repo.manifests.set(REPO, []);
         const second = await w.run();
         assert.equal(second.manifest.level, 'full');
@@ -301,6 +302,15 @@ export function runBackupSuite(
         assert.deepEqual(
           (await w.lineage()).snapshots.map((s) => s.status),
           ['missing', 'committed'],
+        );
+        // the first manifest is back (a repository that was not mounted): so is its snapshot
+        w.repo.manifests.set(REPO, [...away, ...(w.repo.manifests.get(REPO) ?? [])]);
+        const third = await w.run();
+        assert.equal(third.manifest.level, 'incremental');
+        assert.ok(third.plan.reasons.includes('SNAPSHOT_RECONCILED'));
+        assert.deepEqual(
+          (await w.lineage()).snapshots.map((s) => s.status),
+          ['committed', 'committed', 'committed'],
         );
       } finally {
         await store.close();
