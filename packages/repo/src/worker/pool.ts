@@ -1,31 +1,13 @@
 import os from 'node:os';
-import { Worker } from 'node:worker_threads';
 
 import { RepoError } from '../errors.js';
 import { CHUNK_HEADER_BYTES, type ChunkHash, type ChunkKind } from '../format/constants.js';
 import { Arena, arenaShape, regionView } from './arena.js';
-import { workerError } from './worker-error.js';
-import type {
-  ChunkJob,
-  ChunkJobResult,
-  StoredChunk,
-  RenameJob,
-  RenameJobResult,
-} from './chunk-job.js';
-import type { CheckJob, CheckJobResult, ResolveJob, ResolveJobResult } from './chunk-reader.js';
+import type { ChunkJob, ChunkJobResult, StoredChunk } from './chunk-job.js';
+import type { CheckJobResult, ResolveJob, ResolveJobResult } from './chunk-reader.js';
 import type { PackJob, PackJobResult } from './pack-job.js';
 import type { PatchStart } from './slot-entry.js';
-
-type Job = ChunkJob | PackJob | RenameJob | ResolveJob | CheckJob;
-type JobResult =
-  ChunkJobResult | PackJobResult | RenameJobResult | ResolveJobResult | CheckJobResult;
-type Reply = JobResult | { id: number; error: { message: string; code?: unknown } };
-
-interface Pending {
-  job: Job;
-  resolve: (r: JobResult) => void;
-  reject: (e: Error) => void;
-}
+import { type Job, type JobResult, WorkerSet } from './worker-set.js';
 
 /** What {@link ChunkPool.runPatch} stores: new ranges over a patch's base and old ranges. */
 export interface PatchRequest {
@@ -57,8 +39,6 @@ export interface ResolvedSlot {
   release(): void;
 }
 
-/** Jobs sent to a worker at once (one running, one waiting in its port). */
-const DEPTH = 2;
 /** Regions lent to callers: a few disks' worth of slots being read at once. */
 const LENDABLE = 8;
 /** The arena's regions hold at least this much (patch payloads may exceed tiny test slots). */
@@ -80,16 +60,14 @@ export interface ChunkPoolOptions {
 
 /**
  * A pool of worker threads that hash, compress and store chunks. Each worker runs one job at a
- * time with one more sent ahead; extra jobs queue here, so callers bound memory with
- * {@link ChunkPool.capacity}. Payloads
- * travel through a shared arena: callers may fill a lent region ({@link ChunkPool.takeBuffer}) so
- * nothing is copied; other payloads are copied into a staging region.
+ * time with one more sent ahead; extra jobs queue in its {@link WorkerSet}, so callers bound
+ * memory with {@link ChunkPool.capacity}. Payloads travel through a shared arena: callers may fill
+ * a lent region ({@link ChunkPool.takeBuffer}) so nothing is copied; other payloads are copied
+ * into a staging region.
  */
 export class ChunkPool {
   readonly #opts: ChunkPoolOptions;
-  /** Every live worker, with the jobs sent to it and not yet answered (in order). */
-  readonly #sent = new Map<Worker, Pending[]>();
-  readonly #queue: Pending[] = [];
+  #workers: WorkerSet | null = null;
   #arena: Arena | null = null;
   #nextId = 1;
   #open = false;
@@ -112,9 +90,8 @@ export class ChunkPool {
     this.#open = true;
     const payload = Math.max(this.#opts.maxPayload, MIN_REGION_PAYLOAD);
     this.#arena = new Arena(arenaShape(payload, LENDABLE + this.capacity), LENDABLE);
-    for (let i = 0; i < this.#size(); i++) {
-      this.#sent.set(this.#spawn(), []);
-    }
+    const { root, level, hash } = this.#opts;
+    this.#workers = new WorkerSet(this.#size(), { root, level, shape: this.#arena.shape, hash });
   }
 
   /**
@@ -339,14 +316,11 @@ export class ChunkPool {
   }
 
   #enqueue(job: Job): Promise<JobResult> {
-    if (!this.#open) {
+    if (this.#workers === null) {
       // closed while this job waited for a staging region
       return Promise.reject(new RepoError('REPO_CLOSED', 'chunk pool closed'));
     }
-    return new Promise((resolve, reject) => {
-      this.#queue.push({ job, resolve, reject });
-      this.#pump();
-    });
+    return this.#workers.run(job);
   }
 
   /** Stops the workers; queued jobs fail with `REPO_CLOSED`. Idempotent. */
@@ -355,83 +329,13 @@ export class ChunkPool {
       return;
     }
     this.#open = false;
-    for (const p of this.#queue.splice(0)) {
-      p.reject(new RepoError('REPO_CLOSED', 'chunk pool closed'));
-    }
-    const all = [...this.#sent.keys()];
-    // jobs a worker had not answered end with it (a settled one ignores this)
-    for (const p of [...this.#sent.values()].flat()) {
-      p.reject(new RepoError('REPO_CLOSED', 'chunk pool closed'));
-    }
-    this.#sent.clear();
-    await Promise.all(all.map((w) => w.terminate()));
+    const workers = this.#workers;
+    this.#workers = null;
+    await workers?.close();
   }
 
   #size(): number {
     // one per core: twice as many (to overlap fsyncs) measured no faster and cost ~80 MiB RSS
     return Math.max(1, this.#opts.workers ?? os.availableParallelism());
-  }
-
-  /**
-   * Sends queued jobs to the least loaded worker, up to {@link DEPTH} each: a worker that finds its
-   * next job waiting when it answers does not sleep, and waking a sleeping thread is what a job's
-   * hand-off costs most on a paravirtualised machine.
-   */
-  #pump(): void {
-    while (this.#queue.length > 0) {
-      let best: [Worker, Pending[]] | null = null;
-      for (const e of this.#sent) {
-        if (e[1].length < DEPTH && (best === null || e[1].length < best[1].length)) {
-          best = e;
-        }
-      }
-      const p = best === null ? undefined : this.#queue.shift();
-      if (best === null || p === undefined) {
-        return;
-      }
-      best[1].push(p);
-      best[0].postMessage(p.job);
-    }
-  }
-
-  #spawn(): Worker {
-    const w = new Worker(new URL('./hash-worker.js', import.meta.url), {
-      workerData: {
-        root: this.#opts.root,
-        level: this.#opts.level,
-        shape: this.#arena?.shape,
-        hash: this.#opts.hash,
-      },
-    });
-    w.on('message', (r: Reply) => this.#done(w, r));
-    w.on('error', (e) => this.#failed(w, e));
-    return w;
-  }
-
-  #done(w: Worker, r: Reply): void {
-    const sent = this.#sent.get(w) ?? [];
-    const at = sent.findIndex((p) => p.job.id === r.id);
-    const p = at < 0 ? undefined : sent.splice(at, 1)[0];
-    if (p !== undefined) {
-      if ('error' in r) {
-        p.reject(workerError(r.error));
-      } else {
-        p.resolve(r);
-      }
-    }
-    this.#pump();
-  }
-
-  #failed(w: Worker, e: Error): void {
-    const sent = this.#sent.get(w) ?? [];
-    this.#sent.delete(w);
-    for (const p of sent) {
-      p.reject(new RepoError('REPO_WORKER_FAILED', 'chunk worker crashed', { cause: e }));
-    }
-    if (this.#open) {
-      // Replace the dead worker so the pool keeps its size.
-      this.#sent.set(this.#spawn(), []);
-      this.#pump();
-    }
   }
 }
