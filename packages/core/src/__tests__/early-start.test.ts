@@ -62,7 +62,21 @@ describe('runBackup starting early from plan hints', () => {
     // something besides a run (doctor --fix, say) changed the lineage: the hint is stale
     await store.markCheckpoints(w.uuid, [{ checkpoint: parent, state: 'broken', reason: 'X' }]);
     const before = w.repo.manifests.get('repo-suite')?.length;
+    let seen: unknown = null;
+    const execute = w.executor.execute.bind(w.executor);
+    w.executor.execute = async (r) => {
+      try {
+        return await execute(r);
+      } catch (e) {
+        seen ??= e;
+        throw e;
+      }
+    };
     const third = await w.run();
+    assert.ok(
+      hasErrorCode(seen, EARLY_START_CANCELLED),
+      `cancelled with its code: ${String(seen)}`,
+    );
     assert.equal(third.manifest.level, 'full');
     const cancelled = w.executor.cancelled;
     assert.equal(cancelled.length, 1);
@@ -108,25 +122,5 @@ describe('runBackup starting early from plan hints', () => {
     const second = await w.run();
     assert.equal(second.manifest.level, 'incremental');
     assert.equal(w.executor.requests[1]?.proceed, undefined);
-  });
-
-  it('cancels with a code of its own', async () => {
-    const store = new FakeLineageStore();
-    const w = await afterFull(store);
-    await w.run();
-    const parent = (await w.lineage()).checkpoints.at(-1)?.name ?? '';
-    await store.markCheckpoints(w.uuid, [{ checkpoint: parent, state: 'broken', reason: 'X' }]);
-    let seen: unknown = null;
-    const execute = w.executor.execute.bind(w.executor);
-    w.executor.execute = async (r) => {
-      try {
-        return await execute(r);
-      } catch (e) {
-        seen ??= e;
-        throw e;
-      }
-    };
-    await w.run();
-    assert.ok(hasErrorCode(seen, EARLY_START_CANCELLED), String(seen));
   });
 });
