@@ -8,9 +8,14 @@ import { formatBytes } from './output.js';
 interface DiskState {
   done: number;
   total: number;
+  /** When the disk first reported, and how far it was then: the rate counts from there. */
   started: number;
+  doneAtStart: number;
   lastTenth: number;
 }
+
+/** A rate measured over less than this is noise (the first report may come with bytes done). */
+const MIN_RATE_MS = 250;
 
 /** Renders progress of several disks. */
 export class Progress {
@@ -40,7 +45,13 @@ export class Progress {
       return;
     }
     const now = this.#ctx.now();
-    const s = this.#disks.get(disk) ?? { done: 0, total, started: now, lastTenth: -1 };
+    const s = this.#disks.get(disk) ?? {
+      done: 0,
+      total,
+      started: now,
+      doneAtStart: done,
+      lastTenth: -1,
+    };
     s.done = done;
     s.total = total;
     this.#disks.set(disk, s);
@@ -59,11 +70,13 @@ export class Progress {
   }
 
   #line(s: DiskState, now: number): string {
-    const secs = Math.max(0.001, (now - s.started) / 1000);
-    const rate = s.done / secs;
+    const ms = now - s.started;
+    const rate = ms >= MIN_RATE_MS ? ((s.done - s.doneAtStart) * 1000) / ms : null;
     const pct = s.total === 0 ? 100 : Math.floor((s.done / s.total) * 100);
-    const eta = rate > 0 ? Math.ceil((s.total - s.done) / rate) : 0;
-    return `${pct}% ${formatBytes(s.done)}/${formatBytes(s.total)} ${this.#verb}, ${formatBytes(rate)}/s, ETA ${eta}s`;
+    const left = s.total - s.done;
+    const speed = rate === null ? '-- /s' : `${formatBytes(rate)}/s`;
+    const eta = left <= 0 ? '0s' : rate === null || rate <= 0 ? '--' : `${Math.ceil(left / rate)}s`;
+    return `${pct}% ${formatBytes(s.done)}/${formatBytes(s.total)} ${this.#verb}, ${speed}, ETA ${eta}`;
   }
 
   #draw(now: number): void {
