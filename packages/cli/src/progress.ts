@@ -71,12 +71,15 @@ export class Progress {
 
   #line(s: DiskState, now: number): string {
     const ms = now - s.started;
-    const rate = ms >= MIN_RATE_MS ? ((s.done - s.doneAtStart) * 1000) / ms : null;
     const pct = s.total === 0 ? 100 : Math.floor((s.done / s.total) * 100);
+    const head = `${pct}% ${formatBytes(s.done)}/${formatBytes(s.total)} ${this.#verb}`;
+    if (ms < MIN_RATE_MS) {
+      return head;
+    }
+    const rate = ((s.done - s.doneAtStart) * 1000) / ms;
     const left = s.total - s.done;
-    const speed = rate === null ? '-- /s' : `${formatBytes(rate)}/s`;
-    const eta = left <= 0 ? '0s' : rate === null || rate <= 0 ? '--' : `${Math.ceil(left / rate)}s`;
-    return `${pct}% ${formatBytes(s.done)}/${formatBytes(s.total)} ${this.#verb}, ${speed}, ETA ${eta}`;
+    const eta = left <= 0 ? '0s' : rate <= 0 ? '--' : `${Math.ceil(left / rate)}s`;
+    return `${head}, ${formatBytes(rate)}/s, ETA ${eta}`;
   }
 
   #draw(now: number): void {
