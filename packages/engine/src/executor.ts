@@ -74,7 +74,7 @@ export class Executor implements BackupExecutor {
     try {
       produced = await this.#produce(repo, domain, writer, req, signal);
       // an attempt started early commits only once its plan is confirmed
-      await req.proceed;
+      const confirmed = await req.proceed;
       for (const note of produced.notes) {
         this.#o.onNote?.(note);
       }
@@ -83,7 +83,7 @@ export class Executor implements BackupExecutor {
       const manifest = await writer.commit({
         host: req.observed.host,
         level: req.level,
-        reasons: [...req.reasons],
+        reasons: [...(confirmed?.reasons ?? req.reasons)],
         checkpoint:
           cp !== null && produced.checkpointXml !== null
             ? { name: cp.name, xml: produced.checkpointXml }

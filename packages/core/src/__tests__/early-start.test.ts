@@ -94,6 +94,22 @@ describe('runBackup starting early from plan hints', () => {
     assert.equal(w.executor.cancelled.length, 1);
   });
 
+  it('keeps an early start whose plan differs in reasons only, and records the store’s', async () => {
+    const store = new FakeLineageStore();
+    const w = await afterFull(store);
+    // the store lost track of the full (a repository that was not mounted): reconcile finds it
+    // back before planning, which adds a reason the hint knows nothing of
+    const full = store.snapshots[0];
+    assert.ok(full !== undefined);
+    full.status = 'missing';
+    const second = await w.run();
+    assert.equal(second.earlyStart, 'kept');
+    assert.equal(second.manifest.level, 'incremental');
+    assert.deepEqual(second.manifest.reasons, ['SNAPSHOT_RECONCILED']);
+    assert.deepEqual(w.executor.requests[1]?.reasons, [], 'the hint’s plan had none');
+    assert.equal(full.status, 'committed');
+  });
+
   it('cancels the early start when the run cannot begin, leaving the repository alone', async () => {
     const store = new FakeLineageStore();
     const w = await afterFull(store);

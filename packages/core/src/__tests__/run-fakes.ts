@@ -130,8 +130,9 @@ export class FakeExecutor implements BackupExecutor {
       throw new CoreError('INCREMENTAL_REJECTED', msg);
     }
     await this.gate;
+    let confirmed: Awaited<BackupRequest['proceed']>;
     try {
-      await r.proceed;
+      confirmed = await r.proceed;
     } catch (e) {
       // what the engine does: nothing of the attempt stays (no checkpoint, no manifest)
       this.cancelled.push(r);
@@ -141,7 +142,7 @@ export class FakeExecutor implements BackupExecutor {
     if (this.failWith) {
       throw this.failWith;
     }
-    return this.commit(r);
+    return this.commit(confirmed === undefined ? r : { ...r, reasons: confirmed.reasons });
   }
 
   private commit(r: BackupRequest): SnapshotManifest {

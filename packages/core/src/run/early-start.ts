@@ -16,7 +16,9 @@ import { CoreError } from '../errors.js';
 import type { SnapshotManifest } from '../model/manifest.js';
 import type { BackupPlan, CleanupItem } from '../model/plan.js';
 
-import type { BackupRequest } from './ports.js';
+import type { ReasonCode } from '../model/reasons.js';
+
+import type { BackupRequest, Confirmed } from './ports.js';
 import type { RunContext } from './run-context.js';
 
 /** Code of the error an early attempt is cancelled with. */
@@ -28,8 +30,8 @@ export interface EarlyAttempt {
   readonly plan: BackupPlan;
   /** The attempt itself; a cancelled attempt rejects, and nobody is left to see it unhandled. */
   readonly attempt: Promise<SnapshotManifest>;
-  /** Lets the attempt commit. */
-  confirm(): void;
+  /** Lets the attempt commit, recording `reasons` (the store's plan's). */
+  confirm(reasons: ReasonCode[]): void;
   /** Cancels the attempt and waits until it has cleaned up. */
   cancel(why: string): Promise<void>;
 }
@@ -37,7 +39,7 @@ export interface EarlyAttempt {
 /** Starts `execute` for a hint's plan, or returns null when the run must wait for the store. */
 export async function startEarly(
   ctx: RunContext,
-  execute: (p: BackupPlan, proceed: Promise<void>) => Promise<SnapshotManifest>,
+  execute: (p: BackupPlan, proceed: Promise<Confirmed>) => Promise<SnapshotManifest>,
 ): Promise<EarlyAttempt | null> {
   const { deps, observed, request } = ctx;
   if (deps.planHints === undefined || observed.domain.state === 'shut-off') {
@@ -53,9 +55,9 @@ export async function startEarly(
   if (!changesNothingFirst(plan)) {
     return null;
   }
-  let confirm = (): void => undefined;
+  let confirm = (_c: Confirmed): void => undefined;
   let cancel = (_e: Error): void => undefined;
-  const proceed = new Promise<void>((resolve, reject) => {
+  const proceed = new Promise<Confirmed>((resolve, reject) => {
     confirm = resolve;
     cancel = reject;
   });
@@ -65,7 +67,7 @@ export async function startEarly(
   return {
     plan,
     attempt,
-    confirm,
+    confirm: (reasons) => confirm({ reasons }),
     cancel: async (why) => {
       cancel(new CoreError(EARLY_START_CANCELLED, `backup started early was cancelled: ${why}`));
       await attempt.catch(() => undefined);
@@ -81,22 +83,22 @@ function changesNothingFirst(p: BackupPlan): boolean {
 }
 
 /**
- * True when the store's plan `actual` asks the executor for exactly what the early attempt of
- * `early` was asked for, and needs nothing done first.
+ * True when the store's plan `actual` asks the executor to copy exactly what the early attempt of
+ * `early` copies, and needs nothing done first. Reasons may differ: they are only recorded, and
+ * the confirmation carries the store's.
  */
 export function samePlan(early: BackupPlan, actual: BackupPlan): boolean {
-  return changesNothingFirst(actual) && asked(early) === asked(actual);
+  return changesNothingFirst(actual) && copied(early) === copied(actual);
 }
 
-/** What the executor gets from a plan, as one comparable string. */
-function asked(p: BackupPlan): string {
-  const r: Pick<BackupRequest, 'level' | 'parentSnapshot' | 'incrementalFrom' | 'reasons'> & {
+/** What the executor copies for a plan, as one comparable string. */
+function copied(p: BackupPlan): string {
+  const r: Pick<BackupRequest, 'level' | 'parentSnapshot' | 'incrementalFrom'> & {
     newCheckpoint: BackupPlan['newCheckpoint'];
   } = {
     level: p.level,
     parentSnapshot: p.parentSnapshot,
     incrementalFrom: p.incrementalFrom,
-    reasons: p.reasons,
     newCheckpoint: p.newCheckpoint,
   };
   return JSON.stringify(r);

@@ -40,6 +40,12 @@ export interface Hypervisor {
   removeBitmap(domainUuid: string, disk: string, bitmap: string, via: BitmapRemoval): Promise<void>;
 }
 
+/** What confirms an attempt started early. */
+export interface Confirmed {
+  /** The reasons to record in the manifest. */
+  reasons: ReasonCode[];
+}
+
 /** What the executor is asked to back up. */
 export interface BackupRequest {
   /** Repository to write into. */
@@ -67,9 +73,11 @@ export interface BackupRequest {
   heartbeat: () => Promise<void>;
   /**
    * Set for an attempt started before its plan was confirmed (see {@link PlanHints}): the
-   * executor commits nothing before it resolves, and cancels the attempt when it rejects.
+   * executor commits nothing before it resolves, and cancels the attempt when it rejects. It
+   * resolves with the reasons to record, which replace `reasons` (the store may know of findings
+   * the hint did not, such as snapshots reconciled from manifests).
    */
-  proceed?: Promise<void>;
+  proceed?: Promise<Confirmed>;
 }
 
 /**

@@ -18,6 +18,7 @@ import { CoreError, coerceError, hasErrorCode } from '../errors.js';
 import type { BackupLevel, SnapshotManifest } from '../model/manifest.js';
 import type { BackupPlan } from '../model/plan.js';
 
+import type { Confirmed } from './ports.js';
 import {
   type RunBackupDeps,
   type RunBackupRequest,
@@ -146,7 +147,7 @@ async function redefine(ctx: RunContext, p: BackupPlan): Promise<BackupPlan> {
 function execute(
   ctx: RunContext,
   p: BackupPlan,
-  proceed?: Promise<void>,
+  proceed?: Promise<Confirmed>,
 ): Promise<SnapshotManifest> {
   const { deps, request, observed } = ctx;
   const nc = p.newCheckpoint;
@@ -259,7 +260,7 @@ async function runStarted(ctx: RunContext, early: EarlyAttempt | null): Promise<
   }
   await ctx.deps.lineage.heartbeat(ctx.runId, ctx.deps.clock.now());
   // confirmed only now: a failure of any step above must leave the repository untouched
-  keep?.confirm();
+  keep?.confirm(p.reasons);
   const done = await executeWithRetry(ctx, p, keep?.attempt);
   ctx.plan = done.plan;
   await commit(ctx, done.manifest, done.plan);

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 
-import type { BackupLevel, BackupRequest, SnapshotManifest } from '@virtvault/core';
+import type { BackupLevel, BackupRequest, Confirmed, SnapshotManifest } from '@virtvault/core';
 import { Connection } from '@virtvault/libvirt';
 import { Repository } from '@virtvault/repo';
 import { Lab } from '@virtvault/testkit';
@@ -152,7 +152,7 @@ describe('engine: pull backups of a running domain, restored byte-exact', () => 
       [6, 'copied'],
     ] as const) {
       let cancel = (_e: Error): void => undefined;
-      const proceed = new Promise<void>((_resolve, reject) => {
+      const proceed = new Promise<Confirmed>((_resolve, reject) => {
         cancel = reject;
       });
       const done = new Set<string>();
