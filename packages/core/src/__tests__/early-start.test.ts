@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { hasErrorCode } from '../errors.js';
+import type { DomainLineage } from '../model/lineage.js';
 import type { LineageStore, RunStart } from '../run/ports.js';
 import { EARLY_START_CANCELLED } from '../run/early-start.js';
 
@@ -129,6 +130,18 @@ describe('runBackup starting early from plan hints', () => {
     const second = await w.run();
     assert.ok(second.plan.reasons.includes('CHECKPOINT_REDEFINED'));
     assert.equal(w.executor.requests[1]?.proceed, undefined);
+  });
+
+  it('waits for the store when the hint is not a lineage the planner can read', async () => {
+    const store = new FakeLineageStore();
+    const w = await afterFull(store);
+    const broken = {
+      load: () => Promise.resolve({ snapshots: 'garbage' } as unknown as DomainLineage),
+      save: () => Promise.resolve(),
+    };
+    const second = await w.run({ planHints: broken });
+    assert.equal(second.earlyStart, 'none');
+    assert.equal(second.manifest.level, 'incremental');
   });
 
   it('waits for the store for a shut-off domain', async () => {

@@ -13,6 +13,7 @@
  */
 import { planBackup } from '../chain/plan-backup.js';
 import { CoreError } from '../errors.js';
+import type { DomainLineage } from '../model/lineage.js';
 import type { SnapshotManifest } from '../model/manifest.js';
 import type { BackupPlan, CleanupItem } from '../model/plan.js';
 
@@ -51,8 +52,8 @@ export async function startEarly(
   if (hint === null) {
     return null;
   }
-  const plan = planBackup(hint, observed, request.policy, deps.clock.now());
-  if (!changesNothingFirst(plan)) {
+  const plan = planFrom(hint, ctx);
+  if (plan === null || !changesNothingFirst(plan)) {
     return null;
   }
   let confirm = (_c: Confirmed): void => undefined;
@@ -73,6 +74,15 @@ export async function startEarly(
       await attempt.catch(() => undefined);
     },
   };
+}
+
+/** The plan a hint gives, or null for a hint the planner cannot read (a hint is never trusted). */
+function planFrom(hint: DomainLineage, ctx: RunContext): BackupPlan | null {
+  try {
+    return planBackup(hint, ctx.observed, ctx.request.policy, ctx.deps.clock.now());
+  } catch {
+    return null;
+  }
 }
 
 /** True when `p` needs nothing done before its backup starts. */
