@@ -23,20 +23,20 @@
 // (ratios of wall time, ours over theirs; rss = peak RSS of the virtvault process).
 // Usage: bench/backup [--runs 5]   (run it through the bash wrapper: it installs and builds first)
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, closeSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 import { Connection } from '@virtvault/libvirt';
 
 import {
+  applyChanges,
+  changeSet,
   freshVm,
   lab,
   makeBase,
   median,
-  MiB,
   OUT,
   ourBackupArgs,
-  prng,
   ratio,
   timed,
 } from './bench-lab.mjs';
@@ -77,50 +77,6 @@ async function nbdcopyFull(i) {
   return r.secs;
 }
 
-/** Top block node of the domain's vda (changes while a backup job runs). */
-async function topNode(domain) {
-  const blocks = await domain.qmp('query-block');
-  const b = blocks.find((x) => (x.qdev ?? '').startsWith('/machine/peripheral/ua-vda/'));
-  return b.inserted['node-name'];
-}
-
-/** 5 % of the disk: 13 runs of 8 MiB and 1600 scattered 64 KiB writes, random data. */
-function changeSet(seed) {
-  const rnd = prng(seed);
-  const writes = [];
-  for (let i = 0; i < 13; i++) {
-    writes.push({ off: Math.floor(rnd() * 511) * 8 * MiB, len: 8 * MiB });
-  }
-  for (let i = 0; i < 1600; i++) {
-    writes.push({ off: Math.floor(rnd() * 65535) * 64 * 1024, len: 64 * 1024 });
-  }
-  return writes.map((w, k) => ({ ...w, file: `${OUT}/data/${seed}-${k}.bin` }));
-}
-
-async function applyChanges(conn, writes) {
-  mkdirSync(`${OUT}/data`, { recursive: true });
-  for (const w of writes) {
-    if (!existsSync(w.file)) {
-      closeSync(openSync(w.file, 'w'));
-      execFileSync('bash', ['-c', `head -c ${w.len} /dev/urandom > ${w.file}`]);
-    }
-  }
-  for (const name of ['bvv', 'bvnb']) {
-    const dom = await conn.lookupByName(name);
-    const node = await topNode(dom);
-    for (const w of writes) {
-      const out = await dom.monitorCommand(
-        `qemu-io ${node} "write -q -s ${w.file} ${w.off} ${w.len}"`,
-        { hmp: true },
-      );
-      if (out.trim() !== '') {
-        throw new Error(`write failed on ${name}: ${out}`);
-      }
-    }
-    await dom.monitorCommand(`qemu-io ${node} flush`, { hmp: true });
-  }
-}
-
 async function main() {
   lab('up', 'a');
   rmSync(OUT, { recursive: true, force: true });
@@ -154,7 +110,7 @@ async function main() {
     await timed(process.execPath, ourArgs(`${OUT}/repo`, 'full'));
     await timed('bash', vnbArgs(`${OUT}/vnb`, 'full'));
     for (let i = 0; i < RUNS; i++) {
-      await applyChanges(conn, changeSet(1000 + i));
+      await applyChanges(conn, changeSet(1000 + i), ['bvv', 'bvnb']);
       const o = await timed(process.execPath, ourArgs(`${OUT}/repo`, 'inc'), { rss: true });
       inc.ours.push(o.secs);
       phases.inc.push(JSON.parse(o.out).phases);

@@ -11,14 +11,24 @@
 // Wall times of whole commands as a user runs them. A restore counts as done when it is durable:
 // virtvault fsyncs what it wrote; the peers' times include a `sync -f` of their output.
 // The first run's outputs are compared with the VM's image (`qemu-img compare`): a fast wrong
-// restore fails the bench. Last line:
+// restore fails the bench.
+//   chain: then 3 rounds of bench/backup's 5 % change, each followed by our incremental, and the
+//          last incremental (its slots spread over the full, three sets of patches and packs)
+//          restored raw vs `qemu-img convert -O raw` of the VM's image at that moment, median of
+//          --runs, first output compared; a line of its own before the last (virtnbdbackup's
+//          `-l copy` has no incrementals to restore).
+// Last line:
 //   restore: qcow2_vs_virtnbdrestore=<r> qcow2_vs_qemu_img=<r> raw_vs_qemu_img=<r> rss=<MiB>
 // (ratios of wall time, ours over theirs; rss = peak RSS of the virtvault process).
 // Usage: bench/restore [--runs 5]   (run it through the bash wrapper: it installs and builds first)
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
+import { Connection } from '@virtvault/libvirt';
+
 import {
+  applyChanges,
+  changeSet,
   CLI,
   freshVm,
   lab,
@@ -91,6 +101,41 @@ async function oneRun(i, uri, image, t) {
   );
 }
 
+/** Three incrementals on top of the full, then the last one restored raw against qemu-img. */
+async function chain(uri, image) {
+  const conn = await Connection.connect(uri);
+  try {
+    for (let k = 0; k < 3; k++) {
+      await applyChanges(conn, changeSet(2000 + k), ['bvv']);
+      await timed(process.execPath, ourBackupArgs(REPO, 'inc', uri));
+    }
+  } finally {
+    await conn.close();
+  }
+  const t = { ours: [], qemu: [], rss: 0 };
+  for (let i = 0; i < RUNS; i++) {
+    const dir = `${OUT}/chain-ours-${i}`;
+    const ours = await ourRestore(dir, 'raw');
+    t.ours.push(ours.secs);
+    t.rss = Math.max(t.rss, ours.rss);
+    const r = `${OUT}/chain-qemu-${i}.raw`;
+    t.qemu.push(
+      (await timed('bash', ['-c', `qemu-img convert -U -O raw ${image} ${r} && sync -f ${r}`]))
+        .secs,
+    );
+    if (i === 0) {
+      sameAsSource(`${dir}/vda.raw`, 'raw', image);
+    }
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(r, { force: true });
+    console.log(
+      `chain run ${i + 1}: raw ours=${ours.secs.toFixed(2)}s qemu-img=${t.qemu.at(-1).toFixed(2)}s ` +
+        `rss=${ours.rss.toFixed(0)}MiB`,
+    );
+  }
+  return t;
+}
+
 async function main() {
   lab('up', 'a');
   rmSync(OUT, { recursive: true, force: true });
@@ -100,11 +145,14 @@ async function main() {
   const image = freshVm('bvv');
   const uri = lab('uri', 'a');
   const t = { oursQcow2: [], vnb: [], qemuQcow2: [], oursRaw: [], qemuRaw: [], rss: 0 };
+  let c = { ours: [], qemu: [], rss: 0 };
   try {
     await backups(uri);
     for (let i = 0; i < RUNS; i++) {
       await oneRun(i, uri, image, t);
     }
+    c = await chain(uri, image);
+    t.rss = Math.max(t.rss, c.rss);
   } finally {
     lab('rmvm', 'bvv');
     lab('down');
@@ -114,6 +162,10 @@ async function main() {
   console.log(
     `medians: qcow2 ours=${s(t.oursQcow2)} virtnbdrestore=${s(t.vnb)} qemu-img=${s(t.qemuQcow2)}; ` +
       `raw ours=${s(t.oursRaw)} qemu-img=${s(t.qemuRaw)}`,
+  );
+  console.log(
+    `incremental chain (full + 3 incrementals, the last restored): raw ours=${s(c.ours)} ` +
+      `qemu-img=${s(c.qemu)} ratio=${ratio(c.ours, c.qemu)} rss=${c.rss.toFixed(0)}`,
   );
   console.log(
     `restore: qcow2_vs_virtnbdrestore=${ratio(t.oursQcow2, t.vnb)} ` +
