@@ -1,5 +1,6 @@
 // Shared by the bench scripts: the bench lab (its own LAB_ROOT), the 4 GiB base image with 2 GiB of
-// scattered random data, fresh VMs from it, and timed commands.
+// scattered random data, fresh VMs from it, timed commands, and the 5 % change set written into
+// running VMs between backups.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
