@@ -12,7 +12,7 @@ import {
   ZERO_DIGEST_HEX,
 } from '../format/constants.js';
 import { exceedsLimits, patchPayload } from '../format/patch.js';
-import { alignedBuffer, alignUp, type ArenaShape, regionView } from './arena.js';
+import { alignedBuffer, type ArenaShape, DIRECT_ALIGN, regionView } from './arena.js';
 import { chunkFile } from '../validate.js';
 import { layOutPack, type PackJob, type PackJobResult, type PackSlotResult } from './pack-job.js';
 import { patchStart, type PatchStart } from './slot-entry.js';
@@ -234,31 +234,51 @@ export class ChunkStore {
 }
 
 /**
- * Creates `p` exclusively and writes `file[0, length)`. With `direct`, the write covers whole
- * aligned blocks (the padding comes from the aligned buffer) and the file is cut back to `length`.
- * A failed write removes the file: the job fails, so no writer learns of the temp to discard it.
+ * Creates `p` exclusively and writes `file[0, length)`. With `direct`, the whole aligned blocks go
+ * through a second descriptor opened with O_DIRECT and the unaligned tail (a chunk's 16-byte header
+ * makes one) through the page cache, so the file never has to be cut back: an `ftruncate` after an
+ * aligned-up write waits for the disk under load (~2-4 ms a chunk). Imitating a full's 512 chunk
+ * writes beside `nbdcopy` reading the export: 3.3-3.6 s with the cut, 2.4-2.7 s without (plain
+ * 4 MiB O_DIRECT writes: 2.3-2.5 s). In a backup the workers went from always busy to 20-30 %
+ * idle, the copy's time unchanged (its reads bound it on the lab machine). The tail is made
+ * durable with everything else before the commit (see `publish.ts`). A failed write removes the
+ * file: the job fails, so no writer learns of the temp to discard it.
  */
 function writeFile(p: string, file: Buffer, length: number, direct: boolean): void {
-  const flags =
-    fs.constants.O_WRONLY |
-    fs.constants.O_CREAT |
-    fs.constants.O_EXCL |
-    (direct ? fs.constants.O_DIRECT : 0);
-  const fd = fs.openSync(p, flags, 0o644);
+  const fd = fs.openSync(
+    p,
+    fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL,
+    0o644,
+  );
   try {
-    const end = direct ? alignUp(length) : length;
-    for (let off = 0; off < end;) {
-      off += fs.writeSync(fd, file, off, end - off, off);
+    const body = direct ? Math.floor(length / DIRECT_ALIGN) * DIRECT_ALIGN : 0;
+    if (body > 0) {
+      writeDirect(p, file, body);
     }
-    if (direct) {
-      fs.ftruncateSync(fd, length);
-    }
+    writeAll(fd, file, body, length);
   } catch (e) {
     fs.closeSync(fd);
     fs.rmSync(p, { force: true });
     throw e;
   }
   fs.closeSync(fd);
+}
+
+/** Writes `file[0, body)` (whole aligned blocks) to the start of `p` with O_DIRECT. */
+function writeDirect(p: string, file: Buffer, body: number): void {
+  const fd = fs.openSync(p, fs.constants.O_WRONLY | fs.constants.O_DIRECT);
+  try {
+    writeAll(fd, file, 0, body);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Writes `file[from, to)` at the same offsets of `fd`. */
+function writeAll(fd: number, file: Buffer, from: number, to: number): void {
+  for (let off = from; off < to;) {
+    off += fs.writeSync(fd, file, off, to - off, off);
+  }
 }
 
 /**
