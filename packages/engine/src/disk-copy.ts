@@ -272,6 +272,8 @@ export interface ExportCopy {
   bitmapContext: string | null;
   /** Connections to ask for (used only where the server offers multi-conn). @default 4 */
   connections?: number;
+  /** Requests in flight per connection (see `NbdClientOptions.maxInFlight`). @default 4 */
+  requests?: number;
 }
 
 /** What {@link copyExport} shares with every disk of a backup. */
@@ -288,6 +290,7 @@ export async function copyExport(c: CopyCommon, e: ExportCopy): Promise<number> 
     exportName: e.exportName,
     metaContexts: ctx === null ? [BASE_ALLOCATION] : [BASE_ALLOCATION, ctx],
     connections: e.connections ?? 4,
+    maxInFlight: e.requests ?? 4,
   });
   try {
     const has = c.parentHasData;

@@ -135,6 +135,16 @@ function startError(o: PullBackupOptions, e: unknown): EngineError {
   );
 }
 
+/**
+ * Requests in flight per NBD connection to QEMU's backup export, as many as `nbdcopy` keeps. QEMU
+ * reads the image for each with O_DIRECT, so the disk sees only what is asked at once: the client's
+ * default of 4 (measured best against `qemu-nbd` serving a cached file) left an incremental's
+ * scattered 64 KiB reads waiting on the disk. Measured on the bench VM, 4 vs 64 alternating over
+ * fresh 5 % change sets: incremental 1.34/1.24/1.34/1.28 -> 1.18/1.22/1.23/1.27 s; a full whose
+ * chunks were already stored (reads only), copy 3.27/3.46/3.41 -> 3.12/3.18/3.10 s.
+ */
+const EXPORT_REQUESTS = 64;
+
 async function copyAll(o: PullBackupOptions, socket: string): Promise<void> {
   const job = await o.domain.backupJob();
   await runPool(o.disks, o.diskConcurrency ?? 2, async (target) => {
@@ -146,7 +156,13 @@ async function copyAll(o: PullBackupOptions, socket: string): Promise<void> {
     if (o.incrementalFrom !== null && bitmap === null) {
       throw new EngineError('NBD_EXPORT_MISSING', `no dirty bitmap exported for ${target}`);
     }
-    await copyExport(o, { socket, exportName: d.exportName, target, bitmapContext: bitmap });
+    await copyExport(o, {
+      socket,
+      exportName: d.exportName,
+      target,
+      bitmapContext: bitmap,
+      requests: EXPORT_REQUESTS,
+    });
   });
 }
 
