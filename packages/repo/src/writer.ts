@@ -1,12 +1,11 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 
-import { type ManifestDisk, Semaphore, type SnapshotManifest } from '@virtvault/core';
+import { Semaphore, type SnapshotManifest } from '@virtvault/core';
 
 import { isErrno, RepoError } from './errors.js';
 import { ChunkKind, ZERO_DIGEST_HEX } from './format/constants.js';
 import { DiskIndex } from './format/index-file.js';
-import { sha256hex } from './hash.js';
 import { Lease } from './lease.js';
 import { checkRanges, compactedSlot, type PatchLimits, type SlotRange } from './patch-writer.js';
 import { type PackHost, PACKED_UP_TO, PatchPacks } from './patch-packs.js';
@@ -15,19 +14,10 @@ import type { Repository } from './repository.js';
 import type { StoredChunk } from './worker/chunk-job.js';
 import type { PatchStart } from './worker/slot-entry.js';
 import { checkDiskTarget, checkDomainUuid, checkSnapshotId } from './validate.js';
+import { defaultSnapshotId, type DiskState, writeIndexes } from './writer-files.js';
 import type { CommitInfo, DiskSpec, PutPatchOptions, WriterOptions } from './writer-types.js';
 
 export type { CommitInfo, DiskSpec, PutPatchOptions, WriterOptions } from './writer-types.js';
-
-interface DiskState {
-  spec: DiskSpec;
-  index: DiskIndex;
-  touched: Set<number>;
-  bytesRead: number;
-  bytesNew: number;
-  /** True when the index started as a copy of the parent's. */
-  inherited: boolean;
-}
 
 /**
  * Writes one snapshot. `open()` takes a writer lease and creates the snapshot folder; disks start
@@ -250,21 +240,7 @@ export class SnapshotWriter {
     this.#packs?.check();
     const pool = this.#repo.pool();
     await this.#news.publish(this.#repo.root, (pairs) => pool.rename(pairs));
-    const disks: ManifestDisk[] = [];
-    for (const [target, d] of this.#disks) {
-      const file = d.index.encode();
-      await this.#repo.writeAtomic(path.join(this.dir, `${target}.index`), file);
-      disks.push({
-        target,
-        source: d.spec.source,
-        format: d.spec.format,
-        virtualSize: d.spec.virtualSize,
-        index: `${target}.index`,
-        indexSha256: sha256hex(file),
-        bytesRead: d.bytesRead,
-        bytesNew: d.bytesNew,
-      });
-    }
+    const disks = await writeIndexes(this.#repo, this.dir, this.#disks);
     if (this.#lease === null || this.#lease.lost) {
       throw new RepoError('REPO_LEASE_LOST', `writer lease of ${this.id} expired before commit`);
     }
@@ -410,13 +386,4 @@ export class SnapshotWriter {
   async #record(d: DiskState, c: StoredChunk): Promise<void> {
     d.bytesNew += await this.#news.take(c);
   }
-}
-
-/** `<yyyymmddThhmmssZ>-<random>`: sortable by time, unique by the random part. */
-function defaultSnapshotId(repo: Repository): string {
-  const t = new Date(repo.options.now())
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
-  return `${t}-${repo.options.randomId()}`;
 }
