@@ -18,6 +18,7 @@ import { describePhases, PhaseClock, type BackupPhases } from '../phases.js';
 import { Progress } from '../progress.js';
 import { PlanHintFiles } from '../plan-hints.js';
 import { openLineage, RepositoryCache } from '../standalone.js';
+import { closeAll } from '../close-all.js';
 
 /** Options shared by the commands that touch libvirt and the lineage. */
 export interface HostOptions {
@@ -180,9 +181,11 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
       const ended = ctx.now();
       report(ctx, o, result, notes, ended - started, clock.phases(started, ended));
     } finally {
-      await hv.close();
-      await (await opening.catch(() => null))?.close();
-      await repos.close();
+      await closeAll(
+        () => hv.close(),
+        async () => (await opening.catch(() => null))?.close(),
+        () => repos.close(),
+      );
     }
   });
 }

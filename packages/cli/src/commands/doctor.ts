@@ -21,6 +21,7 @@ import { loadEngine } from '../lazy.js';
 import { openLineage, RepositoryCache } from '../standalone.js';
 
 import { hostOptions, type HostOptions } from './backup.js';
+import { closeAll } from '../close-all.js';
 
 interface Options extends HostOptions {
   domain: string;
@@ -171,9 +172,11 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
         printText(ctx, observed, view, plan, fixed);
       }
     } finally {
-      await hv.close();
-      await lineage.close();
-      await repos.close();
+      await closeAll(
+        () => hv.close(),
+        () => lineage.close(),
+        () => repos.close(),
+      );
     }
   });
 }
