@@ -56,7 +56,8 @@ const externals = {
   },
 };
 
-/** The chunk workers' entry as `worker-set.js` names it. */
+/** The chunk workers' entry as `worker-set.js` names it (the build fails when it no longer does). */
+const WORKER_SET = path.join('repo', 'dist', 'worker', 'worker-set.js');
 const WORKER_URL = "new URL('./hash-worker.js', import.meta.url)";
 
 /**
@@ -74,6 +75,9 @@ const ownUrl = {
       const rel = path.relative(OUT_DIR, args.path).split(path.sep).join('/');
       const url = `new URL(${JSON.stringify(rel)}, import.meta.url).href`;
       // the chunk workers start from the bundled worker beside the bundle (built below)
+      if (args.path.endsWith(WORKER_SET) && !source.includes(WORKER_URL)) {
+        throw new Error(`${WORKER_SET} no longer names its worker as ${WORKER_URL}`);
+      }
       const own = source.replace(WORKER_URL, 'new URL("./hash-worker.js", import.meta.__bundle)');
       const contents = own
         .replaceAll('import.meta.url', url)
@@ -83,18 +87,12 @@ const ownUrl = {
   },
 };
 
-// parts are named by content hash: a rebuild would otherwise leave the old ones behind
-await rm(OUT_DIR, { recursive: true, force: true });
-const result = await build({
-  entryPoints: { virtvault: path.join(ROOT, 'packages/cli/dist/main.js') },
-  outdir: OUT_DIR,
+/** What both builds share: ES modules for node 20, our externals and `import.meta.url` rules. */
+const common = {
   bundle: true,
-  splitting: true,
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  // the lazily loaded parts of a command stay lazily loaded (see packages/cli/src/lazy.ts)
-  chunkNames: 'part-[hash]',
   // CommonJS dependencies (commander) call require() for node's own modules
   banner: {
     js: "import { createRequire as __bundleRequire } from 'node:module';\nconst require = __bundleRequire(import.meta.url);",
@@ -102,23 +100,25 @@ const result = await build({
   plugins: [externals, ownUrl],
   logLevel: 'warning',
   metafile: true,
+};
+
+// parts are named by content hash: a rebuild would otherwise leave the old ones behind
+await rm(OUT_DIR, { recursive: true, force: true });
+const result = await build({
+  ...common,
+  entryPoints: { virtvault: path.join(ROOT, 'packages/cli/dist/main.js') },
+  outdir: OUT_DIR,
+  splitting: true,
+  // the lazily loaded parts of a command stay lazily loaded (see packages/cli/src/lazy.ts)
+  chunkNames: 'part-[hash]',
 });
 // The chunk workers, bundled too: a worker loading its ~15 modules one by one was ready in 45-55 ms,
 // bundled in 32-34 ms, with ~10 ms less CPU each (2 workers started 4 times each way), on the two
 // cores an incremental backup keeps busy.
 const worker = await build({
+  ...common,
   entryPoints: [path.join(ROOT, 'packages/repo/dist/worker/hash-worker.js')],
   outfile: path.join(OUT_DIR, 'hash-worker.js'),
-  bundle: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  banner: {
-    js: "import { createRequire as __bundleRequire } from 'node:module';\nconst require = __bundleRequire(import.meta.url);",
-  },
-  plugins: [externals, ownUrl],
-  logLevel: 'warning',
-  metafile: true,
 });
 const workerInputs = Object.keys(worker.metafile.inputs).length;
 const files = Object.keys(result.metafile.outputs).length + 1;

@@ -9,6 +9,7 @@ import {
   type RunBackupResult,
 } from '@virtvault/core';
 
+import { closeAll } from '../close-all.js';
 import type { CliContext } from '../context.js';
 import { DeferredLineage } from '../deferred-lineage.js';
 import { loadEngine } from '../lazy.js';
@@ -18,7 +19,6 @@ import { describePhases, PhaseClock, type BackupPhases } from '../phases.js';
 import { Progress } from '../progress.js';
 import { PlanHintFiles } from '../plan-hints.js';
 import { openLineage, RepositoryCache } from '../standalone.js';
-import { closeAll } from '../close-all.js';
 
 /** Options shared by the commands that touch libvirt and the lineage. */
 export interface HostOptions {

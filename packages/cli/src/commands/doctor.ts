@@ -15,13 +15,13 @@ import {
   type ObservedDomain,
 } from '@virtvault/core';
 
+import { closeAll } from '../close-all.js';
 import type { CliContext } from '../context.js';
 import { guard, printJson } from '../output.js';
 import { loadEngine } from '../lazy.js';
 import { openLineage, RepositoryCache } from '../standalone.js';
 
 import { hostOptions, type HostOptions } from './backup.js';
-import { closeAll } from '../close-all.js';
 
 interface Options extends HostOptions {
   domain: string;
