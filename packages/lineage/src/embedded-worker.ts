@@ -1,0 +1,91 @@
+/**
+ * The embedded lineage's database thread: PGlite and the pglite-socket server that serves it on
+ * 127.0.0.1. Started by `embedded-server.ts`; speaks {@link ServerMessage}s to it.
+ *
+ * Why a thread of its own: PGlite runs Postgres as WebAssembly on the thread that calls it, and its
+ * start is ~0.2 s of uninterrupted work. On the backup's thread that blocked the event loop just
+ * when the backup job had been requested early, so the NBD export was opened and read only once
+ * the database was up.
+ */
+import { readFile } from 'node:fs/promises';
+import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
+
+import { PGlite } from '@electric-sql/pglite';
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+
+import { findTemplate, prepareDataDir } from './data-dir.js';
+import { LineageError } from './errors.js';
+import { pgliteOptions } from './pglite-start.js';
+import type { ServerInput, ServerMessage } from './embedded-server.js';
+
+function portOf(): MessagePort {
+  if (parentPort === null) {
+    throw new Error('embedded-worker.js runs only as a worker thread');
+  }
+  return parentPort;
+}
+const port = portOf();
+const post = (m: ServerMessage): void => port.postMessage(m);
+
+async function openDataDir(dataDir: string): Promise<PGlite> {
+  try {
+    await prepareDataDir(dataDir);
+  } catch (e) {
+    throw e instanceof LineageError
+      ? e
+      : new LineageError('DATA_DIR_INIT_FAILED', `cannot initialise ${dataDir}: ${String(e)}`, {
+          cause: e,
+        });
+  }
+  return PGlite.create(dataDir, pgliteOptions());
+}
+
+/** In memory (tests), PGlite loads the template itself: ~240 MiB peak instead of initdb's ~500. */
+async function inMemoryTemplate(): Promise<{ loadDataDir?: Blob }> {
+  const file = await findTemplate();
+  if (!file) {
+    return {};
+  }
+  return { loadDataDir: new Blob([await readFile(file)], { type: 'application/x-gzip' }) };
+}
+
+async function start(input: ServerInput): Promise<void> {
+  const db =
+    input.dataDir !== undefined
+      ? await openDataDir(input.dataDir)
+      : await PGlite.create({ ...pgliteOptions(), ...(await inMemoryTemplate()) });
+  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 1 });
+  try {
+    await server.start();
+  } catch (e) {
+    await db.close().catch(() => undefined);
+    throw e;
+  }
+  port.once('message', () => {
+    stop(server, db).catch((e: unknown) => post({ type: 'failed', ...describe(e) }));
+  });
+  post({ type: 'ready', url: `postgres://postgres@${server.getServerConn()}/postgres` });
+}
+
+async function stop(server: PGLiteSocketServer, db: PGlite): Promise<void> {
+  try {
+    await server.stop();
+  } finally {
+    await db.close();
+  }
+  post({ type: 'closed' });
+  // nothing else keeps this thread alive: it ends once the port is closed
+  port.close();
+}
+
+function describe(e: unknown): { code: string | null; message: string } {
+  return {
+    code: e instanceof LineageError ? e.code : null,
+    message: e instanceof Error ? e.message : String(e),
+  };
+}
+
+start(workerData as ServerInput).catch((e: unknown) => {
+  post({ type: 'failed', ...describe(e) });
+  port.close();
+});
