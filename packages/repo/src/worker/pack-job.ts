@@ -95,7 +95,11 @@ export function layOutPack(
       }
       let chunkOffset = r.at;
       if (squeeze) {
-        payload.copyWithin(to, r.at, r.at + r.length);
+        // in place unless zeros were squeezed out before it: V8 moves the bytes even onto
+        // themselves (a full's sparse slots: ~0.1 s of each worker's CPU over 1 GiB)
+        if (to !== r.at) {
+          payload.copyWithin(to, r.at, r.at + r.length);
+        }
         chunkOffset = to;
         to += r.length;
       }
