@@ -90,7 +90,11 @@ export class SnapshotWriter {
     this.#sem = new Semaphore(this.#repo.pool().capacity);
     this.#packs = new PatchPacks(this.#packHost(), this.#repo.pool().capacity - 1);
     if (parent !== null) {
-      this.#parent = await this.#requireParent(parent);
+      // a writer that failed to open leaves neither its folder nor its lease behind
+      this.#parent = await this.#requireParent(parent).catch(async (e: unknown) => {
+        await this.abort();
+        throw e;
+      });
     }
   }
 

@@ -17,6 +17,11 @@ const run = promisify(execFile);
 const MiB = 1024 * 1024;
 const VM = 'engtest1';
 
+/** True for an error carrying the stable `code`. */
+function hasCode(e: unknown, code: string): boolean {
+  return e instanceof Error && (e as { code?: unknown }).code === code;
+}
+
 /** `qemu-img compare` of a restored disk against a saved copy of the source. */
 async function assertIdentical(restored: string, format: string, source: string): Promise<void> {
   const r = await run('qemu-img', ['compare', '-U', '-f', format, '-F', 'raw', restored, source]);
@@ -206,5 +211,34 @@ describe('engine: pull backups of a running domain, restored byte-exact', () => 
     for (const r of restored) {
       await assertIdentical(r.path, 'raw', s.copies.get(r.target) as string);
     }
+  });
+
+  it('a writer that fails to open leaves no job, checkpoint or snapshot', async () => {
+    const last = snapshots.at(-1)?.manifest;
+    assert.ok(last !== undefined, 'runs after the chain above');
+    const checkpoints = async (): Promise<string[]> =>
+      (await (await conn.lookupDomain(VM)).checkpoints.list()).map((c) => c.name).sort();
+    const before = await checkpoints();
+    const req: BackupRequest = {
+      repository: repo.root,
+      snapshotId: 's8',
+      observed: await hv.observe(VM),
+      level: 'incremental',
+      // no such snapshot: the writer cannot open (the checkpoint to read changes since is valid)
+      parentSnapshot: 'no-such-snapshot',
+      incrementalFrom: last.checkpoint?.name ?? null,
+      newCheckpoint: { name: 'vv-cp8', disks: ['vda', 'vdb'], mode: 'live' },
+      reasons: [],
+      heartbeat: () => Promise.resolve(),
+    };
+    await assert.rejects(executor.execute(req), (e) => hasCode(e, 'REPO_PARENT_MISSING'));
+    assert.deepEqual(await checkpoints(), before, 'the new checkpoint is gone');
+    const ids = (await repo.listSnapshots(last.domain.uuid)).map((r) => r.id);
+    assert.ok(!ids.includes('s8'), 'no snapshot s8');
+    const jobs = await run('virsh', ['-q', '-c', await lab.uri('a'), 'domjobinfo', VM]);
+    assert.match(jobs.stdout, /Job type:\s+None/);
+    // and the chain goes on
+    const next = await backup('incremental', 9);
+    assert.equal(next.parent, last.id);
   });
 });

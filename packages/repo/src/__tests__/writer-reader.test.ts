@@ -133,6 +133,11 @@ describe('writer and reader', () => {
       new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 'x2', parent: 'nope' }).open(),
       (e) => hasErrorCode(e, 'REPO_PARENT_MISSING'),
     );
+    // nothing of the failed writer is left: no folder, so the id opens again
+    assert.ok(!(await repo.listSnapshots(DOMAIN.uuid)).some((r) => r.id === 'x2'));
+    const again = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 'x2' });
+    await again.open();
+    await again.close();
   });
 
   it('refuses other formats and newer versions', async () => {
