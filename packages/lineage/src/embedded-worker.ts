@@ -62,7 +62,11 @@ async function start(input: ServerInput): Promise<void> {
     throw e;
   }
   port.once('message', () => {
-    stop(server, db).catch((e: unknown) => post({ type: 'failed', ...describe(e) }));
+    stop(server, db).catch((e: unknown) => {
+      post({ type: 'failed', ...describe(e) });
+      // whatever the failed stop left open, the thread ends (its message is delivered first)
+      process.exit(1);
+    });
   });
   post({ type: 'ready', url: `postgres://postgres@${server.getServerConn()}/postgres` });
 }
