@@ -68,6 +68,11 @@ describe('engine: pull backups of a running domain, restored byte-exact', () => 
     await rm(work, { recursive: true, force: true });
   });
 
+  /** The domain's checkpoints, by name. */
+  async function checkpoints(): Promise<string[]> {
+    return (await (await conn.lookupDomain(VM)).checkpoints.list()).map((c) => c.name).sort();
+  }
+
   async function backup(level: BackupLevel, n: number): Promise<SnapshotManifest> {
     const observed = await hv.observe(VM);
     const prev = snapshots.at(-1)?.manifest ?? null;
@@ -146,8 +151,6 @@ describe('engine: pull backups of a running domain, restored byte-exact', () => 
   it('an attempt started early and cancelled leaves no job, checkpoint or snapshot', async () => {
     const last = snapshots.at(-1)?.manifest;
     assert.ok(last !== undefined, 'runs after the chain above');
-    const checkpoints = async (): Promise<string[]> =>
-      (await (await conn.lookupDomain(VM)).checkpoints.list()).map((c) => c.name).sort();
     const before = await checkpoints();
     await lab.write(VM, 'vda', 12 * MiB, 2 * MiB, { randomSeed: 'eng-d' });
     await lab.write(VM, 'vdb', 8 * MiB, 4 * MiB, { randomSeed: 'eng-e' });
@@ -216,8 +219,6 @@ describe('engine: pull backups of a running domain, restored byte-exact', () => 
   it('a writer that fails to open leaves no job, checkpoint or snapshot', async () => {
     const last = snapshots.at(-1)?.manifest;
     assert.ok(last !== undefined, 'runs after the chain above');
-    const checkpoints = async (): Promise<string[]> =>
-      (await (await conn.lookupDomain(VM)).checkpoints.list()).map((c) => c.name).sort();
     const before = await checkpoints();
     const req: BackupRequest = {
       repository: repo.root,
