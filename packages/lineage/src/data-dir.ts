@@ -39,6 +39,15 @@ export async function findTemplate(): Promise<URL | null> {
   return (await exists(file)) ? file : null;
 }
 
+/** `e` as a lineage error: itself when it is one, else `DATA_DIR_INIT_FAILED` for `dir`. */
+export function initError(e: unknown, dir: string): LineageError {
+  return e instanceof LineageError
+    ? e
+    : new LineageError('DATA_DIR_INIT_FAILED', `cannot initialise ${dir}: ${String(e)}`, {
+        cause: e,
+      });
+}
+
 /** The hidden sibling a first start builds `dataDir` in; `tag` keeps concurrent attempts apart. */
 export function partialDir(dataDir: string, tag: string): string {
   return join(dirname(dataDir), `.${basename(dataDir)}.init-${tag}`);
@@ -115,11 +124,7 @@ async function build(partial: string, template: URL | null): Promise<void> {
       await initdbInChild(partial);
     }
   } catch (e) {
-    throw e instanceof LineageError
-      ? e
-      : new LineageError('DATA_DIR_INIT_FAILED', `cannot initialise ${partial}: ${String(e)}`, {
-          cause: e,
-        });
+    throw initError(e, partial);
   }
   if (!(await exists(join(partial, MARKER)))) {
     throw new LineageError(

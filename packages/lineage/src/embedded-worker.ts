@@ -13,7 +13,7 @@ import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 
-import { findTemplate, prepareDataDir } from './data-dir.js';
+import { findTemplate, initError, prepareDataDir } from './data-dir.js';
 import { LineageError } from './errors.js';
 import { pgliteOptions } from './pglite-start.js';
 import type { ServerInput, ServerMessage } from './embedded-server.js';
@@ -31,11 +31,7 @@ async function openDataDir(dataDir: string): Promise<PGlite> {
   try {
     await prepareDataDir(dataDir);
   } catch (e) {
-    throw e instanceof LineageError
-      ? e
-      : new LineageError('DATA_DIR_INIT_FAILED', `cannot initialise ${dataDir}: ${String(e)}`, {
-          cause: e,
-        });
+    throw initError(e, dataDir);
   }
   return PGlite.create(dataDir, pgliteOptions());
 }
