@@ -4,7 +4,13 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 
-import type { BackupLevel, BackupRequest, Confirmed, SnapshotManifest } from '@virtvault/core';
+import {
+  type BackupLevel,
+  type BackupRequest,
+  type Confirmed,
+  hasErrorCode,
+  type SnapshotManifest,
+} from '@virtvault/core';
 import { Connection } from '@virtvault/libvirt';
 import { Repository } from '@virtvault/repo';
 import { Lab } from '@virtvault/testkit';
@@ -16,11 +22,6 @@ import { restoreSnapshot } from '../restore.js';
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
 const VM = 'engtest1';
-
-/** True for an error carrying the stable `code`. */
-function hasCode(e: unknown, code: string): boolean {
-  return e instanceof Error && (e as { code?: unknown }).code === code;
-}
 
 /** `qemu-img compare` of a restored disk against a saved copy of the source. */
 async function assertIdentical(restored: string, format: string, source: string): Promise<void> {
@@ -232,7 +233,7 @@ describe('engine: pull backups of a running domain, restored byte-exact', () => 
       reasons: [],
       heartbeat: () => Promise.resolve(),
     };
-    await assert.rejects(executor.execute(req), (e) => hasCode(e, 'REPO_PARENT_MISSING'));
+    await assert.rejects(executor.execute(req), (e) => hasErrorCode(e, 'REPO_PARENT_MISSING'));
     assert.deepEqual(await checkpoints(), before, 'the new checkpoint is gone');
     const ids = (await repo.listSnapshots(last.domain.uuid)).map((r) => r.id);
     assert.ok(!ids.includes('s8'), 'no snapshot s8');
