@@ -37,6 +37,15 @@ export class EmbeddedLineage {
     const server = await EmbeddedServer.start(
       options.dataDir !== undefined ? { dataDir: options.dataDir } : {},
     );
+    return EmbeddedLineage.over(server);
+  }
+
+  /**
+   * The store over a database thread already started with {@link EmbeddedServer.start}, which a
+   * caller may start before it loads this module (the thread's start then overlaps the load).
+   * Migrates; on failure the server is closed.
+   */
+  static async over(server: EmbeddedServer): Promise<EmbeddedLineage> {
     try {
       const store = await PgLineageStore.connect({ url: server.url, max: 1 });
       return new EmbeddedLineage(store, server, server.url);

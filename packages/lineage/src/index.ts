@@ -1,6 +1,7 @@
 export * from './errors.js';
 export * from './pg-lineage-store.js';
 export * from './embedded.js';
+export { EmbeddedServer, type ServerInput } from './embedded-server.js';
 export * from './rebuild.js';
 export { migrate } from './migrate.js';
 export type { RunRow, EventRow } from './rows.js';

@@ -6,9 +6,10 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 
-import type { RunStart } from '@virtvault/core';
+import { hasErrorCode, type RunStart } from '@virtvault/core';
 
 import { EmbeddedLineage } from '../embedded.js';
+import { EmbeddedServer } from '../embedded-server.js';
 
 const run = promisify(execFile);
 const scratch: string[] = [];
@@ -38,6 +39,27 @@ describe('embedded lineage database thread', () => {
     assert.deepEqual(await db.store.beginRun(start('run-1', 0), HOUR), []);
     await Promise.all([db.close(), db.close()]);
     await db.close();
+  });
+
+  it('opens the store over a thread started beforehand', async () => {
+    // the CLI starts the thread before it loads the store's package
+    const starting = EmbeddedServer.start({});
+    const db = await EmbeddedLineage.over(await starting);
+    try {
+      assert.deepEqual(await db.store.beginRun(start('run-early', 0), HOUR), []);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('a store that cannot connect fails with CONNECT_FAILED and stops the thread', async () => {
+    const server = await EmbeddedServer.start({});
+    await server.close();
+    // nothing listens at the URL any more: the connect fails and the (closed) server is closed again
+    await assert.rejects(EmbeddedLineage.over(server), (e: unknown) =>
+      hasErrorCode(e, 'CONNECT_FAILED'),
+    );
+    await server.close();
   });
 
   it('does not keep a process alive that never stops it, and the next open finds the data', async () => {

@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+
+import { hasErrorCode } from '@virtvault/core';
+
+import { lockState } from '../standalone.js';
+
+const dirs: string[] = [];
+after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+function stateDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'vv-state-lock-'));
+  dirs.push(d);
+  return d;
+}
+
+/** A pid that no process has: a child that has already exited. */
+function deadPid(): number {
+  const child = spawnSync(process.execPath, ['-e', '0']);
+  assert.equal(child.status, 0);
+  return child.pid;
+}
+
+describe('state directory lock', () => {
+  it('records its holder and is released by its unlock', () => {
+    const dir = stateDir();
+    const unlock = lockState(dir);
+    assert.equal(readFileSync(join(dir, 'state.lock'), 'utf8'), `${process.pid}\n`);
+    unlock();
+    assert.equal(existsSync(join(dir, 'state.lock')), false);
+  });
+
+  it('refuses a directory a live process holds, naming it, and leaves its lock alone', () => {
+    const dir = stateDir();
+    const unlock = lockState(dir);
+    try {
+      assert.throws(
+        () => lockState(dir),
+        (e: unknown) => hasErrorCode(e, 'STATE_LOCKED') && String(e).includes(`pid ${process.pid}`),
+      );
+      assert.equal(readFileSync(join(dir, 'state.lock'), 'utf8'), `${process.pid}\n`);
+    } finally {
+      unlock();
+    }
+  });
+
+  it('takes over the lock of a process that died', () => {
+    const dir = stateDir();
+    writeFileSync(join(dir, 'state.lock'), `${deadPid()}\n`);
+    const unlock = lockState(dir);
+    assert.equal(readFileSync(join(dir, 'state.lock'), 'utf8'), `${process.pid}\n`);
+    unlock();
+  });
+});
