@@ -10,7 +10,10 @@ type Args<K extends keyof LineageStore> = Parameters<LineageStore[K]>;
 /** Forwards every call to the store `ready` resolves to; a failed open fails each call. */
 export class DeferredLineage implements LineageStore {
   /** @param ready the store being opened */
-  constructor(private readonly ready: Promise<LineageStore>) {}
+  constructor(private readonly ready: Promise<LineageStore>) {
+    // a failed open is reported by each call; until one is made it is not an unhandled rejection
+    ready.catch(() => undefined);
+  }
 
   /** See {@link LineageStore.beginRun}. */
   async beginRun(...a: Args<'beginRun'>): Promise<string[]> {

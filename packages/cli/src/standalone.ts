@@ -77,6 +77,17 @@ function readIfThere(file: string): string {
 }
 
 /**
+ * Starts the embedded database thread on `dataDir`. Its failure surfaces where the promise is
+ * awaited, never as an unhandled rejection: a thread that fails while the caller is still loading
+ * the lineage package would otherwise end the process before the error is reported.
+ */
+export function startEmbedded(dataDir: string): Promise<EmbeddedServer> {
+  const starting = EmbeddedServer.start({ dataDir });
+  starting.catch(() => undefined);
+  return starting;
+}
+
+/**
  * Opens the lineage: Postgres at DATABASE_URL, else PGlite under `<stateDir>/lineage`, calling
  * `onLocked` as soon as the state directory's lock is held.
  *
@@ -96,7 +107,7 @@ export async function openLineage(
   mkdirSync(stateDir, { recursive: true });
   const unlock = lockState(stateDir);
   onLocked?.();
-  const starting = EmbeddedServer.start({ dataDir: path.join(stateDir, 'lineage') });
+  const starting = startEmbedded(path.join(stateDir, 'lineage'));
   try {
     const { EmbeddedLineage } = await loadLineage().catch(async (e: unknown) => {
       await (await starting.catch(() => null))?.close();

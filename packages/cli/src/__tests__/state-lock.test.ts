@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 
 import { hasErrorCode } from '@virtvault/core';
 
-import { lockState } from '../standalone.js';
+import { lockState, startEmbedded } from '../standalone.js';
 
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -54,5 +55,24 @@ describe('state directory lock', () => {
     const unlock = lockState(dir);
     assert.equal(readFileSync(join(dir, 'state.lock'), 'utf8'), `${process.pid}\n`);
     unlock();
+  });
+});
+
+describe('embedded database thread start', () => {
+  it('reports a failed start where it is awaited, not as an unhandled rejection', async () => {
+    const file = join(stateDir(), 'lineage');
+    writeFileSync(file, 'not a directory\n');
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown): void => void unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const starting = startEmbedded(file);
+      // the CLI awaits the start only once the lineage package has loaded: the thread fails first
+      await sleep(3000);
+      await assert.rejects(starting, (e: unknown) => hasErrorCode(e, 'DATA_DIR_INVALID'));
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 });
