@@ -2,12 +2,13 @@
  * Standalone mode: the agent's engine in-process, the lineage in PGlite under the state directory
  * (or Postgres when DATABASE_URL is set), repositories opened by path.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 
 import type { LineageStore, ManifestSource, SnapshotManifest } from '@virtvault/core';
 import { EmbeddedServer } from '@virtvault/lineage/embedded-server';
 import type { Repository } from '@virtvault/repo';
+import { makeDirsSync } from '@virtvault/repo/make-dirs';
 
 import type { CliContext } from './context.js';
 import { loadLineage } from './lazy.js';
@@ -104,7 +105,7 @@ export async function openLineage(
     const store = await (await loadLineage()).PgLineageStore.connect({ url: ctx.env.databaseUrl });
     return { store, close: () => store.close() };
   }
-  mkdirSync(stateDir, { recursive: true });
+  makeDirsSync(stateDir);
   const unlock = lockState(stateDir);
   onLocked?.();
   const starting = startEmbedded(path.join(stateDir, 'lineage'));

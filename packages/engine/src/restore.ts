@@ -3,12 +3,12 @@
  * written as qcow2 through qemu-nbd and our NBD client, or as a sparse raw file. Holes stay holes, and so do
  * zeros inside a slot: only data is written.
  */
-import { mkdir, open, rm, stat } from 'node:fs/promises';
+import { open, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 import { buildRestoredDomainXml, Connection } from '@virtvault/libvirt';
 import { NbdClient } from '@virtvault/nbd';
-import { SnapshotReader, type DiskSlot, type Repository } from '@virtvault/repo';
+import { makeDirsSync, SnapshotReader, type DiskSlot, type Repository } from '@virtvault/repo';
 
 import { EngineError } from './errors.js';
 import { qemuImg } from './qemu-img.js';
@@ -182,7 +182,7 @@ export async function restoreSnapshot(o: RestoreOptions): Promise<RestoredDisk[]
   const format = o.format ?? 'qcow2';
   const out: RestoredDisk[] = [];
   try {
-    await mkdir(o.outputDir, { recursive: true });
+    makeDirsSync(o.outputDir);
     for (const d of reader.manifest.disks) {
       if (o.disks !== undefined && !o.disks.includes(d.target)) {
         continue;

@@ -3,6 +3,7 @@
  * manifests, writer (with patches), reader, verify, leases, GC and prune.
  */
 export { RepoError } from './errors.js';
+export { makeDirsSync } from './make-dirs.js';
 export { mayBeBeingCreated, Repository } from './repository.js';
 export type { RepositoryOptions, InitOptions, SnapshotRef } from './repository.js';
 export { SnapshotWriter } from './writer.js';

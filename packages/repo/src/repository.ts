@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { SnapshotManifest } from '@virtvault/core';
 
 import { isErrno, RepoError } from './errors.js';
+import { makeDirsSync } from './make-dirs.js';
 import { defaultChunkHash, usableBlake3 } from './format/blake3.js';
 import { decodeChunk, type DecodedChunk } from './format/chunk-codec.js';
 import { parseConfig, isValidChunkSize, type RepoConfig } from './format/config.js';
@@ -119,7 +120,7 @@ export class Repository {
       usableBlake3();
     }
     const repo = new Repository(root, opts);
-    await fsp.mkdir(repo.root, { recursive: true });
+    makeDirsSync(repo.root);
     const config: RepoConfig = {
       format: REPO_FORMAT,
       version: REPO_VERSION,
