@@ -7,7 +7,7 @@ import v8 from 'node:v8';
 import { CommanderError } from 'commander';
 
 import type { CliContext, CliEnv } from './context.js';
-import { EXIT_USAGE } from './output.js';
+import { CliError, EXIT_USAGE, reportError } from './output.js';
 import { buildProgram } from './program.js';
 
 // The embedded lineage is Postgres compiled to WebAssembly; V8's optimising tier-up of that module
@@ -81,7 +81,15 @@ async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) {
       // help and version "errors" are commander's way of ending early
-      return e.exitCode === 0 ? 0 : EXIT_USAGE;
+      if (e.exitCode === 0) {
+        return 0;
+      }
+      // commander has told a person on stderr; a script that asked for JSON gets it on stdout too
+      if (argv.includes('--json')) {
+        const message = e.message.replace(/^error: /, '');
+        reportError(ctx, new CliError('USAGE', message), true);
+      }
+      return EXIT_USAGE;
     }
     throw e;
   } finally {

@@ -55,5 +55,19 @@ describe('virtvault binary', () => {
     const r = run('--no-such-option');
     assert.equal(r.code, 2);
     assert.match(r.stderr, /unknown option/);
+    assert.equal(r.stdout, '');
+  });
+
+  it('reports a usage error as JSON on stdout when --json was asked for', () => {
+    for (const args of [
+      ['no-such-command', '--json'],
+      ['snapshots', '--json'],
+    ]) {
+      const r = run(...args);
+      assert.equal(r.code, 2, args.join(' '));
+      const out = JSON.parse(r.stdout) as { error: { code: string; message: string } };
+      assert.equal(out.error.code, 'USAGE');
+      assert.match(out.error.message, /unknown command 'no-such-command'|required option '--repo/);
+    }
   });
 });
