@@ -43,6 +43,11 @@ export interface RestoreOptions {
   disks?: string[];
   /** Progress per disk. */
   onProgress?: (p: RestoreProgress) => void;
+  /**
+   * Stops the restore between slots with `RESTORE_INTERRUPTED`; the disk being written is removed
+   * (disks restored before it stay).
+   */
+  signal?: AbortSignal;
 }
 
 /** One restored disk. */
@@ -76,6 +81,27 @@ type Slots = (writeTo?: string) => AsyncIterable<DiskSlot>;
 const SLOTS_IN_FLIGHT = 4;
 /** NBD write request size of a qcow2 restore. */
 const WRITE_REQUEST = 4 * 1024 * 1024;
+
+function interrupted(signal: AbortSignal): EngineError {
+  const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason);
+  return new EngineError('RESTORE_INTERRUPTED', `restore interrupted: ${why}`, {
+    cause: signal.reason,
+  });
+}
+
+/** The slots of `it` until `signal` is aborted, then `RESTORE_INTERRUPTED` (slot given back). */
+async function* untilAborted(
+  it: AsyncIterable<DiskSlot>,
+  signal: AbortSignal | undefined,
+): AsyncIterable<DiskSlot> {
+  for await (const s of it) {
+    if (signal?.aborted === true) {
+      s.release();
+      throw interrupted(signal);
+    }
+    yield s;
+  }
+}
 
 /** Bytes of data in a slot's runs. */
 function runBytes(s: DiskSlot): number {
@@ -187,11 +213,17 @@ export async function restoreSnapshot(o: RestoreOptions): Promise<RestoredDisk[]
       if (o.disks !== undefined && !o.disks.includes(d.target)) {
         continue;
       }
+      if (o.signal?.aborted === true) {
+        throw interrupted(o.signal);
+      }
       const file = path.join(o.outputDir, `${d.target}.${format}`);
       await refuseExisting(file);
       const progress = { target: d.target, bytesWritten: 0, virtualSize: d.virtualSize };
       const slots: Slots = (writeTo) =>
-        reader.readSlots(d.target, writeTo === undefined ? {} : { writeTo });
+        untilAborted(
+          reader.readSlots(d.target, writeTo === undefined ? {} : { writeTo }),
+          o.signal,
+        );
       const written = (n: number): void => {
         progress.bytesWritten += n;
         o.onProgress?.(progress);

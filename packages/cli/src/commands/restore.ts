@@ -72,6 +72,7 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
         format: o.format,
         ...(o.disk ? { disks: o.disk } : {}),
         onProgress: (p) => progress.update(p.target, p.bytesWritten, p.virtualSize),
+        signal: ctx.signal,
       });
       progress.done();
       const defined =

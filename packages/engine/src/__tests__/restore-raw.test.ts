@@ -27,14 +27,16 @@ describe('raw restore', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('writes only data, byte-exact, sparse, with an unaligned last slot', async () => {
-    const size = 3 * CS + 1000;
+  const size = 3 * CS + 1000;
+
+  /** A snapshot of a 4-slot raw disk; returns the disk's bytes. */
+  async function writeSnapshot(id: string): Promise<Buffer> {
     const image = Buffer.alloc(size);
     randomBytes(CS).copy(image, 0);
     image.fill(0, 512 * K, 640 * K); // a hole inside a data slot
     randomBytes(64 * K).copy(image, 2 * CS + 128 * K); // a sparse slot
     randomBytes(1000).copy(image, 3 * CS); // the short, unaligned last slot
-    const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 's1' });
+    const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: id });
     await w.open();
     await w.startDisk({ target: 'vda', virtualSize: size, source: 's', format: 'raw' });
     for (let slot = 0; slot < 4; slot++) {
@@ -51,7 +53,11 @@ describe('raw restore', () => {
       endedAt: '2026-01-01T00:00:01.000Z',
       toolVersion: 'test',
     });
+    return image;
+  }
 
+  it('writes only data, byte-exact, sparse, with an unaligned last slot', async () => {
+    const image = await writeSnapshot('s1');
     const out = path.join(dir, 'out');
     const [disk] = await restoreSnapshot({
       repo,
@@ -66,5 +72,31 @@ describe('raw restore', () => {
     assert.ok(restored.equals(image), 'restored bytes equal the source');
     const st = await stat(path.join(out, 'vda.raw'));
     assert.ok(st.blocks * 512 < 2 * CS, `holes stay holes (${st.blocks * 512} bytes allocated)`);
+  });
+
+  it('stops when interrupted, between slots, and removes the disk it was writing', async () => {
+    await writeSnapshot('s2');
+    const interrupted = (e: unknown) => (e as { code?: unknown }).code === 'RESTORE_INTERRUPTED';
+    for (const when of ['before', 'after the first slot'] as const) {
+      const out = path.join(dir, `out-${when.length}`);
+      const stop = new AbortController();
+      if (when === 'before') {
+        stop.abort(new Error('interrupted by SIGTERM'));
+      }
+      await assert.rejects(
+        restoreSnapshot({
+          repo,
+          domainUuid: DOMAIN.uuid,
+          snapshotId: 's2',
+          outputDir: out,
+          format: 'raw',
+          signal: stop.signal,
+          onProgress: () => stop.abort(new Error('interrupted by SIGTERM')),
+        }),
+        interrupted,
+        when,
+      );
+      await assert.rejects(stat(path.join(out, 'vda.raw')), { code: 'ENOENT' }, when);
+    }
   });
 });
