@@ -5,7 +5,8 @@
  * `REPO_PATH_ESCAPE`, `REPO_CHUNK_MISSING`, `REPO_CHUNK_CORRUPT`, `REPO_INDEX_CORRUPT`,
  * `REPO_MANIFEST_INVALID`, `REPO_SNAPSHOT_NOT_FOUND`, `REPO_SNAPSHOT_EXISTS`, `REPO_PARENT_MISSING`,
  * `REPO_BAD_ARGUMENT`, `REPO_STATE`, `REPO_LOCKED`, `REPO_LEASE_LOST`, `REPO_CLOSED`, `REPO_WORKER_FAILED`,
- * `REPO_NO_SPACE` (the filesystem refused a chunk: full, over quota or a file size limit).
+ * `REPO_NO_SPACE` (the filesystem refused a chunk: full, over quota or a file size limit),
+ * `REPO_INTERRUPTED` (a long operation stopped by its caller's signal).
  */
 export class RepoError extends Error {
   /** Stable, machine-readable code such as `REPO_CHUNK_CORRUPT`. */
@@ -26,4 +27,13 @@ export class RepoError extends Error {
 /** True when `e` is a Node system error with the given errno code (e.g. `ENOENT`). */
 export function isErrno(e: unknown, code: string): boolean {
   return typeof e === 'object' && e !== null && 'code' in e && e.code === code;
+}
+
+/** Throws `REPO_INTERRUPTED` naming `what` once `signal` is aborted; does nothing otherwise. */
+export function throwIfInterrupted(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted !== true) {
+    return;
+  }
+  const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason);
+  throw new RepoError('REPO_INTERRUPTED', `${what} interrupted: ${why}`, { cause: signal.reason });
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 
-import { isErrno, RepoError } from './errors.js';
+import { isErrno, RepoError, throwIfInterrupted } from './errors.js';
 import { ChunkKind, ZERO_DIGEST_HEX } from './format/constants.js';
 import { DiskIndex } from './format/index-file.js';
 import { listDir, readIfExists } from './fs-util.js';
@@ -18,6 +18,11 @@ export interface GcOptions {
   dryRun?: boolean;
   /** Host name recorded in the GC lease. */
   host?: string;
+  /**
+   * Stops the GC between chunks with `REPO_INTERRUPTED` (its lease released). What it swept by
+   * then was unreferenced; the rest waits for the next GC.
+   */
+  signal?: AbortSignal;
 }
 
 /** What GC did. */
@@ -40,6 +45,7 @@ export interface GcReport {
 
 interface GcContext {
   repo: Repository;
+  signal: AbortSignal | undefined;
   marked: Set<string>;
   readFiles: Map<string, number>;
   unreadable: string[];
@@ -63,13 +69,19 @@ export async function collectGarbage(repo: Repository, opts: GcOptions = {}): Pr
     const live = (await readLeases(repo)).filter((l) => l.kind === 'writer' && l.expiresAt >= now);
     const cutoff = Math.min(now, ...live.map((l) => l.startedAt)) - (opts.skewMarginMs ?? 60_000);
     const removedSnapshots = await removeAborted(repo, now, opts.dryRun === true);
-    const ctx: GcContext = { repo, marked: new Set(), readFiles: new Map(), unreadable: [] };
+    const ctx: GcContext = {
+      repo,
+      signal: opts.signal,
+      marked: new Set(),
+      readFiles: new Map(),
+      unreadable: [],
+    };
     await markPass(ctx);
     await markPass(ctx); // catches indexes published while the first pass ran
     if (lease.lost) {
       throw new RepoError('REPO_LEASE_LOST', 'GC lease lost before sweeping');
     }
-    const sweep = await sweepChunks(repo, ctx.marked, cutoff, opts.dryRun === true);
+    const sweep = await sweepChunks(ctx, cutoff, opts.dryRun === true);
     sweep.removedTemps += await removeStaleTemps(repo, cutoff, opts.dryRun === true);
     if (opts.dryRun !== true) {
       await removeExpiredWriterLeases(repo, now);
@@ -119,6 +131,7 @@ async function removeAborted(repo: Repository, now: number, dryRun: boolean): Pr
 async function markPass(ctx: GcContext): Promise<void> {
   const roots: string[] = [];
   for (const s of await ctx.repo.listSnapshots()) {
+    throwIfInterrupted(ctx.signal, 'GC');
     const dir = ctx.repo.snapshotDir(s.domain, s.id);
     for (const name of await listDir(dir)) {
       if (!name.endsWith('.index') && !name.endsWith('.index.base')) {
@@ -147,6 +160,7 @@ async function markFrom(ctx: GcContext, roots: string[]): Promise<void> {
     if (ctx.marked.has(d)) {
       continue;
     }
+    throwIfInterrupted(ctx.signal, 'GC');
     ctx.marked.add(d);
     try {
       if ((await chunkKind(ctx.repo, d)) !== ChunkKind.patch) {
@@ -166,8 +180,7 @@ async function markFrom(ctx: GcContext, roots: string[]): Promise<void> {
 }
 
 async function sweepChunks(
-  repo: Repository,
-  marked: Set<string>,
+  { repo, marked, signal }: GcContext,
   cutoff: number,
   dryRun: boolean,
 ): Promise<{ swept: number; sweptBytes: number; removedTemps: number }> {
@@ -177,6 +190,8 @@ async function sweepChunks(
   const root = path.join(repo.root, 'chunks');
   for (const hh of await listDir(root)) {
     for (const name of await listDir(path.join(root, hh))) {
+      // between chunks: a chunk moved aside is always put back or removed first
+      throwIfInterrupted(signal, 'GC');
       const p = path.join(root, hh, name);
       if (name.startsWith('.')) {
         removedTemps += (await removeStaleTemp(p, cutoff, dryRun)) ? 1 : 0;

@@ -1,6 +1,6 @@
 import path from 'node:path';
 
-import { RepoError } from './errors.js';
+import { RepoError, throwIfInterrupted } from './errors.js';
 import { ZERO_DIGEST_HEX } from './format/constants.js';
 import { readIfExists } from './fs-util.js';
 import type { Repository } from './repository.js';
@@ -53,6 +53,8 @@ export interface VerifyOptions {
   record?: boolean;
   /** Chunks checked at once (default: two per chunk worker, which keeps each busy). */
   concurrency?: number;
+  /** Stops the verify between chunks with `REPO_INTERRUPTED`; no `verify.json` is written then. */
+  signal?: AbortSignal;
 }
 
 type ChunkState = { ok: true; children: string[] } | { ok: false; code: string; message: string };
@@ -72,6 +74,7 @@ export async function verifyRepository(
     if (!s.committed || (opts.snapshot !== undefined && s.id !== opts.snapshot)) {
       continue;
     }
+    throwIfInterrupted(opts.signal, 'verify');
     const key = `${s.domain}/${s.id}`;
     results[key] = {
       format: 'virtvault-verify',
@@ -85,7 +88,7 @@ export async function verifyRepository(
   if (opts.snapshot !== undefined && roots.size === 0) {
     throw new RepoError('REPO_SNAPSHOT_NOT_FOUND', `snapshot ${opts.snapshot} not found`);
   }
-  const states = await checkAll(repo, roots, opts.concurrency ?? repo.pool().capacity);
+  const states = await checkAll(repo, roots, opts.concurrency ?? repo.pool().capacity, opts.signal);
   const chunks = attribute(roots, states, results);
   if (opts.record !== false) {
     for (const [key, r] of Object.entries(results)) {
@@ -144,6 +147,7 @@ async function checkAll(
   repo: Repository,
   roots: Map<string, Set<string>>,
   concurrency: number,
+  signal: AbortSignal | undefined,
 ): Promise<Map<string, ChunkState>> {
   const states = new Map<string, ChunkState>();
   const queue: string[] = [];
@@ -159,6 +163,7 @@ async function checkAll(
   }
   const work = async (): Promise<void> => {
     for (let d = queue.shift(); d !== undefined; d = queue.shift()) {
+      throwIfInterrupted(signal, 'verify');
       const st = await checkChunk(repo, d);
       states.set(d, st);
       if (st.ok) {

@@ -32,7 +32,11 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
     const { collectGarbage } = await loadRepo();
     const repo = await openRepository(o.repo);
     try {
-      const r = await collectGarbage(repo, { dryRun: o.dryRun === true, host: ctx.env.hostname });
+      const r = await collectGarbage(repo, {
+        dryRun: o.dryRun === true,
+        host: ctx.env.hostname,
+        signal: ctx.signal,
+      });
       if (o.json) {
         printJson(ctx, r);
         return;

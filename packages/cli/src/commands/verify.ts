@@ -46,6 +46,7 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
       const report = await verifyRepository(repo, {
         ...(domain ? { domain } : {}),
         ...(snapshot ? { snapshot } : {}),
+        signal: ctx.signal,
       });
       if (!report.ok) {
         ctx.exitCode = EXIT_FAILED;

@@ -5,7 +5,16 @@ import { after, before, describe, it } from 'node:test';
 
 import { hasErrorCode } from '@virtvault/core';
 
-import { collectGarbage, Lease, prune, readLeases, Repository, SnapshotWriter } from '../index.js';
+import {
+  collectGarbage,
+  Lease,
+  prune,
+  readLeases,
+  readVerifyResult,
+  Repository,
+  SnapshotWriter,
+  verifyRepository,
+} from '../index.js';
 import { commitInfo, DOMAIN, readSnapshot, rnd, tempDir } from './helpers.js';
 
 const CS = 64 * 1024;
@@ -196,3 +205,45 @@ async function chunkNames(repo: Repository): Promise<string[]> {
   }
   return out.sort();
 }
+
+describe('interrupted GC and verify', () => {
+  let dir = '';
+  let cleanup: () => Promise<void> = () => Promise.resolve();
+  let repo: Repository;
+  before(async () => {
+    ({ dir, cleanup } = await tempDir());
+    repo = await Repository.init(dir, { chunkSize: CS, workers: 1 });
+    const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 's1' });
+    await w.open();
+    await w.startDisk({ target: 'vda', virtualSize: 2 * CS, source: 's', format: 'raw' });
+    await w.putSlot('vda', 0, rnd(CS));
+    await w.putSlot('vda', 1, rnd(CS));
+    await w.commit(commitInfo());
+  });
+  after(async () => {
+    await repo.close();
+    await cleanup();
+  });
+
+  const interrupted = (e: unknown) => hasErrorCode(e, 'REPO_INTERRUPTED');
+  const stopped = (): AbortSignal => AbortSignal.abort(new Error('interrupted by SIGTERM'));
+
+  it('a GC stopped by its signal fails REPO_INTERRUPTED and releases its lease', async () => {
+    await assert.rejects(collectGarbage(repo, { signal: stopped() }), interrupted);
+    assert.deepEqual(await readLeases(repo), []);
+    const r = await collectGarbage(repo);
+    assert.equal(r.marked, 2);
+  });
+
+  it('a verify stopped by its signal fails REPO_INTERRUPTED and records nothing', async () => {
+    await assert.rejects(verifyRepository(repo, { signal: stopped() }), interrupted);
+    assert.equal(await readVerifyResult(repo, DOMAIN.uuid, 's1'), null);
+    // stopped once it has begun: the same, and the repository still verifies afterwards
+    const stop = new AbortController();
+    const checking = verifyRepository(repo, { signal: stop.signal, concurrency: 1 });
+    stop.abort(new Error('interrupted by SIGTERM'));
+    await assert.rejects(checking, interrupted);
+    assert.equal(await readVerifyResult(repo, DOMAIN.uuid, 's1'), null);
+    assert.equal((await verifyRepository(repo)).ok, true);
+  });
+});
