@@ -16,6 +16,7 @@ export const ENGINE_ERROR_CODES = [
   'RESTORE_FAILED',
   'RESTORE_TARGET_EXISTS',
   'RESTORE_INTERRUPTED',
+  'BACKUP_INTERRUPTED',
   'CHECKPOINT_CREATE_FAILED',
 ] as const;
 
@@ -37,4 +38,16 @@ export class EngineError extends Error {
     this.name = 'EngineError';
     this.code = code;
   }
+}
+
+/**
+ * `BACKUP_INTERRUPTED` (caused by `e`) when the caller's `signal` stopped the run, else `e` as it
+ * is: an interrupted backup otherwise surfaced as whatever it was doing, such as NBD_ERR_ABORTED.
+ */
+export function interruptedOr(signal: AbortSignal | undefined, e: unknown): unknown {
+  if (signal?.aborted !== true || (e instanceof EngineError && e.code === 'BACKUP_INTERRUPTED')) {
+    return e;
+  }
+  const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason);
+  return new EngineError('BACKUP_INTERRUPTED', `backup interrupted: ${why}`, { cause: e });
 }

@@ -11,6 +11,7 @@ import type { Domain } from '@virtvault/libvirt';
 import { SnapshotWriter, type Repository } from '@virtvault/repo';
 
 import type { DiskProgress } from './disk-copy.js';
+import { interruptedOr } from './errors.js';
 import type { LibvirtHypervisor } from './hypervisor.js';
 import type { BackupPhase } from './job-options.js';
 import { offlineBackup } from './offline-backup.js';
@@ -105,7 +106,7 @@ export class Executor implements BackupExecutor {
           await dropCheckpoint(domain, req.newCheckpoint.name);
         }
       }
-      throw e;
+      throw interruptedOr(this.#o.signal, e);
     } finally {
       clearInterval(beat);
       await writer.close().catch(() => undefined);
