@@ -27,6 +27,12 @@ Exit codes:
   1  the operation failed (the error's code is printed, and in --json output)
   2  usage error
 
+Signals:
+  The first SIGINT (Ctrl-C) or SIGTERM stops the command cleanly: a backup ends
+  its job and drops its new checkpoint (BACKUP_INTERRUPTED), a restore removes
+  the disk it was writing (RESTORE_INTERRUPTED), verify and gc stop between
+  chunks (REPO_INTERRUPTED). A second one exits at once.
+
 Environment:
   DATABASE_URL  Postgres for the lineage instead of the embedded store
   NO_COLOR      disable colours and progress bars
