@@ -5,13 +5,13 @@
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 
-import type { LineageStore, ManifestSource, SnapshotManifest } from '@virtvault/core';
+import type { LineageStore, ManifestSource, SnapshotManifest, VerifyState } from '@virtvault/core';
 import { EmbeddedServer } from '@virtvault/lineage/embedded-server';
 import type { Repository } from '@virtvault/repo';
 import { makeDirsSync } from '@virtvault/repo/make-dirs';
 
 import type { CliContext } from './context.js';
-import { loadLineage } from './lazy.js';
+import { loadLineage, loadRepo } from './lazy.js';
 import { CliError } from './output.js';
 import { openRepository } from './repo-access.js';
 
@@ -150,6 +150,20 @@ export class RepositoryCache implements ManifestSource {
     for (const ref of await repo.listSnapshots(domainUuid)) {
       if (ref.committed) {
         out.push(await repo.readManifest(ref.domain, ref.id));
+      }
+    }
+    return out;
+  }
+
+  /** Verify results recorded in the repository (`verify.json`) for one domain's snapshots. */
+  async verifyResults(repository: string, domainUuid: string): Promise<Map<string, VerifyState>> {
+    const repo = await this.get(repository);
+    const { readVerifyResult } = await loadRepo();
+    const out = new Map<string, VerifyState>();
+    for (const ref of await repo.listSnapshots(domainUuid)) {
+      const r = ref.committed ? await readVerifyResult(repo, ref.domain, ref.id) : null;
+      if (r !== null) {
+        out.set(ref.id, r.status);
       }
     }
     return out;

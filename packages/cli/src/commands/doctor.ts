@@ -13,6 +13,7 @@ import {
   type DomainLineage,
   type Hypervisor,
   type ObservedDomain,
+  withVerifyResults,
 } from '@virtvault/core';
 
 import { closeAll } from '../close-all.js';
@@ -158,7 +159,10 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
       const domain = { uuid: observed.domain.uuid, name: observed.domain.name };
       const manifests = await repos.listManifests(repo.root, domain.uuid);
       await lineage.store.reconcile(repo.root, domain.uuid, manifests, ctx.now());
-      const view = await lineage.store.loadLineage(repo.root, domain);
+      const view = withVerifyResults(
+        await lineage.store.loadLineage(repo.root, domain),
+        await repos.verifyResults(repo.root, domain.uuid),
+      );
       const plan = planBackup(view, observed, { level: 'auto' }, ctx.now());
       const fixed = o.fix ? await fix(hv.hypervisor, domain.uuid, plan) : null;
       if (o.json) {

@@ -289,6 +289,33 @@ export function runBackupSuite(
       }
     });
 
+    it('never builds on a parent that failed verify in the repository: a full, then on from it', async () => {
+      const store = await makeStore();
+      try {
+        const w = world(store);
+        const first = await w.run();
+        w.repo.verified.set(first.manifest.id, 'failed');
+        w.clock.advance(HOUR);
+        const second = await w.run();
+        assert.equal(second.manifest.level, 'full');
+        assert.ok(
+          second.plan.reasons.includes('PARENT_SNAPSHOT_UNUSABLE'),
+          second.plan.reasons.join(', '),
+        );
+        assert.match(
+          second.plan.details.find((d) => d.code === 'PARENT_SNAPSHOT_UNUSABLE')?.message ?? '',
+          /failed verify/,
+        );
+        w.repo.verified.set(second.manifest.id, 'ok');
+        w.clock.advance(HOUR);
+        const third = await w.run();
+        assert.equal(third.manifest.level, 'incremental');
+        assert.equal(third.manifest.parent, second.manifest.id);
+      } finally {
+        await store.close();
+      }
+    });
+
     it('marks snapshots whose manifest vanished and takes a full; commits them when back', async () => {
       const store = await makeStore();
       try {

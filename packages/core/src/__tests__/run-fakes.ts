@@ -4,7 +4,7 @@
  * The lineage integration tests reuse them with the real Postgres/PGlite store.
  */
 import { CoreError } from '../errors.js';
-import type { DomainLineage } from '../model/lineage.js';
+import type { DomainLineage, VerifyState } from '../model/lineage.js';
 import type { SnapshotManifest } from '../model/manifest.js';
 import type { ObservedDomain } from '../model/observed.js';
 import type { BitmapRemoval, RedefineAction } from '../model/plan.js';
@@ -42,6 +42,11 @@ export class FakeIds implements IdGenerator {
 /** Manifests per repository, as a repository folder would hold them. */
 export class FakeRepository implements ManifestSource {
   readonly manifests = new Map<string, SnapshotManifest[]>();
+  /** Verify results recorded beside the snapshots, by snapshot id. */
+  readonly verified = new Map<string, VerifyState>();
+  verifyResults(): Promise<ReadonlyMap<string, VerifyState>> {
+    return Promise.resolve(new Map(this.verified));
+  }
   listManifests(repository: string, domainUuid: string): Promise<SnapshotManifest[]> {
     const all = this.manifests.get(repository) ?? [];
     return Promise.resolve(all.filter((m) => m.domain.uuid === domainUuid));

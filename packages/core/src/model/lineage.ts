@@ -105,3 +105,22 @@ export function emptyLineage(
 ): DomainLineage {
   return { repository, domain: { ...domain, currentHost: null }, snapshots: [], checkpoints: [] };
 }
+
+/**
+ * The lineage with the verify results recorded in the repository (`verify.json` of each snapshot
+ * folder, by snapshot id) in place of the database's: `virtvault verify` writes its results there,
+ * beside the snapshots it checked, and a snapshot that failed must never be a parent.
+ */
+export function withVerifyResults(
+  lineage: DomainLineage,
+  results: ReadonlyMap<string, VerifyState>,
+): DomainLineage {
+  if (results.size === 0) {
+    return lineage;
+  }
+  const snapshots = lineage.snapshots.map((s) => {
+    const v = results.get(s.id);
+    return v === undefined || v === s.verify ? s : { ...s, verify: v };
+  });
+  return { ...lineage, snapshots };
+}

@@ -6,7 +6,7 @@
  * Contract for every port: methods throw errors carrying a stable string `code` (any package's
  * error class); the caller owns nothing the adapter opened and closes nothing of it.
  */
-import type { DomainLineage } from '../model/lineage.js';
+import type { DomainLineage, VerifyState } from '../model/lineage.js';
 import type { BackupLevel, SnapshotManifest } from '../model/manifest.js';
 import type { ObservedDomain } from '../model/observed.js';
 import type { BitmapRemoval, RedefineAction } from '../model/plan.js';
@@ -96,6 +96,12 @@ export interface BackupExecutor {
 export interface ManifestSource {
   /** Manifests of one domain in one repository; folders without a manifest are not listed. */
   listManifests(repository: string, domainUuid: string): Promise<SnapshotManifest[]>;
+  /**
+   * Verify results recorded in the repository for the domain's snapshots, by snapshot id (never
+   * verified: absent). The planner takes them over the lineage's own. A source without it (the
+   * controller's, over gRPC) leaves the lineage's verify state as it is.
+   */
+  verifyResults?(repository: string, domainUuid: string): Promise<ReadonlyMap<string, VerifyState>>;
 }
 
 /** A run being started. */

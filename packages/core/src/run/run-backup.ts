@@ -15,6 +15,7 @@ import { toCheckpointName } from '../chain/checkpoint-names.js';
 import { classifyLibvirtMessage } from '../chain/libvirt-errors.js';
 import { planBackup } from '../chain/plan-backup.js';
 import { CoreError, coerceError, hasErrorCode } from '../errors.js';
+import { withVerifyResults } from '../model/lineage.js';
 import type { BackupLevel, SnapshotManifest } from '../model/manifest.js';
 import type { BackupPlan } from '../model/plan.js';
 
@@ -102,7 +103,9 @@ async function plan(ctx: RunContext): Promise<BackupPlan> {
   const { deps, request, observed } = ctx;
   const notes = await reconcile(ctx);
   const domain = { uuid: observed.domain.uuid, name: observed.domain.name };
-  const lineage = await deps.lineage.loadLineage(request.repository, domain);
+  const recorded = await deps.lineage.loadLineage(request.repository, domain);
+  const verified = await deps.manifests.verifyResults?.(request.repository, domain.uuid);
+  const lineage = verified ? withVerifyResults(recorded, verified) : recorded;
   const p = planBackup(lineage, observed, request.policy, deps.clock.now());
   if (notes.length === 0) {
     return p;
