@@ -1,9 +1,11 @@
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 
-import { RepoError, throwIfInterrupted } from './errors.js';
+import { isErrno, RepoError, throwIfInterrupted } from './errors.js';
 import { ZERO_DIGEST_HEX } from './format/constants.js';
 import { readIfExists } from './fs-util.js';
 import type { Repository } from './repository.js';
+import { chunkFile } from './validate.js';
 
 /** A missing or corrupt chunk and every snapshot that depends on it. */
 export interface ChunkProblem {
@@ -15,6 +17,12 @@ export interface ChunkProblem {
   message: string;
   /** `<domain>/<snapshot>` of every snapshot that uses it (directly or through a patch). */
   snapshots: string[];
+  /**
+   * A corrupt chunk's file was moved aside to `<digest>.bad` (when recording): the next backup that
+   * has these bytes stores them afresh instead of deduplicating against the damage, which heals
+   * every snapshot naming the chunk.
+   */
+  quarantined?: boolean;
 }
 
 /** The verify outcome of one snapshot (also written as `verify.json` in its folder). */
@@ -91,6 +99,9 @@ export async function verifyRepository(
   const states = await checkAll(repo, roots, opts.concurrency ?? repo.pool().capacity, opts.signal);
   const chunks = attribute(roots, states, results);
   if (opts.record !== false) {
+    for (const c of chunks) {
+      c.quarantined = c.code === 'REPO_CHUNK_CORRUPT' ? await quarantine(repo, c.digest) : false;
+    }
     for (const [key, r] of Object.entries(results)) {
       const [domain = '', id = ''] = key.split('/');
       await repo.writeAtomic(
@@ -101,6 +112,24 @@ export async function verifyRepository(
   }
   const ok = Object.values(results).every((r) => r.status === 'ok');
   return { ok, chunksChecked: states.size, snapshots: results, chunks };
+}
+
+/**
+ * Moves a corrupt chunk's file aside (`<digest>.bad`, kept as evidence; GC leaves it). Writers
+ * deduplicate by name: left in place, the damage would be named by every later backup of the same
+ * bytes, including the full that a failed verify makes the planner take.
+ */
+async function quarantine(repo: Repository, digest: string): Promise<boolean> {
+  const file = chunkFile(repo.root, digest);
+  try {
+    await fsp.rename(file, `${file}.bad`);
+    return true;
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) {
+      return false; // already moved aside, or removed meanwhile
+    }
+    throw e;
+  }
 }
 
 /** Reads the recorded verify result of a snapshot, or null when it was never verified. */

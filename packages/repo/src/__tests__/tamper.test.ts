@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 
 import { hasErrorCode } from '@virtvault/core';
@@ -50,7 +50,7 @@ describe('tamper detection', () => {
     await cleanup();
   });
 
-  it('names a flipped data chunk and every snapshot that uses it', async () => {
+  it('names a flipped data chunk and every snapshot that uses it, then moves it aside', async () => {
     const digest = (await repo.readIndex(DOMAIN.uuid, 'a', 'vda')).get(0);
     await flipByte(repo, digest, 5000);
     const v = await verifyRepository(repo);
@@ -61,12 +61,26 @@ describe('tamper detection', () => {
     assert.deepEqual(v.chunks[0]?.snapshots, [`${DOMAIN.uuid}/a`, `${DOMAIN.uuid}/b`]);
     assert.equal((await readVerifyResult(repo, DOMAIN.uuid, 'a'))?.status, 'failed');
     assert.equal((await readVerifyResult(repo, DOMAIN.uuid, 'c'))?.status, 'ok');
+    // moved aside, kept as evidence: a reader now finds it missing rather than damaged
+    assert.equal(v.chunks[0]?.quarantined, true);
+    await stat(`${repo.chunkPath(digest)}.bad`);
     await assert.rejects(
       readSnapshot(repo, 'b'),
-      (e) => hasErrorCode(e, 'REPO_CHUNK_CORRUPT') && String(e).includes(digest),
+      (e) => hasErrorCode(e, 'REPO_CHUNK_MISSING') && String(e).includes(digest),
     );
-    await flipByte(repo, digest, 5000); // restore
-    assert.ok((await verifyRepository(repo)).ok);
+  });
+
+  it('heals the snapshots of a quarantined chunk once a backup has its bytes again', async () => {
+    // the first test left the shared slot's chunk quarantined; a new full holds the same bytes
+    await full(repo, 'e', [shared, rnd(CS)]);
+    const v = await verifyRepository(repo, { domain: DOMAIN.uuid });
+    for (const id of ['a', 'b', 'e']) {
+      assert.equal(v.snapshots[`${DOMAIN.uuid}/${id}`]?.status, 'ok', id);
+    }
+    assert.ok(
+      (await readSnapshot(repo, 'b')).subarray(CS).equals(shared),
+      'b reads back its bytes',
+    );
   });
 
   it('names a corrupt patch base and both the base snapshot and the patching one', async () => {
@@ -82,7 +96,7 @@ describe('tamper detection', () => {
     assert.equal((await readVerifyResult(repo, DOMAIN.uuid, 'd'))?.status, 'failed');
     await assert.rejects(
       readSnapshot(repo, 'd'),
-      (e) => hasErrorCode(e, 'REPO_CHUNK_CORRUPT') && String(e).includes(base),
+      (e) => hasErrorCode(e, 'REPO_CHUNK_MISSING') && String(e).includes(base),
     );
   });
 
@@ -93,8 +107,8 @@ describe('tamper detection', () => {
     const v = await verifyRepository(repo, { domain: DOMAIN.uuid, snapshot: 'b' });
     assert.deepEqual(Object.keys(v.snapshots), [`${DOMAIN.uuid}/b`]);
     assert.deepEqual(
-      v.chunks.map((c) => [c.code, c.digest]),
-      [['REPO_CHUNK_MISSING', digest]],
+      v.chunks.map((c) => [c.code, c.digest, c.quarantined]),
+      [['REPO_CHUNK_MISSING', digest, false]],
     );
     await assert.rejects(
       readSnapshot(repo, 'b'),
