@@ -15,7 +15,7 @@ import {
   SnapshotWriter,
   verifyRepository,
 } from '../index.js';
-import { commitInfo, DOMAIN, readSnapshot, rnd, tempDir } from './helpers.js';
+import { commitInfo, DOMAIN, readSnapshot, rnd, tempDir, tempRepo } from './helpers.js';
 
 const CS = 64 * 1024;
 const HOUR = 3_600_000;
@@ -207,12 +207,10 @@ async function chunkNames(repo: Repository): Promise<string[]> {
 }
 
 describe('interrupted GC and verify', () => {
-  let dir = '';
   let cleanup: () => Promise<void> = () => Promise.resolve();
   let repo: Repository;
   before(async () => {
-    ({ dir, cleanup } = await tempDir());
-    repo = await Repository.init(dir, { chunkSize: CS, workers: 1 });
+    ({ repo, cleanup } = await tempRepo(CS));
     const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 's1' });
     await w.open();
     await w.startDisk({ target: 'vda', virtualSize: 2 * CS, source: 's', format: 'raw' });
@@ -220,10 +218,7 @@ describe('interrupted GC and verify', () => {
     await w.putSlot('vda', 1, rnd(CS));
     await w.commit(commitInfo());
   });
-  after(async () => {
-    await repo.close();
-    await cleanup();
-  });
+  after(() => cleanup());
 
   const interrupted = (e: unknown) => hasErrorCode(e, 'REPO_INTERRUPTED');
   const stopped = (): AbortSignal => AbortSignal.abort(new Error('interrupted by SIGTERM'));

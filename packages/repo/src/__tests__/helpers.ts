@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
-import type { CommitInfo, Repository, SnapshotReader } from '../index.js';
+import { type CommitInfo, Repository, type SnapshotReader } from '../index.js';
 
 /** A fixed domain uuid for tests. */
 export const DOMAIN = { uuid: '11111111-2222-3333-4444-555555555555', name: 'vm1' };
@@ -12,6 +12,21 @@ export const DOMAIN = { uuid: '11111111-2222-3333-4444-555555555555', name: 'vm1
 export async function tempDir(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'vv-repo-'));
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** A new repository (one chunk worker) in a temp folder; `cleanup` closes it and removes both. */
+export async function tempRepo(
+  chunkSize: number,
+): Promise<{ repo: Repository; cleanup: () => Promise<void> }> {
+  const { dir, cleanup } = await tempDir();
+  const repo = await Repository.init(dir, { chunkSize, workers: 1 });
+  return {
+    repo,
+    cleanup: async () => {
+      await repo.close();
+      await cleanup();
+    },
+  };
 }
 
 /** Commit fields for tests. */
