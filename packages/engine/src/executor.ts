@@ -8,7 +8,7 @@ import { setMaxListeners } from 'node:events';
 
 import type { BackupExecutor, BackupRequest, Consistency, SnapshotManifest } from '@virtvault/core';
 import type { Domain } from '@virtvault/libvirt';
-import { SnapshotWriter, type Repository } from '@virtvault/repo';
+import { makeDirsSync, SnapshotWriter, type Repository } from '@virtvault/repo';
 
 import type { DiskProgress } from './disk-copy.js';
 import { interruptedOr } from './errors.js';
@@ -185,6 +185,9 @@ export class Executor implements BackupExecutor {
       ...(signal ? { signal } : {}),
       ...(this.#o.onPhase ? { onPhase: this.#o.onPhase } : {}),
     };
+    // a first backup on a new host: libvirt refused the job ("failed to create image file") when
+    // the scratch directory (default /var/tmp/virtvault) did not exist yet
+    makeDirsSync(this.#o.scratchDir);
     if (req.observed.domain.state === 'shut-off') {
       return offlineBackup({ ...common, observed: req.observed });
     }

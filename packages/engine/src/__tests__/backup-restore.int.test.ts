@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 
@@ -47,8 +47,8 @@ describe('engine: pull backups of a running domain, restored byte-exact', () => 
       await rm(await lab.image(VM, d), { force: true });
     }
     await lab.vm(VM, '64M', { disks: 2 });
+    // no scratch folder yet: the executor makes it (a first backup on a new host)
     work = await mkdtemp('/var/tmp/vv-eng-');
-    await mkdir(`${work}/scratch`);
     conn = await Connection.connect(await lab.uri('a'));
     repo = await Repository.init(`${work}/repo`, { workers: 2 });
     hv = new LibvirtHypervisor(conn, 'a');
