@@ -4,9 +4,16 @@
  */
 import { readdir } from 'node:fs/promises';
 
-import type { SnapshotManifest } from '@virtvault/core';
+import type { SnapshotManifest, VerifyState } from '@virtvault/core';
 import type { AgentGcResult, AgentPruneRequest, AgentPruneResult } from '@virtvault/proto';
-import { collectGarbage, mayBeBeingCreated, prune, Repository, RepoError } from '@virtvault/repo';
+import {
+  collectGarbage,
+  mayBeBeingCreated,
+  prune,
+  readVerifyResult,
+  Repository,
+  RepoError,
+} from '@virtvault/repo';
 
 import type { RepositoryConfig } from './config.js';
 import { AgentError } from './errors.js';
@@ -59,6 +66,19 @@ export class RepositorySet {
       }
     }
     return out.sort((a, b) => a.endedAt.localeCompare(b.endedAt));
+  }
+
+  /** Verify results recorded (`verify.json`) for one domain's committed snapshots, by id. */
+  async verifyResults(name: string, domainUuid: string): Promise<Map<string, VerifyState>> {
+    const repo = await this.get(name);
+    const out = new Map<string, VerifyState>();
+    for (const ref of await repo.listSnapshots(domainUuid)) {
+      const r = ref.committed ? await readVerifyResult(repo, ref.domain, ref.id) : null;
+      if (r !== null) {
+        out.set(ref.id, r.status);
+      }
+    }
+    return out;
   }
 
   /** GFS retention over one domain (or all); refuses a policy that keeps nothing. */

@@ -195,6 +195,14 @@ export class AgentServer {
           manifests: (await s.listManifests(r.repository, r.domainUuid)).map(manifestToMsg),
         }),
       ),
+      ListVerifyResults: this.#unary(
+        'ListVerifyResults',
+        async (r: { repository: string; domainUuid: string }) => ({
+          results: [...(await s.listVerifyResults(r.repository, r.domainUuid))].map(
+            ([snapshotId, status]) => ({ snapshotId, status }),
+          ),
+        }),
+      ),
       RedefineCheckpoint: this.#unary(
         'RedefineCheckpoint',
         async (r: { domainUuid: string; checkpoint: string; xml: string; validate: boolean }) => {

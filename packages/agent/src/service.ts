@@ -18,6 +18,7 @@ import type {
   ObservedDomain,
   RedefineAction,
   SnapshotManifest,
+  VerifyState,
 } from '@virtvault/core';
 import {
   defineRestoredDomain,
@@ -199,6 +200,11 @@ export class AgentService {
   /** Committed manifests of one domain in a configured repository, oldest first. */
   listManifests(repository: string, domainUuid: string): Promise<SnapshotManifest[]> {
     return this.#repos.listManifests(repository, domainUuid);
+  }
+
+  /** Verify results recorded in a configured repository for one domain's snapshots, by id. */
+  listVerifyResults(repository: string, domainUuid: string): Promise<Map<string, VerifyState>> {
+    return this.#repos.verifyResults(repository, domainUuid);
   }
 
   /** Redefines one checkpoint from the lineage's XML. */

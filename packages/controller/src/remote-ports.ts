@@ -21,7 +21,9 @@ import type {
   RunStart,
   SnapshotCommit,
   SnapshotManifest,
+  VerifyState,
 } from '@virtvault/core';
+import { hasErrorCode } from '@virtvault/core';
 import type { FleetStore, RunTag } from '@virtvault/lineage';
 import type { AgentApi } from '@virtvault/proto';
 
@@ -174,9 +176,17 @@ async function streamBackup(o: RemotePortsOptions, req: BackupRequest): Promise<
 /** The ports of one backup job. */
 export function remotePorts(o: RemotePortsOptions): RunBackupDeps {
   const executor: BackupExecutor = { execute: (req) => streamBackup(o, req) };
+  const call = { signal: o.signal, deadlineMs: o.callTimeoutMs };
   const manifests: ManifestSource = {
-    listManifests: (repo, uuid) =>
-      o.agent.listManifests(repo, uuid, { signal: o.signal, deadlineMs: o.callTimeoutMs }),
+    listManifests: (repo, uuid) => o.agent.listManifests(repo, uuid, call),
+    // an agent older than the method: the lineage's own verify state, as before
+    verifyResults: (repo, uuid) =>
+      o.agent.listVerifyResults(repo, uuid, call).catch((e: unknown) => {
+        if (hasErrorCode(e, 'AGENT_UNIMPLEMENTED')) {
+          return new Map<string, VerifyState>();
+        }
+        throw e;
+      }),
   };
   return {
     hypervisor: hypervisor(o),

@@ -15,6 +15,7 @@ import type {
   ObservedDomain,
   RedefineAction,
   SnapshotManifest,
+  VerifyState,
 } from '@virtvault/core';
 
 /**
@@ -127,6 +128,15 @@ export interface AgentApi {
     domainUuid: string,
     o?: CallOptions,
   ): Promise<SnapshotManifest[]>;
+  /**
+   * Verify results recorded in one repository for one domain's snapshots, by snapshot id (never
+   * verified: absent). An agent older than this method fails it with `AGENT_UNIMPLEMENTED`.
+   */
+  listVerifyResults(
+    repository: string,
+    domainUuid: string,
+    o?: CallOptions,
+  ): Promise<Map<string, VerifyState>>;
   /** Redefines one checkpoint. */
   redefineCheckpoint(domainUuid: string, action: RedefineAction, o?: CallOptions): Promise<void>;
   /** Deletes libvirt's metadata of one checkpoint. */

@@ -21,6 +21,7 @@ import type {
   ObservedDomain,
   RedefineAction,
   SnapshotManifest,
+  VerifyState,
 } from '@virtvault/core';
 
 import type {
@@ -46,7 +47,7 @@ import {
   restoreRequestToMsg,
   restoreResultFromMsg,
 } from './convert/requests.js';
-import { ProtoError, required } from './errors.js';
+import { oneOf, ProtoError, required } from './errors.js';
 import type { AgentEvent__Output } from './generated/virtvault/agent/v1/AgentEvent.js';
 import type { AgentServiceClient } from './generated/virtvault/agent/v1/AgentService.js';
 import type { DiskProgress__Output } from './generated/virtvault/agent/v1/DiskProgress.js';
@@ -55,6 +56,7 @@ import type { CollectGarbageResponse__Output as GcOut } from './generated/virtva
 import type { HostInfo__Output as HostInfoOut } from './generated/virtvault/agent/v1/HostInfo.js';
 import type { ListDomainsResponse__Output as DomainsOut } from './generated/virtvault/agent/v1/ListDomainsResponse.js';
 import type { ListManifestsResponse__Output as ManifestsOut } from './generated/virtvault/agent/v1/ListManifestsResponse.js';
+import type { ListVerifyResultsResponse__Output as VerifyOut } from './generated/virtvault/agent/v1/ListVerifyResultsResponse.js';
 import type { ObservedDomain__Output as ObservedOut } from './generated/virtvault/agent/v1/ObservedDomain.js';
 import type { PruneResponse__Output as PruneOut } from './generated/virtvault/agent/v1/PruneResponse.js';
 import { loadAgentPackage } from './loader.js';
@@ -234,6 +236,21 @@ export class AgentClient implements AgentApi {
       this.#client.listManifests({ repository, domainUuid }, md, opts, cb),
     );
     return m.manifests.map((x) => manifestFromMsg(x));
+  }
+
+  /** Verify results recorded for one domain's snapshots in one repository. */
+  async listVerifyResults(
+    repository: string,
+    domainUuid: string,
+    o?: CallOptions,
+  ): Promise<Map<string, VerifyState>> {
+    const m = await this.#unary<VerifyOut>(o, (md, opts, cb) =>
+      this.#client.listVerifyResults({ repository, domainUuid }, md, opts, cb),
+    );
+    const states = ['ok', 'failed'] as const;
+    return new Map(
+      m.results.map((r) => [r.snapshotId, oneOf('VerifyResult.status', r.status, states)]),
+    );
   }
 
   /** Redefines one checkpoint. */

@@ -2,7 +2,8 @@
  * The error class of `@virtvault/proto`. Callers branch on `code`, never on the message.
  *
  * Codes of our own: `BAD_MESSAGE` (a message that breaks the contract, e.g. an unknown enum
- * string), `AGENT_UNAVAILABLE`, `AGENT_TIMEOUT`, `AGENT_CANCELLED`, `AGENT_TLS_REFUSED`. Every other
+ * string), `AGENT_UNAVAILABLE`, `AGENT_TIMEOUT`, `AGENT_CANCELLED`, `AGENT_TLS_REFUSED`,
+ * `AGENT_UNIMPLEMENTED` (an older agent without the method). Every other
  * code is the agent's, carried over the wire unchanged (`vv-code` trailer or `Failure.code`).
  */
 export class ProtoError extends Error {

@@ -88,6 +88,8 @@ function transportCode(e: ServiceError, cancelledByUs: boolean): string {
       return TLS_WORDS.test(e.details) ? 'AGENT_TLS_REFUSED' : 'AGENT_UNAVAILABLE';
     case status.DEADLINE_EXCEEDED:
       return 'AGENT_TIMEOUT';
+    case status.UNIMPLEMENTED:
+      return 'AGENT_UNIMPLEMENTED';
     case status.CANCELLED:
       return cancelledByUs ? 'AGENT_CANCELLED' : 'AGENT_UNAVAILABLE';
     default:

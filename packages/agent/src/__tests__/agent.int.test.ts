@@ -11,7 +11,7 @@ import {
   type AgentBackupRequest,
   type AgentClient,
 } from '@virtvault/proto';
-import { Repository } from '@virtvault/repo';
+import { Repository, verifyRepository } from '@virtvault/repo';
 import { Lab } from '@virtvault/testkit';
 
 import { parseConfig } from '../config.js';
@@ -189,6 +189,16 @@ describe('agent over gRPC/mTLS against a lab host', () => {
     const repo = new Repository(`${dir}/repo`);
     await repo.open();
     assert.deepEqual((await repo.readManifest(observed.domain.uuid, 's2')).disks, inc.disks);
+    // verify results cross the wire for the controller's planner (none before a verify)
+    assert.deepEqual(await agent.listVerifyResults('main', observed.domain.uuid), new Map());
+    assert.ok((await verifyRepository(repo)).ok);
+    assert.deepEqual(
+      await agent.listVerifyResults('main', observed.domain.uuid),
+      new Map([
+        ['s1', 'ok'],
+        ['s2', 'ok'],
+      ]),
+    );
     await repo.close();
 
     const restored = await agent.restore(

@@ -12,6 +12,7 @@ import type {
   InventoryDomain,
   ObservedDomain,
   SnapshotManifest,
+  VerifyState,
 } from '@virtvault/core';
 import { selectRetention } from '@virtvault/core';
 import type {
@@ -191,6 +192,10 @@ export class FakeAgentApi implements AgentApi {
     const names = await readdir(dir).catch(() => [] as string[]);
     const texts = await Promise.all(names.map((n) => readFile(join(dir, n), 'utf8')));
     return texts.map((t) => JSON.parse(t) as SnapshotManifest);
+  }
+
+  listVerifyResults(): Promise<Map<string, VerifyState>> {
+    return Promise.resolve(new Map<string, VerifyState>());
   }
 
   redefineCheckpoint(): Promise<void> {

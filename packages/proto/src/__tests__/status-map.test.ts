@@ -68,6 +68,7 @@ describe('proto: stable codes ⇄ gRPC status', () => {
       [serviceError(status.DEADLINE_EXCEEDED, 'Deadline exceeded'), false, 'AGENT_TIMEOUT'],
       [serviceError(status.CANCELLED, 'Cancelled on client'), true, 'AGENT_CANCELLED'],
       [serviceError(status.CANCELLED, 'Cancelled'), false, 'AGENT_UNAVAILABLE'],
+      [serviceError(status.UNIMPLEMENTED, 'not implemented'), false, 'AGENT_UNIMPLEMENTED'],
       [serviceError(status.UNKNOWN, 'odd'), false, 'AGENT_ERROR'],
     ];
     for (const [e, ours, want] of cases) {

@@ -19,6 +19,7 @@ import type { ListDomainsRequest as _virtvault_agent_v1_ListDomainsRequest, List
 import type { ListDomainsResponse as _virtvault_agent_v1_ListDomainsResponse, ListDomainsResponse__Output as _virtvault_agent_v1_ListDomainsResponse__Output } from './virtvault/agent/v1/ListDomainsResponse.js';
 import type { ListManifestsRequest as _virtvault_agent_v1_ListManifestsRequest, ListManifestsRequest__Output as _virtvault_agent_v1_ListManifestsRequest__Output } from './virtvault/agent/v1/ListManifestsRequest.js';
 import type { ListManifestsResponse as _virtvault_agent_v1_ListManifestsResponse, ListManifestsResponse__Output as _virtvault_agent_v1_ListManifestsResponse__Output } from './virtvault/agent/v1/ListManifestsResponse.js';
+import type { ListVerifyResultsResponse as _virtvault_agent_v1_ListVerifyResultsResponse, ListVerifyResultsResponse__Output as _virtvault_agent_v1_ListVerifyResultsResponse__Output } from './virtvault/agent/v1/ListVerifyResultsResponse.js';
 import type { Manifest as _virtvault_agent_v1_Manifest, Manifest__Output as _virtvault_agent_v1_Manifest__Output } from './virtvault/agent/v1/Manifest.js';
 import type { ManifestCheckpoint as _virtvault_agent_v1_ManifestCheckpoint, ManifestCheckpoint__Output as _virtvault_agent_v1_ManifestCheckpoint__Output } from './virtvault/agent/v1/ManifestCheckpoint.js';
 import type { ManifestDisk as _virtvault_agent_v1_ManifestDisk, ManifestDisk__Output as _virtvault_agent_v1_ManifestDisk__Output } from './virtvault/agent/v1/ManifestDisk.js';
@@ -40,6 +41,7 @@ import type { RestoreUpdate as _virtvault_agent_v1_RestoreUpdate, RestoreUpdate_
 import type { RestoredDisk as _virtvault_agent_v1_RestoredDisk, RestoredDisk__Output as _virtvault_agent_v1_RestoredDisk__Output } from './virtvault/agent/v1/RestoredDisk.js';
 import type { RunBackupRequest as _virtvault_agent_v1_RunBackupRequest, RunBackupRequest__Output as _virtvault_agent_v1_RunBackupRequest__Output } from './virtvault/agent/v1/RunBackupRequest.js';
 import type { RunBackupUpdate as _virtvault_agent_v1_RunBackupUpdate, RunBackupUpdate__Output as _virtvault_agent_v1_RunBackupUpdate__Output } from './virtvault/agent/v1/RunBackupUpdate.js';
+import type { VerifyResult as _virtvault_agent_v1_VerifyResult, VerifyResult__Output as _virtvault_agent_v1_VerifyResult__Output } from './virtvault/agent/v1/VerifyResult.js';
 import type { WatchEventsRequest as _virtvault_agent_v1_WatchEventsRequest, WatchEventsRequest__Output as _virtvault_agent_v1_WatchEventsRequest__Output } from './virtvault/agent/v1/WatchEventsRequest.js';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
@@ -70,6 +72,7 @@ export interface ProtoGrpcType {
         ListDomainsResponse: MessageTypeDefinition<_virtvault_agent_v1_ListDomainsResponse, _virtvault_agent_v1_ListDomainsResponse__Output>
         ListManifestsRequest: MessageTypeDefinition<_virtvault_agent_v1_ListManifestsRequest, _virtvault_agent_v1_ListManifestsRequest__Output>
         ListManifestsResponse: MessageTypeDefinition<_virtvault_agent_v1_ListManifestsResponse, _virtvault_agent_v1_ListManifestsResponse__Output>
+        ListVerifyResultsResponse: MessageTypeDefinition<_virtvault_agent_v1_ListVerifyResultsResponse, _virtvault_agent_v1_ListVerifyResultsResponse__Output>
         Manifest: MessageTypeDefinition<_virtvault_agent_v1_Manifest, _virtvault_agent_v1_Manifest__Output>
         ManifestCheckpoint: MessageTypeDefinition<_virtvault_agent_v1_ManifestCheckpoint, _virtvault_agent_v1_ManifestCheckpoint__Output>
         ManifestDisk: MessageTypeDefinition<_virtvault_agent_v1_ManifestDisk, _virtvault_agent_v1_ManifestDisk__Output>
@@ -91,6 +94,7 @@ export interface ProtoGrpcType {
         RestoredDisk: MessageTypeDefinition<_virtvault_agent_v1_RestoredDisk, _virtvault_agent_v1_RestoredDisk__Output>
         RunBackupRequest: MessageTypeDefinition<_virtvault_agent_v1_RunBackupRequest, _virtvault_agent_v1_RunBackupRequest__Output>
         RunBackupUpdate: MessageTypeDefinition<_virtvault_agent_v1_RunBackupUpdate, _virtvault_agent_v1_RunBackupUpdate__Output>
+        VerifyResult: MessageTypeDefinition<_virtvault_agent_v1_VerifyResult, _virtvault_agent_v1_VerifyResult__Output>
         WatchEventsRequest: MessageTypeDefinition<_virtvault_agent_v1_WatchEventsRequest, _virtvault_agent_v1_WatchEventsRequest__Output>
       }
     }

@@ -14,6 +14,7 @@ import type { ListDomainsRequest as _virtvault_agent_v1_ListDomainsRequest, List
 import type { ListDomainsResponse as _virtvault_agent_v1_ListDomainsResponse, ListDomainsResponse__Output as _virtvault_agent_v1_ListDomainsResponse__Output } from '../../../virtvault/agent/v1/ListDomainsResponse.js';
 import type { ListManifestsRequest as _virtvault_agent_v1_ListManifestsRequest, ListManifestsRequest__Output as _virtvault_agent_v1_ListManifestsRequest__Output } from '../../../virtvault/agent/v1/ListManifestsRequest.js';
 import type { ListManifestsResponse as _virtvault_agent_v1_ListManifestsResponse, ListManifestsResponse__Output as _virtvault_agent_v1_ListManifestsResponse__Output } from '../../../virtvault/agent/v1/ListManifestsResponse.js';
+import type { ListVerifyResultsResponse as _virtvault_agent_v1_ListVerifyResultsResponse, ListVerifyResultsResponse__Output as _virtvault_agent_v1_ListVerifyResultsResponse__Output } from '../../../virtvault/agent/v1/ListVerifyResultsResponse.js';
 import type { ObserveDomainRequest as _virtvault_agent_v1_ObserveDomainRequest, ObserveDomainRequest__Output as _virtvault_agent_v1_ObserveDomainRequest__Output } from '../../../virtvault/agent/v1/ObserveDomainRequest.js';
 import type { ObservedDomain as _virtvault_agent_v1_ObservedDomain, ObservedDomain__Output as _virtvault_agent_v1_ObservedDomain__Output } from '../../../virtvault/agent/v1/ObservedDomain.js';
 import type { PruneRequest as _virtvault_agent_v1_PruneRequest, PruneRequest__Output as _virtvault_agent_v1_PruneRequest__Output } from '../../../virtvault/agent/v1/PruneRequest.js';
@@ -106,6 +107,23 @@ export interface AgentServiceClient extends grpc.Client {
   listManifests(argument: _virtvault_agent_v1_ListManifestsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_virtvault_agent_v1_ListManifestsResponse__Output>): grpc.ClientUnaryCall;
   listManifests(argument: _virtvault_agent_v1_ListManifestsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_virtvault_agent_v1_ListManifestsResponse__Output>): grpc.ClientUnaryCall;
   listManifests(argument: _virtvault_agent_v1_ListManifestsRequest, callback: grpc.requestCallback<_virtvault_agent_v1_ListManifestsResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Verify results recorded in one repository for one domain's snapshots (verify.json): the
+   * planner never builds on a snapshot that failed verify. Agents before it answer UNIMPLEMENTED.
+   */
+  ListVerifyResults(argument: _virtvault_agent_v1_ListManifestsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_virtvault_agent_v1_ListVerifyResultsResponse__Output>): grpc.ClientUnaryCall;
+  ListVerifyResults(argument: _virtvault_agent_v1_ListManifestsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_virtvault_agent_v1_ListVerifyResultsResponse__Output>): grpc.ClientUnaryCall;
+  ListVerifyResults(argument: _virtvault_agent_v1_ListManifestsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_virtvault_agent_v1_ListVerifyResultsResponse__Output>): grpc.ClientUnaryCall;
+  ListVerifyResults(argument: _virtvault_agent_v1_ListManifestsRequest, callback: grpc.requestCallback<_virtvault_agent_v1_ListVerifyResultsResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Verify results recorded in one repository for one domain's snapshots (verify.json): the
+   * planner never builds on a snapshot that failed verify. Agents before it answer UNIMPLEMENTED.
+   */
+  listVerifyResults(argument: _virtvault_agent_v1_ListManifestsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_virtvault_agent_v1_ListVerifyResultsResponse__Output>): grpc.ClientUnaryCall;
+  listVerifyResults(argument: _virtvault_agent_v1_ListManifestsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_virtvault_agent_v1_ListVerifyResultsResponse__Output>): grpc.ClientUnaryCall;
+  listVerifyResults(argument: _virtvault_agent_v1_ListManifestsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_virtvault_agent_v1_ListVerifyResultsResponse__Output>): grpc.ClientUnaryCall;
+  listVerifyResults(argument: _virtvault_agent_v1_ListManifestsRequest, callback: grpc.requestCallback<_virtvault_agent_v1_ListVerifyResultsResponse__Output>): grpc.ClientUnaryCall;
   
   /**
    * The planner's view of one domain, taken now (NOT_FOUND when the host has no such domain).
@@ -234,6 +252,12 @@ export interface AgentServiceHandlers extends grpc.UntypedServiceImplementation 
   ListManifests: grpc.handleUnaryCall<_virtvault_agent_v1_ListManifestsRequest__Output, _virtvault_agent_v1_ListManifestsResponse>;
   
   /**
+   * Verify results recorded in one repository for one domain's snapshots (verify.json): the
+   * planner never builds on a snapshot that failed verify. Agents before it answer UNIMPLEMENTED.
+   */
+  ListVerifyResults: grpc.handleUnaryCall<_virtvault_agent_v1_ListManifestsRequest__Output, _virtvault_agent_v1_ListVerifyResultsResponse>;
+  
+  /**
    * The planner's view of one domain, taken now (NOT_FOUND when the host has no such domain).
    */
   ObserveDomain: grpc.handleUnaryCall<_virtvault_agent_v1_ObserveDomainRequest__Output, _virtvault_agent_v1_ObservedDomain>;
@@ -277,6 +301,7 @@ export interface AgentServiceDefinition extends grpc.ServiceDefinition {
   GetHostInfo: MethodDefinition<_virtvault_agent_v1_GetHostInfoRequest, _virtvault_agent_v1_HostInfo, _virtvault_agent_v1_GetHostInfoRequest__Output, _virtvault_agent_v1_HostInfo__Output>
   ListDomains: MethodDefinition<_virtvault_agent_v1_ListDomainsRequest, _virtvault_agent_v1_ListDomainsResponse, _virtvault_agent_v1_ListDomainsRequest__Output, _virtvault_agent_v1_ListDomainsResponse__Output>
   ListManifests: MethodDefinition<_virtvault_agent_v1_ListManifestsRequest, _virtvault_agent_v1_ListManifestsResponse, _virtvault_agent_v1_ListManifestsRequest__Output, _virtvault_agent_v1_ListManifestsResponse__Output>
+  ListVerifyResults: MethodDefinition<_virtvault_agent_v1_ListManifestsRequest, _virtvault_agent_v1_ListVerifyResultsResponse, _virtvault_agent_v1_ListManifestsRequest__Output, _virtvault_agent_v1_ListVerifyResultsResponse__Output>
   ObserveDomain: MethodDefinition<_virtvault_agent_v1_ObserveDomainRequest, _virtvault_agent_v1_ObservedDomain, _virtvault_agent_v1_ObserveDomainRequest__Output, _virtvault_agent_v1_ObservedDomain__Output>
   Prune: MethodDefinition<_virtvault_agent_v1_PruneRequest, _virtvault_agent_v1_PruneResponse, _virtvault_agent_v1_PruneRequest__Output, _virtvault_agent_v1_PruneResponse__Output>
   RedefineCheckpoint: MethodDefinition<_virtvault_agent_v1_RedefineCheckpointRequest, _virtvault_agent_v1_RedefineCheckpointResponse, _virtvault_agent_v1_RedefineCheckpointRequest__Output, _virtvault_agent_v1_RedefineCheckpointResponse__Output>
