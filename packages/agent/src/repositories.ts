@@ -10,7 +10,7 @@ import {
   collectGarbage,
   mayBeBeingCreated,
   prune,
-  readVerifyResult,
+  readVerifyResults,
   Repository,
   RepoError,
 } from '@virtvault/repo';
@@ -70,15 +70,7 @@ export class RepositorySet {
 
   /** Verify results recorded (`verify.json`) for one domain's committed snapshots, by id. */
   async verifyResults(name: string, domainUuid: string): Promise<Map<string, VerifyState>> {
-    const repo = await this.get(name);
-    const out = new Map<string, VerifyState>();
-    for (const ref of await repo.listSnapshots(domainUuid)) {
-      const r = ref.committed ? await readVerifyResult(repo, ref.domain, ref.id) : null;
-      if (r !== null) {
-        out.set(ref.id, r.status);
-      }
-    }
-    return out;
+    return readVerifyResults(await this.get(name), domainUuid);
   }
 
   /** GFS retention over one domain (or all); refuses a policy that keeps nothing. */

@@ -157,16 +157,7 @@ export class RepositoryCache implements ManifestSource {
 
   /** Verify results recorded in the repository (`verify.json`) for one domain's snapshots. */
   async verifyResults(repository: string, domainUuid: string): Promise<Map<string, VerifyState>> {
-    const repo = await this.get(repository);
-    const { readVerifyResult } = await loadRepo();
-    const out = new Map<string, VerifyState>();
-    for (const ref of await repo.listSnapshots(domainUuid)) {
-      const r = ref.committed ? await readVerifyResult(repo, ref.domain, ref.id) : null;
-      if (r !== null) {
-        out.set(ref.id, r.status);
-      }
-    }
-    return out;
+    return (await loadRepo()).readVerifyResults(await this.get(repository), domainUuid);
   }
 
   /** Closes every repository. */

@@ -13,7 +13,7 @@ export { SnapshotReader } from './reader.js';
 export type { DiskExtent, DiskSlot, ReadDiskOptions, ReadSlotsOptions } from './reader.js';
 export { dataRuns, ZERO_GRANULE } from './data-runs.js';
 export type { DataRun } from './data-runs.js';
-export { verifyRepository, readVerifyResult } from './verify.js';
+export { verifyRepository, readVerifyResult, readVerifyResults } from './verify.js';
 export type { VerifyReport, VerifyOptions, ChunkProblem, SnapshotVerifyResult } from './verify.js';
 export { Lease, readLeases } from './lease.js';
 export type { LeaseRecord, LeaseRequest } from './lease.js';

@@ -132,6 +132,24 @@ async function quarantine(repo: Repository, digest: string): Promise<boolean> {
   }
 }
 
+/**
+ * The recorded verify results of one domain's committed snapshots, by snapshot id (a snapshot
+ * never verified is absent): what the planner takes over the lineage's own verify state.
+ */
+export async function readVerifyResults(
+  repo: Repository,
+  domainUuid: string,
+): Promise<Map<string, SnapshotVerifyResult['status']>> {
+  const out = new Map<string, SnapshotVerifyResult['status']>();
+  for (const ref of await repo.listSnapshots(domainUuid)) {
+    const r = ref.committed ? await readVerifyResult(repo, ref.domain, ref.id) : null;
+    if (r !== null) {
+      out.set(ref.id, r.status);
+    }
+  }
+  return out;
+}
+
 /** Reads the recorded verify result of a snapshot, or null when it was never verified. */
 export async function readVerifyResult(
   repo: Repository,
