@@ -48,6 +48,16 @@ export function interruptedOr(signal: AbortSignal | undefined, e: unknown): unkn
   if (signal?.aborted !== true || (e instanceof EngineError && e.code === 'BACKUP_INTERRUPTED')) {
     return e;
   }
+  return interruptedError('BACKUP_INTERRUPTED', 'backup', signal, e);
+}
+
+/** `code` for `what` stopped by `signal` (its reason in the message), caused by `cause`. */
+export function interruptedError(
+  code: 'BACKUP_INTERRUPTED' | 'RESTORE_INTERRUPTED',
+  what: string,
+  signal: AbortSignal,
+  cause: unknown,
+): EngineError {
   const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason);
-  return new EngineError('BACKUP_INTERRUPTED', `backup interrupted: ${why}`, { cause: e });
+  return new EngineError(code, `${what} interrupted: ${why}`, { cause });
 }

@@ -10,7 +10,7 @@ import { buildRestoredDomainXml, Connection } from '@virtvault/libvirt';
 import { NbdClient } from '@virtvault/nbd';
 import { makeDirsSync, SnapshotReader, type DiskSlot, type Repository } from '@virtvault/repo';
 
-import { EngineError } from './errors.js';
+import { EngineError, interruptedError } from './errors.js';
 import { qemuImg } from './qemu-img.js';
 import { QemuNbd } from './qemu-nbd.js';
 
@@ -83,10 +83,7 @@ const SLOTS_IN_FLIGHT = 4;
 const WRITE_REQUEST = 4 * 1024 * 1024;
 
 function interrupted(signal: AbortSignal): EngineError {
-  const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason);
-  return new EngineError('RESTORE_INTERRUPTED', `restore interrupted: ${why}`, {
-    cause: signal.reason,
-  });
+  return interruptedError('RESTORE_INTERRUPTED', 'restore', signal, signal.reason);
 }
 
 /** The slots of `it` until `signal` is aborted, then `RESTORE_INTERRUPTED` (slot given back). */

@@ -13,7 +13,7 @@
  */
 import { planBackup } from '../chain/plan-backup.js';
 import { CoreError } from '../errors.js';
-import { type DomainLineage, withVerifyResults } from '../model/lineage.js';
+import type { DomainLineage } from '../model/lineage.js';
 import type { SnapshotManifest } from '../model/manifest.js';
 import type { BackupPlan, CleanupItem } from '../model/plan.js';
 
@@ -52,11 +52,9 @@ export async function startEarly(
   if (hint === null) {
     return null;
   }
-  // a parent that failed verify since the hint was written must not be started from either
-  const verified = await deps.manifests
-    .verifyResults?.(request.repository, observed.domain.uuid)
-    .catch(() => undefined);
-  const plan = planFrom(verified ? withVerifyResults(hint, verified) : hint, ctx);
+  // verify results are not read here (start-up path): a parent that failed verify since the hint
+  // was written gives the store's plan a full, which cancels this attempt
+  const plan = planFrom(hint, ctx);
   if (plan === null || !changesNothingFirst(plan)) {
     return null;
   }

@@ -98,8 +98,8 @@ export interface ManifestSource {
   listManifests(repository: string, domainUuid: string): Promise<SnapshotManifest[]>;
   /**
    * Verify results recorded in the repository for the domain's snapshots, by snapshot id (never
-   * verified: absent). The planner takes them over the lineage's own. A source without it (the
-   * controller's, over gRPC) leaves the lineage's verify state as it is.
+   * verified: absent). The planner takes them over the lineage's own; a source without it leaves
+   * the lineage's verify state as it is.
    */
   verifyResults?(repository: string, domainUuid: string): Promise<ReadonlyMap<string, VerifyState>>;
 }
