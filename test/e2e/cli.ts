@@ -189,6 +189,20 @@ export async function virsh(lab: Lab, host: string, ...args: string[]): Promise<
   return (await run('virsh', ['-q', '-c', await lab.uri(host), ...args])).stdout;
 }
 
+/** Whether a job socket exists: `vv-job-<tag>/nbd.sock` (pull mode) or `vv-job-<tag>-<disk>.sock`. */
+async function hasJobSocket(scratch: string): Promise<boolean> {
+  for (const n of await readdir(scratch)) {
+    if (n.startsWith('vv-job-') && n.endsWith('.sock')) {
+      return true;
+    }
+    const inner = await readdir(`${scratch}/${n}`).catch((): string[] => []);
+    if (n.startsWith('vv-job-') && inner.includes('nbd.sock')) {
+      return true;
+    }
+  }
+  return false;
+}
+
 /**
  * Waits until a backup job's NBD socket exists in `scratch`: the job has then begun (pull mode),
  * or the image is locked by qemu-nbd (offline). Polled closely: a small backup is over in
@@ -197,8 +211,7 @@ export async function virsh(lab: Lab, host: string, ...args: string[]): Promise<
 export async function waitForJobSocket(scratch: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const names = await readdir(scratch);
-    if (names.some((n) => n.startsWith('vv-job-') && n.endsWith('.sock'))) {
+    if (await hasJobSocket(scratch)) {
       return;
     }
     await sleep(5);

@@ -169,5 +169,7 @@ describe('field failures: every broken chain recovers in the next run', () => {
     const r = await vv.backup(VM, host);
     assert.ok(r.level === 'incremental' || r.level === 'full', r.level);
     assert.match(await virsh(lab, host, 'domjobinfo', VM), /Job type:\s+None/);
+    // the stale job's folder (socket, scratch image) went with it
+    assert.deepEqual(await readdir(`${vv.dir}/scratch`), []);
   });
 });

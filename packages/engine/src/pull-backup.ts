@@ -22,6 +22,7 @@ import { runPool, type Consistency } from '@virtvault/core';
 
 import { copyExport } from './disk-copy.js';
 import { EngineError } from './errors.js';
+import { isOurJobSocket, makeJobDir, resolveDacLabel } from './job-dir.js';
 import type { BackupJobOptions } from './job-options.js';
 import { withQuiesce } from './quiesce.js';
 
@@ -69,10 +70,7 @@ export async function clearStaleJob(domain: Domain, scratchDir: string): Promise
     throw e;
   }
   const socket = job.server?.socket ?? '';
-  const ours =
-    path.dirname(socket) === path.resolve(scratchDir) &&
-    path.basename(socket).startsWith(JOB_FILE_PREFIX);
-  if (!ours) {
+  if (!isOurJobSocket(socket, scratchDir, JOB_FILE_PREFIX)) {
     throw new EngineError(
       'BACKUP_JOB_ACTIVE',
       `domain ${domain.name} already has a backup job (${job.mode}, socket ${socket || 'none'}) ` +
@@ -81,11 +79,27 @@ export async function clearStaleJob(domain: Domain, scratchDir: string): Promise
   }
   await endJob(domain);
   await rm(socket, { force: true });
+  if (path.dirname(socket) !== path.resolve(scratchDir)) {
+    await rm(path.dirname(socket), { recursive: true, force: true });
+  }
 }
 
-function jobFiles(o: PullBackupOptions): { socket: string; scratch: (t: string) => string } {
-  const base = path.join(path.resolve(o.scratchDir), `${JOB_FILE_PREFIX}${o.tag}`);
-  return { socket: `${base}.sock`, scratch: (t) => `${base}-${t}.qcow2` };
+/** The job's folder, its NBD socket and the scratch image of each disk. */
+interface JobFiles {
+  dir: string;
+  socket: string;
+  scratch: (target: string) => string;
+}
+
+function jobFiles(o: PullBackupOptions): JobFiles {
+  const dir = path.join(path.resolve(o.scratchDir), `${JOB_FILE_PREFIX}${o.tag}`);
+  return { dir, socket: path.join(dir, 'nbd.sock'), scratch: (t) => path.join(dir, `${t}.qcow2`) };
+}
+
+/** Ends a job of ours left behind and creates this job's folder, owned by QEMU's user. */
+async function prepareJob(o: PullBackupOptions, files: JobFiles): Promise<void> {
+  const [desc] = await Promise.all([o.domain.describe(), clearStaleJob(o.domain, o.scratchDir)]);
+  await makeJobDir(files.dir, await resolveDacLabel(desc.dacLabel));
 }
 
 async function beginJob(o: PullBackupOptions, socket: string, scratch: (t: string) => string) {
@@ -126,12 +140,15 @@ function startError(o: PullBackupOptions, e: unknown): EngineError {
       cause: e,
     });
   }
+  // QEMU (often not root) binds the socket and opens the scratch images in the job's folder
+  const hint = /permission denied/i.test(msg)
+    ? `; QEMU's user must be able to reach ${path.resolve(o.scratchDir)} (every folder above it ` +
+      'searchable by that user), or choose another with --scratch'
+    : '';
   return new EngineError(
     'BACKUP_START_FAILED',
-    `backup of ${o.domain.name} did not start: ${msg}`,
-    {
-      cause: e,
-    },
+    `backup of ${o.domain.name} did not start: ${msg}${hint}`,
+    { cause: e },
   );
 }
 
@@ -200,14 +217,17 @@ export async function dropCheckpoint(domain: Domain, name: string): Promise<void
 
 /** Runs the pull backup; on failure the job is ended, files removed and the checkpoint dropped. */
 export async function pullBackup(o: PullBackupOptions): Promise<PullBackupResult> {
-  const { socket, scratch } = jobFiles(o);
-  const removeFiles = async (): Promise<void> => {
-    await rm(socket, { force: true });
-    await Promise.all(o.disks.map((t) => rm(scratch(t), { force: true })));
-  };
-  await clearStaleJob(o.domain, o.scratchDir);
+  const files = jobFiles(o);
+  const { socket, scratch } = files;
+  const removeFiles = (): Promise<void> => rm(files.dir, { recursive: true, force: true });
+  await prepareJob(o, files);
   // the checkpoint is created atomically with the job, so both see the frozen guest
-  const q = await withQuiesce(o.domain, o.quiesce === true, () => beginJob(o, socket, scratch));
+  const q = await withQuiesce(o.domain, o.quiesce === true, () =>
+    beginJob(o, socket, scratch),
+  ).catch(async (e: unknown) => {
+    await removeFiles();
+    throw e;
+  });
   let ended: Promise<string | null> | null = null;
   try {
     o.onPhase?.('copying');

@@ -54,7 +54,7 @@ export function hostOptions(cmd: Command): Command {
     .option('--state <dir>', 'state directory (embedded lineage)', '/var/lib/virtvault')
     .option(
       '--scratch <dir>',
-      'directory for NBD sockets and scratch files (short path)',
+      "directory for NBD sockets and scratch files (short path; QEMU's user must reach it)",
       '/var/tmp/virtvault',
     );
 }

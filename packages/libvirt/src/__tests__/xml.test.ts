@@ -97,6 +97,21 @@ describe('domain XML', () => {
     assert.equal(hdc?.source, undefined);
   });
 
+  it("reads QEMU's DAC label, and none without the DAC model", () => {
+    assert.equal(d.dacLabel, undefined);
+    const labels =
+      "<seclabel type='dynamic' model='apparmor' relabel='yes'><label>libvirt-x</label></seclabel>" +
+      "<seclabel type='dynamic' model='dac' relabel='yes'><label>+103:+107</label>" +
+      '<imagelabel>+103:+107</imagelabel></seclabel>';
+    const running = parseDomainXml(DOMAIN_XML.replace('</devices>', `</devices>${labels}`));
+    assert.deepEqual(running.dacLabel, { user: '+103', group: '+107' });
+    const named = DOMAIN_XML.replace(
+      '</devices>',
+      "</devices><seclabel type='static' model='dac'><label>qemu:kvm</label></seclabel>",
+    );
+    assert.deepEqual(parseDomainXml(named).dacLabel, { user: 'qemu', group: 'kvm' });
+  });
+
   it('rejects XML that is not a domain', () => {
     assert.throws(() => parseDomainXml('<network/>'), /expected <domain>/);
   });

@@ -52,6 +52,11 @@ export interface DomainDescription {
   /** Present when running. */
   id?: number;
   disks: DiskInfo[];
+  /**
+   * Who QEMU runs as (a running domain's DAC security label, `+107:+108` or `user:group`): the
+   * owner its files and sockets need. Absent without the DAC model.
+   */
+  dacLabel?: { user: string; group: string };
 }
 
 function parseSource(
@@ -144,7 +149,14 @@ function parseDisk(disk: XmlNode): DiskInfo | undefined {
   return info;
 }
 
-/** Parses domain XML (`virsh dumpxml`) into name, uuid, type and disks. */
+function parseDacLabel(dom: XmlNode): DomainDescription['dacLabel'] {
+  const sec = children(dom, 'seclabel').find((n) => attr(n, 'model') === 'dac');
+  const label = childText(sec, 'label');
+  const m = label === undefined ? null : /^([^:]+):([^:]+)$/.exec(label);
+  return m?.[1] !== undefined && m[2] !== undefined ? { user: m[1], group: m[2] } : undefined;
+}
+
+/** Parses domain XML (`virsh dumpxml`) into name, uuid, type, disks and QEMU's DAC label. */
 export function parseDomainXml(xml: string): DomainDescription {
   const dom = parseRoot(xml, 'domain');
   const disks = children(child(dom, 'devices'), 'disk')
@@ -159,6 +171,10 @@ export function parseDomainXml(xml: string): DomainDescription {
   const id = attr(dom, 'id');
   if (id !== undefined) {
     out.id = Number(id);
+  }
+  const dac = parseDacLabel(dom);
+  if (dac) {
+    out.dacLabel = dac;
   }
   return out;
 }

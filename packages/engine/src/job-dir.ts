@@ -1,0 +1,84 @@
+/**
+ * The private folder of one pull-backup job (its NBD socket and scratch images), owned by the user
+ * QEMU runs as: QEMU itself creates the socket, and on a stock host (libvirt-daemon-system) it runs
+ * unprivileged, so a folder of root's refused the bind ("Failed to bind socket ... Permission
+ * denied") and every backup failed at its start.
+ */
+import { chown, mkdir, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+
+/** Numeric owner of a job folder. */
+export interface JobDirOwner {
+  uid: number;
+  gid: number;
+}
+
+/** Where {@link resolveDacLabel} looks names up. */
+export interface IdFiles {
+  /** @default '/etc/passwd' */
+  passwd?: string;
+  /** @default '/etc/group' */
+  group?: string;
+}
+
+/** The id of `name` in a passwd or group file (`name:x:id:...`), or null. */
+function lookUp(file: string, name: string): number | null {
+  for (const line of file.split('\n')) {
+    const f = line.split(':');
+    if (f[0] === name && f[2] !== undefined && /^\d+$/.test(f[2])) {
+      return Number(f[2]);
+    }
+  }
+  return null;
+}
+
+async function resolveId(spec: string, file: string): Promise<number | null> {
+  // libvirt writes dynamic labels as `+107`; a static label may name the user or group
+  const num = /^\+?(\d+)$/.exec(spec);
+  if (num?.[1] !== undefined) {
+    return Number(num[1]);
+  }
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return lookUp(text, spec);
+}
+
+/**
+ * Resolves a DAC label (`+107:+108`, `libvirt-qemu:kvm`) to ids; null when a name is unknown here
+ * (the folder then stays root's, as before).
+ */
+export async function resolveDacLabel(
+  label: { user: string; group: string } | undefined,
+  files: IdFiles = {},
+): Promise<JobDirOwner | null> {
+  if (label === undefined) {
+    return null;
+  }
+  const [uid, gid] = await Promise.all([
+    resolveId(label.user, files.passwd ?? '/etc/passwd'),
+    resolveId(label.group, files.group ?? '/etc/group'),
+  ]);
+  return uid === null || gid === null ? null : { uid, gid };
+}
+
+/**
+ * Creates the job folder (mode 0700: the scratch images hold guest data) and hands it to `owner`.
+ * A folder left by an earlier attempt with the same name is replaced.
+ */
+export async function makeJobDir(dir: string, owner: JobDirOwner | null): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { mode: 0o700 });
+  if (owner !== null && (owner.uid !== process.getuid?.() || owner.gid !== process.getgid?.())) {
+    await chown(dir, owner.uid, owner.gid);
+  }
+}
+
+/** Whether `socket` is a job socket of ours under `scratchDir` (this layout or the flat one). */
+export function isOurJobSocket(socket: string, scratchDir: string, prefix: string): boolean {
+  const root = path.resolve(scratchDir);
+  const dir = path.dirname(socket);
+  if (dir === root) {
+    // before job folders: <scratch>/vv-job-<tag>.sock
+    return path.basename(socket).startsWith(prefix);
+  }
+  return path.dirname(dir) === root && path.basename(dir).startsWith(prefix);
+}
