@@ -143,7 +143,7 @@ function startError(o: PullBackupOptions, e: unknown): EngineError {
   // QEMU (often not root) binds the socket and opens the scratch images in the job's folder
   const hint = /permission denied/i.test(msg)
     ? `; QEMU's user must be able to reach ${path.resolve(o.scratchDir)} (every folder above it ` +
-      'searchable by that user), or choose another with --scratch'
+      "searchable by that user), or choose another (--scratch, or the agent's scratchDir)"
     : '';
   return new EngineError(
     'BACKUP_START_FAILED',
