@@ -99,6 +99,7 @@ export class RepositorySet {
       swept: r.swept,
       sweptBytes: r.sweptBytes,
       removedSnapshots: r.removedSnapshots,
+      removedBad: r.removedBad,
     };
   }
 

@@ -96,6 +96,8 @@ export interface AgentGcResult {
   sweptBytes: number;
   /** Aborted snapshot folders removed. */
   removedSnapshots: string[];
+  /** Quarantined (`.bad`) chunks removed; 0 from an agent older than this field. */
+  removedBad: number;
 }
 
 /** Options of a unary call. */

@@ -37,6 +37,11 @@ export interface GcReport {
   removedSnapshots: string[];
   /** Temp files removed. */
   removedTemps: number;
+  /**
+   * Quarantined chunks (`<digest>.bad`, moved aside by verify) removed: stored whole again by a
+   * later backup, or named by no snapshot any more.
+   */
+  removedBad: number;
   /** Chunks and patches that could not be read while marking (their children may be unmarked). */
   unreadable: string[];
   /** Only chunks last written or touched before this time (ms) were candidates. */
@@ -183,10 +188,11 @@ async function sweepChunks(
   { repo, marked, signal }: GcContext,
   cutoff: number,
   dryRun: boolean,
-): Promise<{ swept: number; sweptBytes: number; removedTemps: number }> {
+): Promise<{ swept: number; sweptBytes: number; removedTemps: number; removedBad: number }> {
   let swept = 0;
   let sweptBytes = 0;
   let removedTemps = 0;
+  let removedBad = 0;
   const root = path.join(repo.root, 'chunks');
   for (const hh of await listDir(root)) {
     for (const name of await listDir(path.join(root, hh))) {
@@ -195,6 +201,11 @@ async function sweepChunks(
       const p = path.join(root, hh, name);
       if (name.startsWith('.')) {
         removedTemps += (await removeStaleTemp(p, cutoff, dryRun)) ? 1 : 0;
+        continue;
+      }
+      const bad = /^([0-9a-f]{64})\.bad$/.exec(name)?.[1];
+      if (bad !== undefined) {
+        removedBad += (await removeBad(p, !marked.has(bad), dryRun)) ? 1 : 0;
         continue;
       }
       if (marked.has(name) || !/^[0-9a-f]{64}$/.test(name)) {
@@ -207,7 +218,26 @@ async function sweepChunks(
       }
     }
   }
-  return { swept, sweptBytes, removedTemps };
+  return { swept, sweptBytes, removedTemps, removedBad };
+}
+
+/**
+ * Removes a quarantined chunk once it is no evidence of anything: its digest is stored whole again
+ * (`<digest>` beside it) or `unused` (no snapshot names it). Else it stays, beside the damage
+ * verify reported. Never data: a `.bad` file failed its digest check.
+ */
+async function removeBad(p: string, unused: boolean, dryRun: boolean): Promise<boolean> {
+  const healed = await fsp.stat(p.slice(0, -'.bad'.length)).then(
+    () => true,
+    () => false,
+  );
+  if (!healed && !unused) {
+    return false;
+  }
+  if (!dryRun) {
+    await fsp.rm(p, { force: true });
+  }
+  return true;
 }
 
 /** Removes an unmarked chunk unless it was written or touched after the cutoff. Returns its size. */

@@ -42,9 +42,11 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
         return;
       }
       const verb = o.dryRun ? 'would remove' : 'removed';
+      // quarantined chunks exist only after a verify found damage: named only then
+      const bad = r.removedBad > 0 ? `, ${r.removedBad} quarantined (.bad) chunks` : '';
       ctx.stdout.write(
-        `${r.marked} chunks in use; ${verb} ${r.swept} chunks (${formatBytes(r.sweptBytes)}) ` +
-          `and ${r.removedSnapshots.length} aborted snapshots\n`,
+        `${r.marked} chunks in use; ${verb} ${r.swept} chunks (${formatBytes(r.sweptBytes)})` +
+          `${bad} and ${r.removedSnapshots.length} aborted snapshots\n`,
       );
     } finally {
       await repo.close();

@@ -311,7 +311,13 @@ export class FakeAgentApi implements AgentApi {
   }
 
   collectGarbage(): Promise<AgentGcResult> {
-    return Promise.resolve({ marked: 0, swept: 0, sweptBytes: 0, removedSnapshots: [] });
+    return Promise.resolve({
+      marked: 0,
+      swept: 0,
+      sweptBytes: 0,
+      removedSnapshots: [],
+      removedBad: 0,
+    });
   }
 
   async *watchEvents(signal: AbortSignal): AsyncIterable<AgentEventInfo> {

@@ -138,7 +138,13 @@ describe('proto converters: core → wire bytes → core is the identity', () =>
     const res = { kept: ['d/a'], removed: ['d/b', 'd/c'], inUse: [] };
     const pbuf = svc.Prune.responseSerialize(pruneResultToMsg(res));
     assert.deepEqual(pruneResultFromMsg(svc.Prune.responseDeserialize(pbuf)), res);
-    const gc = { marked: 10, swept: 2, sweptBytes: 5 * 2 ** 33, removedSnapshots: ['d/x'] };
+    const gc = {
+      marked: 10,
+      swept: 2,
+      sweptBytes: 5 * 2 ** 33,
+      removedSnapshots: ['d/x'],
+      removedBad: 3,
+    };
     const gbuf = svc.CollectGarbage.responseSerialize(gcResultToMsg(gc));
     assert.deepEqual(gcResultFromMsg(svc.CollectGarbage.responseDeserialize(gbuf)), gc);
   });

@@ -175,5 +175,6 @@ export function gcResultFromMsg(m: GcOut): AgentGcResult {
     swept: m.swept,
     sweptBytes: m.sweptBytes,
     removedSnapshots: [...m.removedSnapshots],
+    removedBad: m.removedBad,
   };
 }

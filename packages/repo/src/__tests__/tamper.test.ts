@@ -4,7 +4,13 @@ import { after, before, describe, it } from 'node:test';
 
 import { hasErrorCode } from '@virtvault/core';
 
-import { readVerifyResult, Repository, SnapshotWriter, verifyRepository } from '../index.js';
+import {
+  collectGarbage,
+  readVerifyResult,
+  Repository,
+  SnapshotWriter,
+  verifyRepository,
+} from '../index.js';
 import { readPatch } from '../resolve.js';
 import { commitInfo, DOMAIN, readSnapshot, rnd, tempDir } from './helpers.js';
 
@@ -114,5 +120,31 @@ describe('tamper detection', () => {
       readSnapshot(repo, 'b'),
       (e) => hasErrorCode(e, 'REPO_CHUNK_MISSING') && String(e).includes(digest),
     );
+  });
+
+  it('GC removes quarantined chunks once stored again or unused, and keeps the rest', async () => {
+    const healed = repo.chunkPath((await repo.readIndex(DOMAIN.uuid, 'e', 'vda')).get(0));
+    const patch = (await repo.readIndex(DOMAIN.uuid, 'd', 'vda')).get(0);
+    const damaged = repo.chunkPath((await readPatch(repo, patch)).base);
+    const exists = (p: string): Promise<boolean> =>
+      stat(p).then(
+        () => true,
+        () => false,
+      );
+    assert.deepEqual([await exists(`${healed}.bad`), await exists(`${damaged}.bad`)], [true, true]);
+    const dry = await collectGarbage(repo, { dryRun: true });
+    assert.equal(dry.removedBad, 1);
+    assert.equal(await exists(`${healed}.bad`), true, 'a dry run removes nothing');
+    assert.equal((await collectGarbage(repo)).removedBad, 1);
+    // stored whole again: the evidence is gone; still named by c and d, never healed: it stays
+    assert.deepEqual(
+      [await exists(`${healed}.bad`), await exists(`${damaged}.bad`)],
+      [false, true],
+    );
+    assert.equal(await exists(healed), true);
+    await repo.removeSnapshotDir(DOMAIN.uuid, 'd');
+    await repo.removeSnapshotDir(DOMAIN.uuid, 'c');
+    assert.equal((await collectGarbage(repo)).removedBad, 1);
+    assert.equal(await exists(`${damaged}.bad`), false);
   });
 });

@@ -8,6 +8,10 @@ export interface CollectGarbageResponse {
   'swept'?: (number | string | Long);
   'sweptBytes'?: (number | string | Long);
   'removedSnapshots'?: (string)[];
+  /**
+   * quarantined chunks (<digest>.bad) removed: stored again, or named by no snapshot
+   */
+  'removedBad'?: (number | string | Long);
 }
 
 export interface CollectGarbageResponse__Output {
@@ -15,4 +19,8 @@ export interface CollectGarbageResponse__Output {
   'swept': (number);
   'sweptBytes': (number);
   'removedSnapshots': (string)[];
+  /**
+   * quarantined chunks (<digest>.bad) removed: stored again, or named by no snapshot
+   */
+  'removedBad': (number);
 }
