@@ -130,7 +130,9 @@ export class AgentService {
   }
 
   async #hypervisor(): Promise<LibvirtHypervisor> {
-    return new LibvirtHypervisor(await this.#connection(), this.#o.config.hostName);
+    return new LibvirtHypervisor(await this.#connection(), this.#o.config.hostName, {
+      scratchDir: this.#o.config.scratchDir,
+    });
   }
 
   #dispatch(e: LibvirtEvent): void {

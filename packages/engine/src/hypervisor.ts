@@ -22,6 +22,7 @@ import {
   type DomainState,
 } from '@virtvault/libvirt';
 
+import { staleJobSocket } from './pull-backup.js';
 import { imageFacts, imageInfo, qemuImg } from './qemu-img.js';
 
 /** Disks virtvault backs up: real disks with a local file or block source, writable, not shared. */
@@ -36,18 +37,31 @@ function runState(s: DomainState): DomainRunState {
   return s === 'paused' || s === 'pmsuspended' ? 'paused' : 'shut-off';
 }
 
+/** Options of {@link LibvirtHypervisor}. */
+export interface HypervisorOptions {
+  /**
+   * The scratch folder of our backup jobs. Given, observing a domain with a backup job running
+   * (another tool's, or a live virtvault run's) fails with `BACKUP_JOB_ACTIVE`, before the run's
+   * planner could clean up or redefine checkpoints under that job.
+   */
+  scratchDir?: string;
+}
+
 /** The libvirt adapter of core's `Hypervisor` port. */
 export class LibvirtHypervisor implements Hypervisor {
   readonly #conn: Connection;
   readonly #host: string;
+  readonly #scratchDir: string | undefined;
 
   /**
    * @param conn an open libvirt connection (owned by the caller)
    * @param host this host's name, recorded in observations
+   * @param options where our jobs live
    */
-  constructor(conn: Connection, host: string) {
+  constructor(conn: Connection, host: string, options: HypervisorOptions = {}) {
     this.#conn = conn;
     this.#host = host;
+    this.#scratchDir = options.scratchDir;
   }
 
   /** Looks a domain up by name or UUID. */
@@ -59,6 +73,10 @@ export class LibvirtHypervisor implements Hypervisor {
   async observe(nameOrUuid: string): Promise<ObservedDomain> {
     const domain = await this.domain(nameOrUuid);
     const status = await domain.status();
+    if (status.active && this.#scratchDir !== undefined) {
+      // a job left behind is fine: the executor ends it before its own
+      await staleJobSocket(domain, this.#scratchDir);
+    }
     const desc = await domain.describe();
     const bitmaps = await diskBitmaps(domain);
     const disks: ObservedDisk[] = [];
@@ -155,7 +173,11 @@ export interface OpenHypervisor {
 }
 
 /** Connects to libvirt at `uri` and returns the adapter for this host. */
-export async function openHypervisor(uri: string, host: string): Promise<OpenHypervisor> {
+export async function openHypervisor(
+  uri: string,
+  host: string,
+  options: HypervisorOptions = {},
+): Promise<OpenHypervisor> {
   const conn = await Connection.connect(uri);
-  return { hypervisor: new LibvirtHypervisor(conn, host), close: () => conn.close() };
+  return { hypervisor: new LibvirtHypervisor(conn, host, options), close: () => conn.close() };
 }

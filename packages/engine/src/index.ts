@@ -10,6 +10,7 @@ export type { DiskProgress, CopyDiskOptions, ExportCopy, CopyCommon } from './di
 export {
   pullBackup,
   clearStaleJob,
+  staleJobSocket,
   endJob,
   dropCheckpoint,
   JOB_FILE_PREFIX,
@@ -22,6 +23,7 @@ export {
   LibvirtHypervisor,
   isBackupDisk,
   openHypervisor,
+  type HypervisorOptions,
   type OpenHypervisor,
 } from './hypervisor.js';
 export { imageInfo, type ImageInfo } from './qemu-img.js';

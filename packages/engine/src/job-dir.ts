@@ -4,7 +4,7 @@
  * unprivileged, so a folder of root's refused the bind ("Failed to bind socket ... Permission
  * denied") and every backup failed at its start.
  */
-import { chown, mkdir, readFile, rm } from 'node:fs/promises';
+import { chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 /** Numeric owner of a job folder. */
@@ -60,16 +60,55 @@ export async function resolveDacLabel(
   return uid === null || gid === null ? null : { uid, gid };
 }
 
+/** Job folders of the backups running in this process (an agent runs several at once). */
+const runningHere = new Set<string>();
+
+/** File in a job folder naming the process that runs the job: `<pid> <start time>`. */
+const RUNNER_FILE = 'runner';
+
+/** A process's start time (clock ticks since boot), which tells it from a later one with its pid. */
+async function processStart(pid: number | 'self'): Promise<string | null> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+  // field 22; counted after the command name, which may hold spaces and parentheses
+  return stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+}
+
 /**
- * Creates the job folder (mode 0700: the scratch images hold guest data) and hands it to `owner`.
- * A folder left by an earlier attempt with the same name is replaced.
+ * Creates the job folder (mode 0700: the scratch images hold guest data), records this process
+ * as its runner and hands it to `owner`. A folder left by an earlier attempt is replaced.
  */
 export async function makeJobDir(dir: string, owner: JobDirOwner | null): Promise<void> {
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { mode: 0o700 });
+  runningHere.add(dir);
+  await writeFile(path.join(dir, RUNNER_FILE), `${process.pid} ${await processStart('self')}\n`);
   if (owner !== null && (owner.uid !== process.getuid?.() || owner.gid !== process.getgid?.())) {
     await chown(dir, owner.uid, owner.gid);
   }
+}
+
+/** Removes a job folder of this process (its job has ended). */
+export async function removeJobDir(dir: string): Promise<void> {
+  runningHere.delete(dir);
+  await rm(dir, { recursive: true, force: true });
+}
+
+/**
+ * The pid of the virtvault process still running the job of `dir`, or null when the job was left
+ * behind: its process died (or is a later one with the same pid), or it is this process and the
+ * backup that began it is over.
+ */
+export async function liveJobRunner(dir: string): Promise<number | null> {
+  const text = await readFile(path.join(dir, RUNNER_FILE), 'utf8').catch(() => '');
+  const [pidText, started] = text.trim().split(' ');
+  const pid = Number(pidText);
+  if (!Number.isInteger(pid) || pid <= 0) {
+    return null;
+  }
+  if (pid === process.pid) {
+    return runningHere.has(dir) ? pid : null;
+  }
+  return started !== undefined && (await processStart(pid)) === started ? pid : null;
 }
 
 /** Whether `socket` is a job socket of ours under `scratchDir` (this layout or the flat one). */

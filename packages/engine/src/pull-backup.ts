@@ -22,7 +22,13 @@ import { runPool, type Consistency } from '@virtvault/core';
 
 import { copyExport } from './disk-copy.js';
 import { EngineError } from './errors.js';
-import { isOurJobSocket, makeJobDir, resolveDacLabel } from './job-dir.js';
+import {
+  isOurJobSocket,
+  liveJobRunner,
+  makeJobDir,
+  removeJobDir,
+  resolveDacLabel,
+} from './job-dir.js';
 import type { BackupJobOptions } from './job-options.js';
 import { withQuiesce } from './quiesce.js';
 
@@ -56,16 +62,18 @@ export interface PullBackupResult {
 }
 
 /**
- * Ends a backup job left on the domain by a virtvault process that died; refuses when the job
- * belongs to someone else (we never wait 30 s on libvirt's state lock behind it).
+ * The socket of a backup job left on the domain by a virtvault process that died (or by a backup
+ * of this one that could not end it), or null when the domain has no job. Throws
+ * `BACKUP_JOB_ACTIVE` when the job is someone else's or a virtvault backup still running: nothing
+ * may touch the domain's checkpoints then, and we never wait 30 s on libvirt's state lock.
  */
-export async function clearStaleJob(domain: Domain, scratchDir: string): Promise<void> {
+export async function staleJobSocket(domain: Domain, scratchDir: string): Promise<string | null> {
   let job: BackupJobDescription;
   try {
     job = await domain.backupJob();
   } catch (e) {
     if (isNoBackup(e)) {
-      return;
+      return null;
     }
     throw e;
   }
@@ -77,10 +85,29 @@ export async function clearStaleJob(domain: Domain, scratchDir: string): Promise
         'that virtvault did not start; end it (virsh domjobabort) or wait for it',
     );
   }
+  const dir = path.dirname(socket);
+  // flat sockets (before job folders) name no runner: such a job is always left behind
+  const runner = dir !== path.resolve(scratchDir) ? await liveJobRunner(dir) : null;
+  if (runner !== null) {
+    throw new EngineError(
+      'BACKUP_JOB_ACTIVE',
+      `domain ${domain.name} is being backed up by virtvault right now (process ${runner}); ` +
+        'wait for that backup to end',
+    );
+  }
+  return socket;
+}
+
+/** Ends a job left behind ({@link staleJobSocket}) and removes its files. */
+export async function clearStaleJob(domain: Domain, scratchDir: string): Promise<void> {
+  const socket = await staleJobSocket(domain, scratchDir);
+  if (socket === null) {
+    return;
+  }
   await endJob(domain);
   await rm(socket, { force: true });
   if (path.dirname(socket) !== path.resolve(scratchDir)) {
-    await rm(path.dirname(socket), { recursive: true, force: true });
+    await removeJobDir(path.dirname(socket));
   }
 }
 
@@ -219,7 +246,7 @@ export async function dropCheckpoint(domain: Domain, name: string): Promise<void
 export async function pullBackup(o: PullBackupOptions): Promise<PullBackupResult> {
   const files = jobFiles(o);
   const { socket, scratch } = files;
-  const removeFiles = (): Promise<void> => rm(files.dir, { recursive: true, force: true });
+  const removeFiles = (): Promise<void> => removeJobDir(files.dir);
   await prepareJob(o, files);
   // the checkpoint is created atomically with the job, so both see the frozen guest
   const q = await withQuiesce(o.domain, o.quiesce === true, () =>

@@ -113,7 +113,9 @@ async function openEngine(ctx: CliContext, o: Options, repos: RepositoryCache) {
   // creating a repository is file work, connecting to libvirt a round trip: both at once
   const created = repos.get(o.repo, true);
   created.catch(() => undefined);
-  const hv = await openHypervisor(o.connect, o.host ?? ctx.env.hostname);
+  const hv = await openHypervisor(o.connect, o.host ?? ctx.env.hostname, {
+    scratchDir: o.scratch,
+  });
   try {
     await created;
   } catch (e) {

@@ -152,7 +152,12 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
   await guard(ctx, o.json === true, async () => {
     const repos = new RepositoryCache();
     const lineage = await openLineage(ctx, o.state);
-    const hv = await (await loadEngine()).openHypervisor(o.connect, o.host ?? ctx.env.hostname);
+    // with our jobs' folder: a backup running now is reported, never "fixed" under its feet
+    const hv = await (
+      await loadEngine()
+    ).openHypervisor(o.connect, o.host ?? ctx.env.hostname, {
+      scratchDir: o.scratch,
+    });
     try {
       const repo = await repos.get(o.repo);
       const observed = await hv.hypervisor.observe(o.domain);

@@ -1,10 +1,19 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { isOurJobSocket, makeJobDir, resolveDacLabel } from '../job-dir.js';
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+
+import {
+  isOurJobSocket,
+  liveJobRunner,
+  makeJobDir,
+  removeJobDir,
+  resolveDacLabel,
+} from '../job-dir.js';
 
 describe('job folders', () => {
   let dir = '';
@@ -44,6 +53,33 @@ describe('job folders', () => {
     assert.equal(st.uid, owner?.uid ?? process.getuid?.());
     assert.equal(st.gid, owner?.gid ?? process.getgid?.());
     await assert.rejects(stat(`${job}/old.qcow2`), { code: 'ENOENT' });
+  });
+
+  it('tells a job still run by a live process from one left behind', async () => {
+    const job = `${dir}/vv-job-2`;
+    await makeJobDir(job, null);
+    assert.equal(await liveJobRunner(job), process.pid, 'this process runs it');
+    await removeJobDir(job);
+    assert.equal(await liveJobRunner(job), null, 'gone with its folder');
+    // a folder naming this process that no running backup of it owns: its job was left behind
+    await makeJobDir(job, null);
+    const runner = await readFile(`${job}/runner`, 'utf8');
+    await removeJobDir(job);
+    await mkdir(`${dir}/other`);
+    await writeFile(`${dir}/other/runner`, runner);
+    assert.equal(await liveJobRunner(`${dir}/other`), null, 'ours, but its backup is over');
+    const child = spawn('sleep', ['30']);
+    try {
+      const pid = child.pid as number;
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+      const started = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+      await writeFile(`${dir}/other/runner`, `${pid} ${started}\n`);
+      assert.equal(await liveJobRunner(`${dir}/other`), pid, 'another live process');
+      await writeFile(`${dir}/other/runner`, `${pid} 1\n`);
+      assert.equal(await liveJobRunner(`${dir}/other`), null, 'its pid, reused by a later process');
+    } finally {
+      child.kill();
+    }
   });
 
   it("knows our job sockets, in a job folder or flat, and no one else's", () => {
