@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { stat } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 
@@ -87,6 +88,12 @@ describe('standalone backups through the virtvault binary', () => {
     // --define: a new domain on the restored disks, the original untouched
     const out = `${vv.dir}/restore-defined`;
     const args = ['restore', '--repo', vv.repo, '--domain', vm, '--output', out, '--json'];
+    // a name in use is refused before a byte is restored
+    const inUse = await vv.cli([...args, '--define', vm, '--connect', await lab.uri('a')]);
+    assert.equal(inUse.code, 1, inUse.stdout);
+    const err = (JSON.parse(inUse.stdout) as { error: { code: string } }).error;
+    assert.equal(err.code, 'RESTORE_TARGET_EXISTS');
+    await assert.rejects(stat(out), { code: 'ENOENT' });
     const r = await vv.cli([...args, '--define', 'e2e-run-copy', '--connect', await lab.uri('a')]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const doc = JSON.parse(r.stdout) as { defined: { name: string; uuid: string } };

@@ -30,6 +30,7 @@ export { imageInfo, type ImageInfo } from './qemu-img.js';
 export { QemuNbd, type QemuNbdOptions } from './qemu-nbd.js';
 export {
   restoreSnapshot,
+  assertDomainNameFree,
   defineRestoredDomain,
   type RestoreOptions,
   type RestoredDisk,

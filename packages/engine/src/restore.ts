@@ -240,6 +240,29 @@ export async function restoreSnapshot(o: RestoreOptions): Promise<RestoredDisk[]
 }
 
 /**
+ * Throws `RESTORE_TARGET_EXISTS` when libvirt at `uri` has a domain called `name`: checked before
+ * a restore whose disks the new domain would use, not hours later once they are written.
+ */
+export async function assertDomainNameFree(uri: string, name: string): Promise<void> {
+  const conn = await Connection.connect(uri);
+  try {
+    await refuseTakenName(conn, name);
+  } finally {
+    await conn.close();
+  }
+}
+
+async function refuseTakenName(conn: Connection, name: string): Promise<void> {
+  const existing = await conn.lookupByName(name).then(
+    () => true,
+    () => false,
+  );
+  if (existing) {
+    throw new EngineError('RESTORE_TARGET_EXISTS', `a domain named ${name} exists already`);
+  }
+}
+
+/**
  * Defines a new domain `name` from a snapshot's domain XML with the restored disks (new UUID, new
  * MAC addresses); the original domain is never touched. Returns the new domain's UUID.
  */
@@ -256,13 +279,8 @@ export async function defineRestoredDomain(
   );
   const conn = await Connection.connect(uri);
   try {
-    const existing = await conn.lookupByName(name).then(
-      () => true,
-      () => false,
-    );
-    if (existing) {
-      throw new EngineError('RESTORE_TARGET_EXISTS', `a domain named ${name} exists already`);
-    }
+    // checked again: a domain of that name may have been defined while the disks were written
+    await refuseTakenName(conn, name);
     return (await conn.defineDomain(xml)).uuid;
   } finally {
     await conn.close();

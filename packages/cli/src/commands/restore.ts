@@ -58,10 +58,13 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
     if (o.format !== 'qcow2' && o.format !== 'raw') {
       throw new CliError('USAGE', `--format must be qcow2 or raw, not ${o.format}`);
     }
-    const { defineRestoredDomain, restoreSnapshot } = await loadEngine();
+    const { assertDomainNameFree, defineRestoredDomain, restoreSnapshot } = await loadEngine();
     const repo = await openRepository(o.repo);
     try {
       const manifest = await findSnapshot(repo, o.domain, o.snapshot);
+      if (o.define !== undefined) {
+        await assertDomainNameFree(o.connect, o.define);
+      }
       const progress = new Progress(ctx, 'written', o.json === true);
       const started = ctx.now();
       const disks = await restoreSnapshot({
