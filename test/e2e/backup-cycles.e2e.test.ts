@@ -190,4 +190,36 @@ describe('standalone backups through the virtvault binary', () => {
     assert.ok(taken[0]?.json.reasons.includes('NO_PARENT'));
     await restoreAll(vm, taken);
   });
+
+  it('several domains in one run: a failure is reported and the rest goes on; --all', async () => {
+    interface Many {
+      runs: { domain: string; ok: boolean; backup?: BackupJson; error?: { code: string } }[];
+      failed: number;
+    }
+    const common = ['--repo', vv.repo, '--json', ...(await vv.hostArgs('a'))];
+    const named = ['--domain', 'e2e-run', '--domain', 'e2e-nosuch', '--domain', 'e2e-off'];
+    const r = await vv.cli(['backup', ...named, ...common]);
+    assert.equal(r.code, 1, 'one of them failed');
+    const doc = JSON.parse(r.stdout) as Many;
+    assert.deepEqual(
+      doc.runs.map((x) => [x.domain, x.ok, x.backup?.level ?? x.error?.code]),
+      [
+        ['e2e-run', true, 'incremental'],
+        ['e2e-nosuch', false, 'VIR_ERR_NO_DOMAIN'],
+        ['e2e-off', true, 'incremental'],
+      ],
+    );
+    assert.equal(doc.failed, 1);
+    // every domain of the host: others' leftovers may be there, ours are backed up
+    const all = await vv.cli(['backup', '--all', ...common]);
+    const allDoc = JSON.parse(all.stdout) as Many;
+    assert.equal(all.code, allDoc.failed > 0 ? 1 : 0, all.stdout);
+    for (const vm of ['e2e-run', 'e2e-off', 'e2e-tr']) {
+      const run = allDoc.runs.find((x) => x.domain === vm);
+      assert.equal(run?.ok, true, `${vm}: ${JSON.stringify(run)}`);
+      assert.equal(run?.backup?.level, 'incremental');
+    }
+    assert.equal((await vv.cli(['backup', '--all', '--domain', 'x', ...common])).code, 2);
+    assert.equal((await vv.cli(['backup', ...common])).code, 2);
+  });
 });

@@ -64,11 +64,17 @@ function codeOf(e: unknown): string {
   return 'INTERNAL';
 }
 
-/** Reports a failure: `{ "error": { code, message } }` with --json, else one line on stderr. */
-export function reportError(ctx: CliContext, e: unknown, json: boolean): void {
+/** A failure's stable code, message and (when there is one) its cause's message. */
+export function errorFields(e: unknown): { code: string; message: string; cause?: string } {
   const code = codeOf(e);
   const message = e instanceof Error ? e.message : String(e);
   const cause = e instanceof Error && e.cause instanceof Error ? e.cause.message : undefined;
+  return { code, message, ...(cause ? { cause } : {}) };
+}
+
+/** Reports a failure: `{ "error": { code, message } }` with --json, else one line on stderr. */
+export function reportError(ctx: CliContext, e: unknown, json: boolean): void {
+  const { code, message, cause } = errorFields(e);
   if (json) {
     printJson(ctx, { error: { code, message, ...(cause ? { cause } : {}) } });
   } else {

@@ -15,6 +15,7 @@ import {
   Connection,
   diskBitmaps,
   isNoCheckpoint,
+  LibvirtError,
   removeRunningBitmap,
   withoutCheckpointParent,
   type DiskInfo,
@@ -22,6 +23,7 @@ import {
   type DomainState,
 } from '@virtvault/libvirt';
 
+import { EngineError } from './errors.js';
 import { staleJobSocket } from './pull-backup.js';
 import { imageFacts, imageInfo, qemuImg } from './qemu-img.js';
 
@@ -47,6 +49,21 @@ export interface HypervisorOptions {
   scratchDir?: string;
 }
 
+/**
+ * A stopped domain's bitmaps are read with qemu-img: its failure (an image gone or unreadable) is
+ * `QEMU_IMG_FAILED` with qemu-img's words, not an unnamed exec error.
+ */
+function imageError(domain: string, e: unknown): unknown {
+  if (e instanceof LibvirtError || !(e instanceof Error)) {
+    return e;
+  }
+  const stderr = (e as { stderr?: unknown }).stderr;
+  const why = typeof stderr === 'string' && stderr.trim() !== '' ? stderr.trim() : e.message;
+  return new EngineError('QEMU_IMG_FAILED', `the disk images of ${domain} cannot be read: ${why}`, {
+    cause: e,
+  });
+}
+
 /** The libvirt adapter of core's `Hypervisor` port. */
 export class LibvirtHypervisor implements Hypervisor {
   readonly #conn: Connection;
@@ -69,6 +86,20 @@ export class LibvirtHypervisor implements Hypervisor {
     return this.#conn.lookupDomain(nameOrUuid);
   }
 
+  /**
+   * Names of the domains (running or not) with at least one disk virtvault backs up, sorted: what
+   * `backup --all` covers. Domains without one (cdrom only, network disks) are returned apart.
+   */
+  async backupDomains(): Promise<{ names: string[]; without: string[] }> {
+    const names: string[] = [];
+    const without: string[] = [];
+    for (const d of await this.#conn.listDomains()) {
+      const desc = await d.describe();
+      (desc.disks.some(isBackupDisk) ? names : without).push(desc.name);
+    }
+    return { names: names.sort(), without: without.sort() };
+  }
+
   /** Observes a domain: state, disks with sizes and bitmaps, checkpoints. */
   async observe(nameOrUuid: string): Promise<ObservedDomain> {
     const domain = await this.domain(nameOrUuid);
@@ -78,7 +109,9 @@ export class LibvirtHypervisor implements Hypervisor {
       await staleJobSocket(domain, this.#scratchDir);
     }
     const desc = await domain.describe();
-    const bitmaps = await diskBitmaps(domain);
+    const bitmaps = await diskBitmaps(domain).catch((e: unknown) => {
+      throw imageError(desc.name, e);
+    });
     const disks: ObservedDisk[] = [];
     for (const d of desc.disks.filter(isBackupDisk)) {
       const b = bitmaps.find((x) => x.target === d.target);

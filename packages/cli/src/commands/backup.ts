@@ -1,24 +1,26 @@
-/** `virtvault backup`: one backup of one domain on this host (standalone mode). */
+/** `virtvault backup`: backups of domains on this host (standalone mode), one after another. */
 import type { Command } from 'commander';
 
-import {
-  consistencyOf,
-  explainReason,
-  runBackup,
-  type RequestedLevel,
-  type RunBackupResult,
-} from '@virtvault/core';
+import { runBackup, type RequestedLevel } from '@virtvault/core';
 
 import { closeAll } from '../close-all.js';
 import type { CliContext } from '../context.js';
 import { DeferredLineage } from '../deferred-lineage.js';
 import { loadEngine } from '../lazy.js';
 import { ulid } from '../ids.js';
-import { CliError, formatBytes, guard, printJson } from '../output.js';
-import { describePhases, PhaseClock, type BackupPhases } from '../phases.js';
+import { CliError, guard } from '../output.js';
+import { PhaseClock } from '../phases.js';
 import { Progress } from '../progress.js';
 import { PlanHintFiles } from '../plan-hints.js';
 import { openLineage, RepositoryCache } from '../standalone.js';
+
+import {
+  reportBackup,
+  reportDomainFailure,
+  reportMany,
+  type BackupDone,
+  type DomainOutcome,
+} from './backup-report.js';
 
 /** Options shared by the commands that touch libvirt and the lineage. */
 export interface HostOptions {
@@ -29,7 +31,8 @@ export interface HostOptions {
 }
 
 interface Options extends HostOptions {
-  domain: string;
+  domain?: string[];
+  all?: boolean;
   repo: string;
   level: string;
   maxChain?: string;
@@ -64,8 +67,13 @@ export function registerBackup(program: Command, ctx: () => CliContext): void {
   hostOptions(
     program
       .command('backup')
-      .description('back up every disk of a running or stopped domain into a repository')
-      .requiredOption('--domain <name|uuid>', 'the domain')
+      .description('back up every disk of running or stopped domains into a repository')
+      .option(
+        '--domain <name|uuid>',
+        'the domain; repeat it to back up several, one after another',
+        (v: string, prev: string[] = []) => [...prev, v],
+      )
+      .option('--all', 'every domain of this host with a disk to back up, one after another')
       .requiredOption('--repo <dir>', 'repository directory (created when missing or empty)')
       .option('--level <auto|full|inc|diff>', 'backup level; auto continues the chain', 'auto')
       .option('--max-chain <n>', 'with auto: a full after n snapshots since the last full')
@@ -88,13 +96,19 @@ Consistency: 'filesystem' when --quiesce froze the guest through its agent, else
 a power cut). A stopped domain is backed up as 'crash' (as consistent as its last shutdown), and
 it cannot be started while its disks are read (the start fails on QEMU's image lock).
 
+Several domains (--domain repeated, or --all): backed up one after another; a failure is reported
+and the next domain goes on; exit code 1 when any failed. --json prints {"runs": [{"domain", "ok",
+"backup" or "error"}], "failed", "skipped", "durationMs"}; with one --domain, the backup's document
+as below. A Ctrl-C stops the domain being backed up (cleaned up) and starts no other.
+
 Time: the report says where the time went (--json: "phases", adding up to "durationMs"): prepare
 (lineage, libvirt, planning), job start (backup job and NBD export), copy (reading and storing),
 commit (making the chunks durable, index and manifest), finish (job end, lineage record).
 
 Examples:
   virtvault backup --domain web1 --repo /backups
-  virtvault backup --domain web1 --repo /backups --level full --json`,
+  virtvault backup --domain web1 --repo /backups --level full --json
+  virtvault backup --all --repo /backups          # nightly, every VM of this host`,
     )
     .action((o: Options) => run(ctx(), o));
 }
@@ -125,9 +139,108 @@ async function openEngine(ctx: CliContext, o: Options, repos: RepositoryCache) {
   return { Executor, hv };
 }
 
+/** What every backup of one `virtvault backup` shares. */
+interface Shared {
+  ctx: CliContext;
+  o: Options;
+  level: RequestedLevel;
+  maxChain: number | undefined;
+  hv: Awaited<ReturnType<typeof openEngine>>['hv'];
+  Executor: Awaited<ReturnType<typeof openEngine>>['Executor'];
+  repos: RepositoryCache;
+  lineage: DeferredLineage;
+  hints: ReturnType<typeof planHints>;
+}
+
+/** Backs one domain up; `started` is when its time began (the command's start for the first). */
+async function backupOne(sh: Shared, domain: string, started: number): Promise<BackupDone> {
+  const { ctx, o, repos } = sh;
+  const progress = new Progress(ctx, 'read', o.json === true);
+  const notes: string[] = [];
+  const clock = new PhaseClock(ctx.now);
+  const result = await runBackup(
+    {
+      hypervisor: sh.hv.hypervisor,
+      executor: new sh.Executor({
+        hypervisor: sh.hv.hypervisor,
+        openRepository: (p) => repos.get(p),
+        scratchDir: o.scratch,
+        toolVersion: ctx.version,
+        now: ctx.now,
+        onProgress: (p) => progress.update(p.target, p.bytesRead, p.bytesToRead),
+        signal: ctx.signal,
+        onNote: (n) => notes.push(n),
+        onPhase: (p) => clock.mark(p),
+      }),
+      lineage: sh.lineage,
+      manifests: repos,
+      clock: { now: ctx.now },
+      ids: { next: () => ulid(ctx.now()) },
+      ...(sh.hints !== null ? { planHints: sh.hints.files } : {}),
+    },
+    {
+      domain,
+      repository: (await repos.get(o.repo)).root,
+      policy: {
+        level: sh.level,
+        ...(sh.maxChain !== undefined ? { maxChainLength: sh.maxChain } : {}),
+      },
+      ...(o.quiesce === true ? { quiesce: true } : {}),
+      // the embedded lineage is ours alone (state lock): a run still marked running there
+      // belongs to a process that died; a shared Postgres waits for the lease to lapse
+      staleRunAfterMs: ctx.env.databaseUrl === undefined ? 0 : 10 * 60_000,
+    },
+  );
+  progress.done();
+  const ended = ctx.now();
+  return { result, notes, durationMs: ended - started, phases: clock.phases(started, ended) };
+}
+
+/**
+ * Backs up each domain in turn: a failure is reported and the next goes on; an interruption
+ * (SIGINT, SIGTERM) stops the run after the current domain's clean-up.
+ */
+async function backupMany(sh: Shared, domains: string[], skipped: string[], started: number) {
+  const { ctx, o } = sh;
+  const outcomes: DomainOutcome[] = [];
+  for (const [i, domain] of domains.entries()) {
+    if (ctx.signal.aborted) {
+      const error = new CliError('BACKUP_INTERRUPTED', 'not started: interrupted', 1);
+      outcomes.push({ domain, ok: false, error });
+      continue;
+    }
+    try {
+      const done = await backupOne(sh, domain, i === 0 ? started : ctx.now());
+      outcomes.push({ domain, ok: true, done });
+      if (o.json !== true) {
+        reportBackup(ctx, false, done);
+      }
+    } catch (error) {
+      outcomes.push({ domain, ok: false, error });
+      if (o.json !== true) {
+        reportDomainFailure(ctx, domain, error);
+      }
+    }
+  }
+  reportMany(ctx, o.json === true, outcomes, skipped, ctx.now() - started);
+}
+
+/** The domains named (`--domain`, repeatable), or null for `--all`; a usage error otherwise. */
+function domainsOf(o: Options): string[] | null {
+  const named = o.domain ?? [];
+  if (o.all === true && named.length > 0) {
+    throw new CliError('USAGE', '--all and --domain exclude each other');
+  }
+  if (o.all !== true && named.length === 0) {
+    throw new CliError('USAGE', 'name the domain (--domain NAME, repeatable) or give --all');
+  }
+  return o.all === true ? null : [...new Set(named)];
+}
+
 async function run(ctx: CliContext, o: Options): Promise<void> {
   await guard(ctx, o.json === true, async () => {
     const level = levelOf(o);
+    const named = domainsOf(o);
     const maxChain = o.maxChain === undefined ? undefined : Number(o.maxChain);
     if (maxChain !== undefined && (!Number.isInteger(maxChain) || maxChain < 0)) {
       throw new CliError('USAGE', `--max-chain needs a whole number, not ${o.maxChain}`);
@@ -145,43 +258,15 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
       await repos.close();
       throw e;
     });
-    const progress = new Progress(ctx, 'read', o.json === true);
-    const notes: string[] = [];
-    const clock = new PhaseClock(ctx.now);
+    const lineage = new DeferredLineage(opening.then((l) => l.store));
+    const sh: Shared = { ctx, o, level, maxChain, hv, Executor, repos, lineage, hints };
     try {
-      const result = await runBackup(
-        {
-          hypervisor: hv.hypervisor,
-          executor: new Executor({
-            hypervisor: hv.hypervisor,
-            openRepository: (p) => repos.get(p),
-            scratchDir: o.scratch,
-            toolVersion: ctx.version,
-            now: ctx.now,
-            onProgress: (p) => progress.update(p.target, p.bytesRead, p.bytesToRead),
-            signal: ctx.signal,
-            onNote: (n) => notes.push(n),
-            onPhase: (p) => clock.mark(p),
-          }),
-          lineage: new DeferredLineage(opening.then((l) => l.store)),
-          manifests: repos,
-          clock: { now: ctx.now },
-          ids: { next: () => ulid(ctx.now()) },
-          ...(hints !== null ? { planHints: hints.files } : {}),
-        },
-        {
-          domain: o.domain,
-          repository: (await repos.get(o.repo)).root,
-          policy: { level, ...(maxChain !== undefined ? { maxChainLength: maxChain } : {}) },
-          ...(o.quiesce === true ? { quiesce: true } : {}),
-          // the embedded lineage is ours alone (state lock): a run still marked running there
-          // belongs to a process that died; a shared Postgres waits for the lease to lapse
-          staleRunAfterMs: ctx.env.databaseUrl === undefined ? 0 : 10 * 60_000,
-        },
-      );
-      progress.done();
-      const ended = ctx.now();
-      report(ctx, o, result, notes, ended - started, clock.phases(started, ended));
+      if (named?.length === 1) {
+        reportBackup(ctx, o.json === true, await backupOne(sh, named[0] as string, started));
+      } else {
+        const all = named === null ? await hv.hypervisor.backupDomains() : null;
+        await backupMany(sh, all?.names ?? named ?? [], all?.without ?? [], started);
+      }
     } finally {
       await closeAll(
         () => hv.close(),
@@ -208,61 +293,4 @@ function planHints(ctx: CliContext, stateDir: string) {
   });
   locked.catch(() => undefined);
   return { files: new PlanHintFiles(stateDir, locked), onLocked, onLockFailed };
-}
-
-function report(
-  ctx: CliContext,
-  o: Options,
-  r: RunBackupResult,
-  notes: string[],
-  durationMs: number,
-  phases: BackupPhases | null,
-): void {
-  const m = r.manifest;
-  const doc = {
-    snapshot: m.id,
-    domain: m.domain,
-    host: m.host,
-    level: m.level,
-    consistency: consistencyOf(m),
-    notes,
-    plannedLevel: r.plannedLevel,
-    reasons: m.reasons,
-    checkpoint: m.checkpoint?.name ?? null,
-    parent: m.parent,
-    attempts: r.attempts,
-    earlyStart: r.earlyStart,
-    runId: r.runId,
-    disks: m.disks.map((d) => ({ target: d.target, bytesRead: d.bytesRead, bytesNew: d.bytesNew })),
-    cleanupFailures: r.cleanupFailures,
-    durationMs,
-    ...(phases === null ? {} : { phases }),
-  };
-  if (o.json) {
-    printJson(ctx, doc);
-    return;
-  }
-  ctx.stdout.write(
-    `${m.level} backup ${m.id} of ${m.domain.name} done in ${(durationMs / 1000).toFixed(1)} s\n`,
-  );
-  ctx.stdout.write(`  consistency: ${consistencyOf(m)}\n`);
-  if (phases !== null) {
-    ctx.stdout.write(`  time: ${describePhases(phases)}\n`);
-  }
-  for (const n of notes) {
-    ctx.stdout.write(`  note: ${n}\n`);
-  }
-  for (const code of m.reasons) {
-    ctx.stdout.write(
-      `  reason ${code}: ${explainReason(code as Parameters<typeof explainReason>[0])}\n`,
-    );
-  }
-  for (const d of m.disks) {
-    ctx.stdout.write(
-      `  ${d.target}: read ${formatBytes(d.bytesRead)}, new ${formatBytes(d.bytesNew)}\n`,
-    );
-  }
-  for (const f of r.cleanupFailures) {
-    ctx.stdout.write(`  warning: clean-up failed: ${f}\n`);
-  }
 }
