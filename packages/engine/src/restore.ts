@@ -198,6 +198,22 @@ async function restoreQcow2(
   }
 }
 
+/** The snapshot's disks named by `wanted` (all without it); a name it lacks is an error. */
+function selectDisks<D extends { target: string }>(disks: D[], wanted?: readonly string[]): D[] {
+  if (wanted === undefined) {
+    return disks;
+  }
+  const unknown = wanted.filter((t) => !disks.some((d) => d.target === t));
+  if (unknown.length > 0) {
+    const has = disks.map((d) => d.target).join(', ');
+    throw new EngineError(
+      'RESTORE_DISK_UNKNOWN',
+      `the snapshot has no disk ${unknown.join(', ')} (it has ${has})`,
+    );
+  }
+  return disks.filter((d) => wanted.includes(d.target));
+}
+
 /** Restores the disks of a snapshot into `outputDir`; a failed disk's partial file is removed. */
 export async function restoreSnapshot(o: RestoreOptions): Promise<RestoredDisk[]> {
   const reader = new SnapshotReader(o.repo, o.domainUuid, o.snapshotId);
@@ -205,16 +221,17 @@ export async function restoreSnapshot(o: RestoreOptions): Promise<RestoredDisk[]
   const format = o.format ?? 'qcow2';
   const out: RestoredDisk[] = [];
   try {
+    const disks = selectDisks(reader.manifest.disks, o.disks);
+    // every target checked before the first is written: not after hours of restoring the others
+    for (const d of disks) {
+      await refuseExisting(path.join(o.outputDir, `${d.target}.${format}`));
+    }
     makeDirsSync(o.outputDir);
-    for (const d of reader.manifest.disks) {
-      if (o.disks !== undefined && !o.disks.includes(d.target)) {
-        continue;
-      }
+    for (const d of disks) {
       if (o.signal?.aborted === true) {
         throw interrupted(o.signal);
       }
       const file = path.join(o.outputDir, `${d.target}.${format}`);
-      await refuseExisting(file);
       const progress = { target: d.target, bytesWritten: 0, virtualSize: d.virtualSize };
       const slots: Slots = (writeTo) =>
         untilAborted(

@@ -47,8 +47,10 @@ Examples:
   virtvault restore --repo /backups --domain web1 --snapshot 20261125T020000Z-1a2b --format raw \\
       --output /srv/restore
 
-A corrupt or missing chunk stops the restore with REPO_CHUNK_CORRUPT / REPO_CHUNK_MISSING naming
-the chunk; the partly written disk is removed.`,
+Nothing is overwritten: an output file that exists already, or a --define name in use, stops the
+restore before its first byte (RESTORE_TARGET_EXISTS); so does a --disk the snapshot lacks
+(RESTORE_DISK_UNKNOWN). A corrupt or missing chunk stops the restore with REPO_CHUNK_CORRUPT /
+REPO_CHUNK_MISSING naming the chunk; the partly written disk is removed.`,
     )
     .action((o: Options) => run(ctx(), o));
 }

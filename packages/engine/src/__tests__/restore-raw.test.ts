@@ -99,4 +99,44 @@ describe('raw restore', () => {
       await assert.rejects(stat(path.join(out, 'vda.raw')), { code: 'ENOENT' }, when);
     }
   });
+
+  it('checks every target before writing any, and refuses a disk the snapshot lacks', async () => {
+    const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 's3' });
+    await w.open();
+    for (const target of ['vda', 'vdb']) {
+      await w.startDisk({ target, virtualSize: CS, source: target, format: 'raw' });
+      await w.putSlot(target, 0, randomBytes(CS));
+    }
+    await w.commit({
+      host: 'h',
+      level: 'full',
+      reasons: [],
+      checkpoint: null,
+      domainXml: '<domain/>',
+      startedAt: '2026-01-01T00:00:00.000Z',
+      endedAt: '2026-01-01T00:00:01.000Z',
+      toolVersion: 'test',
+    });
+    const out = path.join(dir, 'out-two');
+    const restore = (disks?: string[]) =>
+      restoreSnapshot({
+        repo,
+        domainUuid: DOMAIN.uuid,
+        snapshotId: 's3',
+        outputDir: out,
+        format: 'raw',
+        ...(disks ? { disks } : {}),
+      });
+    await assert.rejects(restore(['vda', 'vdz']), (e) => {
+      const x = e as { code?: string; message?: string };
+      return (
+        x.code === 'RESTORE_DISK_UNKNOWN' && /no disk vdz \(it has vda, vdb\)/.test(x.message ?? '')
+      );
+    });
+    await assert.rejects(stat(out), { code: 'ENOENT' }, 'nothing created');
+    // vdb's file is there already: vda is not restored either
+    await restore(['vdb']);
+    await assert.rejects(restore(), { code: 'RESTORE_TARGET_EXISTS' });
+    await assert.rejects(stat(path.join(out, 'vda.raw')), { code: 'ENOENT' });
+  });
 });
