@@ -20,7 +20,16 @@ const GRACE_MS = 30_000;
 
 const USAGE = `usage: virtvault agent --config FILE [--log-json]
 
-Serves the agent API (gRPC over mutual TLS) for the controller. See deploy/examples/agent.yaml.
+Serves the agent API (gRPC over mutual TLS) for the controller: one agent per hypervisor host,
+as root beside libvirtd. It holds no database or Redis credentials.
+
+  --config FILE   agent configuration (YAML): host name, listen address, certificates,
+                  repositories, scratchDir, maxConcurrentBackups; see deploy/examples/agent.yaml
+  --log-json      one JSON object per log line (default: plain lines), on stderr
+  -h, --help      this help
+
+SIGTERM or SIGINT stops it cleanly: no new calls, running backups aborted and cleaned up, exit 0;
+a second signal exits at once. Exit codes: 0 clean stop, 1 failure, 2 usage error.
 `;
 
 function readVersion(): string {
@@ -33,7 +42,8 @@ interface Args {
   json: boolean;
 }
 
-function parseArgs(argv: readonly string[]): Args | string {
+/** The arguments, `'help'`, or what is wrong with them. */
+function parseArgs(argv: readonly string[]): Args | 'help' | string {
   let config: string | undefined;
   let json = false;
   for (let i = 0; i < argv.length; i++) {
@@ -44,6 +54,8 @@ function parseArgs(argv: readonly string[]): Args | string {
       config = a.slice('--config='.length);
     } else if (a === '--log-json') {
       json = true;
+    } else if (a === '--help' || a === '-h') {
+      return 'help';
     } else {
       return `unknown argument: ${a ?? ''}`;
     }
@@ -98,6 +110,10 @@ async function serve(args: Args, log: LogFn): Promise<number> {
  */
 export async function runAgentMain(argv: readonly string[]): Promise<number> {
   const parsed = parseArgs(argv);
+  if (parsed === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   if (typeof parsed === 'string') {
     process.stderr.write(`virtvault agent: ${parsed}\n${USAGE}`);
     return 2;

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 
 import { registerBackup } from './commands/backup.js';
-import { registerControllerToken } from './commands/controller-token.js';
+import { registerAgentHelp, registerControllerToken } from './commands/controller-token.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerFleet } from './commands/fleet.js';
 import { registerGc } from './commands/gc.js';
@@ -71,6 +71,7 @@ export function buildProgram(options: ProgramOptions): Command {
   registerDoctor(program, ctx);
   registerFleet(program, ctx);
   registerControllerToken(program, ctx);
+  registerAgentHelp(program);
   for (const c of program.commands) {
     c.exitOverride();
   }

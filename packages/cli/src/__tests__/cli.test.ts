@@ -29,6 +29,17 @@ describe('virtvault binary', () => {
     assert.match(r.stdout, /^Usage: virtvault/m);
     assert.match(r.stdout, /libvirt\/KVM/);
     assert.match(r.stdout, /Exit codes:/);
+    assert.match(r.stdout, /^ {2}agent +run the agent of this host/m);
+  });
+
+  it("answers the agent's --help with its usage, exit 0; an unknown option is exit 2", () => {
+    const help = run('agent', '--help');
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /^usage: virtvault agent --config FILE/);
+    assert.match(help.stdout, /SIGTERM/);
+    const bad = run('agent', '--bogus');
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /unknown argument: --bogus/);
   });
 
   it('rejects a policy file that is not a policy object, or not YAML, with exit 2', () => {

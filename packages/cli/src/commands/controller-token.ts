@@ -25,6 +25,17 @@ async function withStore<T>(ctx: CliContext, fn: (s: TokenStore) => Promise<T>):
   }
 }
 
+/**
+ * Lists `agent` in the help (`main.ts` hands `virtvault agent ...` to the agent before this
+ * program parses anything, so its own `--help` answers).
+ */
+export function registerAgentHelp(program: Command): void {
+  program
+    .command('agent')
+    .description('run the agent of this host for a controller (--config FILE); see agent --help')
+    .helpOption(false);
+}
+
 /** Registers `controller token create|list|revoke` (the daemon itself is dispatched by main). */
 export function registerControllerToken(program: Command, ctx: () => CliContext): void {
   const controller = program
