@@ -42,8 +42,8 @@ interface Args {
   json: boolean;
 }
 
-/** The arguments, `'help'`, or what is wrong with them. */
-function parseArgs(argv: readonly string[]): Args | 'help' | string {
+/** The arguments, `{ help: true }`, or what is wrong with them. */
+function parseArgs(argv: readonly string[]): Args | { help: true } | string {
   let config: string | undefined;
   let json = false;
   for (let i = 0; i < argv.length; i++) {
@@ -55,7 +55,7 @@ function parseArgs(argv: readonly string[]): Args | 'help' | string {
     } else if (a === '--log-json') {
       json = true;
     } else if (a === '--help' || a === '-h') {
-      return 'help';
+      return { help: true };
     } else {
       return `unknown argument: ${a ?? ''}`;
     }
@@ -110,7 +110,7 @@ async function serve(args: Args, log: LogFn): Promise<number> {
  */
 export async function runAgentMain(argv: readonly string[]): Promise<number> {
   const parsed = parseArgs(argv);
-  if (parsed === 'help') {
+  if (typeof parsed === 'object' && 'help' in parsed) {
     process.stdout.write(USAGE);
     return 0;
   }
