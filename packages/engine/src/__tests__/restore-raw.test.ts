@@ -12,6 +12,17 @@ import { restoreSnapshot } from '../restore.js';
 const K = 1024;
 const CS = 1024 * K;
 const DOMAIN = { uuid: '11111111-2222-3333-4444-555555555555', name: 'vm1' };
+/** What every test snapshot commits with. */
+const COMMIT = {
+  host: 'h',
+  level: 'full' as const,
+  reasons: [],
+  checkpoint: null,
+  domainXml: '<domain/>',
+  startedAt: '2026-01-01T00:00:00.000Z',
+  endedAt: '2026-01-01T00:00:01.000Z',
+  toolVersion: 'test',
+};
 
 describe('raw restore', () => {
   let dir = '';
@@ -43,16 +54,7 @@ describe('raw restore', () => {
       const bytes = image.subarray(slot * CS, Math.min(size, (slot + 1) * CS));
       await w.putSlot('vda', slot, bytes);
     }
-    await w.commit({
-      host: 'h',
-      level: 'full',
-      reasons: [],
-      checkpoint: null,
-      domainXml: '<domain/>',
-      startedAt: '2026-01-01T00:00:00.000Z',
-      endedAt: '2026-01-01T00:00:01.000Z',
-      toolVersion: 'test',
-    });
+    await w.commit(COMMIT);
     return image;
   }
 
@@ -107,16 +109,7 @@ describe('raw restore', () => {
       await w.startDisk({ target, virtualSize: CS, source: target, format: 'raw' });
       await w.putSlot(target, 0, randomBytes(CS));
     }
-    await w.commit({
-      host: 'h',
-      level: 'full',
-      reasons: [],
-      checkpoint: null,
-      domainXml: '<domain/>',
-      startedAt: '2026-01-01T00:00:00.000Z',
-      endedAt: '2026-01-01T00:00:01.000Z',
-      toolVersion: 'test',
-    });
+    await w.commit(COMMIT);
     const out = path.join(dir, 'out-two');
     const restore = (disks?: string[]) =>
       restoreSnapshot({
