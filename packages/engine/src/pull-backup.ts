@@ -126,7 +126,12 @@ function jobFiles(o: PullBackupOptions): JobFiles {
 /** Ends a job of ours left behind and creates this job's folder, owned by QEMU's user. */
 async function prepareJob(o: PullBackupOptions, files: JobFiles): Promise<void> {
   const [desc] = await Promise.all([o.domain.describe(), clearStaleJob(o.domain, o.scratchDir)]);
-  await makeJobDir(files.dir, await resolveDacLabel(desc.dacLabel));
+  const owner = await resolveDacLabel(desc.dacLabel);
+  await makeJobDir(files.dir, owner).catch(async (e: unknown) => {
+    // e.g. a chown refused on a filesystem that squashes root: no folder is left behind
+    await removeJobDir(files.dir);
+    throw e;
+  });
 }
 
 async function beginJob(o: PullBackupOptions, socket: string, scratch: (t: string) => string) {
