@@ -10,6 +10,7 @@ import {
   collectGarbage,
   mayBeBeingCreated,
   prune,
+  readManifests,
   readVerifyResults,
   Repository,
   RepoError,
@@ -56,16 +57,9 @@ export class RepositorySet {
     return p;
   }
 
-  /** Committed manifests of one domain. */
+  /** Committed manifests of one domain; a damaged one is left out (the planner takes it as gone). */
   async listManifests(name: string, domainUuid: string): Promise<SnapshotManifest[]> {
-    const repo = await this.get(name);
-    const out: SnapshotManifest[] = [];
-    for (const ref of await repo.listSnapshots(domainUuid)) {
-      if (ref.committed) {
-        out.push(await repo.readManifest(ref.domain, ref.id));
-      }
-    }
-    return out.sort((a, b) => a.endedAt.localeCompare(b.endedAt));
+    return (await readManifests(await this.get(name), domainUuid)).manifests;
   }
 
   /** Verify results recorded (`verify.json`) for one domain's committed snapshots, by id. */

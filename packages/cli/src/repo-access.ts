@@ -4,7 +4,7 @@
 import { readdir } from 'node:fs/promises';
 
 import type { SnapshotManifest } from '@virtvault/core';
-import type { Repository } from '@virtvault/repo';
+import type { DamagedSnapshot, Repository } from '@virtvault/repo';
 
 import { loadRepo } from './lazy.js';
 import { CliError } from './output.js';
@@ -40,40 +40,64 @@ export interface SnapshotEntry {
   verify: 'ok' | 'failed' | 'unverified';
 }
 
-/** Committed snapshots, oldest first, of every domain or those matching a name or UUID. */
-export async function listSnapshots(repo: Repository, domain?: string): Promise<SnapshotEntry[]> {
-  const out: SnapshotEntry[] = [];
-  for (const ref of await repo.listSnapshots()) {
-    if (!ref.committed) {
-      continue;
-    }
-    const manifest = await repo.readManifest(ref.domain, ref.id);
-    if (
-      domain !== undefined &&
-      manifest.domain.uuid !== domain &&
-      manifest.domain.name !== domain
-    ) {
-      continue;
-    }
-    const v = await (await loadRepo()).readVerifyResult(repo, ref.domain, ref.id);
-    out.push({ manifest, verify: v === null ? 'unverified' : v.status });
-  }
-  return out.sort((a, b) => a.manifest.endedAt.localeCompare(b.manifest.endedAt));
+/** The snapshots a listing found: readable ones, and those whose manifest is damaged. */
+export interface SnapshotList {
+  /** Readable snapshots, oldest first. */
+  entries: SnapshotEntry[];
+  /** Snapshots whose manifest cannot be read (their domain is known by UUID only). */
+  damaged: DamagedSnapshot[];
 }
 
-/** The snapshot `id` (or `latest`) of a domain; throws `SNAPSHOT_NOT_FOUND` / `DOMAIN_NOT_FOUND`. */
+/** Committed snapshots, oldest first, of every domain or those matching a name or UUID. */
+export async function listSnapshots(repo: Repository, domain?: string): Promise<SnapshotList> {
+  const { readManifests, readVerifyResult } = await loadRepo();
+  const all = await readManifests(repo);
+  const matches = (m: SnapshotManifest): boolean =>
+    domain === undefined || m.domain.uuid === domain || m.domain.name === domain;
+  const entries: SnapshotEntry[] = [];
+  for (const manifest of all.manifests.filter(matches)) {
+    const v = await readVerifyResult(repo, manifest.domain.uuid, manifest.id);
+    entries.push({ manifest, verify: v === null ? 'unverified' : v.status });
+  }
+  // a damaged manifest names no domain: it matches by its folder's UUID, or by a name that
+  // readable snapshots of that UUID carry
+  const uuids = new Set([
+    ...(domain !== undefined ? [domain] : []),
+    ...entries.map((e) => e.manifest.domain.uuid),
+  ]);
+  const damaged = all.damaged.filter((d) => domain === undefined || uuids.has(d.domain));
+  return { entries, damaged };
+}
+
+/**
+ * The snapshot `id` (or `latest`: the newest readable one; `onSkipped` hears of newer damaged
+ * ones) of a domain. Throws `SNAPSHOT_NOT_FOUND` / `DOMAIN_NOT_FOUND`, or the damaged manifest's
+ * `REPO_MANIFEST_INVALID` when that is the snapshot asked for.
+ */
 export async function findSnapshot(
   repo: Repository,
   domain: string,
   id: string,
+  onSkipped?: (d: DamagedSnapshot) => void,
 ): Promise<SnapshotManifest> {
-  const all = await listSnapshots(repo, domain);
-  if (all.length === 0) {
+  const { entries, damaged } = await listSnapshots(repo, domain);
+  const asked = damaged.find((d) => d.id === id);
+  if (asked !== undefined) {
+    throw asked.error;
+  }
+  const found = id === 'latest' ? entries.at(-1) : entries.find((s) => s.manifest.id === id);
+  if (found === undefined && id === 'latest' && damaged.length > 0) {
+    throw (damaged.at(-1) as DamagedSnapshot).error;
+  }
+  if (entries.length === 0) {
     throw new CliError('DOMAIN_NOT_FOUND', `no snapshots of domain ${domain} in ${repo.root}`, 1);
   }
-  const found = id === 'latest' ? all.at(-1) : all.find((s) => s.manifest.id === id);
   if (found === undefined) {
     throw new CliError('SNAPSHOT_NOT_FOUND', `domain ${domain} has no snapshot ${id}`, 1);
+  }
+  if (id === 'latest') {
+    // snapshot ids are ULIDs: a larger one is newer
+    damaged.filter((d) => d.id > found.manifest.id).forEach((d) => onSkipped?.(d));
   }
   return found.manifest;
 }

@@ -143,16 +143,10 @@ export class RepositoryCache implements ManifestSource {
     return p;
   }
 
-  /** Committed manifests of one domain. */
+  /** Committed manifests of one domain; a damaged one is left out (the planner takes it as gone). */
   async listManifests(repository: string, domainUuid: string): Promise<SnapshotManifest[]> {
     const repo = await this.get(repository);
-    const out: SnapshotManifest[] = [];
-    for (const ref of await repo.listSnapshots(domainUuid)) {
-      if (ref.committed) {
-        out.push(await repo.readManifest(ref.domain, ref.id));
-      }
-    }
-    return out;
+    return (await (await loadRepo()).readManifests(repo, domainUuid)).manifests;
   }
 
   /** Verify results recorded in the repository (`verify.json`) for one domain's snapshots. */

@@ -9,6 +9,8 @@ export type { RepositoryOptions, InitOptions, SnapshotRef } from './repository.j
 export { SnapshotWriter } from './writer.js';
 export type { WriterOptions, DiskSpec, CommitInfo, PutPatchOptions } from './writer.js';
 export type { SlotRange, PatchLimits } from './patch-writer.js';
+export { readManifests } from './manifest-io.js';
+export type { DamagedSnapshot, ManifestListing } from './manifest-io.js';
 export { SnapshotReader } from './reader.js';
 export type { DiskExtent, DiskSlot, ReadDiskOptions, ReadSlotsOptions } from './reader.js';
 export { dataRuns, ZERO_GRANULE } from './data-runs.js';

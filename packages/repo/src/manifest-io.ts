@@ -1,6 +1,7 @@
 import type { SnapshotManifest } from '@virtvault/core';
 
 import { RepoError } from './errors.js';
+import type { Repository } from './repository.js';
 import { checkDiskTarget, checkDomainUuid, checkSnapshotId } from './validate.js';
 
 /**
@@ -46,4 +47,47 @@ export function parseManifest(text: string, where: string): SnapshotManifest {
     throw new RepoError('REPO_MANIFEST_INVALID', `manifest of ${where} is invalid`, { cause: e });
   }
   return m as SnapshotManifest;
+}
+
+/** A committed snapshot whose manifest cannot be read (`REPO_MANIFEST_INVALID`). */
+export interface DamagedSnapshot {
+  /** Domain UUID (its folder). */
+  domain: string;
+  /** Snapshot id. */
+  id: string;
+  /** Why the manifest is unusable. */
+  error: RepoError;
+}
+
+/** The committed snapshots of a repository, readable and damaged apart. */
+export interface ManifestListing {
+  /** Manifests that read and validate, oldest first (by end time). */
+  manifests: SnapshotManifest[];
+  /** Snapshots whose manifest is truncated, not JSON or not valid. */
+  damaged: DamagedSnapshot[];
+}
+
+/**
+ * Reads the manifests of every committed snapshot (of one domain, or all): one damaged manifest
+ * is listed apart instead of failing the listing, so that it hides no other snapshot and a backup
+ * planned over it takes it as gone (a full) rather than failing every night. A manifest of a newer
+ * format still throws `REPO_FORMAT_UNSUPPORTED`: that repository is not ours to judge.
+ */
+export async function readManifests(repo: Repository, domain?: string): Promise<ManifestListing> {
+  const out: ManifestListing = { manifests: [], damaged: [] };
+  for (const ref of await repo.listSnapshots(domain)) {
+    if (!ref.committed) {
+      continue;
+    }
+    try {
+      out.manifests.push(await repo.readManifest(ref.domain, ref.id));
+    } catch (e) {
+      if (!(e instanceof RepoError) || e.code !== 'REPO_MANIFEST_INVALID') {
+        throw e;
+      }
+      out.damaged.push({ domain: ref.domain, id: ref.id, error: e });
+    }
+  }
+  out.manifests.sort((a, b) => a.endedAt.localeCompare(b.endedAt));
+  return out;
 }

@@ -1,6 +1,7 @@
 import { selectRetention, type RetentionPolicy, type RetentionReason } from '@virtvault/core';
 
 import { readLeases } from './lease.js';
+import { readManifests } from './manifest-io.js';
 import type { Repository } from './repository.js';
 
 /** Options of {@link prune}. */
@@ -25,6 +26,8 @@ export interface PruneReport {
   removed: string[];
   /** Selected for removal but kept because a running writer starts from it. */
   inUse: string[];
+  /** Left alone: their manifest cannot be read (verify names them; remove them by hand). */
+  damaged: string[];
 }
 
 /**
@@ -33,7 +36,7 @@ export interface PruneReport {
  * writer uses as parent is kept. Chunks are freed by the next GC.
  */
 export async function prune(repo: Repository, opts: PruneOptions): Promise<PruneReport> {
-  const report: PruneReport = { kept: [], removed: [], inUse: [] };
+  const report: PruneReport = { kept: [], removed: [], inUse: [], damaged: [] };
   const now = repo.options.now();
   const parents = new Set(
     (await readLeases(repo))
@@ -42,14 +45,14 @@ export async function prune(repo: Repository, opts: PruneOptions): Promise<Prune
   );
   const protect = new Set(opts.protect ?? []);
   const byDomain = new Map<string, { id: string; time: string; protected: boolean }[]>();
-  for (const s of await repo.listSnapshots(opts.domain)) {
-    if (s.committed) {
-      const m = await repo.readManifest(s.domain, s.id);
-      const list = byDomain.get(s.domain) ?? [];
-      list.push({ id: s.id, time: m.startedAt, protected: protect.has(s.id) });
-      byDomain.set(s.domain, list);
-    }
+  const listing = await readManifests(repo, opts.domain);
+  for (const m of listing.manifests) {
+    const list = byDomain.get(m.domain.uuid) ?? [];
+    list.push({ id: m.id, time: m.startedAt, protected: protect.has(m.id) });
+    byDomain.set(m.domain.uuid, list);
   }
+  // a damaged manifest has no time to judge it by: neither kept nor removed, only named
+  report.damaged.push(...listing.damaged.map((d) => `${d.domain}/${d.id}`));
   for (const [domain, snapshots] of byDomain) {
     const r = selectRetention({ snapshots, policy: opts.policy, now, timeZone: opts.timeZone });
     report.kept.push(...r.keep.map((k) => ({ snapshot: `${domain}/${k.id}`, reasons: k.reasons })));

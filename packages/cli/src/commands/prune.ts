@@ -109,6 +109,9 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
       for (const s of r.removed) {
         ctx.stdout.write(`${o.dryRun ? 'would remove' : 'removed'} ${s}\n`);
       }
+      for (const s of r.damaged) {
+        ctx.stdout.write(`left    ${s} (its manifest cannot be read; see virtvault verify)\n`);
+      }
       for (const s of r.inUse) {
         ctx.stdout.write(`kept    ${s} (a running backup builds on it)\n`);
       }

@@ -63,7 +63,10 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
     const { assertDomainNameFree, defineRestoredDomain, restoreSnapshot } = await loadEngine();
     const repo = await openRepository(o.repo);
     try {
-      const manifest = await findSnapshot(repo, o.domain, o.snapshot);
+      const manifest = await findSnapshot(repo, o.domain, o.snapshot, (d) => {
+        // latest is the newest snapshot that can be read: say which newer ones could not
+        ctx.stderr.write(`virtvault: skipping damaged snapshot ${d.id}: ${d.error.message}\n`);
+      });
       if (o.define !== undefined) {
         await assertDomainNameFree(o.connect, o.define);
       }

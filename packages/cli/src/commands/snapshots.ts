@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { consistencyOf } from '@virtvault/core';
 
 import type { CliContext } from '../context.js';
-import { formatBytes, formatTable, guard, printJson } from '../output.js';
+import { errorFields, formatBytes, formatTable, guard, printJson } from '../output.js';
 import { listSnapshots, openRepository } from '../repo-access.js';
 
 interface Options {
@@ -32,9 +32,14 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
   await guard(ctx, o.json === true, async () => {
     const repo = await openRepository(o.repo);
     try {
-      const list = await listSnapshots(repo, o.domain);
+      const { entries: list, damaged } = await listSnapshots(repo, o.domain);
       if (o.json) {
         printJson(ctx, {
+          damaged: damaged.map((d) => ({
+            domain: d.domain,
+            id: d.id,
+            error: errorFields(d.error),
+          })),
           snapshots: list.map(({ manifest: m, verify }) => ({
             id: m.id,
             domain: m.domain,
@@ -67,12 +72,31 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
         verify,
         m.reasons.join(',') || '-',
       ]);
+      // a damaged snapshot shows where it would be: ids are ULIDs, in time order
+      for (const d of damaged) {
+        const at = rows.findIndex((r) => (r[0] ?? '') > d.id);
+        rows.splice(at < 0 ? rows.length : at, 0, [
+          d.id,
+          d.domain,
+          '?',
+          '?',
+          '?',
+          '?',
+          'DAMAGED',
+          d.error.code,
+        ]);
+      }
       ctx.stdout.write(
         formatTable(
           ['SNAPSHOT', 'DOMAIN', 'LEVEL', 'CONSISTENCY', 'TIME', 'NEW', 'VERIFY', 'REASONS'],
           rows,
         ),
       );
+      for (const d of damaged) {
+        ctx.stderr.write(
+          `virtvault: snapshot ${d.domain}/${d.id} is damaged: ${d.error.message}\n`,
+        );
+      }
     } finally {
       await repo.close();
     }

@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+
+import { prune, readManifests, type Repository, SnapshotWriter } from '../index.js';
+import { commitInfo, DOMAIN, rnd, tempRepo } from './helpers.js';
+
+const CS = 64 * 1024;
+
+async function snapshot(repo: Repository, id: string): Promise<void> {
+  const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: id });
+  await w.open();
+  await w.startDisk({ target: 'vda', virtualSize: CS, source: 's', format: 'raw' });
+  await w.putSlot('vda', 0, rnd(CS));
+  await w.commit(commitInfo());
+}
+
+describe('a damaged manifest', () => {
+  let repo: Repository;
+  let cleanup: () => Promise<void> = () => Promise.resolve();
+  const manifest = (id: string): string =>
+    path.join(repo.snapshotDir(DOMAIN.uuid, id), 'manifest.json');
+
+  before(async () => {
+    ({ repo, cleanup } = await tempRepo(CS));
+    for (const id of ['a', 'b', 'c']) {
+      await snapshot(repo, id);
+    }
+    await writeFile(manifest('b'), '{"format": "virtvault-snap');
+  });
+  after(() => cleanup());
+
+  it('is listed apart and hides no other snapshot', async () => {
+    for (const domain of [undefined, DOMAIN.uuid]) {
+      const l = await readManifests(repo, domain);
+      assert.deepEqual(
+        l.manifests.map((m) => m.id),
+        ['a', 'c'],
+      );
+      assert.deepEqual(
+        l.damaged.map((d) => [d.domain, d.id, d.error.code]),
+        [[DOMAIN.uuid, 'b', 'REPO_MANIFEST_INVALID']],
+      );
+    }
+  });
+
+  it('is left alone by prune, which still applies its rules to the rest', async () => {
+    const r = await prune(repo, { policy: { keepLast: 1 }, timeZone: 'UTC', dryRun: true });
+    assert.deepEqual(r.damaged, [`${DOMAIN.uuid}/b`]);
+    assert.deepEqual(r.removed, [`${DOMAIN.uuid}/a`]);
+  });
+
+  it('of a newer format still stops the listing: not ours to judge', async () => {
+    const text = await readFile(manifest('c'), 'utf8');
+    await writeFile(manifest('c'), text.replace('"version": 1', '"version": 2'));
+    await assert.rejects(readManifests(repo), { code: 'REPO_FORMAT_UNSUPPORTED' });
+    await writeFile(manifest('c'), text);
+  });
+});
