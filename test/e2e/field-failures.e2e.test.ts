@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 
@@ -189,6 +189,17 @@ describe('field failures: every broken chain recovers in the next run', () => {
       'REPO_MANIFEST_INVALID',
     );
     // once every night failed on it; now the chain is taken as broken
+    await recovers(['PARENT_SNAPSHOT_UNUSABLE'], 'full');
+  });
+
+  it("the newest snapshot's disk index lost: doctor says so, a full, then incrementals", async () => {
+    const snaps = await vv.cli(['snapshots', '--repo', vv.repo, '--domain', VM, '--json']);
+    const newest = (
+      JSON.parse(snaps.stdout) as { snapshots: { id: string; domain: { uuid: string } }[] }
+    ).snapshots.at(-1);
+    assert.ok(newest !== undefined);
+    await rm(`${vv.repo}/snapshots/${newest.domain.uuid}/${newest.id}/vda.index`);
+    // once every night failed with REPO_INDEX_CORRUPT
     await recovers(['PARENT_SNAPSHOT_UNUSABLE'], 'full');
   });
 

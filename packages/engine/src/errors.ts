@@ -1,11 +1,13 @@
 /**
  * The error class of `@virtvault/engine`. Callers branch on `code`.
  *
- * `INCREMENTAL_REJECTED` is the code core's `runBackup` retries as a full (the hypervisor refused
- * the incremental at backup start, before any data was written).
+ * `INCREMENTAL_REJECTED` and `PARENT_UNREADABLE` are the codes core's `runBackup` retries as a
+ * full (the hypervisor refused the incremental at backup start; the parent snapshot's index or
+ * manifest could not be read), both before any data was written.
  */
 export const ENGINE_ERROR_CODES = [
   'INCREMENTAL_REJECTED',
+  'PARENT_UNREADABLE',
   'BACKUP_JOB_ACTIVE',
   'BACKUP_START_FAILED',
   'NBD_EXPORT_MISSING',

@@ -15,6 +15,7 @@ import { interruptedOr } from './errors.js';
 import type { LibvirtHypervisor } from './hypervisor.js';
 import type { BackupPhase } from './job-options.js';
 import { offlineBackup } from './offline-backup.js';
+import { parentError } from './parent-check.js';
 import { dropCheckpoint, pullBackup } from './pull-backup.js';
 
 /** Options of the {@link Executor}. */
@@ -144,7 +145,9 @@ export class Executor implements BackupExecutor {
       parent: req.parentSnapshot,
       host: req.observed.host,
     });
-    await writer.open();
+    await writer.open().catch((e: unknown) => {
+      throw parentError(req, e);
+    });
     try {
       for (const d of req.observed.disks) {
         await writer.startDisk({
@@ -157,7 +160,7 @@ export class Executor implements BackupExecutor {
       }
     } catch (e) {
       await writer.abort().catch(() => undefined);
-      throw e;
+      throw parentError(req, e);
     }
     return writer;
   }

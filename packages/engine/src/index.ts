@@ -18,6 +18,7 @@ export {
 export type { PullBackupOptions, PullBackupResult } from './pull-backup.js';
 export { offlineBackup, type OfflineBackupOptions } from './offline-backup.js';
 export { Executor, type ExecutorOptions } from './executor.js';
+export { parentError, parentProblem } from './parent-check.js';
 export type { BackupPhase } from './job-options.js';
 export {
   LibvirtHypervisor,

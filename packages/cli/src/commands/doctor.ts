@@ -5,8 +5,11 @@
  */
 import type { Command } from 'commander';
 
+import type { Repository } from '@virtvault/repo';
+
 import {
   explainReason,
+  fallbackToFull,
   isOwnCheckpoint,
   planBackup,
   type BackupPlan,
@@ -148,6 +151,25 @@ function printText(
   }
 }
 
+/**
+ * The plan as the run will carry it out: over a parent whose manifest or index the repository
+ * cannot give, the run's incremental fails before writing and is retried as a full.
+ */
+async function readableParent(
+  repo: Repository,
+  observed: ObservedDomain,
+  plan: BackupPlan,
+): Promise<BackupPlan> {
+  if (plan.parentSnapshot === null) {
+    return plan;
+  }
+  const { parentProblem } = await loadEngine();
+  const problem = await parentProblem(repo, observed.domain.uuid, plan.parentSnapshot);
+  return problem === null
+    ? plan
+    : fallbackToFull(plan, observed, 'PARENT_SNAPSHOT_UNUSABLE', problem);
+}
+
 async function run(ctx: CliContext, o: Options): Promise<void> {
   await guard(ctx, o.json === true, async () => {
     const repos = new RepositoryCache();
@@ -168,7 +190,11 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
         await lineage.store.loadLineage(repo.root, domain),
         await repos.verifyResults(repo.root, domain.uuid),
       );
-      const plan = planBackup(view, observed, { level: 'auto' }, ctx.now());
+      const plan = await readableParent(
+        repo,
+        observed,
+        planBackup(view, observed, { level: 'auto' }, ctx.now()),
+      );
       const fixed = o.fix ? await fix(hv.hypervisor, domain.uuid, plan) : null;
       if (o.json) {
         printJson(ctx, {

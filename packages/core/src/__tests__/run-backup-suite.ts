@@ -192,6 +192,23 @@ export function runBackupSuite(
       }
     });
 
+    it("retries once as a full when the parent's index or manifest cannot be read", async () => {
+      const store = await makeStore();
+      try {
+        const w = world(store);
+        await w.run();
+        w.executor.unreadableParents = 1;
+        const second = await w.run();
+        assert.equal(second.attempts, 2);
+        assert.equal(second.plannedLevel, 'incremental');
+        assert.equal(second.manifest.level, 'full');
+        assert.deepEqual(second.plan.reasons, ['PARENT_SNAPSHOT_UNUSABLE']);
+        assert.equal((await w.run()).manifest.level, 'incremental', 'the chain goes on from it');
+      } finally {
+        await store.close();
+      }
+    });
+
     it('takes a full when libvirt refuses the redefine, and survives clean-up failures', async () => {
       const store = await makeStore();
       try {

@@ -109,6 +109,8 @@ export class FakeExecutor implements BackupExecutor {
   readonly requests: BackupRequest[] = [];
   /** Incrementals to reject at start with INCREMENTAL_REJECTED. */
   rejectIncrementals = 0;
+  /** Incrementals whose parent the repository cannot give (PARENT_UNREADABLE). */
+  unreadableParents = 0;
   /** When set, fails every backup with this error. */
   failWith: Error | null = null;
   /** When set, execute waits for it before committing (for concurrency tests). */
@@ -133,6 +135,11 @@ export class FakeExecutor implements BackupExecutor {
       this.rejectIncrementals -= 1;
       const msg = `checkpoint inconsistent: missing or broken bitmap '${r.incrementalFrom ?? ''}' for disk 'vda'`;
       throw new CoreError('INCREMENTAL_REJECTED', msg);
+    }
+    if (r.level !== 'full' && this.unreadableParents > 0) {
+      this.unreadableParents -= 1;
+      const msg = `the parent snapshot ${r.parentSnapshot ?? ''} cannot be read: index is missing`;
+      throw new CoreError('PARENT_UNREADABLE', msg);
     }
     await this.gate;
     let confirmed: Awaited<BackupRequest['proceed']>;

@@ -84,8 +84,10 @@ export interface BackupRequest {
  * Runs one backup job and commits the snapshot to the repository (manifest written last).
  * Contract: returns only after the manifest is durable. Throws an error with code
  * `INCREMENTAL_REJECTED` when the hypervisor refuses an incremental at backup start (checkpoint
- * inconsistent, bitmap not found, checkpoint not found) before any data was written; `runBackup`
- * then retries once as a full. Any other error fails the run. It cleans up its own backup job.
+ * inconsistent, bitmap not found, checkpoint not found), or `PARENT_UNREADABLE` when the parent
+ * snapshot cannot be read from the repository (damaged index or manifest), both before any data
+ * was written; `runBackup` then retries once as a full. Any other error fails the run. It cleans
+ * up its own backup job.
  */
 export interface BackupExecutor {
   /** Takes the backup; returns the committed manifest. */

@@ -18,6 +18,7 @@ import { CoreError, coerceError, hasErrorCode } from '../errors.js';
 import { withVerifyResults } from '../model/lineage.js';
 import type { BackupLevel, SnapshotManifest } from '../model/manifest.js';
 import type { BackupPlan } from '../model/plan.js';
+import type { ReasonCode } from '../model/reasons.js';
 
 import type { Confirmed } from './ports.js';
 import {
@@ -169,9 +170,21 @@ function execute(
   });
 }
 
+/** Why an incremental that failed before writing anything is retried as a full, by error code. */
+const RETRY_AS_FULL: readonly (readonly [string, ReasonCode])[] = [
+  ['INCREMENTAL_REJECTED', 'INCREMENTAL_FAILED'],
+  ['PARENT_UNREADABLE', 'PARENT_SNAPSHOT_UNUSABLE'],
+];
+
+/** The reason to retry `e` as a full, or null when it fails the run. */
+function retryReason(e: unknown): ReasonCode | null {
+  return RETRY_AS_FULL.find(([code]) => hasErrorCode(e, code))?.[1] ?? null;
+}
+
 /**
- * Executes (or awaits `first`, the attempt started early); an incremental rejected at start is
- * retried once as a full (`INCREMENTAL_FAILED`).
+ * Executes (or awaits `first`, the attempt started early); an incremental rejected at start
+ * (`INCREMENTAL_FAILED`) or over an unreadable parent (`PARENT_SNAPSHOT_UNUSABLE`) is retried
+ * once as a full.
  */
 async function executeWithRetry(
   ctx: RunContext,
@@ -181,12 +194,13 @@ async function executeWithRetry(
   try {
     return { manifest: await (first ?? execute(ctx, p)), plan: p, attempts: 1 };
   } catch (e) {
-    if (p.level === 'full' || !hasErrorCode(e, 'INCREMENTAL_REJECTED')) {
+    const reason = retryReason(e);
+    if (p.level === 'full' || reason === null) {
       throw e;
     }
     const err = coerceError(e);
     const message = `${p.level} from ${p.incrementalFrom ?? '?'} rejected at start: ${err.message}`;
-    const full = fallbackToFull(p, ctx.observed, 'INCREMENTAL_FAILED', message);
+    const full = fallbackToFull(p, ctx.observed, reason, message);
     ctx.plan = full;
     await event(ctx, 'fallback-full', message);
     await markBroken(ctx, full.markBroken.slice(-1));
