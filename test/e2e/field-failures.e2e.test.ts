@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 
@@ -201,6 +201,23 @@ describe('field failures: every broken chain recovers in the next run', () => {
     await rm(`${vv.repo}/snapshots/${newest.domain.uuid}/${newest.id}/vda.index`);
     // once every night failed with REPO_INDEX_CORRUPT
     await recovers(['PARENT_SNAPSHOT_UNUSABLE'], 'full');
+  });
+
+  it('the embedded lineage damaged: a clear error, and moved aside it is rebuilt, chain intact', async () => {
+    const control = `${vv.dir}/state/lineage/global/pg_control`;
+    const saved = await readFile(control);
+    await writeFile(control, Buffer.alloc(saved.length, 0x5a));
+    await write();
+    const r = await vv.cli(await vv.backupArgs(VM, host));
+    assert.equal(r.code, 1, r.stdout);
+    const err = (JSON.parse(r.stdout) as { error: { code: string; message: string } }).error;
+    assert.equal(err.code, 'LINEAGE_UNREADABLE');
+    assert.match(err.message, /move .*\/state\/lineage aside/);
+    assert.match(await virsh(lab, host, 'domjobinfo', VM), /Job type:\s+None/);
+    await rename(`${vv.dir}/state/lineage`, `${vv.dir}/lineage-damaged`);
+    const next = await vv.backup(VM, host);
+    assert.equal(next.level, 'incremental', next.reasons.join(','));
+    assert.ok(next.reasons.includes('SNAPSHOT_RECONCILED'), next.reasons.join(','));
   });
 
   it('virtvault killed mid-run: the next run ends the stale job and succeeds', async () => {

@@ -124,8 +124,23 @@ export async function openLineage(
     };
   } catch (e) {
     unlock();
-    throw e;
+    throw damagedLineageHint(e, path.join(stateDir, 'lineage'));
   }
+}
+
+/**
+ * An embedded lineage that does not open (its files damaged) is no dead end: the repositories'
+ * manifests hold what it knew, and a new lineage imports them at the first backup of each domain
+ * (SNAPSHOT_RECONCILED), chains going on. The error says so.
+ */
+function damagedLineageHint(e: unknown, dir: string): unknown {
+  if (!(e instanceof Error) || (e as { code?: unknown }).code !== 'CONNECT_FAILED') {
+    return e;
+  }
+  const hint =
+    `; if its files are damaged, move ${dir} aside (keep it for a bug report) and run again: ` +
+    "a new lineage is rebuilt from the repositories' manifests at each domain's next backup";
+  return new CliError('LINEAGE_UNREADABLE', `${e.message}${hint}`, 1);
 }
 
 /** Repositories opened once per path for the whole command. */
