@@ -190,6 +190,11 @@ describe('field failures: every broken chain recovers in the next run', () => {
     );
     // once every night failed on it; now the chain is taken as broken
     await recovers(['PARENT_SNAPSHOT_UNUSABLE'], 'full');
+    const forget = ['forget', '--repo', vv.repo, '--domain', newest.domain.uuid, '--json'];
+    const f = await vv.cli([...forget, '--snapshot', newest.id]);
+    assert.equal(f.code, 0, f.stdout + f.stderr);
+    const left = await vv.cli(['snapshots', '--repo', vv.repo, '--domain', VM, '--json']);
+    assert.deepEqual((JSON.parse(left.stdout) as { damaged: unknown[] }).damaged, []);
   });
 
   it("the newest snapshot's disk index lost: doctor says so, a full, then incrementals", async () => {

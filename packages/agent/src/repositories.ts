@@ -88,6 +88,11 @@ export class RepositorySet {
   /** Mark and sweep in one repository. */
   async collectGarbage(name: string, dryRun: boolean, host: string): Promise<AgentGcResult> {
     const r = await collectGarbage(await this.get(name), { dryRun, host });
+    if (r.unreadableIndexes.length > 0) {
+      const which = r.unreadableIndexes.join(', ');
+      const msg = `no chunk removed: the indexes ${which} cannot be read; remove those snapshots`;
+      throw new AgentError('REPO_GC_INCOMPLETE', msg);
+    }
     return {
       marked: r.marked,
       swept: r.swept,

@@ -4,6 +4,7 @@ import { registerBackup } from './commands/backup.js';
 import { registerAgentHelp, registerControllerToken } from './commands/controller-token.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerFleet } from './commands/fleet.js';
+import { registerForget } from './commands/forget.js';
 import { registerGc } from './commands/gc.js';
 import { registerPrune } from './commands/prune.js';
 import { registerRestore } from './commands/restore.js';
@@ -67,6 +68,7 @@ export function buildProgram(options: ProgramOptions): Command {
   registerRestore(program, ctx);
   registerVerify(program, ctx);
   registerPrune(program, ctx);
+  registerForget(program, ctx);
   registerGc(program, ctx);
   registerDoctor(program, ctx);
   registerFleet(program, ctx);

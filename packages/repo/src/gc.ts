@@ -44,6 +44,11 @@ export interface GcReport {
   removedBad: number;
   /** Chunks and patches that could not be read while marking (their children may be unmarked). */
   unreadable: string[];
+  /**
+   * Index files that could not be read (`<domain>/<id>/<disk>.index`, damaged): the chunks they
+   * name are unknown, so nothing was swept. Removing those snapshots lets the next GC sweep.
+   */
+  unreadableIndexes: string[];
   /** Only chunks last written or touched before this time (ms) were candidates. */
   cutoff: number;
 }
@@ -54,6 +59,7 @@ interface GcContext {
   marked: Set<string>;
   readFiles: Map<string, number>;
   unreadable: string[];
+  unreadableIndexes: Set<string>;
 }
 
 /**
@@ -80,13 +86,18 @@ export async function collectGarbage(repo: Repository, opts: GcOptions = {}): Pr
       marked: new Set(),
       readFiles: new Map(),
       unreadable: [],
+      unreadableIndexes: new Set(),
     };
     await markPass(ctx);
     await markPass(ctx); // catches indexes published while the first pass ran
     if (lease.lost) {
       throw new RepoError('REPO_LEASE_LOST', 'GC lease lost before sweeping');
     }
-    const sweep = await sweepChunks(ctx, cutoff, opts.dryRun === true);
+    // an index that cannot be read may name any chunk: sweeping then could free live data
+    const sweep =
+      ctx.unreadableIndexes.size > 0
+        ? { swept: 0, sweptBytes: 0, removedTemps: 0, removedBad: 0 }
+        : await sweepChunks(ctx, cutoff, opts.dryRun === true);
     sweep.removedTemps += await removeStaleTemps(repo, cutoff, opts.dryRun === true);
     if (opts.dryRun !== true) {
       await removeExpiredWriterLeases(repo, now);
@@ -96,6 +107,7 @@ export async function collectGarbage(repo: Repository, opts: GcOptions = {}): Pr
       ...sweep,
       removedSnapshots,
       unreadable: ctx.unreadable,
+      unreadableIndexes: [...ctx.unreadableIndexes].sort(),
       cutoff,
     };
   } finally {
@@ -152,7 +164,15 @@ async function markPass(ctx: GcContext): Promise<void> {
         continue; // removed meanwhile (snapshot pruned or committed and base dropped)
       }
       ctx.readFiles.set(p, st.mtimeMs);
-      roots.push(...DiskIndex.decode(file, p).digests());
+      try {
+        roots.push(...DiskIndex.decode(file, p).digests());
+        ctx.unreadableIndexes.delete(path.relative(path.join(ctx.repo.root, 'snapshots'), p));
+      } catch (e) {
+        if (!(e instanceof RepoError) || e.code !== 'REPO_INDEX_CORRUPT') {
+          throw e;
+        }
+        ctx.unreadableIndexes.add(path.relative(path.join(ctx.repo.root, 'snapshots'), p));
+      }
     }
   }
   await markFrom(ctx, roots);

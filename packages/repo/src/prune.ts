@@ -1,5 +1,6 @@
 import { selectRetention, type RetentionPolicy, type RetentionReason } from '@virtvault/core';
 
+import { RepoError } from './errors.js';
 import { readLeases } from './lease.js';
 import { readManifests } from './manifest-io.js';
 import type { Repository } from './repository.js';
@@ -71,8 +72,23 @@ export async function prune(repo: Repository, opts: PruneOptions): Promise<Prune
   return report;
 }
 
-/** Removes one committed snapshot (manifest first). Its chunks are freed by the next GC. */
+/**
+ * Removes one committed snapshot (manifest first), damaged ones included: what `verify` found
+ * broken, or what stops GC (an index it cannot read). Its chunks are freed by the next GC.
+ * Throws `REPO_SNAPSHOT_NOT_FOUND` when there is no such snapshot, and `REPO_LOCKED` when a
+ * running backup builds on it.
+ */
 export async function removeSnapshot(repo: Repository, domain: string, id: string): Promise<void> {
-  await repo.readManifest(domain, id);
+  await repo.readManifest(domain, id).catch((e: unknown) => {
+    // a damaged manifest is a snapshot still, and one to remove
+    if (!(e instanceof RepoError) || e.code !== 'REPO_MANIFEST_INVALID') {
+      throw e;
+    }
+  });
+  const now = repo.options.now();
+  const live = (await readLeases(repo)).filter((l) => l.kind === 'writer' && l.expiresAt >= now);
+  if (live.some((l) => l.parent === `${domain}/${id}`)) {
+    throw new RepoError('REPO_LOCKED', `a running backup builds on ${domain}/${id}; try later`);
+  }
   await repo.removeSnapshotDir(domain, id);
 }

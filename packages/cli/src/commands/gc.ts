@@ -37,6 +37,15 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
         host: ctx.env.hostname,
         signal: ctx.signal,
       });
+      if (r.unreadableIndexes.length > 0) {
+        // nothing swept: the report still tells what was done, and the exit code that it is not all
+        ctx.exitCode = 1;
+        ctx.stderr.write(
+          `virtvault: REPO_GC_INCOMPLETE: no chunk removed: the indexes ${r.unreadableIndexes.join(', ')} ` +
+            'cannot be read, so the chunks they use are unknown; remove those snapshots ' +
+            "('virtvault forget') and run gc again\n",
+        );
+      }
       if (o.json) {
         printJson(ctx, r);
         return;

@@ -3,7 +3,14 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { prune, readManifests, type Repository, SnapshotWriter } from '../index.js';
+import {
+  collectGarbage,
+  prune,
+  readManifests,
+  removeSnapshot,
+  type Repository,
+  SnapshotWriter,
+} from '../index.js';
 import { commitInfo, DOMAIN, rnd, tempRepo } from './helpers.js';
 
 const CS = 64 * 1024;
@@ -51,10 +58,47 @@ describe('a damaged manifest', () => {
     assert.deepEqual(r.removed, [`${DOMAIN.uuid}/a`]);
   });
 
+  it('is removed by removeSnapshot like any other snapshot', async () => {
+    await snapshot(repo, 'd');
+    await writeFile(manifest('d'), 'not json');
+    await removeSnapshot(repo, DOMAIN.uuid, 'd');
+    assert.deepEqual(
+      (await readManifests(repo)).damaged.map((d) => d.id),
+      ['b'],
+    );
+    await assert.rejects(removeSnapshot(repo, DOMAIN.uuid, 'd'), {
+      code: 'REPO_SNAPSHOT_NOT_FOUND',
+    });
+  });
+
   it('of a newer format still stops the listing: not ours to judge', async () => {
     const text = await readFile(manifest('c'), 'utf8');
     await writeFile(manifest('c'), text.replace('"version": 1', '"version": 2'));
     await assert.rejects(readManifests(repo), { code: 'REPO_FORMAT_UNSUPPORTED' });
     await writeFile(manifest('c'), text);
+  });
+});
+
+describe('GC beside an index it cannot read', () => {
+  it('sweeps nothing, says which, and sweeps again once that snapshot is gone', async () => {
+    const { repo, cleanup } = await tempRepo(CS);
+    try {
+      for (const id of ['a', 'b', 'c']) {
+        await snapshot(repo, id);
+      }
+      await removeSnapshot(repo, DOMAIN.uuid, 'a');
+      const index = path.join(repo.snapshotDir(DOMAIN.uuid, 'b'), 'vda.index');
+      await writeFile(index, (await readFile(index)).subarray(0, 20));
+      // every chunk counts as old: the unused one would go
+      const blocked = await collectGarbage(repo, { skewMarginMs: -3_600_000 });
+      assert.deepEqual(blocked.unreadableIndexes, [`${DOMAIN.uuid}/b/vda.index`]);
+      assert.equal(blocked.swept, 0, "b's chunks are unknown: none may go");
+      await removeSnapshot(repo, DOMAIN.uuid, 'b');
+      const r = await collectGarbage(repo, { skewMarginMs: -3_600_000 });
+      assert.deepEqual(r.unreadableIndexes, []);
+      assert.equal(r.swept, 2, "a's and b's chunks");
+    } finally {
+      await cleanup();
+    }
   });
 });
