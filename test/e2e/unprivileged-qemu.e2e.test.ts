@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmod, readdir } from 'node:fs/promises';
+import { chmod, readdir, stat } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 
@@ -73,6 +73,22 @@ describe('a host whose QEMU runs unprivileged (libvirt-qemu)', () => {
     ] as const) {
       const restored = await vv.restore(VM, json.snapshot);
       await assertIdentical(restored.get('vda') as string, copies.get('vda') as string);
+    }
+  });
+
+  it('a scratch folder it creates lets QEMU through under a strict umask (the agent unit: 0077)', async () => {
+    const scratch = `${vv.dir}/umask/scratch`;
+    await lab.write(VM, 'vda', 20 * MiB, MiB, { randomSeed: `${VM}-3` });
+    const old = process.umask(0o077);
+    try {
+      const r = await vv.cli([...(await vv.backupArgs(VM, HOST)), '--scratch', scratch]);
+      assert.equal(r.code, 0, r.stdout);
+      assert.equal((JSON.parse(r.stdout) as { level: string }).level, 'incremental');
+    } finally {
+      process.umask(old);
+    }
+    for (const d of [`${vv.dir}/umask`, scratch]) {
+      assert.equal((await stat(d)).mode & 0o777, 0o711, d);
     }
   });
 });

@@ -5,6 +5,7 @@
  * the new checkpoint gone, the half-written snapshot removed.
  */
 import { setMaxListeners } from 'node:events';
+import { chmodSync } from 'node:fs';
 
 import type { BackupExecutor, BackupRequest, Consistency, SnapshotManifest } from '@virtvault/core';
 import type { Domain } from '@virtvault/libvirt';
@@ -189,8 +190,12 @@ export class Executor implements BackupExecutor {
       ...(this.#o.onPhase ? { onPhase: this.#o.onPhase } : {}),
     };
     // a first backup on a new host: libvirt refused the job ("failed to create image file") when
-    // the scratch directory (default /var/tmp/virtvault) did not exist yet
-    makeDirsSync(this.#o.scratchDir);
+    // the scratch directory (default /var/tmp/virtvault) did not exist yet. QEMU's user must pass
+    // through it to its job folder whatever the umask (the agent's unit has 0077): searchable,
+    // not listable
+    for (const d of makeDirsSync(this.#o.scratchDir)) {
+      chmodSync(d, 0o711);
+    }
     if (req.observed.domain.state === 'shut-off') {
       return offlineBackup({ ...common, observed: req.observed });
     }

@@ -24,8 +24,9 @@ function exists(p: string): boolean {
  * failure is thrown as the system reports it (ENOTDIR under a file, EACCES, ENOENT where the
  * filesystem takes no folders). Node's recursive `mkdir` instead spins forever where `mkdir` fails
  * with ENOENT under a parent that exists: `virtvault backup --repo /proc/x` hung at 80 % CPU.
+ * Returns the folders it created, outermost first.
  */
-export function makeDirsSync(dir: string, mode?: number): void {
+export function makeDirsSync(dir: string, mode?: number): string[] {
   const missing: string[] = [];
   for (let at = path.resolve(dir); !exists(at); at = path.dirname(at)) {
     missing.push(at);
@@ -33,9 +34,11 @@ export function makeDirsSync(dir: string, mode?: number): void {
       break;
     }
   }
+  const created: string[] = [];
   for (const d of missing.reverse()) {
     try {
       mkdirSync(d, mode);
+      created.push(d);
     } catch (e) {
       // created meanwhile by someone else: fine when it is a folder
       if (!isErrno(e, 'EEXIST') || !statSync(d).isDirectory()) {
@@ -43,4 +46,5 @@ export function makeDirsSync(dir: string, mode?: number): void {
       }
     }
   }
+  return created;
 }

@@ -14,9 +14,9 @@ const hasErrno = (code: string) => (e: unknown) => (e as { code?: unknown }).cod
 describe('makeDirsSync', () => {
   it('creates a folder and its missing parents, and accepts one that exists', () => {
     const dir = join(root, 'a', 'b', 'c');
-    makeDirsSync(dir);
+    assert.deepEqual(makeDirsSync(dir), [join(root, 'a'), join(root, 'a', 'b'), dir]);
     assert.ok(statSync(dir).isDirectory());
-    makeDirsSync(dir);
+    assert.deepEqual(makeDirsSync(dir), [], 'nothing created the second time');
     makeDirsSync(join(root, 'a'));
     assert.ok(statSync(dir).isDirectory());
   });
