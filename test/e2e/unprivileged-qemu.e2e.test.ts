@@ -17,6 +17,7 @@ const run = promisify(execFile);
 const MiB = 1024 * 1024;
 const VM = 'e2e-uq';
 const HOST = 'u';
+const COPY = 'e2e-uq-copy';
 
 describe('a host whose QEMU runs unprivileged (libvirt-qemu)', () => {
   const lab = new Lab({ env: { ...process.env, LAB_QEMU_USER: 'libvirt-qemu' } });
@@ -30,6 +31,7 @@ describe('a host whose QEMU runs unprivileged (libvirt-qemu)', () => {
   });
 
   after(async () => {
+    await lab.rmvm(COPY);
     await lab.rmvm(VM);
     await lab.down([HOST]);
     await vv.tearDown();
@@ -90,5 +92,19 @@ describe('a host whose QEMU runs unprivileged (libvirt-qemu)', () => {
     for (const d of [`${vv.dir}/umask`, scratch]) {
       assert.equal((await stat(d)).mode & 0o777, 0o711, d);
     }
+  });
+
+  it('restore --define under a strict umask: the copy starts with its unprivileged QEMU', async () => {
+    const out = `${vv.dir}/restored/copy`;
+    const args = ['restore', '--repo', vv.repo, '--domain', VM, '--output', out, '--json'];
+    const old = process.umask(0o077);
+    try {
+      const r = await vv.cli([...args, '--define', COPY, '--connect', await lab.uri(HOST)]);
+      assert.equal(r.code, 0, r.stdout);
+    } finally {
+      process.umask(old);
+    }
+    await virsh(lab, HOST, 'start', COPY);
+    assert.match(await virsh(lab, HOST, 'domstate', COPY), /running/);
   });
 });

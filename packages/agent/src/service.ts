@@ -21,6 +21,7 @@ import type {
   VerifyState,
 } from '@virtvault/core';
 import {
+  assertDomainNameFree,
   defineRestoredDomain,
   Executor,
   LibvirtHypervisor,
@@ -298,6 +299,10 @@ export class AgentService {
       throw new AgentError('BAD_REQUEST', `outputDir must be absolute, not "${req.outputDir}"`);
     }
     const repo = await this.#repos.get(req.repository);
+    if (req.defineName !== undefined) {
+      // a taken name is refused before the disks are written, not after
+      await assertDomainNameFree(this.#o.config.libvirtUri, req.defineName);
+    }
     const disks = await restoreSnapshot({
       repo,
       domainUuid: req.domainUuid,

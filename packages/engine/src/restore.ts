@@ -3,6 +3,7 @@
  * written as qcow2 through qemu-nbd and our NBD client, or as a sparse raw file. Holes stay holes, and so do
  * zeros inside a slot: only data is written.
  */
+import { chmodSync } from 'node:fs';
 import { open, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -226,7 +227,11 @@ export async function restoreSnapshot(o: RestoreOptions): Promise<RestoredDisk[]
     for (const d of disks) {
       await refuseExisting(path.join(o.outputDir, `${d.target}.${format}`));
     }
-    makeDirsSync(o.outputDir);
+    // searchable, not listable, whatever the umask (the agent's unit has 0077): an unprivileged
+    // QEMU of a domain defined on these disks must pass through to them
+    for (const dir of makeDirsSync(o.outputDir)) {
+      chmodSync(dir, 0o711);
+    }
     for (const d of disks) {
       if (o.signal?.aborted === true) {
         throw interrupted(o.signal);
