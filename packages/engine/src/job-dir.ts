@@ -4,7 +4,7 @@
  * unprivileged, so a folder of root's refused the bind ("Failed to bind socket ... Permission
  * denied") and every backup failed at its start.
  */
-import { chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chown, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 /** Numeric owner of a job folder. */
@@ -75,15 +75,29 @@ async function processStart(pid: number | 'self'): Promise<string | null> {
 
 /**
  * Creates the job folder (mode 0700: the scratch images hold guest data), records this process
- * as its runner and hands it to `owner`. A folder left by an earlier attempt is replaced.
+ * as its runner and hands it to `owner`. A folder left by an earlier attempt is replaced. Built
+ * under a dot name and renamed into place: another process's sweep never sees it without its
+ * runner (it would take it for a dead one's).
  */
 export async function makeJobDir(dir: string, owner: JobDirOwner | null): Promise<void> {
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { mode: 0o700 });
   runningHere.add(dir);
-  await writeFile(path.join(dir, RUNNER_FILE), `${process.pid} ${await processStart('self')}\n`);
-  if (owner !== null && (owner.uid !== process.getuid?.() || owner.gid !== process.getgid?.())) {
-    await chown(dir, owner.uid, owner.gid);
+  const building = path.join(path.dirname(dir), `.${path.basename(dir)}`);
+  await rm(dir, { recursive: true, force: true });
+  await rm(building, { recursive: true, force: true });
+  await mkdir(building, { mode: 0o700 });
+  runningHere.add(building);
+  try {
+    const runner = `${process.pid} ${await processStart('self')}\n`;
+    await writeFile(path.join(building, RUNNER_FILE), runner);
+    if (owner !== null && (owner.uid !== process.getuid?.() || owner.gid !== process.getgid?.())) {
+      await chown(building, owner.uid, owner.gid);
+    }
+    await rename(building, dir);
+  } catch (e) {
+    await rm(building, { recursive: true, force: true });
+    throw e;
+  } finally {
+    runningHere.delete(building);
   }
 }
 
@@ -99,6 +113,9 @@ export async function removeJobDir(dir: string): Promise<void> {
  * backup that began it is over.
  */
 export async function liveJobRunner(dir: string): Promise<number | null> {
+  if (runningHere.has(dir)) {
+    return process.pid;
+  }
   const text = await readFile(path.join(dir, RUNNER_FILE), 'utf8').catch(() => '');
   const [pidText, started] = text.trim().split(' ');
   const pid = Number(pidText);
@@ -106,7 +123,7 @@ export async function liveJobRunner(dir: string): Promise<number | null> {
     return null;
   }
   if (pid === process.pid) {
-    return runningHere.has(dir) ? pid : null;
+    return null; // ours, and no backup of this process runs it any more
   }
   return started !== undefined && (await processStart(pid)) === started ? pid : null;
 }
@@ -120,4 +137,25 @@ export function isOurJobSocket(socket: string, scratchDir: string, prefix: strin
     return path.basename(socket).startsWith(prefix);
   }
   return path.dirname(dir) === root && path.basename(dir).startsWith(prefix);
+}
+
+/**
+ * Removes the job folders under `scratchDir` whose runner is gone: left by a crash with QEMU gone
+ * too (a host's reboot), no job names them any more and nothing else would remove them, scratch
+ * images included. A job still on its domain loses nothing: the next backup of that domain ends
+ * it all the same.
+ */
+export async function sweepDeadJobDirs(scratchDir: string, prefix: string): Promise<string[]> {
+  const root = path.resolve(scratchDir);
+  const entries = await readdir(root, { withFileTypes: true }).catch(() => []);
+  const removed: string[] = [];
+  for (const e of entries) {
+    const dir = path.join(root, e.name);
+    // only complete folders: one being built (a dot name) has no runner yet
+    if (e.isDirectory() && e.name.startsWith(prefix) && (await liveJobRunner(dir)) === null) {
+      await rm(dir, { recursive: true, force: true });
+      removed.push(dir);
+    }
+  }
+  return removed;
 }

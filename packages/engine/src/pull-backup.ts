@@ -28,6 +28,7 @@ import {
   makeJobDir,
   removeJobDir,
   resolveDacLabel,
+  sweepDeadJobDirs,
 } from './job-dir.js';
 import type { BackupJobOptions } from './job-options.js';
 import { withQuiesce } from './quiesce.js';
@@ -126,6 +127,7 @@ function jobFiles(o: PullBackupOptions): JobFiles {
 /** Ends a job of ours left behind and creates this job's folder, owned by QEMU's user. */
 async function prepareJob(o: PullBackupOptions, files: JobFiles): Promise<void> {
   const [desc] = await Promise.all([o.domain.describe(), clearStaleJob(o.domain, o.scratchDir)]);
+  await sweepDeadJobDirs(o.scratchDir, JOB_FILE_PREFIX);
   const owner = await resolveDacLabel(desc.dacLabel);
   await makeJobDir(files.dir, owner).catch(async (e: unknown) => {
     // e.g. a chown refused on a filesystem that squashes root: no folder is left behind

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -13,6 +13,7 @@ import {
   makeJobDir,
   removeJobDir,
   resolveDacLabel,
+  sweepDeadJobDirs,
 } from '../job-dir.js';
 
 describe('job folders', () => {
@@ -79,6 +80,42 @@ describe('job folders', () => {
       assert.equal(await liveJobRunner(`${dir}/other`), null, 'its pid, reused by a later process');
     } finally {
       child.kill();
+    }
+  });
+
+  it('sweeps the job folders of dead runners only', async () => {
+    const scratch = `${dir}/scratch`;
+    await mkdir(scratch);
+    await makeJobDir(`${scratch}/vv-job-mine`, null);
+    await mkdir(`${scratch}/vv-job-dead`);
+    await writeFile(`${scratch}/vv-job-dead/runner`, '999999999 1\n');
+    await writeFile(`${scratch}/vv-job-dead/vda.qcow2`, 'scratch image');
+    await mkdir(`${scratch}/vv-job-norunner`);
+    await mkdir(`${scratch}/.vv-job-building`);
+    await mkdir(`${scratch}/someone-else`);
+    await writeFile(`${scratch}/vv-job-flat.sock`, '');
+    const child = spawn('sleep', ['30']);
+    try {
+      const pid = child.pid as number;
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+      const started = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+      await mkdir(`${scratch}/vv-job-other`);
+      await writeFile(`${scratch}/vv-job-other/runner`, `${pid} ${started}\n`);
+      const removed = await sweepDeadJobDirs(scratch, 'vv-job-');
+      assert.deepEqual(removed.map((p) => path.basename(p)).sort(), [
+        'vv-job-dead',
+        'vv-job-norunner',
+      ]);
+      assert.deepEqual((await readdir(scratch)).sort(), [
+        '.vv-job-building',
+        'someone-else',
+        'vv-job-flat.sock',
+        'vv-job-mine',
+        'vv-job-other',
+      ]);
+    } finally {
+      child.kill();
+      await removeJobDir(`${scratch}/vv-job-mine`);
     }
   });
 
