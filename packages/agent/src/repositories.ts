@@ -82,7 +82,8 @@ export class RepositorySet {
       ...(req.protect !== undefined ? { protect: req.protect } : {}),
       ...(req.dryRun !== undefined ? { dryRun: req.dryRun } : {}),
     });
-    return { kept: r.kept.map((k) => k.snapshot), removed: r.removed, inUse: r.inUse };
+    const kept = r.kept.map((k) => k.snapshot);
+    return { kept, removed: r.removed, inUse: r.inUse, damaged: r.damaged };
   }
 
   /** Mark and sweep in one repository. */

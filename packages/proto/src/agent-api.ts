@@ -84,6 +84,8 @@ export interface AgentPruneResult {
   removed: string[];
   /** Selected but kept because a running writer starts from it. */
   inUse: string[];
+  /** Left alone: their manifest cannot be read (none from an agent older than this field). */
+  damaged: string[];
 }
 
 /** What GC did. */

@@ -307,6 +307,7 @@ export class FakeAgentApi implements AgentApi {
       kept: r.keep.map((d) => `${uuid}/${d.id}`),
       removed: r.remove.map((d) => `${uuid}/${d.id}`),
       inUse: [],
+      damaged: [],
     };
   }
 

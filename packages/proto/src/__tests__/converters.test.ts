@@ -135,7 +135,7 @@ describe('proto converters: core → wire bytes → core is the identity', () =>
       const buf = svc.Prune.requestSerialize(pruneRequestToMsg(r));
       assert.deepEqual(pruneRequestFromMsg(svc.Prune.requestDeserialize(buf)), r);
     }
-    const res = { kept: ['d/a'], removed: ['d/b', 'd/c'], inUse: [] };
+    const res = { kept: ['d/a'], removed: ['d/b', 'd/c'], inUse: [], damaged: ['d/x'] };
     const pbuf = svc.Prune.responseSerialize(pruneResultToMsg(res));
     assert.deepEqual(pruneResultFromMsg(svc.Prune.responseDeserialize(pbuf)), res);
     const gc = {

@@ -155,12 +155,22 @@ export function pruneRequestFromMsg(m: PruneOut): AgentPruneRequest {
 
 /** Prune result → wire. */
 export function pruneResultToMsg(r: AgentPruneResult): PruneResMsg {
-  return { kept: [...r.kept], removed: [...r.removed], inUse: [...r.inUse] };
+  return {
+    kept: [...r.kept],
+    removed: [...r.removed],
+    inUse: [...r.inUse],
+    damaged: [...r.damaged],
+  };
 }
 
 /** Wire → prune result. */
 export function pruneResultFromMsg(m: PruneResOut): AgentPruneResult {
-  return { kept: [...m.kept], removed: [...m.removed], inUse: [...m.inUse] };
+  return {
+    kept: [...m.kept],
+    removed: [...m.removed],
+    inUse: [...m.inUse],
+    damaged: [...m.damaged],
+  };
 }
 
 /** GC result → wire. */

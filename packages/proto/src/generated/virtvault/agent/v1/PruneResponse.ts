@@ -9,6 +9,10 @@ export interface PruneResponse {
   'kept'?: (string)[];
   'removed'?: (string)[];
   'inUse'?: (string)[];
+  /**
+   * left alone: their manifest cannot be read
+   */
+  'damaged'?: (string)[];
 }
 
 export interface PruneResponse__Output {
@@ -18,4 +22,8 @@ export interface PruneResponse__Output {
   'kept': (string)[];
   'removed': (string)[];
   'inUse': (string)[];
+  /**
+   * left alone: their manifest cannot be read
+   */
+  'damaged': (string)[];
 }
