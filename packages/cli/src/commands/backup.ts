@@ -152,46 +152,55 @@ interface Shared {
   hints: ReturnType<typeof planHints>;
 }
 
+/** The ports of one run: the executor reports into this domain's progress, notes and clock. */
+function runDeps(sh: Shared, progress: Progress, notes: string[], clock: PhaseClock) {
+  const { ctx, o, repos } = sh;
+  return {
+    hypervisor: sh.hv.hypervisor,
+    executor: new sh.Executor({
+      hypervisor: sh.hv.hypervisor,
+      openRepository: (p) => repos.get(p),
+      scratchDir: o.scratch,
+      toolVersion: ctx.version,
+      now: ctx.now,
+      onProgress: (p) => progress.update(p.target, p.bytesRead, p.bytesToRead),
+      signal: ctx.signal,
+      onNote: (n) => notes.push(n),
+      onPhase: (p) => clock.mark(p),
+    }),
+    lineage: sh.lineage,
+    manifests: repos,
+    clock: { now: ctx.now },
+    ids: { next: () => ulid(ctx.now()) },
+    ...(sh.hints !== null ? { planHints: sh.hints.files } : {}),
+  };
+}
+
 /** Backs one domain up; `started` is when its time began (the command's start for the first). */
 async function backupOne(sh: Shared, domain: string, started: number): Promise<BackupDone> {
   const { ctx, o, repos } = sh;
   const progress = new Progress(ctx, 'read', o.json === true);
   const notes: string[] = [];
   const clock = new PhaseClock(ctx.now);
-  const result = await runBackup(
-    {
-      hypervisor: sh.hv.hypervisor,
-      executor: new sh.Executor({
-        hypervisor: sh.hv.hypervisor,
-        openRepository: (p) => repos.get(p),
-        scratchDir: o.scratch,
-        toolVersion: ctx.version,
-        now: ctx.now,
-        onProgress: (p) => progress.update(p.target, p.bytesRead, p.bytesToRead),
-        signal: ctx.signal,
-        onNote: (n) => notes.push(n),
-        onPhase: (p) => clock.mark(p),
-      }),
-      lineage: sh.lineage,
-      manifests: repos,
-      clock: { now: ctx.now },
-      ids: { next: () => ulid(ctx.now()) },
-      ...(sh.hints !== null ? { planHints: sh.hints.files } : {}),
-    },
-    {
+  const policy = {
+    level: sh.level,
+    ...(sh.maxChain !== undefined ? { maxChainLength: sh.maxChain } : {}),
+  };
+  let result: Awaited<ReturnType<typeof runBackup>>;
+  try {
+    result = await runBackup(runDeps(sh, progress, notes, clock), {
       domain,
       repository: (await repos.get(o.repo)).root,
-      policy: {
-        level: sh.level,
-        ...(sh.maxChain !== undefined ? { maxChainLength: sh.maxChain } : {}),
-      },
+      policy,
       ...(o.quiesce === true ? { quiesce: true } : {}),
       // the embedded lineage is ours alone (state lock): a run still marked running there
       // belongs to a process that died; a shared Postgres waits for the lease to lapse
       staleRunAfterMs: ctx.env.databaseUrl === undefined ? 0 : 10 * 60_000,
-    },
-  );
-  progress.done();
+    });
+  } finally {
+    // a failed domain's bar ends its line too: what follows starts a new one
+    progress.done();
+  }
   const ended = ctx.now();
   return { result, notes, durationMs: ended - started, phases: clock.phases(started, ended) };
 }
