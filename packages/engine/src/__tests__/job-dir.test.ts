@@ -16,6 +16,12 @@ import {
   sweepDeadJobDirs,
 } from '../job-dir.js';
 
+/** A process's start time as `/proc/<pid>/stat` gives it (field 22), as a runner file holds it. */
+async function startTimeOf(pid: number): Promise<string | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+}
+
 describe('job folders', () => {
   let dir = '';
 
@@ -72,8 +78,7 @@ describe('job folders', () => {
     const child = spawn('sleep', ['30']);
     try {
       const pid = child.pid as number;
-      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-      const started = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+      const started = await startTimeOf(pid);
       await writeFile(`${dir}/other/runner`, `${pid} ${started}\n`);
       assert.equal(await liveJobRunner(`${dir}/other`), pid, 'another live process');
       await writeFile(`${dir}/other/runner`, `${pid} 1\n`);
@@ -97,8 +102,7 @@ describe('job folders', () => {
     const child = spawn('sleep', ['30']);
     try {
       const pid = child.pid as number;
-      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-      const started = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+      const started = await startTimeOf(pid);
       await mkdir(`${scratch}/vv-job-other`);
       await writeFile(`${scratch}/vv-job-other/runner`, `${pid} ${started}\n`);
       const removed = await sweepDeadJobDirs(scratch, 'vv-job-');
