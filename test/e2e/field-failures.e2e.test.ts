@@ -274,4 +274,40 @@ describe('field failures: every broken chain recovers in the next run', () => {
     const next = await vv.backup(VM, host);
     assert.equal(next.level, 'incremental', `its checkpoint intact: ${next.reasons.join(',')}`);
   });
+
+  it("two lineages on one domain (a second state folder): each stays incremental, neither removes the other's checkpoints", async () => {
+    const other = (await vv.hostArgs(host)).map((a) => a.replace(/\/state$/, '/state-second'));
+    const repo2 = `${vv.dir}/repo-second`;
+    const second = async (): Promise<{ level: string; reasons: string[] }> => {
+      const r = await vv.cli(['backup', '--json', '--domain', VM, '--repo', repo2, ...other]);
+      assert.equal(r.code, 0, `second lineage: ${r.stdout} ${r.stderr}`);
+      return JSON.parse(r.stdout) as { level: string; reasons: string[] };
+    };
+    const levels: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      await write();
+      const s = await second();
+      if (i === 0) {
+        assert.ok(s.reasons.includes('FOREIGN_CHECKPOINTS_IGNORED'), s.reasons.join(','));
+      }
+      await write();
+      levels.push(s.level, (await vv.backup(VM, host)).level);
+    }
+    assert.deepEqual(levels, [
+      'full',
+      'incremental',
+      'incremental',
+      'incremental',
+      'incremental',
+      'incremental',
+    ]);
+    const owners = new Set(
+      (await virsh(lab, host, 'checkpoint-list', VM, '--name'))
+        .split('\n')
+        .filter((n) => n.startsWith('vv-'))
+        .map((n) => n.slice(0, 11)),
+    );
+    // (the first lineage was rebuilt above under a new tag: its recorded old-tag heads count too)
+    assert.ok(owners.size >= 2, `both lineages' checkpoints stay: ${[...owners].join(',')}`);
+  });
 });

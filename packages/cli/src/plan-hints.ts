@@ -19,6 +19,8 @@ interface HintFile {
   checkpoints: DomainLineage['checkpoints'];
   /** Snapshots of the domain by repository. */
   snapshots: Record<string, LineageSnapshot[]>;
+  /** The lineage's owner tag (absent in hints written before owners existed). */
+  owner?: string;
 }
 
 /** Hints as files in a state directory whose lock this process holds (or is taking). */
@@ -49,7 +51,8 @@ export class PlanHintFiles implements PlanHints {
         return null;
       }
       const snapshots = hint.snapshots[repository] ?? [];
-      return { repository, domain: hint.domain, snapshots, checkpoints: hint.checkpoints };
+      const { domain, checkpoints, owner } = hint;
+      return { repository, domain, snapshots, checkpoints, ...(owner ? { owner } : {}) };
     } catch {
       return null;
     }
@@ -64,6 +67,7 @@ export class PlanHintFiles implements PlanHints {
       domain: lineage.domain,
       checkpoints: lineage.checkpoints,
       snapshots: { ...old?.snapshots, [lineage.repository]: lineage.snapshots },
+      ...(lineage.owner !== undefined ? { owner: lineage.owner } : {}),
     };
     await mkdir(this.#dir, { recursive: true });
     const file = this.#file(uuid);

@@ -187,9 +187,11 @@ export class PgLineageStore implements LineageStore {
     repository: string,
     domain: { uuid: string; name: string },
   ): Promise<DomainLineage> {
-    const [d] = await this.run<{ current_host: string | null }>(this.sql, 'select-domain', [
-      domain.uuid,
-    ]);
+    const [d] = await this.run<{ owner: string; current_host: string | null }>(
+      this.sql,
+      'select-domain',
+      [domain.uuid],
+    );
     const snaps = await this.run<SnapshotRow>(this.sql, 'select-snapshots', [
       repository,
       domain.uuid,
@@ -200,6 +202,7 @@ export class PgLineageStore implements LineageStore {
       domain: { ...domain, currentHost: d?.current_host ?? null },
       snapshots: snaps.map(toSnapshot),
       checkpoints: cps.map(toCheckpoint),
+      ...(d !== undefined ? { owner: d.owner } : {}),
     };
   }
 

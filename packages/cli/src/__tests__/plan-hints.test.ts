@@ -66,6 +66,14 @@ describe('plan hint files', () => {
     assert.deepEqual(await readdir(path.join(dir, 'hints')), [`${UUID}.json`]);
   });
 
+  it("keep the lineage's owner tag", async () => {
+    const hints = new PlanHintFiles(dir, Promise.resolve());
+    const owned = { ...lineage('/r1', ['S1'], ['vv-0123abcd-S1']), owner: '0123abcd' };
+    await hints.save(owned);
+    assert.deepEqual(await hints.load('/r1', UUID), owned);
+    assert.equal((await hints.load('/r2', UUID))?.owner, '0123abcd');
+  });
+
   it('give nothing for a torn file, another domain, or without the state lock', async () => {
     const hints = new PlanHintFiles(dir, Promise.resolve());
     await hints.save(lineage('/r1', ['S1'], ['vv-S1']));

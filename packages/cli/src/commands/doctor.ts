@@ -10,6 +10,7 @@ import type { Repository } from '@virtvault/repo';
 import {
   explainReason,
   fallbackToFull,
+  isLineageCheckpoint,
   isOwnCheckpoint,
   planBackup,
   type BackupPlan,
@@ -86,6 +87,15 @@ async function fix(hv: Hypervisor, uuid: string, plan: BackupPlan): Promise<FixA
   return out;
 }
 
+/** The marker after a checkpoint or bitmap name that is not this lineage's concern. */
+function whose(name: string, lineage: DomainLineage): string {
+  if (!isOwnCheckpoint(name)) {
+    return '  [other tool]';
+  }
+  const recorded = lineage.checkpoints.some((c) => c.name === name);
+  return recorded || isLineageCheckpoint(name, lineage.owner) ? '' : '  [other virtvault lineage]';
+}
+
 function printText(
   ctx: CliContext,
   observed: ObservedDomain,
@@ -100,9 +110,7 @@ function printText(
   );
   w('\nlibvirt checkpoints on this host:');
   for (const c of observed.checkpoints) {
-    w(
-      `  ${c.name}${c.parent ? ` (parent ${c.parent})` : ''}${isOwnCheckpoint(c.name) ? '' : '  [other tool]'}`,
-    );
+    w(`  ${c.name}${c.parent ? ` (parent ${c.parent})` : ''}${whose(c.name, lineage)}`);
   }
   if (observed.checkpoints.length === 0) {
     w('  none');
@@ -119,10 +127,11 @@ function printText(
         ...(b.inconsistent ? ['INCONSISTENT'] : []),
         ...(b.busy ? ['busy'] : []),
       ];
-      w(`    ${b.name}: ${flags.join(', ')}${isOwnCheckpoint(b.name) ? '' : '  [other tool]'}`);
+      w(`    ${b.name}: ${flags.join(', ')}${whose(b.name, lineage)}`);
     }
   }
-  w(`\nlineage: ${lineage.snapshots.length} snapshots in this repository`);
+  const owner = lineage.owner !== undefined ? ` ${lineage.owner}` : '';
+  w(`\nlineage${owner}: ${lineage.snapshots.length} snapshots in this repository`);
   for (const s of lineage.snapshots.slice(-5)) {
     w(`  ${s.id} ${s.level} on ${s.host}, checkpoint ${s.checkpoint ?? '-'}, verify ${s.verify}`);
   }

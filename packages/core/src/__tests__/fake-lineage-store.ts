@@ -32,6 +32,9 @@ export class FakeLineageStore implements LineageStore {
   readonly checkpoints: (LineageCheckpoint & { domainUuid: string })[] = [];
   readonly domains = new Map<string, { name: string; currentHost: string }>();
 
+  /** @param owner the lineage's owner tag (none: untagged checkpoint names, as old stores) */
+  constructor(readonly owner?: string) {}
+
   beginRun(run: RunStart, staleAfterMs: number): Promise<string[]> {
     const abandoned: string[] = [];
     for (const r of this.runs) {
@@ -117,6 +120,7 @@ export class FakeLineageStore implements LineageStore {
       checkpoints: this.checkpoints
         .filter((c) => c.domainUuid === domain.uuid)
         .map((c) => strip(c, 'domainUuid')),
+      ...(this.owner !== undefined ? { owner: this.owner } : {}),
     });
   }
 

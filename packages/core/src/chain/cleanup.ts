@@ -10,9 +10,12 @@ import type { CleanupItem, CleanupWhy } from '../model/plan.js';
 import type { ReasonCode } from '../model/reasons.js';
 
 import { checkBitmaps, expectedBitmap } from './bitmap-health.js';
-import { isOwnCheckpoint } from './checkpoint-names.js';
+import { checkpointSortKey, isLineageCheckpoint, isOwnCheckpoint } from './checkpoint-names.js';
 
-/** Every name of ours the host or the lineage knows (lineage-deleted ones only if still on the host). */
+/**
+ * Every name of ours the host or the lineage knows (lineage-deleted ones only if still on the
+ * host); on the host, only this lineage's (another lineage's checkpoints are left alone).
+ */
 function ownNames(lineage: DomainLineage, observed: ObservedDomain): string[] {
   const names = new Set<string>();
   for (const c of lineage.checkpoints) {
@@ -20,16 +23,21 @@ function ownNames(lineage: DomainLineage, observed: ObservedDomain): string[] {
       names.add(c.name);
     }
   }
-  for (const c of observed.checkpoints) {
-    names.add(c.name);
-  }
-  for (const d of observed.disks) {
-    for (const b of d.bitmaps) {
-      names.add(b.name);
+  const recorded = new Set(lineage.checkpoints.map((c) => c.name));
+  const onHost = [
+    ...observed.checkpoints.map((c) => c.name),
+    ...observed.disks.flatMap((d) => d.bitmaps.map((b) => b.name)),
+  ];
+  for (const name of onHost) {
+    if (recorded.has(name) || isLineageCheckpoint(name, lineage.owner)) {
+      names.add(name);
     }
   }
-  // ULIDs sort by time, so a reverse sort is newest first.
-  return [...names].filter(isOwnCheckpoint).sort().reverse();
+  // ULIDs sort by time, so a reverse sort of them is newest first.
+  const key = (n: string): string => checkpointSortKey(n);
+  return [...names]
+    .filter(isOwnCheckpoint)
+    .sort((a, b) => (key(a) < key(b) ? 1 : key(a) > key(b) ? -1 : 0));
 }
 
 /** Why a checkpoint must go, with the breaker behind it; null when it stays. */

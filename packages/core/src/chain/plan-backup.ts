@@ -10,7 +10,7 @@ import type { BackupPlan, NewCheckpointPlan, RedefineAction } from '../model/pla
 import type { LevelPolicy } from '../model/policy.js';
 
 import { checkBitmaps } from './bitmap-health.js';
-import { isOwnCheckpoint } from './checkpoint-names.js';
+import { isLineageCheckpoint, isOwnCheckpoint } from './checkpoint-names.js';
 import { planCleanup } from './cleanup.js';
 import { diskChanges } from './disk-changes.js';
 import { lastFullIndex, policyFullCause } from './policy-full.js';
@@ -22,21 +22,33 @@ interface Base {
   checkpoint: LineageCheckpoint | undefined;
 }
 
+/**
+ * Checkpoint and bitmap names on the host that are not this lineage's concern: other tools', and
+ * other virtvault lineages' (those this lineage does not record).
+ */
+function foreignNames(lineage: DomainLineage, observed: ObservedDomain): string[] {
+  const recorded = new Set(lineage.checkpoints.map((c) => c.name));
+  const names = [
+    ...observed.checkpoints.map((c) => c.name),
+    ...observed.disks.flatMap((d) => d.bitmaps.map((b) => b.name)),
+  ];
+  const foreign = names.filter((n) => !recorded.has(n) && !isLineageCheckpoint(n, lineage.owner));
+  return [...new Set(foreign)].sort();
+}
+
 /** Informational findings that never change the level. */
-function noteDomain(observed: ObservedDomain, log: ReasonLog): void {
-  const foreign = new Set<string>();
-  for (const c of observed.checkpoints) {
-    if (!isOwnCheckpoint(c.name)) {
-      foreign.add(c.name);
-    }
+function noteDomain(lineage: DomainLineage, observed: ObservedDomain, log: ReasonLog): void {
+  const foreign = foreignNames(lineage, observed);
+  const tools = foreign.filter((n) => !isOwnCheckpoint(n));
+  const lineages = foreign.filter(isOwnCheckpoint);
+  if (tools.length > 0) {
+    log.add('FOREIGN_CHECKPOINTS_IGNORED', `left alone: ${tools.join(', ')}`);
   }
-  for (const b of observed.disks.flatMap((d) => d.bitmaps)) {
-    if (!isOwnCheckpoint(b.name)) {
-      foreign.add(b.name);
-    }
-  }
-  if (foreign.size > 0) {
-    log.add('FOREIGN_CHECKPOINTS_IGNORED', `left alone: ${[...foreign].sort().join(', ')}`);
+  if (lineages.length > 0) {
+    log.add(
+      'FOREIGN_CHECKPOINTS_IGNORED',
+      `left alone, another virtvault lineage's: ${lineages.join(', ')}`,
+    );
   }
   if (observed.domain.state === 'shut-off') {
     log.add('DOMAIN_SHUT_OFF', 'domain is shut off: offline backup');
@@ -140,12 +152,15 @@ function brokenInLineage(
 }
 
 /** The checkpoint this run creates, or null when some disk cannot hold bitmaps. */
-function planNewCheckpoint(observed: ObservedDomain): NewCheckpointPlan | null {
+function planNewCheckpoint(
+  observed: ObservedDomain,
+  owner: string | undefined,
+): NewCheckpointPlan | null {
   if (observed.disks.length === 0 || observed.disks.some((d) => !d.bitmapsSupported)) {
     return null;
   }
   const mode = observed.domain.state === 'shut-off' ? 'offline' : 'live';
-  return { disks: observed.disks.map((d) => d.target), mode };
+  return { disks: observed.disks.map((d) => d.target), mode, ...(owner ? { owner } : {}) };
 }
 
 /** Checkpoints this repository may still build on: the last snapshot's and the last full's. */
@@ -170,7 +185,7 @@ export function planBackup(
   now: number,
 ): BackupPlan {
   const log = new ReasonLog();
-  noteDomain(observed, log);
+  noteDomain(lineage, observed, log);
   const cause = policyFullCause(policy, lineage.snapshots, now);
   if (cause) {
     log.add('POLICY_FULL', cause);
@@ -200,7 +215,7 @@ export function planBackup(
     redefine,
     cleanup,
     markBroken: brokenInLineage(lineage, observed),
-    newCheckpoint: planNewCheckpoint(observed),
+    newCheckpoint: planNewCheckpoint(observed, lineage.owner),
     reasons: log.reasons(),
     details: log.details(),
   };

@@ -66,9 +66,9 @@ export interface CheckpointDisk {
   bitmap: string;
 }
 
-/** One of our checkpoints (`vv-<ulid>`), with what is needed to redefine it. */
+/** One of our checkpoints (`vv-<owner>-<ulid>` or `vv-<ulid>`), with what is needed to redefine it. */
 export interface LineageCheckpoint {
-  /** Checkpoint name, `vv-<ulid>`. */
+  /** Checkpoint name, `vv-<owner>-<ulid>` (or `vv-<ulid>`, untagged). */
   name: string;
   /** Repository whose chain created it. */
   repository: string;
@@ -96,6 +96,12 @@ export interface DomainLineage {
   snapshots: LineageSnapshot[];
   /** All checkpoints of the domain (every repository), oldest first. */
   checkpoints: LineageCheckpoint[];
+  /**
+   * This lineage's owner tag (8 hex digits): its new checkpoints are named `vv-<owner>-<ulid>`,
+   * and checkpoints tagged by another lineage are left alone. Absent for a store without one:
+   * then every `vv-` checkpoint counts as its own.
+   */
+  owner?: string;
 }
 
 /** An empty lineage for a domain never backed up. */

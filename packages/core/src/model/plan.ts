@@ -51,6 +51,8 @@ export interface NewCheckpointPlan {
   disks: string[];
   /** `live`: with the backup job; `offline`: qemu-img bitmap --add + REDEFINE (domain shut off). */
   mode: 'live' | 'offline';
+  /** The lineage's owner tag its name carries (`vv-<owner>-<ulid>`); absent: `vv-<ulid>`. */
+  owner?: string;
 }
 
 /** One human-readable finding, for logs and `doctor`. */

@@ -162,7 +162,9 @@ function execute(
     level: p.level,
     parentSnapshot: p.parentSnapshot,
     incrementalFrom: p.incrementalFrom,
-    newCheckpoint: nc ? { ...nc, name: toCheckpointName(deps.ids.next()) } : null,
+    newCheckpoint: nc
+      ? { name: toCheckpointName(deps.ids.next(), nc.owner), disks: nc.disks, mode: nc.mode }
+      : null,
     reasons: p.reasons,
     ...(request.quiesce === true ? { quiesce: true } : {}),
     heartbeat: () => deps.lineage.heartbeat(ctx.runId, deps.clock.now()),

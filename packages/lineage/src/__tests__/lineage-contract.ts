@@ -104,6 +104,20 @@ export function lineageStoreContract(name: string, makeStore: MakePgStore): void
       }
     });
 
+    it('has one owner tag, the same over every connection, for domains known or not', async () => {
+      const [s, t] = [await makeStore(), await makeStore()];
+      try {
+        const uuid = randomUUID();
+        const unknown = await s.loadLineage(REPO, domainOf(uuid));
+        assert.match(unknown.owner ?? '', /^[0-9a-f]{8}$/);
+        await s.reconcile(REPO, uuid, [manifest(uuid, 1, null)], T0);
+        assert.equal((await t.loadLineage(REPO, domainOf(uuid))).owner, unknown.owner);
+      } finally {
+        await s.close();
+        await t.close();
+      }
+    });
+
     it('commits snapshot, checkpoint and run in one go, idempotently with reconcile', async () => {
       const s = await makeStore();
       try {
