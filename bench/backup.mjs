@@ -6,7 +6,8 @@
 //   inc:  after 5 % of the disk changed (half as 8 MiB runs, half as 64 KiB writes scattered over
 //         the whole disk, random data, the same offsets on both VMs): `virtvault backup --level inc`
 //         vs `virtnbdbackup -l inc`
-// Wall times of whole commands as a user runs them (process start included), median of --runs.
+// Wall times of whole commands as a user runs them (process start included), median of --runs,
+// in the environment a host gives them (bench-lab.mjs strips NODE_EXTRA_CA_CERTS and NODE_OPTIONS).
 // A backup counts as done when it is durable: virtvault makes its chunks durable with a syncfs
 // before it commits, and fsyncs its indexes and manifest; the peers write into the page cache, so
 // their times include a `sync -f` of their output, and dirty pages are flushed (untimed) before
@@ -38,6 +39,7 @@ import {
   OUT,
   ourBackupArgs,
   ratio,
+  STRIPPED_ENV,
   timed,
 } from './bench-lab.mjs';
 
@@ -78,6 +80,10 @@ async function nbdcopyFull(i) {
 }
 
 async function main() {
+  const stripped = STRIPPED_ENV.filter((k) => process.env[k] !== undefined);
+  if (stripped.length > 0) {
+    console.log(`tools run without ${stripped.join(', ')} (see STRIPPED_ENV in bench-lab.mjs)`);
+  }
   lab('up', 'a');
   rmSync(OUT, { recursive: true, force: true });
   mkdirSync(`${OUT}/scratch`, { recursive: true });

@@ -21,7 +21,19 @@ export const OUT = '/var/tmp/vv-bench-out';
 const BASE = '/var/tmp/vv-bench-base-4g.qcow2';
 /** The `virtvault` binary as users run it (the bundle `npm run build` makes). */
 export const CLI = `${ROOT}packages/cli/dist/bundle/virtvault.js`;
-export const env = { ...process.env, LAB_ROOT };
+/**
+ * Variables that change how a process starts, which a KVM host has no reason to set, so the tools
+ * are measured without them: NODE_EXTRA_CA_CERTS makes every node process read and parse that CA
+ * bundle before it runs any code (sandboxes behind a TLS-inspecting proxy set it; measured on the
+ * lab machine with Debian's bundle: `node -e 0` 0.12-0.17 s with it, 0.04-0.05 s without), and
+ * NODE_OPTIONS would change our process alone. The peers (nbdcopy, virtnbdbackup in Python) read
+ * neither.
+ */
+export const STRIPPED_ENV = ['NODE_EXTRA_CA_CERTS', 'NODE_OPTIONS'];
+/** The environment of every measured command: the caller's with LAB_ROOT, minus STRIPPED_ENV. */
+export const env = Object.fromEntries(
+  Object.entries({ ...process.env, LAB_ROOT }).filter(([k]) => !STRIPPED_ENV.includes(k)),
+);
 
 /** `virtvault backup` of the bench VM bvv into `repo` at `level`, through libvirt at `uri`, --json. */
 export function ourBackupArgs(repo, level, uri) {
