@@ -310,4 +310,29 @@ describe('field failures: every broken chain recovers in the next run', () => {
     // (the first lineage was rebuilt above under a new tag: its recorded old-tag heads count too)
     assert.ok(owners.size >= 2, `both lineages' checkpoints stay: ${[...owners].join(',')}`);
   });
+
+  it('a scratch folder without room: refused before anything is made, the guest never hit', async () => {
+    const tiny = `${vv.dir}/tiny-scratch`;
+    await run('mkdir', ['-p', tiny]);
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', tiny]);
+    try {
+      await write();
+      const before = await virsh(lab, host, 'checkpoint-list', VM, '--name');
+      const args = (await vv.backupArgs(VM, host)).map((a) =>
+        a === `${vv.dir}/scratch` ? tiny : a,
+      );
+      const r = await vv.cli(args);
+      assert.equal(r.code, 1, r.stdout);
+      const err = (JSON.parse(r.stdout) as { error: { code: string; message: string } }).error;
+      assert.equal(err.code, 'SCRATCH_NO_SPACE');
+      assert.match(err.message, /has 8\.0 MiB free: .* the guest's own writes fail/);
+      assert.equal(await virsh(lab, host, 'checkpoint-list', VM, '--name'), before);
+      assert.match(await virsh(lab, host, 'domjobinfo', VM), /Job type:\s+None/);
+      assert.deepEqual(await readdir(tiny), []);
+    } finally {
+      await run('umount', [tiny]);
+    }
+    const next = await vv.backup(VM, host);
+    assert.equal(next.level, 'incremental', next.reasons.join(','));
+  });
 });

@@ -45,17 +45,8 @@ export function formatTable(headers: string[], rows: string[][]): string {
   return [line(headers), ...rows.map(line)].join('\n') + '\n';
 }
 
-/** Human-readable bytes (binary units). */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
-}
+/** Human-readable bytes (binary units); core's, re-exported for the commands. */
+export { formatBytes } from '@virtvault/core';
 
 function codeOf(e: unknown): string {
   if (typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string') {

@@ -20,3 +20,4 @@ export * from './report/index.js';
 export * from './ulid.js';
 export * from './run-pool.js';
 export * from './semaphore.js';
+export * from './format-bytes.js';

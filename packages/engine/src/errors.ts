@@ -21,6 +21,7 @@ export const ENGINE_ERROR_CODES = [
   'RESTORE_INTERRUPTED',
   'BACKUP_INTERRUPTED',
   'CHECKPOINT_CREATE_FAILED',
+  'SCRATCH_NO_SPACE',
 ] as const;
 
 /** A stable engine error code. */

@@ -32,6 +32,7 @@ import {
 } from './job-dir.js';
 import type { BackupJobOptions } from './job-options.js';
 import { withQuiesce } from './quiesce.js';
+import { checkScratchRoom } from './scratch-space.js';
 
 /** Prefix of the sockets and scratch files of our jobs: a job with it is ours to abort. */
 export const JOB_FILE_PREFIX = 'vv-job-';
@@ -124,16 +125,22 @@ function jobFiles(o: PullBackupOptions): JobFiles {
   return { dir, socket: path.join(dir, 'nbd.sock'), scratch: (t) => path.join(dir, `${t}.qcow2`) };
 }
 
-/** Ends a job of ours left behind and creates this job's folder, owned by QEMU's user. */
-async function prepareJob(o: PullBackupOptions, files: JobFiles): Promise<void> {
+/**
+ * Ends a job of ours left behind, checks the scratch folder's room and creates this job's folder,
+ * owned by QEMU's user; returns a note on a scratch folder short of room, or null.
+ */
+async function prepareJob(o: PullBackupOptions, files: JobFiles): Promise<string | null> {
   const [desc] = await Promise.all([o.domain.describe(), clearStaleJob(o.domain, o.scratchDir)]);
   await sweepDeadJobDirs(o.scratchDir, JOB_FILE_PREFIX);
+  const disks = desc.disks.filter((d) => o.disks.includes(d.target));
+  const note = await checkScratchRoom(path.resolve(o.scratchDir), disks);
   const owner = await resolveDacLabel(desc.dacLabel);
   await makeJobDir(files.dir, owner).catch(async (e: unknown) => {
     // e.g. a chown refused on a filesystem that squashes root: no folder is left behind
     await removeJobDir(files.dir);
     throw e;
   });
+  return note;
 }
 
 async function beginJob(o: PullBackupOptions, socket: string, scratch: (t: string) => string) {
@@ -254,7 +261,7 @@ export async function pullBackup(o: PullBackupOptions): Promise<PullBackupResult
   const files = jobFiles(o);
   const { socket, scratch } = files;
   const removeFiles = (): Promise<void> => removeJobDir(files.dir);
-  await prepareJob(o, files);
+  const roomNote = await prepareJob(o, files);
   // the checkpoint is created atomically with the job, so both see the frozen guest
   const q = await withQuiesce(o.domain, o.quiesce === true, () =>
     beginJob(o, socket, scratch),
@@ -271,7 +278,8 @@ export async function pullBackup(o: PullBackupOptions): Promise<PullBackupResult
       o.newCheckpoint === null ? null : o.domain.checkpoints.xml(o.newCheckpoint.name),
       o.domain.xml(DomainXmlFlags.MIGRATABLE),
     ]);
-    return { checkpointXml, domainXml, consistency: q.consistency, notes: q.notes, ended };
+    const notes = roomNote === null ? q.notes : [roomNote, ...q.notes];
+    return { checkpointXml, domainXml, consistency: q.consistency, notes, ended };
   } catch (e) {
     await ended;
     await endJob(o.domain).catch(() => undefined);

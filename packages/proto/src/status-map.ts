@@ -22,6 +22,7 @@ const STATE_CODES = new Set([
   'BITMAPS_UNSUPPORTED',
   'DISK_UNSUPPORTED',
   'WRONG_HOST',
+  'SCRATCH_NO_SPACE',
 ]);
 
 /** The stable code of anything thrown: its string `code`, else `INTERNAL`. */
