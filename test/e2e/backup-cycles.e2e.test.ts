@@ -127,7 +127,7 @@ describe('standalone backups through the virtvault binary', () => {
     await restoreAll(vm, taken);
   });
 
-  it('a raw disk and a cdrom: raw backed up full each time with a reason, cdrom left out', async () => {
+  it('a raw disk and a cdrom: the raw disk read in full each time with a reason, the qcow2 one incremental, cdrom left out', async () => {
     const vm = 'e2e-raw';
     await freshVm(lab, vm, { disks: 1 });
     const raw = `${vv.dir}/e2e-raw-vdb.raw`;
@@ -153,9 +153,16 @@ describe('standalone backups through the virtvault binary', () => {
     for (const round of [0, 1]) {
       await lab.write(vm, 'vda', (2 + round) * MiB, 64 * 1024, { pattern: 0x40 + round });
       const json = await vv.backup(vm, 'a');
-      assert.equal(json.level, 'full');
-      assert.ok(json.reasons.includes('BITMAPS_UNSUPPORTED'), json.reasons.join());
+      assert.equal(json.level, round === 0 ? 'full' : 'incremental', json.reasons.join());
+      assert.ok(json.reasons.includes('DISKS_WITHOUT_BITMAPS'), json.reasons.join());
       assert.deepEqual(json.disks.map((d) => d.target).sort(), ['vda', 'vdb']);
+      const read = new Map(json.disks.map((d) => [d.target, d.bytesRead]));
+      // the raw disk's data (64 KiB, unchanged) is read every time; vda's changes only, once
+      // there is a checkpoint (on vda alone) to build on
+      assert.ok((read.get('vdb') ?? 0) >= 64 * 1024, `vdb read in full: ${read.get('vdb')}`);
+      if (round === 1) {
+        assert.ok((read.get('vda') ?? 0) < MiB, `vda read only its changes: ${read.get('vda')}`);
+      }
       const copies = await copyDisks(lab, vm, ['vda'], vv.dir, `raw${round}`);
       await run('qemu-img', [
         'convert',

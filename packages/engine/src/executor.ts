@@ -179,6 +179,7 @@ export class Executor implements BackupExecutor {
       disks: req.observed.disks.map((d) => d.target),
       slotSize: repo.config.chunkSize,
       incrementalFrom: req.level === 'full' ? null : req.incrementalFrom,
+      fullDisks: req.observed.disks.filter((d) => !d.bitmapsSupported).map((d) => d.target),
       newCheckpoint: req.newCheckpoint,
       // the repository patches over the parent's slot or over zeros alike
       parentHasData: () => true,

@@ -21,6 +21,11 @@ export interface BackupJobOptions {
   slotSize: number;
   /** Checkpoint (= bitmap name) to read changes since; null for a full. */
   incrementalFrom: string | null;
+  /**
+   * Disks read in full even when `incrementalFrom` is set: they cannot hold bitmaps (raw, qcow2
+   * v2), so the checkpoint has none for them. @default none
+   */
+  fullDisks?: readonly string[];
   /** Checkpoint to create, with the disks that get a bitmap; null for none. */
   newCheckpoint: { name: string; disks: string[] } | null;
   /** Directory for the NBD sockets and scratch files (short path: sockets hold 107 bytes). */

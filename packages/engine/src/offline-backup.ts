@@ -26,7 +26,12 @@ function hold(o: OfflineBackupOptions): Promise<HeldImages> {
   const cp = o.newCheckpoint;
   return holdImages({
     domainName: o.domain.name,
-    images: o.observed.disks.map((d) => ({ target: d.target, source: d.source, format: d.format })),
+    images: o.observed.disks.map((d) => ({
+      target: d.target,
+      source: d.source,
+      format: d.format,
+      full: o.fullDisks?.includes(d.target) === true,
+    })),
     exportBitmap: o.incrementalFrom,
     newBitmap: cp === null ? null : { name: cp.name, targets: cp.disks },
     socketFor: (target) => `${base}-${target}.sock`,
@@ -36,10 +41,10 @@ function hold(o: OfflineBackupOptions): Promise<HeldImages> {
 }
 
 async function copyAll(o: OfflineBackupOptions, held: HeldImages): Promise<void> {
-  const bitmapContext =
-    o.incrementalFrom !== null ? `qemu:dirty-bitmap:${o.incrementalFrom}` : null;
   for (const d of o.observed.disks) {
     const socket = held.sockets.get(d.target) as string;
+    const full = o.incrementalFrom === null || o.fullDisks?.includes(d.target) === true;
+    const bitmapContext = full ? null : `qemu:dirty-bitmap:${o.incrementalFrom}`;
     // one connection: an offline incremental once hung with several on qemu-nbd (see notes)
     await copyExport(o, {
       socket,

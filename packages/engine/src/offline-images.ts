@@ -22,6 +22,8 @@ export interface OfflineImage {
   source: string;
   /** Image format. */
   format: string;
+  /** Read in full even in an incremental: the image holds no bitmap (raw, qcow2 v2). */
+  full?: boolean;
 }
 
 /** Options of {@link holdImages}. */
@@ -86,7 +88,7 @@ async function serveAll(o: HoldImagesOptions, servers: QemuNbd[]): Promise<void>
         socket: o.socketFor(img.target),
         exportName: img.target,
         readOnly: true,
-        ...(o.exportBitmap !== null ? { bitmap: o.exportBitmap } : {}),
+        ...(o.exportBitmap !== null && img.full !== true ? { bitmap: o.exportBitmap } : {}),
       }),
     );
   }

@@ -147,7 +147,14 @@ async function beginJob(o: PullBackupOptions, socket: string, scratch: (t: strin
   const backupXml = buildPullBackupXml({
     socket,
     ...(o.incrementalFrom !== null ? { incremental: o.incrementalFrom } : {}),
-    disks: o.disks.map((name) => ({ name, scratchFile: scratch(name) })),
+    disks: o.disks.map((name) => ({
+      name,
+      scratchFile: scratch(name),
+      // a disk without bitmaps in an incremental: libvirt exports it whole
+      ...(o.incrementalFrom !== null && o.fullDisks?.includes(name) === true
+        ? { backupMode: 'full' as const }
+        : {}),
+    })),
   });
   const cp = o.newCheckpoint;
   const checkpointXml =
@@ -211,7 +218,7 @@ async function copyAll(o: PullBackupOptions, socket: string): Promise<void> {
       throw new EngineError('NBD_EXPORT_MISSING', `the backup job exports no disk ${target}`);
     }
     const bitmap = d.exportBitmap !== undefined ? `qemu:dirty-bitmap:${d.exportBitmap}` : null;
-    if (o.incrementalFrom !== null && bitmap === null) {
+    if (o.incrementalFrom !== null && bitmap === null && o.fullDisks?.includes(target) !== true) {
       throw new EngineError('NBD_EXPORT_MISSING', `no dirty bitmap exported for ${target}`);
     }
     await copyExport(o, {

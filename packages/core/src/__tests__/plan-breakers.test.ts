@@ -342,7 +342,7 @@ const cases: Case[] = [
     newCheckpoint: null,
   },
   {
-    name: 'qcow2 v2 disk next to a qcow2 v3 one: full, no checkpoint',
+    name: 'qcow2 v2 disk added next to a qcow2 v3 one: full, the checkpoint on the v3 disk only',
     covers: ['B10'],
     lineage: FI,
     observed: edit(healthy(FI), (o) => {
@@ -353,8 +353,33 @@ const cases: Case[] = [
       }
     }),
     level: 'full',
-    reasons: ['BITMAPS_UNSUPPORTED', 'DISKS_CHANGED'],
-    newCheckpoint: null,
+    reasons: ['DISKS_WITHOUT_BITMAPS', 'DISKS_CHANGED'],
+    newCheckpoint: 'live:vda',
+  },
+  {
+    name: 'a raw disk beside a qcow2 one, both in the parent: incremental, the raw one read in full',
+    covers: ['B10', 'R:DISKS_WITHOUT_BITMAPS'],
+    lineage: edit(FI, (l) => {
+      for (const s of l.snapshots) {
+        s.disks.push({
+          target: 'vdb',
+          source: '/images/vm1-b.raw',
+          format: 'raw',
+          virtualSize: 10 * GIB,
+        });
+      }
+    }),
+    observed: edit(healthy(FI), (o) => {
+      addDisk(o);
+      const d = o.disks[1];
+      if (d) {
+        Object.assign(d, { source: '/images/vm1-b.raw', format: 'raw', bitmapsSupported: false });
+      }
+    }),
+    level: 'incremental',
+    reasons: ['DISKS_WITHOUT_BITMAPS'],
+    from: cp(2),
+    newCheckpoint: 'live:vda',
   },
   {
     name: 'upgrade/reboot lost the bitmap on one of two disks',

@@ -81,8 +81,9 @@ export const CHAIN_BREAKERS: readonly ChainBreaker[] = [
   {
     id: 'B10',
     title: 'Disks without persistent bitmaps (raw, block, qcow2 v2)',
-    reasons: ['BITMAPS_UNSUPPORTED'],
-    decision: 'full every time, no checkpoint created',
+    reasons: ['BITMAPS_UNSUPPORTED', 'DISKS_WITHOUT_BITMAPS'],
+    decision:
+      'those disks read in full every time, the others incrementally; with no disk that can hold bitmaps, full every time and no checkpoint',
   },
   {
     id: 'B11',

@@ -54,8 +54,11 @@ function noteDomain(lineage: DomainLineage, observed: ObservedDomain, log: Reaso
     log.add('DOMAIN_SHUT_OFF', 'domain is shut off: offline backup');
   }
   const unsupported = observed.disks.filter((d) => !d.bitmapsSupported);
+  // with one disk that can, the checkpoint covers it and only the others are read in full
+  const code =
+    unsupported.length === observed.disks.length ? 'BITMAPS_UNSUPPORTED' : 'DISKS_WITHOUT_BITMAPS';
   for (const d of unsupported) {
-    log.add('BITMAPS_UNSUPPORTED', `disk ${d.target} (${d.format}) cannot hold persistent bitmaps`);
+    log.add(code, `disk ${d.target} (${d.format}) cannot hold persistent bitmaps: read in full`);
   }
 }
 
@@ -151,16 +154,17 @@ function brokenInLineage(
   return out;
 }
 
-/** The checkpoint this run creates, or null when some disk cannot hold bitmaps. */
+/** The checkpoint this run creates over the disks that can hold bitmaps, or null for none. */
 function planNewCheckpoint(
   observed: ObservedDomain,
   owner: string | undefined,
 ): NewCheckpointPlan | null {
-  if (observed.disks.length === 0 || observed.disks.some((d) => !d.bitmapsSupported)) {
+  const disks = observed.disks.filter((d) => d.bitmapsSupported).map((d) => d.target);
+  if (disks.length === 0) {
     return null;
   }
   const mode = observed.domain.state === 'shut-off' ? 'offline' : 'live';
-  return { disks: observed.disks.map((d) => d.target), mode, ...(owner ? { owner } : {}) };
+  return { disks, mode, ...(owner ? { owner } : {}) };
 }
 
 /** Checkpoints this repository may still build on: the last snapshot's and the last full's. */

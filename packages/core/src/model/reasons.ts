@@ -53,7 +53,12 @@ export const REASONS = {
   BITMAPS_UNSUPPORTED: {
     effect: 'full',
     explanation:
-      'A disk cannot hold persistent dirty bitmaps (raw or block devices, qcow2 v2 images with compat=0.10), so only full backups are possible and no checkpoint is created.',
+      'No disk of the domain can hold persistent dirty bitmaps (raw or block devices, qcow2 v2 images with compat=0.10), so only full backups are possible and no checkpoint is created.',
+  },
+  DISKS_WITHOUT_BITMAPS: {
+    effect: 'info',
+    explanation:
+      'Some disks cannot hold persistent dirty bitmaps (raw or block devices, qcow2 v2 images with compat=0.10): they are read in full at every backup, while the other disks are backed up incrementally.',
   },
   BITMAP_MISSING: {
     effect: 'full',
@@ -103,7 +108,7 @@ export const REASONS = {
   FOREIGN_CHECKPOINTS_IGNORED: {
     effect: 'info',
     explanation:
-      'Checkpoints or bitmaps of other tools (names not starting with vv-) are present; they are left alone and do not affect the chain.',
+      'Checkpoints or bitmaps of other tools (names not starting with vv-), or of another virtvault lineage (another state folder or a fleet), are present; they are left alone and do not affect the chain.',
   },
   ORPHAN_CHECKPOINTS: {
     effect: 'info',

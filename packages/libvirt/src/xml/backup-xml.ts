@@ -13,6 +13,8 @@ export interface PullDiskSpec {
   scratchFile?: string;
   /** NBD export name. @default the target */
   exportName?: string;
+  /** `full` reads this disk whole in an incremental backup (a disk without bitmaps). */
+  backupMode?: 'full' | 'incremental';
 }
 
 /** A pull-mode backup: QEMU serves the disks over NBD on a unix socket. */
@@ -51,6 +53,9 @@ function pullDisk(d: PullDiskSpec): XmlNode {
     n['@_type'] = 'file';
     if (d.exportName !== undefined) {
       n['@_exportname'] = d.exportName;
+    }
+    if (d.backupMode !== undefined) {
+      n['@_backupmode'] = d.backupMode;
     }
     if (d.scratchFile !== undefined) {
       n['scratch'] = { '@_file': d.scratchFile };
