@@ -10,7 +10,7 @@ import type { Repository } from '@virtvault/repo';
 import {
   explainReason,
   fallbackToFull,
-  isLineageCheckpoint,
+  isLineageConcern,
   isOwnCheckpoint,
   planBackup,
   type BackupPlan,
@@ -92,8 +92,7 @@ function whose(name: string, lineage: DomainLineage): string {
   if (!isOwnCheckpoint(name)) {
     return '  [other tool]';
   }
-  const recorded = lineage.checkpoints.some((c) => c.name === name);
-  return recorded || isLineageCheckpoint(name, lineage.owner) ? '' : '  [other virtvault lineage]';
+  return isLineageConcern(name, lineage) ? '' : '  [other virtvault lineage]';
 }
 
 function printText(

@@ -8,23 +8,17 @@
  * apart: another lineage's checkpoints are left alone like another tool's. `vv-<ulid>` names,
  * from lineages without a tag (and from before tags), count as every lineage's.
  */
+import type { DomainLineage } from '../model/lineage.js';
 
 /** Prefix of every checkpoint and bitmap name we create. */
 export const CHECKPOINT_PREFIX = 'vv-';
 
-/** A lineage's owner tag: 8 lowercase hex digits. */
-const OWNER_TAG = /^[0-9a-f]{8}$/;
 /** `vv-<tag>-<rest>`. */
 const TAGGED = /^vv-([0-9a-f]{8})-(.+)$/;
 
 /** True when the checkpoint or bitmap name is virtvault's (of any lineage). */
 export function isOwnCheckpoint(name: string): boolean {
   return name.startsWith(CHECKPOINT_PREFIX) && name.length > CHECKPOINT_PREFIX.length;
-}
-
-/** True when `tag` has the shape of an owner tag. */
-export function isOwnerTag(tag: string): boolean {
-  return OWNER_TAG.test(tag);
 }
 
 /** The owner tag in a checkpoint name, or null for an untagged (or foreign) name. */
@@ -43,6 +37,19 @@ export function isLineageCheckpoint(name: string, owner: string | undefined): bo
   }
   const tag = checkpointOwner(name);
   return owner === undefined || tag === null || tag === owner;
+}
+
+/**
+ * True when the checkpoint or bitmap `name` found on a host is `lineage`'s concern: one it
+ * records, or one of its own by name ({@link isLineageCheckpoint}).
+ */
+export function isLineageConcern(
+  name: string,
+  lineage: Pick<DomainLineage, 'checkpoints' | 'owner'>,
+): boolean {
+  return (
+    lineage.checkpoints.some((c) => c.name === name) || isLineageCheckpoint(name, lineage.owner)
+  );
 }
 
 /** Our checkpoint name for a ULID (sortable by creation time), tagged with the lineage's owner. */

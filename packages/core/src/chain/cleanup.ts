@@ -10,7 +10,15 @@ import type { CleanupItem, CleanupWhy } from '../model/plan.js';
 import type { ReasonCode } from '../model/reasons.js';
 
 import { checkBitmaps, expectedBitmap } from './bitmap-health.js';
-import { checkpointSortKey, isLineageCheckpoint, isOwnCheckpoint } from './checkpoint-names.js';
+import { checkpointSortKey, isLineageConcern, isOwnCheckpoint } from './checkpoint-names.js';
+
+/** The names of every checkpoint and bitmap on the host. */
+export function hostNames(observed: ObservedDomain): string[] {
+  return [
+    ...observed.checkpoints.map((c) => c.name),
+    ...observed.disks.flatMap((d) => d.bitmaps.map((b) => b.name)),
+  ];
+}
 
 /**
  * Every name of ours the host or the lineage knows (lineage-deleted ones only if still on the
@@ -23,13 +31,8 @@ function ownNames(lineage: DomainLineage, observed: ObservedDomain): string[] {
       names.add(c.name);
     }
   }
-  const recorded = new Set(lineage.checkpoints.map((c) => c.name));
-  const onHost = [
-    ...observed.checkpoints.map((c) => c.name),
-    ...observed.disks.flatMap((d) => d.bitmaps.map((b) => b.name)),
-  ];
-  for (const name of onHost) {
-    if (recorded.has(name) || isLineageCheckpoint(name, lineage.owner)) {
+  for (const name of hostNames(observed)) {
+    if (isLineageConcern(name, lineage)) {
       names.add(name);
     }
   }

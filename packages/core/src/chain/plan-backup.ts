@@ -10,8 +10,8 @@ import type { BackupPlan, NewCheckpointPlan, RedefineAction } from '../model/pla
 import type { LevelPolicy } from '../model/policy.js';
 
 import { checkBitmaps } from './bitmap-health.js';
-import { isLineageCheckpoint, isOwnCheckpoint } from './checkpoint-names.js';
-import { planCleanup } from './cleanup.js';
+import { isLineageConcern, isOwnCheckpoint } from './checkpoint-names.js';
+import { hostNames, planCleanup } from './cleanup.js';
 import { diskChanges } from './disk-changes.js';
 import { lastFullIndex, policyFullCause } from './policy-full.js';
 import { ReasonLog } from './reason-log.js';
@@ -27,12 +27,7 @@ interface Base {
  * other virtvault lineages' (those this lineage does not record).
  */
 function foreignNames(lineage: DomainLineage, observed: ObservedDomain): string[] {
-  const recorded = new Set(lineage.checkpoints.map((c) => c.name));
-  const names = [
-    ...observed.checkpoints.map((c) => c.name),
-    ...observed.disks.flatMap((d) => d.bitmaps.map((b) => b.name)),
-  ];
-  const foreign = names.filter((n) => !recorded.has(n) && !isLineageCheckpoint(n, lineage.owner));
+  const foreign = hostNames(observed).filter((n) => !isLineageConcern(n, lineage));
   return [...new Set(foreign)].sort();
 }
 
