@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { CHAIN_BREAKERS } from '../chain/breakers.js';
+import type { DomainLineage } from '../model/lineage.js';
 import { fromQemuImgBitmap } from '../model/observed.js';
 
 import { type Case, FI, FII, ORPHAN, addDisk, checkCase, foreign, migrate } from './plan-cases.js';
@@ -16,6 +17,13 @@ import {
   healthy,
   patchBitmap,
 } from './plan-fixtures.js';
+
+/** Adds a second disk, vdb, to every snapshot of `l` (its checkpoints unchanged). */
+function withVdb(l: DomainLineage, source: string, format: string): void {
+  for (const s of l.snapshots) {
+    s.disks.push({ target: 'vdb', source, format, virtualSize: 10 * GIB });
+  }
+}
 
 /** peers.md chain breakers B1..B11 and their combinations. */
 const cases: Case[] = [
@@ -359,16 +367,7 @@ const cases: Case[] = [
   {
     name: 'a raw disk beside a qcow2 one, both in the parent: incremental, the raw one read in full',
     covers: ['B10', 'R:DISKS_WITHOUT_BITMAPS'],
-    lineage: edit(FI, (l) => {
-      for (const s of l.snapshots) {
-        s.disks.push({
-          target: 'vdb',
-          source: '/images/vm1-b.raw',
-          format: 'raw',
-          virtualSize: 10 * GIB,
-        });
-      }
-    }),
+    lineage: edit(FI, (l) => withVdb(l, '/images/vm1-b.raw', 'raw')),
     observed: edit(healthy(FI), (o) => {
       addDisk(o);
       const d = o.disks[1];
@@ -385,14 +384,7 @@ const cases: Case[] = [
     name: 'upgrade/reboot lost the bitmap on one of two disks',
     covers: ['B11', 'R:BITMAP_MISSING'],
     lineage: edit(FI, (l) => {
-      for (const s of l.snapshots) {
-        s.disks.push({
-          target: 'vdb',
-          source: '/images/vm1-b.qcow2',
-          format: 'qcow2',
-          virtualSize: 10 * GIB,
-        });
-      }
+      withVdb(l, '/images/vm1-b.qcow2', 'qcow2');
       for (const c of l.checkpoints) {
         c.disks.push({ target: 'vdb', bitmap: c.name });
       }
