@@ -57,7 +57,8 @@ export function hostOptions(cmd: Command): Command {
     .option('--state <dir>', 'state directory (embedded lineage)', '/var/lib/virtvault')
     .option(
       '--scratch <dir>',
-      "directory for NBD sockets and scratch files (short path; QEMU's user must reach it)",
+      "directory for NBD sockets and scratch files (short path; QEMU's user must reach it; " +
+        'room for what guests write during a backup, at least 256 MiB: SCRATCH_NO_SPACE below)',
       '/var/tmp/virtvault',
     );
 }
