@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 
@@ -222,6 +222,27 @@ describe('standalone backups through the virtvault binary', () => {
     );
     assert.ok(taken[0]?.json.reasons.includes('NO_PARENT'));
     await restoreAll(vm, taken);
+  });
+
+  it('a restore into a filesystem without room: RESTORE_NO_SPACE, nothing left behind', async () => {
+    // e2e-run's disks hold ~10 MiB of data each by now
+    const small = `${vv.dir}/small-out`;
+    await run('mkdir', ['-p', small]);
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', small]);
+    try {
+      for (const format of ['qcow2', 'raw']) {
+        const out = `${small}/${format}/made`;
+        const args = ['restore', '--repo', vv.repo, '--domain', 'e2e-run', '--output', out];
+        const r = await vv.cli([...args, '--format', format, '--json']);
+        assert.equal(r.code, 1, r.stdout);
+        const err = (JSON.parse(r.stdout) as { error: { code: string; message: string } }).error;
+        assert.equal(err.code, 'RESTORE_NO_SPACE', `${format}: ${err.message}`);
+        assert.match(err.message, /has no room left for disk vda/);
+        assert.deepEqual(await readdir(small), [], `${format}: no file or folder left`);
+      }
+    } finally {
+      await run('umount', [small]);
+    }
   });
 
   it('several domains in one run: a failure is reported and the rest goes on; --all', async () => {

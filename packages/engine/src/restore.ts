@@ -4,11 +4,12 @@
  * zeros inside a slot: only data is written.
  */
 import { chmodSync } from 'node:fs';
-import { open, rm, stat } from 'node:fs/promises';
+import { open, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 import { buildRestoredDomainXml, Connection } from '@virtvault/libvirt';
-import { NbdClient } from '@virtvault/nbd';
+import { hasErrorCode } from '@virtvault/core';
+import { NbdClient, NbdError } from '@virtvault/nbd';
 import { makeDirsSync, SnapshotReader, type DiskSlot, type Repository } from '@virtvault/repo';
 
 import { EngineError, interruptedError } from './errors.js';
@@ -199,6 +200,26 @@ async function restoreQcow2(
   }
 }
 
+/**
+ * `RESTORE_NO_SPACE` when `e` says the output's filesystem is full: the chunk workers writing a raw
+ * file report it as the repository's `REPO_NO_SPACE` (they only write the output in a restore),
+ * and qemu-nbd writing a qcow2 one as the server error `NBD_ENOSPC`; null for anything else.
+ */
+function noSpaceError(e: unknown, dir: string, target: string): EngineError | null {
+  const nbd = e instanceof NbdError && e.errnoName === 'NBD_ENOSPC';
+  if (!nbd && !hasErrorCode(e, 'REPO_NO_SPACE')) {
+    return null;
+  }
+  // the workers' message speaks of the repository and of backups: only its errno text is kept
+  const errno = /\((E[A-Z]+: [^)]*)\)/.exec(e instanceof Error ? e.message : '')?.[1];
+  return new EngineError(
+    'RESTORE_NO_SPACE',
+    `${dir} has no room left for disk ${target}${errno !== undefined ? ` (${errno})` : ''}: ` +
+      'its partial file is removed; free space there or restore somewhere else',
+    nbd ? { cause: e } : {},
+  );
+}
+
 /** The snapshot's disks named by `wanted` (all without it); a name it lacks is an error. */
 function selectDisks<D extends { target: string }>(disks: D[], wanted?: readonly string[]): D[] {
   if (wanted === undefined) {
@@ -215,12 +236,50 @@ function selectDisks<D extends { target: string }>(disks: D[], wanted?: readonly
   return disks.filter((d) => wanted.includes(d.target));
 }
 
-/** Restores the disks of a snapshot into `outputDir`; a failed disk's partial file is removed. */
+/** Restores one disk of the snapshot `reader` reads into `file`. */
+async function restoreDisk(
+  o: RestoreOptions,
+  reader: SnapshotReader,
+  d: { target: string; virtualSize: number },
+  file: string,
+  format: 'qcow2' | 'raw',
+): Promise<RestoredDisk> {
+  const progress = { target: d.target, bytesWritten: 0, virtualSize: d.virtualSize };
+  const slots: Slots = (writeTo) =>
+    untilAborted(reader.readSlots(d.target, writeTo === undefined ? {} : { writeTo }), o.signal);
+  const written = (n: number): void => {
+    progress.bytesWritten += n;
+    o.onProgress?.(progress);
+  };
+  try {
+    await (format === 'raw' ? restoreRaw : restoreQcow2)(file, d.virtualSize, slots, written);
+  } catch (e) {
+    throw noSpaceError(e, o.outputDir, d.target) ?? e;
+  }
+  return { ...progress, path: file, format };
+}
+
+/** Removes what a failed restore made: its files, then the folders it created, if empty. */
+async function undo(files: readonly string[], dirs: readonly string[]): Promise<void> {
+  for (const f of files) {
+    await rm(f, { force: true });
+  }
+  for (const d of [...dirs].reverse()) {
+    await rmdir(d).catch(() => undefined);
+  }
+}
+
+/**
+ * Restores the disks of a snapshot into `outputDir`, all of them or nothing: on a failure every
+ * file it wrote and every folder it created is removed, so the same restore can simply be run
+ * again (a disk restored before the failure would otherwise be refused as an existing file).
+ */
 export async function restoreSnapshot(o: RestoreOptions): Promise<RestoredDisk[]> {
   const reader = new SnapshotReader(o.repo, o.domainUuid, o.snapshotId);
   await reader.open();
   const format = o.format ?? 'qcow2';
-  const out: RestoredDisk[] = [];
+  const files: string[] = [];
+  let created: string[] = [];
   try {
     const disks = selectDisks(reader.manifest.disks, o.disks);
     // every target checked before the first is written: not after hours of restoring the others
@@ -229,33 +288,25 @@ export async function restoreSnapshot(o: RestoreOptions): Promise<RestoredDisk[]
     }
     // searchable, not listable, whatever the umask (the agent's unit has 0077): an unprivileged
     // QEMU of a domain defined on these disks must pass through to them
-    for (const dir of makeDirsSync(o.outputDir)) {
+    created = makeDirsSync(o.outputDir);
+    for (const dir of created) {
       chmodSync(dir, 0o711);
     }
+    const out: RestoredDisk[] = [];
     for (const d of disks) {
       if (o.signal?.aborted === true) {
         throw interrupted(o.signal);
       }
       const file = path.join(o.outputDir, `${d.target}.${format}`);
-      const progress = { target: d.target, bytesWritten: 0, virtualSize: d.virtualSize };
-      const slots: Slots = (writeTo) =>
-        untilAborted(
-          reader.readSlots(d.target, writeTo === undefined ? {} : { writeTo }),
-          o.signal,
-        );
-      const written = (n: number): void => {
-        progress.bytesWritten += n;
-        o.onProgress?.(progress);
-      };
-      try {
-        await (format === 'raw' ? restoreRaw : restoreQcow2)(file, d.virtualSize, slots, written);
-      } catch (e) {
-        await rm(file, { force: true });
-        throw e;
-      }
-      out.push({ ...progress, path: file, format });
+      // checked again just before: only a file this restore creates is ever removed by it
+      await refuseExisting(file);
+      files.push(file);
+      out.push(await restoreDisk(o, reader, d, file, format));
     }
     return out;
+  } catch (e) {
+    await undo(files, created);
+    throw e;
   } finally {
     await reader.close();
   }

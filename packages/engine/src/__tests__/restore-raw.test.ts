@@ -102,6 +102,49 @@ describe('raw restore', () => {
     }
   });
 
+  it('all or nothing: a failure on the second disk removes the first and the folder it made', async () => {
+    const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 's4' });
+    await w.open();
+    // two slots each: the stop lands between vdb's slots
+    for (const target of ['vda', 'vdb']) {
+      await w.startDisk({ target, virtualSize: 2 * CS, source: target, format: 'raw' });
+      await w.putSlot(target, 0, randomBytes(CS));
+      await w.putSlot(target, 1, randomBytes(CS));
+    }
+    await w.commit(COMMIT);
+    const out = path.join(dir, 'out-all', 'deeper');
+    const stop = new AbortController();
+    await assert.rejects(
+      restoreSnapshot({
+        repo,
+        domainUuid: DOMAIN.uuid,
+        snapshotId: 's4',
+        outputDir: out,
+        format: 'raw',
+        signal: stop.signal,
+        onProgress: (p) => {
+          if (p.target === 'vdb') {
+            stop.abort(new Error('interrupted by SIGTERM'));
+          }
+        },
+      }),
+      { code: 'RESTORE_INTERRUPTED' },
+    );
+    await assert.rejects(stat(path.join(dir, 'out-all')), { code: 'ENOENT' }, 'folders removed');
+    // and the same restore simply runs again
+    const again = await restoreSnapshot({
+      repo,
+      domainUuid: DOMAIN.uuid,
+      snapshotId: 's4',
+      outputDir: out,
+      format: 'raw',
+    });
+    assert.deepEqual(
+      again.map((d) => d.target),
+      ['vda', 'vdb'],
+    );
+  });
+
   it('checks every target before writing any, and refuses a disk the snapshot lacks', async () => {
     const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 's3' });
     await w.open();
