@@ -329,6 +329,12 @@ describe('field failures: every broken chain recovers in the next run', () => {
       assert.equal(await virsh(lab, host, 'checkpoint-list', VM, '--name'), before);
       assert.match(await virsh(lab, host, 'domjobinfo', VM), /Job type:\s+None/);
       assert.deepEqual(await readdir(tiny), []);
+      // doctor says so before the next run does
+      const doctorArgs = ['doctor', '--json', '--domain', VM, '--repo', vv.repo];
+      const d = await vv.cli([...doctorArgs, ...args.slice(args.indexOf('--connect'))]);
+      const scratch = (JSON.parse(d.stdout) as { scratch: { problem: { code: string } | null } })
+        .scratch;
+      assert.equal(scratch.problem?.code, 'SCRATCH_NO_SPACE', d.stdout);
     } finally {
       await run('umount', [tiny]);
     }

@@ -28,6 +28,12 @@ export {
   type OpenHypervisor,
 } from './hypervisor.js';
 export { imageInfo, type ImageInfo } from './qemu-img.js';
+export {
+  scratchRoom,
+  scratchVerdict,
+  SCRATCH_MIN_FREE,
+  type ScratchRoom,
+} from './scratch-space.js';
 export { QemuNbd, type QemuNbdOptions } from './qemu-nbd.js';
 export {
   restoreSnapshot,

@@ -9,6 +9,7 @@
  * hold makes the backup say so.
  */
 import { stat, statfs } from 'node:fs/promises';
+import path from 'node:path';
 
 import { formatBytes as size } from '@virtvault/core';
 import type { DiskInfo } from '@virtvault/libvirt';
@@ -27,24 +28,60 @@ async function fileBytes(file: string | undefined): Promise<number | null> {
   return s?.isFile() === true ? s.blocks * 512 : null;
 }
 
+/** The image files of `disks` (top image and backing files); undefined for non-file layers. */
+export function imageFiles(disks: readonly DiskInfo[]): (string | undefined)[] {
+  return disks.flatMap((d) => [d.source, ...d.backingChain]).map((s) => s?.file);
+}
+
 /**
- * Bytes of data the images of `disks` hold on this host (top image and backing files), which
- * bounds what copy-before-write can put into the scratch; null when no disk's could be told
- * (block devices, network disks).
+ * Bytes of data the image `files` hold on this host, which bounds what copy-before-write can put
+ * into the scratch; null when none could be told (block devices, network disks).
  */
-export async function heldBytes(disks: readonly DiskInfo[]): Promise<number | null> {
-  const files = disks.flatMap((d) => [d.source, ...d.backingChain]).map((s) => s?.file);
+export async function heldBytes(files: readonly (string | undefined)[]): Promise<number | null> {
   const sizes = await Promise.all(files.map(fileBytes));
   const known = sizes.filter((n): n is number => n !== null);
   return known.length === 0 ? null : known.reduce((a, b) => a + b, 0);
 }
 
+/** Free bytes of the filesystem that holds `dir`, or will once it is created. */
+async function freeBytes(dir: string): Promise<number> {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    try {
+      const fs = await statfs(d);
+      return fs.bavail * fs.bsize;
+    } catch (e) {
+      if ((e as { code?: unknown }).code !== 'ENOENT' || d === path.dirname(d)) {
+        throw e;
+      }
+    }
+  }
+}
+
+/** The scratch folder's free space against what the disks hold. */
+export interface ScratchRoom {
+  /** The folder. */
+  dir: string;
+  /** Free bytes there. */
+  free: number;
+  /** Bytes the disks' images hold, null when unknown. */
+  held: number | null;
+}
+
+/** Measures the room of scratch folder `dir` for the image `files` (see {@link imageFiles}). */
+export async function scratchRoom(
+  dir: string,
+  files: readonly (string | undefined)[],
+): Promise<ScratchRoom> {
+  const [free, held] = await Promise.all([freeBytes(dir), heldBytes(files)]);
+  return { dir: path.resolve(dir), free, held };
+}
+
 /**
- * The verdict on `free` bytes of scratch for disks holding `held` bytes (null: unknown): throws
+ * The verdict on a scratch folder with `free` bytes for disks holding `held` (null: unknown): throws
  * `SCRATCH_NO_SPACE` below {@link SCRATCH_MIN_FREE} (or `held`, if less), returns a note when
  * `free` is less than `held`, else null. Pure.
  */
-export function scratchVerdict(dir: string, free: number, held: number | null): string | null {
+export function scratchVerdict({ dir, free, held }: ScratchRoom): string | null {
   const floor = Math.min(held ?? SCRATCH_MIN_FREE, SCRATCH_MIN_FREE);
   if (free < floor) {
     throw new EngineError(
@@ -70,6 +107,5 @@ export async function checkScratchRoom(
   dir: string,
   disks: readonly DiskInfo[],
 ): Promise<string | null> {
-  const [fs, held] = await Promise.all([statfs(dir), heldBytes(disks)]);
-  return scratchVerdict(dir, fs.bavail * fs.bsize, held);
+  return scratchVerdict(await scratchRoom(dir, imageFiles(disks)));
 }

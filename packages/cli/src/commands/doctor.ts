@@ -22,7 +22,7 @@ import {
 
 import { closeAll } from '../close-all.js';
 import type { CliContext } from '../context.js';
-import { guard, printJson } from '../output.js';
+import { formatBytes, guard, printJson } from '../output.js';
 import { loadEngine } from '../lazy.js';
 import { openLineage, RepositoryCache } from '../standalone.js';
 
@@ -95,13 +95,67 @@ function whose(name: string, lineage: DomainLineage): string {
   return isLineageConcern(name, lineage) ? '' : '  [other virtvault lineage]';
 }
 
-function printText(
-  ctx: CliContext,
-  observed: ObservedDomain,
-  lineage: DomainLineage,
-  plan: BackupPlan,
-  fixed: FixAction[] | null,
-): void {
+/** The scratch folder's room as the next backup of a running domain will find it. */
+interface ScratchReport {
+  /** The folder. */
+  dir: string;
+  /** Free bytes there. */
+  free: number;
+  /** Bytes the disks' top images hold (backing files not counted), null when unknown. */
+  held: number | null;
+  /** Why the next backup will be refused (`SCRATCH_NO_SPACE`), or null. */
+  problem: { code: string; message: string } | null;
+  /** The warning the next backup will carry, or null. */
+  note: string | null;
+}
+
+/** The scratch report for a running domain; null for a stopped one (no scratch images). */
+async function scratchReport(dir: string, observed: ObservedDomain): Promise<ScratchReport | null> {
+  if (observed.domain.state === 'shut-off') {
+    return null;
+  }
+  const { scratchRoom, scratchVerdict } = await loadEngine();
+  const room = await scratchRoom(
+    dir,
+    observed.disks.map((d) => d.source),
+  );
+  try {
+    return { ...room, problem: null, note: scratchVerdict(room) };
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    const problem = {
+      code: typeof code === 'string' ? code : 'INTERNAL',
+      message: e instanceof Error ? e.message : String(e),
+    };
+    return { ...room, problem, note: null };
+  }
+}
+
+function printScratch(w: (s: string) => void, s: ScratchReport | null): void {
+  if (s === null) {
+    return;
+  }
+  const held = s.held === null ? 'unknown' : formatBytes(s.held);
+  w(`
+scratch folder ${s.dir}: ${formatBytes(s.free)} free, the disks hold ${held}`);
+  if (s.problem !== null) {
+    w(`  the next backup will be refused: ${s.problem.code}: ${s.problem.message}`);
+  } else if (s.note !== null) {
+    w(`  ${s.note}`);
+  }
+}
+
+/** What doctor found, for the text report. */
+interface Findings {
+  observed: ObservedDomain;
+  lineage: DomainLineage;
+  plan: BackupPlan;
+  fixed: FixAction[] | null;
+  scratch: ScratchReport | null;
+}
+
+function printText(ctx: CliContext, f: Findings): void {
+  const { observed, lineage, plan, fixed } = f;
   const w = (s: string) => ctx.stdout.write(`${s}\n`);
   const d = observed.domain;
   w(
@@ -154,9 +208,10 @@ function printText(
       `  ${fixed ? 'cleaned' : 'will clean up'} ${c.checkpoint} (${c.why}${c.reason ? `, ${c.reason}` : ''})`,
     );
   }
-  for (const f of fixed ?? []) {
-    w(`  fix: ${f.action}: ${f.ok ? 'done' : `FAILED (${f.error ?? ''})`}`);
+  for (const a of fixed ?? []) {
+    w(`  fix: ${a.action}: ${a.ok ? 'done' : `FAILED (${a.error ?? ''})`}`);
   }
+  printScratch(w, f.scratch);
 }
 
 /**
@@ -204,15 +259,17 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
         planBackup(view, observed, { level: 'auto' }, ctx.now()),
       );
       const fixed = o.fix ? await fix(hv.hypervisor, domain.uuid, plan) : null;
+      const scratch = await scratchReport(o.scratch, observed);
       if (o.json) {
         printJson(ctx, {
           observed,
           lineage: { ...view, checkpoints: view.checkpoints.map(({ xml: _x, ...c }) => c) },
           plan,
           fixed,
+          scratch,
         });
       } else {
-        printText(ctx, observed, view, plan, fixed);
+        printText(ctx, { observed, lineage: view, plan, fixed, scratch });
       }
     } finally {
       await closeAll(
