@@ -22,7 +22,7 @@ import {
 
 import { closeAll } from '../close-all.js';
 import type { CliContext } from '../context.js';
-import { formatBytes, guard, printJson } from '../output.js';
+import { errorFields, formatBytes, guard, printJson } from '../output.js';
 import { loadEngine } from '../lazy.js';
 import { openLineage, RepositoryCache } from '../standalone.js';
 
@@ -122,11 +122,8 @@ async function scratchReport(dir: string, observed: ObservedDomain): Promise<Scr
   try {
     return { ...room, problem: null, note: scratchVerdict(room) };
   } catch (e) {
-    const code = (e as { code?: unknown }).code;
-    const problem = {
-      code: typeof code === 'string' ? code : 'INTERNAL',
-      message: e instanceof Error ? e.message : String(e),
-    };
+    const { code, message } = errorFields(e);
+    const problem = { code, message };
     return { ...room, problem, note: null };
   }
 }
