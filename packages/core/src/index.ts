@@ -21,3 +21,4 @@ export * from './ulid.js';
 export * from './run-pool.js';
 export * from './semaphore.js';
 export * from './format-bytes.js';
+export * from './zero-fill.js';

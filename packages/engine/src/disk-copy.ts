@@ -2,7 +2,7 @@
  * Copies one disk from an NBD export into a snapshot writer: walks the extents (allocation, and
  * the dirty bitmap for incrementals), plans each slot and reads only what the plan needs.
  */
-import { runPool, Semaphore } from '@virtvault/core';
+import { runPool, Semaphore, zeroFill } from '@virtvault/core';
 import { NbdClient, walkExtents } from '@virtvault/nbd';
 import type { SnapshotWriter, SlotRange as RepoPatchRange } from '@virtvault/repo';
 
@@ -91,10 +91,10 @@ async function readSlot(o: CopyDiskOptions, start: number): Promise<Uint8Array> 
 function zeroGaps(buf: Buffer, reads: readonly { offset: number; length: number }[]): void {
   let at = 0;
   for (const r of reads) {
-    buf.fill(0, at, r.offset);
+    zeroFill(buf, at, r.offset);
     at = r.offset + r.length;
   }
-  buf.fill(0, at);
+  zeroFill(buf, at);
 }
 
 /**
@@ -207,7 +207,7 @@ function putRanges(
         reads.push(readInto(o, view, start + r.offset, 0, r.length));
         read += r.length;
       } else {
-        view.fill(0);
+        zeroFill(view);
       }
       out.push({ offsetInSlot: r.offset, data: view, ...(r.read ? {} : { zero: true }) });
     }

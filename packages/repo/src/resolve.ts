@@ -1,5 +1,7 @@
 import fs from 'node:fs';
 
+import { zeroFill } from '@virtvault/core/zero-fill';
+
 import { RepoError } from './errors.js';
 import { decodeChunkHeader } from './format/chunk-header.js';
 import { CHUNK_HEADER_BYTES, ChunkKind, ZERO_DIGEST_HEX } from './format/constants.js';
@@ -100,7 +102,7 @@ export function layRanges(
 ): void {
   for (const r of ranges) {
     if (r.digest === ZERO_DIGEST_HEX) {
-      out.fill(0, r.slotOffset, r.slotOffset + r.length);
+      zeroFill(out, r.slotOffset, r.slotOffset + r.length);
       continue;
     }
     const src = data(r.digest);

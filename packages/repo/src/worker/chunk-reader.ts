@@ -7,6 +7,8 @@
  */
 import fs from 'node:fs';
 
+import { zeroFill } from '@virtvault/core/zero-fill';
+
 import { RepoError, isErrno } from '../errors.js';
 import { dataRuns, type DataRun } from '../data-runs.js';
 import { ChunkDecoder, chunkDigest, decodeChunk } from '../format/chunk-codec.js';
@@ -336,8 +338,8 @@ function readAt(fd: number, buf: Buffer, pos: number, digest: string): void {
 function zeroGaps(out: Buffer, ranges: readonly PatchRange[]): void {
   let at = 0;
   for (const r of ranges) {
-    out.fill(0, at, r.slotOffset);
+    zeroFill(out, at, r.slotOffset);
     at = r.slotOffset + r.length;
   }
-  out.fill(0, at);
+  zeroFill(out, at);
 }
