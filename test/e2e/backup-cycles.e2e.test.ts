@@ -245,6 +245,42 @@ describe('standalone backups through the virtvault binary', () => {
     }
   });
 
+  it('a backup into a repository without room: REPO_NO_SPACE, nothing recorded, the chain goes on', async () => {
+    const vm = 'e2e-run';
+    const lastIn = async (repo: string): Promise<string[]> => {
+      const r = await vv.cli(['snapshots', '--repo', repo, '--domain', vm, '--json']);
+      assert.equal(r.code, 0, r.stdout);
+      return (JSON.parse(r.stdout) as { snapshots: { id: string }[] }).snapshots.map((s) => s.id);
+    };
+    const before = await lastIn(vv.repo);
+    const checkpoints = await virsh(lab, 'a', 'checkpoint-list', vm, '--name');
+    // e2e-run's two disks hold ~10 MiB of data each: a full does not fit in 4 MiB
+    const small = `${vv.dir}/small-repo`;
+    await run('mkdir', ['-p', small]);
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', small]);
+    try {
+      const args = ['backup', '--domain', vm, '--repo', `${small}/repo`, '--json'];
+      const r = await vv.cli([...args, ...(await vv.hostArgs('a'))]);
+      assert.equal(r.code, 1, r.stdout);
+      const err = (JSON.parse(r.stdout) as { error: { code: string; message: string } }).error;
+      assert.equal(err.code, 'REPO_NO_SPACE', err.message);
+      assert.match(err.message, /free space or raise the quota/);
+      assert.deepEqual(await lastIn(`${small}/repo`), [], 'no snapshot in the full repository');
+      const { stdout: temps } = await run('find', [small, '-name', '.tmp-*']);
+      assert.equal(temps, '', 'no chunk temp left behind');
+    } finally {
+      await run('umount', [small]);
+    }
+    assert.equal(await virsh(lab, 'a', 'checkpoint-list', vm, '--name'), checkpoints);
+    assert.match(await virsh(lab, 'a', 'domjobinfo', vm), /Job type:\s+None/);
+    // the lineage is as it was: the next run continues the chain in the first repository
+    await writeRound(lab, vm, ['vda'], 4);
+    const next = await vv.backup(vm, 'a');
+    assert.equal(next.level, 'incremental', JSON.stringify(next.reasons));
+    assert.equal(next.parent, before.at(-1));
+    assert.deepEqual(await lastIn(vv.repo), [...before, next.snapshot]);
+  });
+
   it('several domains in one run: a failure is reported and the rest goes on; --all', async () => {
     interface Many {
       runs: { domain: string; ok: boolean; backup?: BackupJson; error?: { code: string } }[];
