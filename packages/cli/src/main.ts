@@ -17,6 +17,11 @@ import { buildProgram } from './program.js';
 // Liftoff only does not (measured: 1.7 -> 0.9 s CPU, 212 -> 123 MiB peak for open + 50 queries).
 // Set before anything instantiates it.
 v8.setFlagsFromString('--liftoff-only');
+// Each function of that module is compiled on its first call (V8's default), but the whole module
+// is still validated up front: ~9 MB of code, most of which a command never runs. Validated on
+// first call instead (measured with callgrind, opening the bench's lineage store:
+// 2.76 -> 2.50 G instructions).
+v8.setFlagsFromString('--wasm-lazy-validation');
 // A command lives seconds, on hosts whose cores the VMs need: V8's default budget sends much of our
 // JavaScript to TurboFan on background threads (perf of an incremental backup on 2 cores: ~0.3 s of
 // CPU compiling, beside workers short of it). Four times the budget still optimises the hot loops.

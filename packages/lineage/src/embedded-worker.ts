@@ -10,12 +10,12 @@
 import { readFile } from 'node:fs/promises';
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 
 import { findTemplate, initError, prepareDataDir } from './data-dir.js';
 import { LineageError } from './errors.js';
-import { pgliteOptions } from './pglite-start.js';
+import { pgliteOptions, startPGlite } from './pglite-start.js';
 import type { ServerInput, ServerMessage } from './embedded-server.js';
 
 function portOf(): MessagePort {
@@ -33,7 +33,7 @@ async function openDataDir(dataDir: string): Promise<PGlite> {
   } catch (e) {
     throw initError(e, dataDir);
   }
-  return PGlite.create(dataDir, pgliteOptions());
+  return startPGlite(dataDir, pgliteOptions());
 }
 
 /** In memory (tests), PGlite loads the template itself: ~240 MiB peak instead of initdb's ~500. */
@@ -49,7 +49,7 @@ async function start(input: ServerInput): Promise<void> {
   const db =
     input.dataDir !== undefined
       ? await openDataDir(input.dataDir)
-      : await PGlite.create({ ...pgliteOptions(), ...(await inMemoryTemplate()) });
+      : await startPGlite(undefined, { ...pgliteOptions(), ...(await inMemoryTemplate()) });
   const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 1 });
   try {
     await server.start();

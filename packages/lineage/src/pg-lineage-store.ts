@@ -61,6 +61,9 @@ export class PgLineageStore implements LineageStore {
     const sql = postgres(options.url, {
       max: options.max ?? 4,
       connect_timeout: options.connectTimeoutSec ?? 10,
+      // no SQL of ours sends or returns arrays: the catalog query that postgres.js makes on every
+      // connection to parse them is one of the ~30 round trips a backup makes to its lineage
+      fetch_types: false,
       onnotice: () => undefined,
     });
     try {

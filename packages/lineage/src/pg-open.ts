@@ -10,7 +10,8 @@ import { loadQueries } from './sql-files.js';
 
 /** A migrated pool; `what` names the store in errors (`fleet`, `token`, `report`). */
 export async function openMigrated(url: string, max: number, what: string): Promise<Sql> {
-  const sql = postgres(url, { max, onnotice: () => undefined });
+  // no SQL of ours sends or returns arrays (see pg-lineage-store.ts)
+  const sql = postgres(url, { max, fetch_types: false, onnotice: () => undefined });
   try {
     await migrate(sql, await loadQueries());
   } catch (e) {
