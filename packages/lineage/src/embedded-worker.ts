@@ -15,7 +15,7 @@ import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 
 import { findTemplate, initError, prepareDataDir } from './data-dir.js';
 import { LineageError } from './errors.js';
-import { pgliteOptions, startPGlite } from './pglite-start.js';
+import { startPGlite } from './pglite-start.js';
 import type { ServerInput, ServerMessage } from './embedded-server.js';
 
 function portOf(): MessagePort {
@@ -33,7 +33,7 @@ async function openDataDir(dataDir: string): Promise<PGlite> {
   } catch (e) {
     throw initError(e, dataDir);
   }
-  return startPGlite(dataDir, pgliteOptions());
+  return startPGlite(dataDir);
 }
 
 /** In memory (tests), PGlite loads the template itself: ~240 MiB peak instead of initdb's ~500. */
@@ -49,7 +49,7 @@ async function start(input: ServerInput): Promise<void> {
   const db =
     input.dataDir !== undefined
       ? await openDataDir(input.dataDir)
-      : await startPGlite(undefined, { ...pgliteOptions(), ...(await inMemoryTemplate()) });
+      : await startPGlite(undefined, await inMemoryTemplate());
   const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 1 });
   try {
     await server.start();

@@ -26,18 +26,22 @@ class ServedPGlite extends PGlite {
   }
 }
 
-/** Starts PGlite on `dataDir` (or in memory with `options` alone) and waits until it is ready. */
+/**
+ * Starts PGlite with the options of every embedded lineage instance on `dataDir` (or in memory,
+ * from `extra.loadDataDir` when given) and waits until it is ready.
+ */
 export async function startPGlite(
   dataDir: string | undefined,
-  options: PGliteOptions,
+  extra: Pick<PGliteOptions, 'loadDataDir'> = {},
 ): Promise<PGlite> {
+  const options = { ...pgliteOptions(), ...extra };
   const db = dataDir === undefined ? new ServedPGlite(options) : new ServedPGlite(dataDir, options);
   await db.waitReady;
   return db;
 }
 
 /** PGlite options of every embedded lineage instance. */
-export function pgliteOptions(): PGliteOptions {
+function pgliteOptions(): PGliteOptions {
   return { startParams: [...PGlite.defaultStartParams, ...SMALL_FOOTPRINT] };
 }
 
@@ -47,6 +51,6 @@ export function pgliteOptions(): PGliteOptions {
  * why only a child process or the template generator calls it.
  */
 export async function initdbInProcess(dir: string): Promise<void> {
-  const db = await startPGlite(dir, pgliteOptions());
+  const db = await startPGlite(dir);
   await db.close();
 }
