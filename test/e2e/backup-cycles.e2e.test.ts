@@ -312,4 +312,27 @@ describe('standalone backups through the virtvault binary', () => {
     assert.equal((await vv.cli(['backup', '--all', '--domain', 'x', ...common])).code, 2);
     assert.equal((await vv.cli(['backup', ...common])).code, 2);
   });
+
+  it('a backup that fails before its copy leaves no new repository behind', async () => {
+    const fresh = `${vv.dir}/never-made`;
+    const args = ['backup', '--domain', 'e2e-nosuch', '--json', ...(await vv.hostArgs('a'))];
+    const r = await vv.cli([...args, '--repo', fresh]);
+    assert.equal(r.code, 1, r.stdout);
+    assert.equal(
+      (JSON.parse(r.stdout) as { error: { code: string } }).error.code,
+      'VIR_ERR_NO_DOMAIN',
+    );
+    await assert.rejects(stat(fresh), { code: 'ENOENT' }, 'no folder made for the repository');
+    // an empty folder stays empty; one holding other files is refused before anything is done
+    await run('mkdir', [fresh]);
+    assert.equal((await vv.cli([...args, '--repo', fresh])).code, 1);
+    assert.deepEqual(await readdir(fresh), []);
+    await run('touch', [`${fresh}/notes.txt`]);
+    const other = await vv.cli([...args, '--repo', fresh]);
+    assert.equal(
+      (JSON.parse(other.stdout) as { error: { code: string } }).error.code,
+      'REPO_NOT_FOUND',
+    );
+    assert.deepEqual(await readdir(fresh), ['notes.txt']);
+  });
 });

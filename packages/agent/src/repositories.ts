@@ -2,18 +2,15 @@
  * The agent's repositories by configured name: opened once, created when the configuration says
  * so, and the repository operations the agent API offers (manifests, prune, GC).
  */
-import { readdir } from 'node:fs/promises';
-
 import type { SnapshotManifest, VerifyState } from '@virtvault/core';
 import type { AgentGcResult, AgentPruneRequest, AgentPruneResult } from '@virtvault/proto';
 import {
   collectGarbage,
-  mayBeBeingCreated,
   prune,
   readManifests,
   readVerifyResults,
+  openOrInit,
   Repository,
-  RepoError,
 } from '@virtvault/repo';
 
 import type { RepositoryConfig } from './config.js';
@@ -114,32 +111,11 @@ export class RepositorySet {
 }
 
 async function openOrCreate(c: RepositoryConfig): Promise<Repository> {
+  if (c.create) {
+    // another agent sharing the folder may be making it right now: openOrInit shares its result
+    return openOrInit(c.path);
+  }
   const repo = new Repository(c.path);
-  try {
-    await repo.open();
-    return repo;
-  } catch (e) {
-    if (!c.create || !(e instanceof RepoError) || e.code !== 'REPO_NOT_FOUND') {
-      throw e;
-    }
-  }
-  const entries = await readdir(c.path).catch(() => [] as string[]);
-  // another agent sharing the folder may be creating it right now
-  if (!mayBeBeingCreated(entries)) {
-    throw new AgentError(
-      'REPO_NOT_FOUND',
-      `${c.path} is neither empty nor a virtvault repository; not creating one there`,
-    );
-  }
-  try {
-    return await Repository.init(c.path);
-  } catch (e) {
-    if (e instanceof RepoError && e.code === 'REPO_EXISTS') {
-      // the other creator won; its repository is ours too
-      const repo = new Repository(c.path);
-      await repo.open();
-      return repo;
-    }
-    throw e;
-  }
+  await repo.open();
+  return repo;
 }

@@ -1,8 +1,6 @@
 /**
  * Opening repositories and finding snapshots by domain name or UUID, for every command.
  */
-import { readdir } from 'node:fs/promises';
-
 import type { SnapshotManifest } from '@virtvault/core';
 import type { DamagedSnapshot, Repository } from '@virtvault/repo';
 
@@ -11,25 +9,13 @@ import { CliError } from './output.js';
 
 /** Opens a repository; with `create`, a missing or empty directory becomes a new repository. */
 export async function openRepository(dir: string, create = false): Promise<Repository> {
-  const { Repository, RepoError } = await loadRepo();
+  const { openOrInit, Repository } = await loadRepo();
+  if (create) {
+    return openOrInit(dir);
+  }
   const repo = new Repository(dir);
-  try {
-    await repo.open();
-    return repo;
-  } catch (e) {
-    if (!create || !(e instanceof RepoError) || e.code !== 'REPO_NOT_FOUND') {
-      throw e;
-    }
-  }
-  const entries = await readdir(dir).catch(() => [] as string[]);
-  if (entries.length > 0) {
-    throw new CliError(
-      'REPO_NOT_FOUND',
-      `${dir} is not empty and holds no virtvault repository; give an empty or new directory`,
-      1,
-    );
-  }
-  return Repository.init(dir);
+  await repo.open();
+  return repo;
 }
 
 /** A committed snapshot with its verify state. */

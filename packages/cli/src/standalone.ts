@@ -146,13 +146,35 @@ function damagedLineageHint(e: unknown, dir: string): unknown {
 /** Repositories opened once per path for the whole command. */
 export class RepositoryCache implements ManifestSource {
   readonly #repos = new Map<string, Promise<Repository>>();
+  /** Paths {@link prepare} found no repository in, to be made by their first {@link get}. */
+  readonly #creatable = new Set<string>();
 
-  /** Opens (creating when asked and missing) the repository at `dir`. */
-  get(dir: string, create = false): Promise<Repository> {
+  /**
+   * Opens the repository at `dir` for backups. Where there is none yet and the directory is
+   * missing or empty, nothing is made now: the first {@link get} (the backup's, once the domain
+   * was found and the run planned) makes it, so a run that fails before that (a mistyped domain,
+   * libvirt unreachable) leaves no empty repository behind. A directory holding other files is
+   * refused at once (`REPO_NOT_FOUND`).
+   */
+  async prepare(dir: string): Promise<void> {
+    const key = path.resolve(dir);
+    if (this.#repos.has(key) || this.#creatable.has(key)) {
+      return;
+    }
+    const repo = await (await loadRepo()).openIfPresent(key);
+    if (repo === null) {
+      this.#creatable.add(key);
+    } else {
+      this.#repos.set(key, Promise.resolve(repo));
+    }
+  }
+
+  /** Opens the repository at `dir` (making it when {@link prepare} found none there). */
+  get(dir: string): Promise<Repository> {
     const key = path.resolve(dir);
     let p = this.#repos.get(key);
     if (p === undefined) {
-      p = openRepository(key, create);
+      p = openRepository(key, this.#creatable.has(key));
       this.#repos.set(key, p);
     }
     return p;
@@ -160,13 +182,25 @@ export class RepositoryCache implements ManifestSource {
 
   /** Committed manifests of one domain; a damaged one is left out (the planner takes it as gone). */
   async listManifests(repository: string, domainUuid: string): Promise<SnapshotManifest[]> {
+    if (this.#notMadeYet(repository)) {
+      return [];
+    }
     const repo = await this.get(repository);
     return (await (await loadRepo()).readManifests(repo, domainUuid)).manifests;
   }
 
   /** Verify results recorded in the repository (`verify.json`) for one domain's snapshots. */
   async verifyResults(repository: string, domainUuid: string): Promise<Map<string, VerifyState>> {
+    if (this.#notMadeYet(repository)) {
+      return new Map();
+    }
     return (await loadRepo()).readVerifyResults(await this.get(repository), domainUuid);
+  }
+
+  /** True for a repository still to be made: it holds nothing, and reading it must not make it. */
+  #notMadeYet(repository: string): boolean {
+    const key = path.resolve(repository);
+    return this.#creatable.has(key) && !this.#repos.has(key);
   }
 
   /** Closes every repository. */

@@ -5,6 +5,7 @@
 export { RepoError } from './errors.js';
 export { makeDirsSync } from './make-dirs.js';
 export { mayBeBeingCreated, Repository } from './repository.js';
+export { openIfPresent, openOrInit } from './open-or-init.js';
 export type { RepositoryOptions, InitOptions, SnapshotRef } from './repository.js';
 export { SnapshotWriter } from './writer.js';
 export type { WriterOptions, DiskSpec, CommitInfo, PutPatchOptions } from './writer.js';

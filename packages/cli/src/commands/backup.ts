@@ -1,4 +1,6 @@
 /** `virtvault backup`: backups of domains on this host (standalone mode), one after another. */
+import path from 'node:path';
+
 import type { Command } from 'commander';
 
 import { runBackup, type RequestedLevel } from '@virtvault/core';
@@ -75,7 +77,10 @@ export function registerBackup(program: Command, ctx: () => CliContext): void {
         (v: string, prev: string[] = []) => [...prev, v],
       )
       .option('--all', 'every domain of this host with a disk to back up, one after another')
-      .requiredOption('--repo <dir>', 'repository directory (created when missing or empty)')
+      .requiredOption(
+        '--repo <dir>',
+        'repository directory (a missing or empty one is made when the backup starts)',
+      )
       .option('--level <auto|full|inc|diff>', 'backup level; auto continues the chain', 'auto')
       .option('--max-chain <n>', 'with auto: a full after n snapshots since the last full')
       .option(
@@ -122,11 +127,14 @@ function levelOf(o: Options): RequestedLevel {
   return level;
 }
 
-/** Loads the engine, opens (creating) the repository and connects to libvirt. */
+/**
+ * Loads the engine, opens the repository (a new one is made by the backup itself, see
+ * `RepositoryCache.prepare`) and connects to libvirt.
+ */
 async function openEngine(ctx: CliContext, o: Options, repos: RepositoryCache) {
   const { Executor, openHypervisor } = await loadEngine();
-  // creating a repository is file work, connecting to libvirt a round trip: both at once
-  const created = repos.get(o.repo, true);
+  // opening a repository is file work, connecting to libvirt a round trip: both at once
+  const created = repos.prepare(o.repo);
   created.catch(() => undefined);
   const hv = await openHypervisor(o.connect, o.host ?? ctx.env.hostname, {
     scratchDir: o.scratch,
@@ -179,7 +187,7 @@ function runDeps(sh: Shared, progress: Progress, notes: string[], clock: PhaseCl
 
 /** Backs one domain up; `started` is when its time began (the command's start for the first). */
 async function backupOne(sh: Shared, domain: string, started: number): Promise<BackupDone> {
-  const { ctx, o, repos } = sh;
+  const { ctx, o } = sh;
   const progress = new Progress(ctx, 'read', o.json === true);
   const notes: string[] = [];
   const clock = new PhaseClock(ctx.now);
@@ -191,7 +199,7 @@ async function backupOne(sh: Shared, domain: string, started: number): Promise<B
   try {
     result = await runBackup(runDeps(sh, progress, notes, clock), {
       domain,
-      repository: (await repos.get(o.repo)).root,
+      repository: path.resolve(o.repo),
       policy,
       ...(o.quiesce === true ? { quiesce: true } : {}),
       // the embedded lineage is ours alone (state lock): a run still marked running there
