@@ -76,8 +76,11 @@ async function nbdcopyFull(i) {
     `virsh -q -c '${uri}' domjobabort bvv && sync -f ${out}`;
   const r = await timed('bash', ['-c', script]);
   rmSync(out, { force: true });
-  return r.secs;
+  return r;
 }
+
+/** Steal of one timed run, as a whole percentage. */
+const pct = (r) => `${Math.round(r.steal * 100)}%`;
 
 async function main() {
   const stripped = STRIPPED_ENV.filter((k) => process.env[k] !== undefined);
@@ -97,6 +100,8 @@ async function main() {
   // where our time went (backup --json "phases"), per level
   const phases = { full: [], inc: [] };
   let rss = 0;
+  // the host's steal during each measured run (see `timed`)
+  const steal = [];
   try {
     for (let i = 0; i < RUNS; i++) {
       const o = await timed(process.execPath, ourArgs(`${OUT}/repo-full-${i}`, 'full'), {
@@ -105,11 +110,15 @@ async function main() {
       full.ours.push(o.secs);
       phases.full.push(JSON.parse(o.out).phases);
       rss = Math.max(rss, o.rss);
-      full.nbdcopy.push(await nbdcopyFull(i));
-      full.vnb.push((await timed('bash', vnbArgs(`${OUT}/vnb-full-${i}`, 'full'))).secs);
+      const nc = await nbdcopyFull(i);
+      full.nbdcopy.push(nc.secs);
+      const vf = await timed('bash', vnbArgs(`${OUT}/vnb-full-${i}`, 'full'));
+      full.vnb.push(vf.secs);
+      steal.push(o.steal, nc.steal, vf.steal);
       console.log(
-        `full ${i + 1}: ours=${o.secs.toFixed(2)}s nbdcopy=${full.nbdcopy.at(-1).toFixed(2)}s ` +
-          `virtnbdbackup=${full.vnb.at(-1).toFixed(2)}s rss=${o.rss.toFixed(0)}MiB`,
+        `full ${i + 1}: ours=${o.secs.toFixed(2)}s nbdcopy=${nc.secs.toFixed(2)}s ` +
+          `virtnbdbackup=${vf.secs.toFixed(2)}s rss=${o.rss.toFixed(0)}MiB ` +
+          `steal=${pct(o)}/${pct(nc)}/${pct(vf)}`,
       );
     }
     // the chains the incrementals build on
@@ -121,10 +130,12 @@ async function main() {
       inc.ours.push(o.secs);
       phases.inc.push(JSON.parse(o.out).phases);
       rss = Math.max(rss, o.rss);
-      inc.vnb.push((await timed('bash', vnbArgs(`${OUT}/vnb`, 'inc'))).secs);
+      const vi = await timed('bash', vnbArgs(`${OUT}/vnb`, 'inc'));
+      inc.vnb.push(vi.secs);
+      steal.push(o.steal, vi.steal);
       console.log(
-        `inc ${i + 1}: ours=${o.secs.toFixed(2)}s virtnbdbackup=${inc.vnb.at(-1).toFixed(2)}s ` +
-          `rss=${o.rss.toFixed(0)}MiB`,
+        `inc ${i + 1}: ours=${o.secs.toFixed(2)}s virtnbdbackup=${vi.secs.toFixed(2)}s ` +
+          `rss=${o.rss.toFixed(0)}MiB steal=${pct(o)}/${pct(vi)}`,
       );
     }
   } finally {
@@ -144,6 +155,11 @@ async function main() {
     `medians: full ours=${median(full.ours).toFixed(2)}s nbdcopy=${median(full.nbdcopy).toFixed(2)}s ` +
       `virtnbdbackup=${median(full.vnb).toFixed(2)}s; inc ours=${median(inc.ours).toFixed(2)}s ` +
       `virtnbdbackup=${median(inc.vnb).toFixed(2)}s`,
+  );
+  console.log(
+    `host: CPU stolen by the machine's host during the measured runs: median ` +
+      `${Math.round(median(steal) * 100)}%, max ${Math.round(Math.max(...steal) * 100)}% ` +
+      '(figures of runs with different steal are not comparable)',
   );
   console.log(
     `backup: full_vs_nbdcopy=${ratio(full.ours, full.nbdcopy)} ` +

@@ -111,13 +111,26 @@ export function freshVm(name) {
   return img;
 }
 
+/** The machine's CPU time so far, in clock ticks: all of it, and the part stolen by its host. */
+function cpuTicks() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1);
+  const n = f.map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is counted in user already)
+  const all = n.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { all, steal: n[7] ?? 0 };
+}
+
 /**
  * Runs a command after a `sync` (so no tool pays for another's writes), returns wall seconds, its
- * stdout and (when asked) the peak RSS in MiB seen in /proc.
+ * stdout, the share of the machine's CPU time its host stole meanwhile (`steal`, 0..1: on a
+ * virtual machine whose neighbours are busy, every figure of that run is slower, and ratios of
+ * runs with different steal compare different machines) and (when asked) the peak RSS in MiB
+ * seen in /proc.
  */
 export function timed(cmd, args, { rss = false } = {}) {
   execFileSync('sync');
   return new Promise((resolve, reject) => {
+    const c0 = cpuTicks();
     const t0 = process.hrtime.bigint();
     const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let peak = 0;
@@ -140,10 +153,12 @@ export function timed(cmd, args, { rss = false } = {}) {
         clearInterval(poll);
       }
       const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+      const c1 = cpuTicks();
+      const steal = c1.all > c0.all ? (c1.steal - c0.steal) / (c1.all - c0.all) : 0;
       if (code !== 0) {
         reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err.slice(-2000)}`));
       } else {
-        resolve({ secs, rss: peak, out });
+        resolve({ secs, rss: peak, out, steal });
       }
     });
   });
