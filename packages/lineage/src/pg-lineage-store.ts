@@ -30,7 +30,7 @@ import {
   toSnapshot,
 } from './rows.js';
 import { type Queries, type QueryName, loadQueries } from './sql-files.js';
-import { INSERT_SNAPSHOT_AT, manifestStatements, type Statement } from './write-manifest.js';
+import { insertManifest } from './write-manifest.js';
 
 /** Connection options. */
 export interface PgLineageStoreOptions {
@@ -100,17 +100,6 @@ export class PgLineageStore implements LineageStore {
     return tx.unsafe<T[]>(this.q[name], params as postgres.ParameterOrJSON<never>[]);
   }
 
-  /**
-   * Runs statements that need no earlier one's result as one pipeline: postgres.js writes each
-   * query as it is started, in call order, without waiting for the previous answer, and the server
-   * runs them in that order. A lineage round trip to the embedded database crosses threads twice,
-   * and a backup made ~30 of them one after another; the first failure is the one thrown (the
-   * statements after it fail with an aborted transaction, and are awaited too).
-   */
-  private pipeline(tx: Tx, statements: readonly Statement[]): Promise<object[][]> {
-    return Promise.all(statements.map(([name, params]) => this.run(tx, name, params)));
-  }
-
   /** Runs `fn` in a transaction. */
   private tx<T>(fn: (tx: TransactionSql) => Promise<T>): Promise<T> {
     if (this.#closed) {
@@ -123,18 +112,27 @@ export class PgLineageStore implements LineageStore {
   beginRun(run: RunStart, staleAfterMs: number): Promise<string[]> {
     const at = new Date(run.startedAt);
     const uuid = run.domain.uuid;
-    const cutoff = new Date(run.startedAt - staleAfterMs);
     return this.tx(async (tx) => {
-      const [, domain, stale, ins] = (await this.pipeline(tx, [
-        ['upsert-host', [run.host, at]],
-        ['upsert-domain', [uuid, run.domain.name, run.host, at]],
-        ['abandon-stale-runs', [uuid, cutoff, at]],
-        ['insert-run', [run.id, uuid, run.repository, run.host, at]],
-      ])) as [object[], { previous_host: string | null }[], { id: string }[], object[]];
+      await this.run(tx, 'upsert-host', [run.host, at]);
+      const [d] = await this.run<{ previous_host: string | null }>(tx, 'upsert-domain', [
+        uuid,
+        run.domain.name,
+        run.host,
+        at,
+      ]);
+      const cutoff = new Date(run.startedAt - staleAfterMs);
+      const stale = await this.run<{ id: string }>(tx, 'abandon-stale-runs', [uuid, cutoff, at]);
+      const ins = await this.run<{ id: string }>(tx, 'insert-run', [
+        run.id,
+        uuid,
+        run.repository,
+        run.host,
+        at,
+      ]);
       if (ins.length === 0) {
         throw new LineageError('ALREADY_RUNNING', `a run of domain ${uuid} is running`);
       }
-      const prev = domain[0]?.previous_host;
+      const prev = d?.previous_host;
       if (prev && prev !== run.host) {
         const message = `domain moved from ${prev} to ${run.host}`;
         await this.run(tx, 'insert-event', [at, uuid, run.id, 'domain-migrated', message]);
@@ -155,29 +153,34 @@ export class PgLineageStore implements LineageStore {
     manifests: readonly SnapshotManifest[],
     at: number,
   ): Promise<ReconcileResult> {
-    const present = JSON.stringify(manifests.map((m) => m.id));
     return this.tx(async (tx) => {
-      // The marks touch only rows known before this call: an import adds a committed row whose
-      // manifest is present, which neither mark would change, so all three go first, at once.
-      const [known, gone, back] = (await this.pipeline(tx, [
-        ['select-snapshot-ids', [repository, domainUuid]],
-        ['mark-snapshots-missing', [repository, domainUuid, present]],
-        ['mark-snapshots-found', [repository, domainUuid, present]],
-      ])) as [{ id: string }[], { id: string }[], { id: string }[]];
+      // One query instead of four per manifest: a snapshot row comes with its host, domain and
+      // checkpoint rows (one transaction, never deleted), so re-inserting a known one is a no-op.
+      const known = await this.run<{ id: string }>(tx, 'select-snapshot-ids', [
+        repository,
+        domainUuid,
+      ]);
       const have = new Set(known.map((r) => r.id));
       const imported: string[] = [];
-      // One statement list per manifest instead of four queries each: a snapshot row comes with
-      // its host, domain and checkpoint rows (one transaction, never deleted), so re-inserting a
-      // known one is a no-op.
       for (const m of manifests) {
         if (have.has(m.id)) {
           continue;
         }
-        const rows = await this.pipeline(tx, manifestStatements(repository, m, null, at));
-        if ((rows[INSERT_SNAPSHOT_AT]?.length ?? 0) > 0) {
+        if (await insertManifest((n, p) => this.run(tx, n, p), repository, m, null, at)) {
           imported.push(m.id);
         }
       }
+      const present = JSON.stringify(manifests.map((m) => m.id));
+      const gone = await this.run<{ id: string }>(tx, 'mark-snapshots-missing', [
+        repository,
+        domainUuid,
+        present,
+      ]);
+      const back = await this.run<{ id: string }>(tx, 'mark-snapshots-found', [
+        repository,
+        domainUuid,
+        present,
+      ]);
       return { imported, missing: gone.map((r) => r.id), found: back.map((r) => r.id) };
     });
   }
@@ -187,28 +190,16 @@ export class PgLineageStore implements LineageStore {
     repository: string,
     domain: { uuid: string; name: string },
   ): Promise<DomainLineage> {
-    if (this.#closed) {
-      throw new LineageError('CLOSED', 'lineage store is closed');
-    }
-    // on one connection: a pool's idle connections are taken before busy ones are pipelined on,
-    // so three queries at once on the pool would open up to three connections
-    const conn = await this.sql.reserve();
-    let rows: object[][];
-    try {
-      rows = await this.pipeline(conn, [
-        ['select-domain', [domain.uuid]],
-        ['select-snapshots', [repository, domain.uuid]],
-        ['select-checkpoints', [domain.uuid]],
-      ]);
-    } finally {
-      conn.release();
-    }
-    const [ds, snaps, cps] = rows as [
-      { owner: string; current_host: string | null }[],
-      SnapshotRow[],
-      CheckpointRow[],
-    ];
-    const d = ds[0];
+    const [d] = await this.run<{ owner: string; current_host: string | null }>(
+      this.sql,
+      'select-domain',
+      [domain.uuid],
+    );
+    const snaps = await this.run<SnapshotRow>(this.sql, 'select-snapshots', [
+      repository,
+      domain.uuid,
+    ]);
+    const cps = await this.run<CheckpointRow>(this.sql, 'select-checkpoints', [domain.uuid]);
     return {
       repository,
       domain: { ...domain, currentHost: d?.current_host ?? null },
@@ -224,31 +215,45 @@ export class PgLineageStore implements LineageStore {
     updates: readonly CheckpointStateUpdate[],
     at: number,
   ): Promise<void> {
-    const when = new Date(at);
-    await this.tx((tx) =>
-      this.pipeline(
-        tx,
-        updates.map((u) => [
-          'update-checkpoint-state',
-          [domainUuid, u.checkpoint, u.state, u.reason, when],
-        ]),
-      ),
-    );
+    await this.tx(async (tx) => {
+      for (const u of updates) {
+        await this.run(tx, 'update-checkpoint-state', [
+          domainUuid,
+          u.checkpoint,
+          u.state,
+          u.reason,
+          new Date(at),
+        ]);
+      }
+    });
   }
 
   /** {@inheritDoc LineageStore.commitSnapshot} */
   async commitSnapshot(c: SnapshotCommit): Promise<void> {
     const m = c.manifest;
-    const at = new Date(c.finishedAt);
-    const reasons = JSON.stringify(c.reasons);
-    const statements: Statement[] = [
-      ...manifestStatements(c.repository, m, c.runId, c.finishedAt),
-      ...m.disks.map((d): Statement => {
-        return ['upsert-disk', [m.domain.uuid, d.target, d.source, d.format, d.virtualSize, at]];
-      }),
-      ['succeed-run', [c.runId, c.plannedLevel, m.level, reasons, m.id, at]],
-    ];
-    await this.tx((tx) => this.pipeline(tx, statements));
+    await this.tx(async (tx) => {
+      const exec = (n: QueryName, p: unknown[]): Promise<object[]> => this.run(tx, n, p);
+      await insertManifest(exec, c.repository, m, c.runId, c.finishedAt);
+      for (const d of m.disks) {
+        await exec('upsert-disk', [
+          m.domain.uuid,
+          d.target,
+          d.source,
+          d.format,
+          d.virtualSize,
+          new Date(c.finishedAt),
+        ]);
+      }
+      const reasons = JSON.stringify(c.reasons);
+      await exec('succeed-run', [
+        c.runId,
+        c.plannedLevel,
+        m.level,
+        reasons,
+        m.id,
+        new Date(c.finishedAt),
+      ]);
+    });
   }
 
   /** {@inheritDoc LineageStore.failRun} */

@@ -11,57 +11,52 @@ import {
 
 import type { QueryName } from './sql-files.js';
 
-/** One statement: a query file and its parameters. */
-export type Statement = [QueryName, unknown[]];
+/** Runs one query file inside the caller's transaction. */
+export type Exec = (name: QueryName, params: unknown[]) => Promise<object[]>;
 
 /**
- * The statements that insert the snapshot of `m` (and its checkpoint, host and domain rows)
- * unless present, in the order they must run; the third (`insert-snapshot`) returns a row only
- * when the snapshot was new. None needs an earlier one's result, so a caller may send them at once.
+ * Inserts the snapshot of `m` (and its checkpoint) unless present.
+ * @returns true when the snapshot was new
  */
-export function manifestStatements(
+export async function insertManifest(
+  exec: Exec,
   repository: string,
   m: SnapshotManifest,
   runId: string | null,
   at: number,
-): Statement[] {
+): Promise<boolean> {
   const s = snapshotFromManifest(m);
+  await exec('upsert-host', [m.host, new Date(s.startedAt)]);
+  await exec('ensure-domain', [m.domain.uuid, m.domain.name, new Date(s.startedAt)]);
   const bytes = manifestBytes(m);
-  const out: Statement[] = [
-    ['upsert-host', [m.host, new Date(s.startedAt)]],
-    ['ensure-domain', [m.domain.uuid, m.domain.name, new Date(s.startedAt)]],
-    [
-      'insert-snapshot',
-      [
-        repository,
-        m.id,
-        m.domain.uuid,
-        m.host,
-        m.level,
-        s.checkpoint,
-        m.parent,
-        bytes.read,
-        bytes.new,
-        JSON.stringify(m.disks),
-        JSON.stringify(m.reasons),
-        new Date(s.startedAt),
-        new Date(s.endedAt),
-        runId,
-        new Date(at),
-      ],
-    ],
-  ];
+  const inserted = await exec('insert-snapshot', [
+    repository,
+    m.id,
+    m.domain.uuid,
+    m.host,
+    m.level,
+    s.checkpoint,
+    m.parent,
+    bytes.read,
+    bytes.new,
+    JSON.stringify(m.disks),
+    JSON.stringify(m.reasons),
+    new Date(s.startedAt),
+    new Date(s.endedAt),
+    runId,
+    new Date(at),
+  ]);
   const c = checkpointFromManifest(m, repository);
   if (c) {
-    const disks = JSON.stringify(c.disks);
-    const created = new Date(c.createdAt);
-    out.push([
-      'insert-checkpoint',
-      [m.domain.uuid, c.name, repository, c.host, created, c.xml, disks],
+    await exec('insert-checkpoint', [
+      m.domain.uuid,
+      c.name,
+      repository,
+      c.host,
+      new Date(c.createdAt),
+      c.xml,
+      JSON.stringify(c.disks),
     ]);
   }
-  return out;
+  return inserted.length > 0;
 }
-
-/** Index of `insert-snapshot` in {@link manifestStatements}. */
-export const INSERT_SNAPSHOT_AT = 2;
