@@ -24,6 +24,11 @@ export async function openIfPresent(root: string, opts?: InitOptions): Promise<R
     }
   }
   const entries = await readdir(root).catch(() => [] as string[]);
+  if (entries.includes('config.json')) {
+    // another process published it between our open and the listing (agents sharing a folder)
+    await repo.open();
+    return repo;
+  }
   if (!mayBeBeingCreated(entries)) {
     throw new RepoError(
       'REPO_NOT_FOUND',
