@@ -1,4 +1,4 @@
-import type { SnapshotManifest } from '@virtvault/core';
+import { runPool, type SnapshotManifest } from '@virtvault/core';
 
 import { RepoError } from './errors.js';
 import type { Repository } from './repository.js';
@@ -59,6 +59,22 @@ export interface DamagedSnapshot {
   error: RepoError;
 }
 
+/** Manifests read at once (a domain may have thousands of snapshots). */
+const MANIFEST_READS = 16;
+
+/** `fn` over `items`, at most `limit` at a time; the results in the items' order. */
+async function mapLimited<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (t: T) => Promise<R>,
+): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  await runPool(items.entries(), limit, async ([i, t]) => {
+    out[i] = await fn(t);
+  });
+  return out;
+}
+
 /** The committed snapshots of a repository, readable and damaged apart. */
 export interface ManifestListing {
   /** Manifests that read and validate, oldest first (by end time). */
@@ -75,17 +91,23 @@ export interface ManifestListing {
  */
 export async function readManifests(repo: Repository, domain?: string): Promise<ManifestListing> {
   const out: ManifestListing = { manifests: [], damaged: [] };
-  for (const ref of await repo.listSnapshots(domain)) {
-    if (!ref.committed) {
-      continue;
-    }
+  const refs = (await repo.listSnapshots(domain)).filter((r) => r.committed);
+  // read side by side, for the reason listSnapshots stats side by side; order kept by position
+  const read = await mapLimited(refs, MANIFEST_READS, async (ref) => {
     try {
-      out.manifests.push(await repo.readManifest(ref.domain, ref.id));
+      return { ref, manifest: await repo.readManifest(ref.domain, ref.id) };
     } catch (e) {
       if (!(e instanceof RepoError) || e.code !== 'REPO_MANIFEST_INVALID') {
         throw e;
       }
-      out.damaged.push({ domain: ref.domain, id: ref.id, error: e });
+      return { ref, error: e };
+    }
+  });
+  for (const r of read) {
+    if ('manifest' in r) {
+      out.manifests.push(r.manifest);
+    } else {
+      out.damaged.push({ domain: r.ref.domain, id: r.ref.id, error: r.error });
     }
   }
   out.manifests.sort((a, b) => a.endedAt.localeCompare(b.endedAt));

@@ -242,15 +242,15 @@ export class Repository {
       if (!isValid(() => checkDomainUuid(d))) {
         continue;
       }
-      for (const id of (await listDir(confined(this.root, 'snapshots', d))).sort()) {
-        if (!isValid(() => checkSnapshotId(id))) {
-          continue;
-        }
-        const m = await fsp
-          .stat(path.join(this.snapshotDir(d, id), 'manifest.json'))
-          .catch(() => null);
-        out.push({ domain: d, id, committed: m !== null });
-      }
+      const ids = (await listDir(confined(this.root, 'snapshots', d)))
+        .sort()
+        .filter((id) => isValid(() => checkSnapshotId(id)));
+      // all at once: one after another, each stat waited for a turn of an event loop that a
+      // backup's copy keeps busy (a planner listing 25 snapshots took 0.3-0.6 s during the copy)
+      const committed = await Promise.all(
+        ids.map((id) => isFile(path.join(this.snapshotDir(d, id), 'manifest.json'))),
+      );
+      ids.forEach((id, i) => out.push({ domain: d, id, committed: committed[i] === true }));
     }
     return out;
   }
@@ -319,4 +319,12 @@ function isValid(check: () => unknown): boolean {
   } catch {
     return false;
   }
+}
+
+/** True when `p` exists (a snapshot's manifest names a committed snapshot). */
+function isFile(p: string): Promise<boolean> {
+  return fsp.stat(p).then(
+    () => true,
+    () => false,
+  );
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
@@ -100,5 +100,45 @@ describe('GC beside an index it cannot read', () => {
     } finally {
       await cleanup();
     }
+  });
+});
+
+describe('a listing of many snapshots (manifests read side by side)', () => {
+  let repo: Repository;
+  let cleanup: () => Promise<void> = () => Promise.resolve();
+  const ids = Array.from({ length: 40 }, (_, i) => `s${String(i).padStart(2, '0')}`);
+
+  before(async () => {
+    ({ repo, cleanup } = await tempRepo(CS));
+    for (const id of ids) {
+      await snapshot(repo, id);
+    }
+    for (const id of ['s07', 's23']) {
+      await writeFile(path.join(repo.snapshotDir(DOMAIN.uuid, id), 'manifest.json'), 'x');
+    }
+    // a snapshot being written: its folder holds no manifest yet
+    await mkdir(repo.snapshotDir(DOMAIN.uuid, 's30a'));
+  });
+  after(() => cleanup());
+
+  it('keeps every snapshot, in order, the damaged ones apart and the uncommitted one out', async () => {
+    const refs = await repo.listSnapshots(DOMAIN.uuid);
+    assert.deepEqual(
+      refs.filter((r) => r.committed).map((r) => r.id),
+      ids,
+    );
+    assert.deepEqual(
+      refs.filter((r) => !r.committed).map((r) => r.id),
+      ['s30a'],
+    );
+    const l = await readManifests(repo, DOMAIN.uuid);
+    assert.deepEqual(
+      l.manifests.map((m) => m.id),
+      ids.filter((id) => id !== 's07' && id !== 's23'),
+    );
+    assert.deepEqual(
+      l.damaged.map((d) => d.id),
+      ['s07', 's23'],
+    );
   });
 });
