@@ -248,7 +248,7 @@ export class Repository {
       // all at once: one after another, each stat waited for a turn of an event loop that a
       // backup's copy keeps busy (a planner listing 25 snapshots took 0.3-0.6 s during the copy)
       const committed = await Promise.all(
-        ids.map((id) => isFile(path.join(this.snapshotDir(d, id), 'manifest.json'))),
+        ids.map((id) => exists(path.join(this.snapshotDir(d, id), 'manifest.json'))),
       );
       ids.forEach((id, i) => out.push({ domain: d, id, committed: committed[i] === true }));
     }
@@ -322,7 +322,7 @@ function isValid(check: () => unknown): boolean {
 }
 
 /** True when `p` exists (a snapshot's manifest names a committed snapshot). */
-function isFile(p: string): Promise<boolean> {
+function exists(p: string): Promise<boolean> {
   return fsp.stat(p).then(
     () => true,
     () => false,
