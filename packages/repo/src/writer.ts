@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Semaphore, type SnapshotManifest } from '@virtvault/core';
 
 import { isErrno, RepoError } from './errors.js';
-import { ChunkKind, ZERO_DIGEST_HEX } from './format/constants.js';
+import { ChunkKind, PATCH_MAX_RANGES, ZERO_DIGEST_HEX } from './format/constants.js';
 import { DiskIndex } from './format/index-file.js';
 import { Lease } from './lease.js';
 import { checkRanges, compactedSlot, type PatchLimits, type SlotRange } from './patch-writer.js';
@@ -57,7 +57,9 @@ export class SnapshotWriter {
     if (opts.parent != null) {
       checkSnapshotId(opts.parent);
     }
-    this.#limits = { maxCoverage: 0.5, maxRanges: 64, ...opts.patchLimits };
+    const limits = { maxCoverage: 0.5, maxRanges: PATCH_MAX_RANGES, ...opts.patchLimits };
+    // the format's bound, which readers rely on to tell patches from data chunks by size
+    this.#limits = { ...limits, maxRanges: Math.min(limits.maxRanges, PATCH_MAX_RANGES) };
   }
 
   /** Folder of the snapshot being written. */

@@ -37,6 +37,14 @@ export const PATCH_DIGEST_PREFIX = 'virtvault-patch1';
 export const PATCH_HEADER_BYTES = 40;
 /** Bytes per patch range entry. */
 export const PATCH_RANGE_BYTES = 48;
+/** Most ranges a patch may hold; a writer compacts the slot into a data chunk instead. */
+export const PATCH_MAX_RANGES = 64;
+/**
+ * The largest chunk file a patch can be: its header and a payload of {@link PATCH_MAX_RANGES}
+ * ranges stored raw (a compressed payload is kept only when smaller). A larger file is a data chunk.
+ */
+export const PATCH_MAX_FILE_BYTES =
+  CHUNK_HEADER_BYTES + PATCH_HEADER_BYTES + PATCH_MAX_RANGES * PATCH_RANGE_BYTES;
 
 /** Chunk kinds (chunk header byte 5). */
 export const ChunkKind = { data: 0, patch: 1 } as const;

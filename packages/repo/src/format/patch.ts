@@ -1,5 +1,10 @@
 import { RepoError } from '../errors.js';
-import { PATCH_HEADER_BYTES, PATCH_RANGE_BYTES, ZERO_DIGEST_HEX } from './constants.js';
+import {
+  PATCH_HEADER_BYTES,
+  PATCH_MAX_RANGES,
+  PATCH_RANGE_BYTES,
+  ZERO_DIGEST_HEX,
+} from './constants.js';
 
 /** One range of a patch: `length` bytes at `slotOffset` come from `digest` at `chunkOffset`. */
 export interface PatchRange {
@@ -23,8 +28,17 @@ export interface Patch {
   ranges: PatchRange[];
 }
 
-/** Encodes a patch payload (see docs/repository-format.md). */
+/**
+ * Encodes a patch payload (see docs/repository-format.md). Throws `REPO_BAD_ARGUMENT` for more
+ * than {@link PATCH_MAX_RANGES} ranges: readers tell a patch from a data chunk by its file's size.
+ */
 export function encodePatch(p: Patch): Buffer {
+  if (p.ranges.length > PATCH_MAX_RANGES) {
+    throw new RepoError(
+      'REPO_BAD_ARGUMENT',
+      `a patch holds at most ${PATCH_MAX_RANGES} ranges, not ${p.ranges.length}`,
+    );
+  }
   const b = Buffer.alloc(PATCH_HEADER_BYTES + p.ranges.length * PATCH_RANGE_BYTES);
   b.write(p.base, 0, 'hex');
   b.writeUInt32LE(p.slotLength, 32);
@@ -50,6 +64,9 @@ export function decodePatch(payload: Buffer, digest: string): Patch {
   const count = payload.readUInt32LE(36);
   if (payload.length !== PATCH_HEADER_BYTES + count * PATCH_RANGE_BYTES) {
     throw bad('length mismatch');
+  }
+  if (count > PATCH_MAX_RANGES) {
+    throw bad(`${count} ranges, more than ${PATCH_MAX_RANGES}`);
   }
   const ranges: PatchRange[] = [];
   let end = 0;
