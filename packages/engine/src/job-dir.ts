@@ -4,7 +4,16 @@
  * unprivileged, so a folder of root's refused the bind ("Failed to bind socket ... Permission
  * denied") and every backup failed at its start.
  */
-import { chown, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 
 /** Numeric owner of a job folder. */
@@ -67,34 +76,51 @@ const runningHere = new Set<string>();
 const RUNNER_FILE = 'runner';
 
 /** A process's start time (clock ticks since boot), which tells it from a later one with its pid. */
-async function processStart(pid: number | 'self'): Promise<string | null> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
-  // field 22; counted after the command name, which may hold spaces and parentheses
+async function processStart(pid: number): Promise<string | null> {
+  return startField(await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null));
+}
+
+/** Field 22 of a `/proc/<pid>/stat` line; counted after the command name (spaces, parentheses). */
+function startField(stat: string | null): string | null {
   return stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+}
+
+/** This process's start time, as {@link processStart} reads it (null without `/proc`). */
+function ownStart(): string | null {
+  try {
+    return startField(readFileSync('/proc/self/stat', 'utf8'));
+  } catch {
+    return null;
+  }
 }
 
 /**
  * Creates the job folder (mode 0700: the scratch images hold guest data), records this process
  * as its runner and hands it to `owner`. A folder left by an earlier attempt is replaced. Built
  * under a dot name and renamed into place: another process's sweep never sees it without its
- * runner (it would take it for a dead one's).
+ * runner (it would take it for a dead one's). The folder's own calls are synchronous: a handful of
+ * metadata calls, each of which waited ~5 ms for a turn of an event loop that the backup's start
+ * keeps busy (37 ms in all, measured on an incremental, against well under 1 ms).
  */
 export async function makeJobDir(dir: string, owner: JobDirOwner | null): Promise<void> {
   runningHere.add(dir);
   const building = path.join(path.dirname(dir), `.${path.basename(dir)}`);
-  await rm(dir, { recursive: true, force: true });
-  await rm(building, { recursive: true, force: true });
-  await mkdir(building, { mode: 0o700 });
+  // an earlier attempt's folder may hold scratch images of any size: removed off the event loop
+  for (const left of [dir, building]) {
+    if (existsSync(left)) {
+      await rm(left, { recursive: true, force: true });
+    }
+  }
+  mkdirSync(building, { mode: 0o700 });
   runningHere.add(building);
   try {
-    const runner = `${process.pid} ${await processStart('self')}\n`;
-    await writeFile(path.join(building, RUNNER_FILE), runner);
+    writeFileSync(path.join(building, RUNNER_FILE), `${process.pid} ${ownStart()}\n`);
     if (owner !== null && (owner.uid !== process.getuid?.() || owner.gid !== process.getgid?.())) {
-      await chown(building, owner.uid, owner.gid);
+      chownSync(building, owner.uid, owner.gid);
     }
-    await rename(building, dir);
+    renameSync(building, dir);
   } catch (e) {
-    await rm(building, { recursive: true, force: true });
+    rmSync(building, { recursive: true, force: true });
     throw e;
   } finally {
     runningHere.delete(building);
