@@ -9,13 +9,13 @@
  * incremental's time (bench/fsync-cost.mjs: 1,000 files, 0.7-1.1 s of fsyncs against 0.09-0.17 s
  * for one `syncfs`). Proxmox Backup Server's datastores default to the same `syncfs` model.
  */
-import { execFile } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 
 import { runPool } from '@virtvault/core';
 
 import { fsyncDir } from './fs-util.js';
+import { syncFilesystem } from './syncfs.js';
 
 /** A chunk written to a temp file, waiting to be published. */
 export interface TempChunk {
@@ -43,10 +43,10 @@ export async function publishChunks(
   if (chunks.length === 0) {
     return;
   }
-  await syncFilesystem(root, () => eachLimited(chunks, (c) => fsyncFile(c.temp)));
+  await syncOrFallback(root, () => eachLimited(chunks, (c) => fsyncFile(c.temp)));
   await renameAll(chunks.map((c) => [c.temp, c.target]));
   const dirs = [...new Set(chunks.map((c) => path.dirname(c.target)))];
-  await syncFilesystem(root, () => eachLimited(dirs, fsyncDir));
+  await syncOrFallback(root, () => eachLimited(dirs, fsyncDir));
 }
 
 /** Removes temp files of chunks that will not be published (best effort: GC removes leftovers). */
@@ -54,15 +54,9 @@ export async function discardTemps(temps: readonly string[]): Promise<void> {
   await eachLimited(temps, (t) => fsp.rm(t, { force: true }).catch(() => undefined));
 }
 
-/**
- * `syncfs(2)` of the filesystem holding `root`, through coreutils' `sync -f` (Node has no
- * binding); where that fails, `fallback` syncs file by file.
- */
-async function syncFilesystem(root: string, fallback: () => Promise<void>): Promise<void> {
-  const ok = await new Promise<boolean>((resolve) => {
-    execFile('sync', ['-f', root], (err) => resolve(err === null));
-  });
-  if (!ok) {
+/** {@link syncFilesystem} of `root`; where that fails, `fallback` syncs file by file. */
+async function syncOrFallback(root: string, fallback: () => Promise<void>): Promise<void> {
+  if (!(await syncFilesystem(root))) {
     await fallback();
   }
 }
