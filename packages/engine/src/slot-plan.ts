@@ -6,6 +6,8 @@
  * patch (only the changed bytes are read, hashed and stored) and a mostly changed one whole. Pure.
  */
 
+import { PATCH_MAX_RANGES } from '@virtvault/repo';
+
 /** One extent of the source disk, from `base:allocation` and (incrementals) the dirty bitmap. */
 export interface SourceExtent {
   /** Byte offset on the disk. */
@@ -49,8 +51,8 @@ export type SlotWork =
  * store the slot whole anyway.
  */
 export const SPARSE_MAX_FRACTION = 0.5;
-/** See {@link SPARSE_MAX_FRACTION}. */
-export const SPARSE_MAX_RANGES = 64;
+/** See {@link SPARSE_MAX_FRACTION}; the repository format allows no more ranges in a patch. */
+export const SPARSE_MAX_RANGES = PATCH_MAX_RANGES;
 
 /** Inputs of {@link planSlots}. */
 export interface SlotPlanInput {

@@ -20,7 +20,12 @@ export { verifyRepository, readVerifyResult, readVerifyResults } from './verify.
 export type { VerifyReport, VerifyOptions, ChunkProblem, SnapshotVerifyResult } from './verify.js';
 export { Lease, readLeases } from './lease.js';
 export type { LeaseRecord, LeaseRequest } from './lease.js';
-export { CHUNK_HASHES, DEFAULT_CHUNK_SIZE, ZERO_DIGEST_HEX } from './format/constants.js';
+export {
+  CHUNK_HASHES,
+  DEFAULT_CHUNK_SIZE,
+  PATCH_MAX_RANGES,
+  ZERO_DIGEST_HEX,
+} from './format/constants.js';
 export type { ChunkHash } from './format/constants.js';
 export { defaultChunkHash } from './format/blake3.js';
 export { collectGarbage } from './gc.js';
