@@ -39,10 +39,14 @@ describe('standalone backups through the virtvault binary', () => {
   });
 
   after(async () => {
-    for (const vm of ['e2e-run', 'e2e-off', 'e2e-tr', 'e2e-raw', 'e2e-run-copy']) {
-      await lab.rmvm(vm);
+    // the working folder goes even when removing a VM fails
+    try {
+      for (const vm of ['e2e-run', 'e2e-off', 'e2e-tr', 'e2e-raw', 'e2e-run-copy']) {
+        await lab.rmvm(vm);
+      }
+    } finally {
+      await vv.tearDown();
     }
-    await vv.tearDown();
   });
 
   async function restoreAll(vm: string, taken: Taken[]): Promise<void> {

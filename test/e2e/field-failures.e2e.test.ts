@@ -33,8 +33,12 @@ describe('field failures: every broken chain recovers in the next run', () => {
   });
 
   after(async () => {
-    await lab.rmvm(VM);
-    await vv.tearDown();
+    // the working folder goes even when removing a VM fails
+    try {
+      await lab.rmvm(VM);
+    } finally {
+      await vv.tearDown();
+    }
   });
 
   async function write(): Promise<void> {

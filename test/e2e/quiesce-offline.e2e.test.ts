@@ -39,10 +39,14 @@ describe('backup --quiesce and offline backups through the virtvault binary', ()
   });
 
   after(async () => {
-    for (const vm of vms) {
-      await lab.rmvm(vm);
+    // the working folder goes even when removing a VM fails
+    try {
+      for (const vm of vms) {
+        await lab.rmvm(vm);
+      }
+    } finally {
+      await vv.tearDown();
     }
-    await vv.tearDown();
   });
 
   async function quiesced(vm: string): Promise<QuiescedJson> {

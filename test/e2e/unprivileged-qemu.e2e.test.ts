@@ -31,10 +31,14 @@ describe('a host whose QEMU runs unprivileged (libvirt-qemu)', () => {
   });
 
   after(async () => {
-    await lab.rmvm(COPY);
-    await lab.rmvm(VM);
-    await lab.down([HOST]);
-    await vv.tearDown();
+    // the working folder goes even when removing a VM fails
+    try {
+      await lab.rmvm(COPY);
+      await lab.rmvm(VM);
+      await lab.down([HOST]);
+    } finally {
+      await vv.tearDown();
+    }
   });
 
   it('QEMU runs as libvirt-qemu', async () => {

@@ -179,6 +179,20 @@ export class AgentServer {
   }
 
   #handlers(): AgentServiceHandlers {
+    return {
+      ...this.#queries(),
+      ...this.#actions(),
+      RunBackup: (call) => this.#runBackup(call),
+      Restore: (call) => this.#restore(call),
+      WatchEvents: (call) => this.#watchEvents(call),
+    };
+  }
+
+  /** The calls that only read: the host, its domains, a repository's manifests. */
+  #queries(): Pick<
+    AgentServiceHandlers,
+    'GetHostInfo' | 'ListDomains' | 'ObserveDomain' | 'ListManifests' | 'ListVerifyResults'
+  > {
     const s = this.#service;
     return {
       GetHostInfo: this.#unary('GetHostInfo', async () => hostInfoToMsg(await s.hostInfo())),
@@ -203,6 +217,16 @@ export class AgentServer {
           ),
         }),
       ),
+    };
+  }
+
+  /** The calls that change a domain's checkpoints and bitmaps, or a repository. */
+  #actions(): Pick<
+    AgentServiceHandlers,
+    'RedefineCheckpoint' | 'DeleteCheckpointMetadata' | 'RemoveBitmap' | 'Prune' | 'CollectGarbage'
+  > {
+    const s = this.#service;
+    return {
       RedefineCheckpoint: this.#unary(
         'RedefineCheckpoint',
         async (r: { domainUuid: string; checkpoint: string; xml: string; validate: boolean }) => {
@@ -226,8 +250,6 @@ export class AgentServer {
           return {};
         },
       ),
-      RunBackup: (call) => this.#runBackup(call),
-      Restore: (call) => this.#restore(call),
       Prune: this.#unary('Prune', async (r: Parameters<typeof pruneRequestFromMsg>[0]) =>
         pruneResultToMsg(await s.prune(pruneRequestFromMsg(r))),
       ),
@@ -236,7 +258,6 @@ export class AgentServer {
         async (r: { repository: string; dryRun: boolean }) =>
           gcResultToMsg(await s.collectGarbage(r.repository, r.dryRun)),
       ),
-      WatchEvents: (call) => this.#watchEvents(call),
     };
   }
 

@@ -79,27 +79,34 @@ async function main(argv: string[]): Promise<number> {
     signal: aborter.signal,
     exitCode: 0,
   };
+  try {
+    return await runCommand(ctx, argv);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** Parses and runs one command; a usage error is exit 2 (with a JSON error under `--json`). */
+async function runCommand(ctx: CliContext, argv: string[]): Promise<number> {
   const program = buildProgram({ version: ctx.version, context: () => ctx });
   try {
     await program.parseAsync(argv);
     return ctx.exitCode;
   } catch (e) {
-    if (e instanceof CommanderError) {
-      // help and version "errors" are commander's way of ending early
-      if (e.exitCode === 0) {
-        return 0;
-      }
-      // commander has told a person on stderr; a script that asked for JSON gets it on stdout too
-      if (argv.includes('--json')) {
-        const message = e.message.replace(/^error: /, '');
-        reportError(ctx, new CliError('USAGE', message), true);
-      }
-      return EXIT_USAGE;
+    if (!(e instanceof CommanderError)) {
+      throw e;
     }
-    throw e;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    // help and version "errors" are commander's way of ending early
+    if (e.exitCode === 0) {
+      return 0;
+    }
+    // commander has told a person on stderr; a script that asked for JSON gets it on stdout too
+    if (argv.includes('--json')) {
+      const message = e.message.replace(/^error: /, '');
+      reportError(ctx, new CliError('USAGE', message), true);
+    }
+    return EXIT_USAGE;
   }
 }
 

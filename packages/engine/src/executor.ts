@@ -76,28 +76,7 @@ export class Executor implements BackupExecutor {
     }, this.#o.heartbeatMs ?? 60_000);
     try {
       produced = await this.#produce(repo, domain, writer, req, signal);
-      // an attempt started early commits only once its plan is confirmed
-      const confirmed = await req.proceed;
-      for (const note of produced.notes) {
-        this.#o.onNote?.(note);
-      }
-      const cp = req.newCheckpoint;
-      this.#o.onPhase?.('committing');
-      const manifest = await writer.commit({
-        host: req.observed.host,
-        level: req.level,
-        reasons: [...(confirmed?.reasons ?? req.reasons)],
-        checkpoint:
-          cp !== null && produced.checkpointXml !== null
-            ? { name: cp.name, xml: produced.checkpointXml }
-            : null,
-        domainXml: produced.domainXml,
-        startedAt,
-        endedAt: new Date(this.#o.now()).toISOString(),
-        toolVersion: this.#o.toolVersion,
-        consistency: produced.consistency,
-      });
-      this.#o.onPhase?.('committed');
+      const manifest = await this.#commit(writer, req, produced, startedAt);
       await this.#settle(produced);
       return manifest;
     } catch (e) {
@@ -113,6 +92,37 @@ export class Executor implements BackupExecutor {
       clearInterval(beat);
       await writer.close().catch(() => undefined);
     }
+  }
+
+  /** Commits the snapshot once the plan is confirmed (an attempt started early waits for it). */
+  async #commit(
+    writer: SnapshotWriter,
+    req: BackupRequest,
+    produced: Produced,
+    startedAt: string,
+  ): Promise<SnapshotManifest> {
+    const confirmed = await req.proceed;
+    for (const note of produced.notes) {
+      this.#o.onNote?.(note);
+    }
+    const cp = req.newCheckpoint;
+    this.#o.onPhase?.('committing');
+    const manifest = await writer.commit({
+      host: req.observed.host,
+      level: req.level,
+      reasons: [...(confirmed?.reasons ?? req.reasons)],
+      checkpoint:
+        cp !== null && produced.checkpointXml !== null
+          ? { name: cp.name, xml: produced.checkpointXml }
+          : null,
+      domainXml: produced.domainXml,
+      startedAt,
+      endedAt: new Date(this.#o.now()).toISOString(),
+      toolVersion: this.#o.toolVersion,
+      consistency: produced.consistency,
+    });
+    this.#o.onPhase?.('committed');
+    return manifest;
   }
 
   /** The run's signal, which an early attempt's cancellation also aborts. */

@@ -18,6 +18,7 @@ import {
   LibvirtError,
   removeRunningBitmap,
   withoutCheckpointParent,
+  type DiskBitmaps,
   type DiskInfo,
   type Domain,
   type DomainState,
@@ -30,6 +31,31 @@ import { imageFacts, imageInfo, qemuImg } from './qemu-img.js';
 /** Disks virtvault backs up: real disks with a local file or block source, writable, not shared. */
 export function isBackupDisk(d: DiskInfo): boolean {
   return d.device === 'disk' && d.path !== undefined && !d.readOnly && !d.shareable;
+}
+
+/** One disk as the planner sees it: its image's facts and its bitmaps with their flags. */
+async function observeDisk(
+  d: DiskInfo,
+  b: DiskBitmaps | undefined,
+  active: boolean,
+): Promise<ObservedDisk> {
+  // a running QEMU reports the image it has open; qemu-img is a process per disk
+  const info = b?.image !== undefined ? imageFacts(b.image) : await imageInfo(d.path as string);
+  return {
+    target: d.target,
+    source: d.path as string,
+    format: d.source?.format ?? info.format,
+    virtualSize: info.virtualSize,
+    nodeName: active ? (b?.node ?? null) : null,
+    bitmapsSupported: info.bitmapsSupported,
+    bitmaps: (b?.bitmaps ?? []).map((x) => ({
+      name: x.name,
+      recording: x.recording,
+      persistent: x.persistent,
+      inconsistent: x.inconsistent,
+      busy: x.busy,
+    })),
+  };
 }
 
 function runState(s: DomainState): DomainRunState {
@@ -115,23 +141,7 @@ export class LibvirtHypervisor implements Hypervisor {
     const disks: ObservedDisk[] = [];
     for (const d of desc.disks.filter(isBackupDisk)) {
       const b = bitmaps.find((x) => x.target === d.target);
-      // a running QEMU reports the image it has open; qemu-img is a process per disk
-      const info = b?.image !== undefined ? imageFacts(b.image) : await imageInfo(d.path as string);
-      disks.push({
-        target: d.target,
-        source: d.path as string,
-        format: d.source?.format ?? info.format,
-        virtualSize: info.virtualSize,
-        nodeName: status.active ? (b?.node ?? null) : null,
-        bitmapsSupported: info.bitmapsSupported,
-        bitmaps: (b?.bitmaps ?? []).map((x) => ({
-          name: x.name,
-          recording: x.recording,
-          persistent: x.persistent,
-          inconsistent: x.inconsistent,
-          busy: x.busy,
-        })),
-      });
+      disks.push(await observeDisk(d, b, status.active));
     }
     const checkpoints = (await domain.checkpoints.list()).map((c) => ({
       name: c.name,

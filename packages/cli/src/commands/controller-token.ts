@@ -50,6 +50,13 @@ export function registerControllerToken(program: Command, ctx: () => CliContext)
       makes the first admin token (printed once) in DATABASE_URL's database`,
     );
   const token = controller.command('token').description('API tokens in the controller database');
+  registerTokenCreate(token, ctx);
+  registerTokenList(token, ctx);
+  registerTokenRevoke(token, ctx);
+}
+
+/** `controller token create <name>`: a new token, printed once. */
+function registerTokenCreate(token: Command, ctx: () => CliContext): void {
   token
     .command('create <name>')
     .description('create a token and print it once')
@@ -78,6 +85,10 @@ export function registerControllerToken(program: Command, ctx: () => CliContext)
         }
       });
     });
+}
+
+/** `controller token list`: every token, never a secret. */
+function registerTokenList(token: Command, ctx: () => CliContext): void {
   token
     .command('list')
     .description('list tokens (never their secrets)')
@@ -100,6 +111,10 @@ export function registerControllerToken(program: Command, ctx: () => CliContext)
         c.stdout.write(formatTable(['NAME', 'ROLE', 'ID', 'CREATED', 'STATE'], rows));
       });
     });
+}
+
+/** `controller token revoke <id-or-name>`. */
+function registerTokenRevoke(token: Command, ctx: () => CliContext): void {
   token
     .command('revoke <id-or-name>')
     .description('revoke a token at once')

@@ -16,6 +16,7 @@ import {
   type BackupPlan,
   type DomainLineage,
   type Hypervisor,
+  type LineageStore,
   type ObservedDomain,
   withVerifyResults,
 } from '@virtvault/core';
@@ -151,13 +152,23 @@ interface Findings {
   scratch: ScratchReport | null;
 }
 
+/** Writes one line of the text report. */
+type Line = (s: string) => void;
+
 function printText(ctx: CliContext, f: Findings): void {
-  const { observed, lineage, plan, fixed } = f;
-  const w = (s: string) => ctx.stdout.write(`${s}\n`);
-  const d = observed.domain;
+  const w: Line = (s) => ctx.stdout.write(`${s}\n`);
+  const d = f.observed.domain;
   w(
-    `domain ${d.name} (${d.uuid}) on ${observed.host}: ${d.state}${d.transient ? ', transient' : ''}`,
+    `domain ${d.name} (${d.uuid}) on ${f.observed.host}: ${d.state}${d.transient ? ', transient' : ''}`,
   );
+  printHost(w, f.observed, f.lineage);
+  printLineage(w, f.lineage);
+  printPlan(w, f.plan, f.fixed);
+  printScratch(w, f.scratch);
+}
+
+/** libvirt's checkpoints, and each disk's bitmaps with their flags, naming whose they are. */
+function printHost(w: Line, observed: ObservedDomain, lineage: DomainLineage): void {
   w('\nlibvirt checkpoints on this host:');
   for (const c of observed.checkpoints) {
     w(`  ${c.name}${c.parent ? ` (parent ${c.parent})` : ''}${whose(c.name, lineage)}`);
@@ -180,6 +191,10 @@ function printText(ctx: CliContext, f: Findings): void {
       w(`    ${b.name}: ${flags.join(', ')}${whose(b.name, lineage)}`);
     }
   }
+}
+
+/** The lineage's last snapshots and checkpoints. */
+function printLineage(w: Line, lineage: DomainLineage): void {
   const owner = lineage.owner !== undefined ? ` ${lineage.owner}` : '';
   w(`\nlineage${owner}: ${lineage.snapshots.length} snapshots in this repository`);
   for (const s of lineage.snapshots.slice(-5)) {
@@ -188,6 +203,10 @@ function printText(ctx: CliContext, f: Findings): void {
   for (const c of lineage.checkpoints.filter((x) => x.state !== 'deleted').slice(-5)) {
     w(`  checkpoint ${c.name}: ${c.state}${c.stateReason ? ` (${c.stateReason})` : ''}`);
   }
+}
+
+/** What the next run will do and why, and what `--fix` did. */
+function printPlan(w: Line, plan: BackupPlan, fixed: FixAction[] | null): void {
   w(
     `\nnext backup: ${plan.level}${plan.parentSnapshot ? ` on top of ${plan.parentSnapshot}` : ''}`,
   );
@@ -208,7 +227,6 @@ function printText(ctx: CliContext, f: Findings): void {
   for (const a of fixed ?? []) {
     w(`  fix: ${a.action}: ${a.ok ? 'done' : `FAILED (${a.error ?? ''})`}`);
   }
-  printScratch(w, f.scratch);
 }
 
 /**
@@ -241,32 +259,12 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
       scratchDir: o.scratch,
     });
     try {
-      const repo = await repos.get(o.repo);
-      const observed = await hv.hypervisor.observe(o.domain);
-      const domain = { uuid: observed.domain.uuid, name: observed.domain.name };
-      const manifests = await repos.listManifests(repo.root, domain.uuid);
-      await lineage.store.reconcile(repo.root, domain.uuid, manifests, ctx.now());
-      const view = withVerifyResults(
-        await lineage.store.loadLineage(repo.root, domain),
-        await repos.verifyResults(repo.root, domain.uuid),
-      );
-      const plan = await readableParent(
-        repo,
-        observed,
-        planBackup(view, observed, { level: 'auto' }, ctx.now()),
-      );
-      const fixed = o.fix ? await fix(hv.hypervisor, domain.uuid, plan) : null;
-      const scratch = await scratchReport(o.scratch, observed);
+      const f = await diagnose(ctx, o, hv.hypervisor, lineage.store, repos);
       if (o.json) {
-        printJson(ctx, {
-          observed,
-          lineage: { ...view, checkpoints: view.checkpoints.map(({ xml: _x, ...c }) => c) },
-          plan,
-          fixed,
-          scratch,
-        });
+        const checkpoints = f.lineage.checkpoints.map(({ xml: _x, ...c }) => c);
+        printJson(ctx, { ...f, lineage: { ...f.lineage, checkpoints } });
       } else {
-        printText(ctx, { observed, lineage: view, plan, fixed, scratch });
+        printText(ctx, f);
       }
     } finally {
       await closeAll(
@@ -276,4 +274,31 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
       );
     }
   });
+}
+
+/**
+ * Reconciles the lineage with the repository as a backup run would, plans the next run, and with
+ * `--fix` carries out its clean-up.
+ */
+async function diagnose(
+  ctx: CliContext,
+  o: Options,
+  hv: Hypervisor,
+  store: LineageStore,
+  repos: RepositoryCache,
+): Promise<Findings> {
+  const repo = await repos.get(o.repo);
+  const observed = await hv.observe(o.domain);
+  const domain = { uuid: observed.domain.uuid, name: observed.domain.name };
+  const manifests = await repos.listManifests(repo.root, domain.uuid);
+  await store.reconcile(repo.root, domain.uuid, manifests, ctx.now());
+  const lineage = withVerifyResults(
+    await store.loadLineage(repo.root, domain),
+    await repos.verifyResults(repo.root, domain.uuid),
+  );
+  const planned = planBackup(lineage, observed, { level: 'auto' }, ctx.now());
+  const plan = await readableParent(repo, observed, planned);
+  const fixed = o.fix ? await fix(hv, domain.uuid, plan) : null;
+  const scratch = await scratchReport(o.scratch, observed);
+  return { observed, lineage, plan, fixed, scratch };
 }

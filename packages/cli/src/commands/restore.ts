@@ -1,6 +1,10 @@
 /** `virtvault restore`: a snapshot's disks as qcow2 or sparse raw files, every chunk checked. */
 import type { Command } from 'commander';
 
+import type { SnapshotManifest } from '@virtvault/core';
+import type { RestoredDisk, RestoreFormat } from '@virtvault/engine';
+import type { Repository } from '@virtvault/repo';
+
 import type { CliContext } from '../context.js';
 import { loadEngine } from '../lazy.js';
 import { CliError, formatBytes, guard, printJson } from '../output.js';
@@ -60,65 +64,91 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
     if (o.format !== 'qcow2' && o.format !== 'raw') {
       throw new CliError('USAGE', `--format must be qcow2 or raw, not ${o.format}`);
     }
-    const { assertDomainNameFree, defineRestoredDomain, restoreSnapshot } = await loadEngine();
     const repo = await openRepository(o.repo);
     try {
-      const manifest = await findSnapshot(repo, o.domain, o.snapshot, (d) => {
-        // latest is the newest snapshot that can be read: say which newer ones could not
-        ctx.stderr.write(`virtvault: skipping damaged snapshot ${d.id}: ${d.error.message}\n`);
-      });
-      if (o.define !== undefined) {
-        await assertDomainNameFree(o.connect, o.define);
-      }
-      const progress = new Progress(ctx, 'written', o.json === true);
-      const started = ctx.now();
-      const disks = await restoreSnapshot({
-        repo,
-        domainUuid: manifest.domain.uuid,
-        snapshotId: manifest.id,
-        outputDir: o.output,
-        format: o.format,
-        ...(o.disk ? { disks: o.disk } : {}),
-        onProgress: (p) => progress.update(p.target, p.bytesWritten, p.virtualSize),
-        signal: ctx.signal,
-      });
-      progress.done();
-      const defined =
-        o.define === undefined
-          ? null
-          : {
-              name: o.define,
-              uuid: await defineRestoredDomain(o.connect, manifest.domainXml, o.define, disks),
-            };
-      const result = {
-        defined,
-        snapshot: manifest.id,
-        domain: manifest.domain,
-        level: manifest.level,
-        disks: disks.map((d) => ({
-          target: d.target,
-          path: d.path,
-          format: d.format,
-          virtualSize: d.virtualSize,
-          bytesWritten: d.bytesWritten,
-        })),
-        durationMs: ctx.now() - started,
-      };
+      const done = await restore(ctx, o, o.format, repo);
       if (o.json) {
-        printJson(ctx, result);
-        return;
-      }
-      ctx.stdout.write(`restored snapshot ${manifest.id} of ${manifest.domain.name}:\n`);
-      for (const d of disks) {
-        ctx.stdout.write(`  ${d.target}: ${d.path} (${formatBytes(d.virtualSize)})\n`);
-      }
-      if (defined !== null) {
-        ctx.stdout.write(
-          `defined domain ${defined.name} (${defined.uuid}) with the restored disks\n`,
-        );
+        printJson(ctx, restoredJson(done));
+      } else {
+        printRestored(ctx, done);
       }
     } finally {
       await repo.close();
     }
   });
+}
+
+/** What a restore did. */
+interface Restored {
+  manifest: SnapshotManifest;
+  disks: RestoredDisk[];
+  defined: { name: string; uuid: string } | null;
+  durationMs: number;
+}
+
+/** Restores the chosen snapshot's disks (and defines the domain with `--define`). */
+async function restore(
+  ctx: CliContext,
+  o: Options,
+  format: RestoreFormat,
+  repo: Repository,
+): Promise<Restored> {
+  const { assertDomainNameFree, defineRestoredDomain, restoreSnapshot } = await loadEngine();
+  const manifest = await findSnapshot(repo, o.domain, o.snapshot, (d) => {
+    // latest is the newest snapshot that can be read: say which newer ones could not
+    ctx.stderr.write(`virtvault: skipping damaged snapshot ${d.id}: ${d.error.message}\n`);
+  });
+  if (o.define !== undefined) {
+    await assertDomainNameFree(o.connect, o.define);
+  }
+  const progress = new Progress(ctx, 'written', o.json === true);
+  const started = ctx.now();
+  const disks = await restoreSnapshot({
+    repo,
+    domainUuid: manifest.domain.uuid,
+    snapshotId: manifest.id,
+    outputDir: o.output,
+    format,
+    ...(o.disk ? { disks: o.disk } : {}),
+    onProgress: (p) => progress.update(p.target, p.bytesWritten, p.virtualSize),
+    signal: ctx.signal,
+  });
+  progress.done();
+  const defined =
+    o.define === undefined
+      ? null
+      : {
+          name: o.define,
+          uuid: await defineRestoredDomain(o.connect, manifest.domainXml, o.define, disks),
+        };
+  return { manifest, disks, defined, durationMs: ctx.now() - started };
+}
+
+/** The `--json` document. */
+function restoredJson({ manifest, disks, defined, durationMs }: Restored): unknown {
+  return {
+    defined,
+    snapshot: manifest.id,
+    domain: manifest.domain,
+    level: manifest.level,
+    disks: disks.map((d) => ({
+      target: d.target,
+      path: d.path,
+      format: d.format,
+      virtualSize: d.virtualSize,
+      bytesWritten: d.bytesWritten,
+    })),
+    durationMs,
+  };
+}
+
+/** The text report: each disk's file, and the domain defined. */
+function printRestored(ctx: CliContext, { manifest, disks, defined }: Restored): void {
+  ctx.stdout.write(`restored snapshot ${manifest.id} of ${manifest.domain.name}:\n`);
+  for (const d of disks) {
+    ctx.stdout.write(`  ${d.target}: ${d.path} (${formatBytes(d.virtualSize)})\n`);
+  }
+  if (defined !== null) {
+    ctx.stdout.write(`defined domain ${defined.name} (${defined.uuid}) with the restored disks\n`);
+  }
 }

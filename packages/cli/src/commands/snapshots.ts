@@ -5,7 +5,7 @@ import { consistencyOf } from '@virtvault/core';
 
 import type { CliContext } from '../context.js';
 import { errorFields, formatBytes, formatTable, guard, printJson } from '../output.js';
-import { listSnapshots, openRepository } from '../repo-access.js';
+import { listSnapshots, openRepository, type SnapshotList } from '../repo-access.js';
 
 interface Options {
   repo: string;
@@ -32,67 +32,18 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
   await guard(ctx, o.json === true, async () => {
     const repo = await openRepository(o.repo);
     try {
-      const { entries: list, damaged } = await listSnapshots(repo, o.domain);
+      const found = await listSnapshots(repo, o.domain);
       if (o.json) {
-        printJson(ctx, {
-          damaged: damaged.map((d) => ({
-            domain: d.domain,
-            id: d.id,
-            error: errorFields(d.error),
-          })),
-          snapshots: list.map(({ manifest: m, verify }) => ({
-            id: m.id,
-            domain: m.domain,
-            host: m.host,
-            level: m.level,
-            consistency: consistencyOf(m),
-            reasons: m.reasons,
-            parent: m.parent,
-            checkpoint: m.checkpoint?.name ?? null,
-            startedAt: m.startedAt,
-            endedAt: m.endedAt,
-            verify,
-            disks: m.disks.map((d) => ({
-              target: d.target,
-              virtualSize: d.virtualSize,
-              bytesRead: d.bytesRead,
-              bytesNew: d.bytesNew,
-            })),
-          })),
-        });
+        printJson(ctx, snapshotsJson(found));
         return;
-      }
-      const rows = list.map(({ manifest: m, verify }) => [
-        m.id,
-        m.domain.name,
-        m.level,
-        consistencyOf(m),
-        m.endedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
-        formatBytes(m.disks.reduce((n, d) => n + d.bytesNew, 0)),
-        verify,
-        m.reasons.join(',') || '-',
-      ]);
-      // a damaged snapshot shows where it would be: ids are ULIDs, in time order
-      for (const d of damaged) {
-        const at = rows.findIndex((r) => (r[0] ?? '') > d.id);
-        rows.splice(at < 0 ? rows.length : at, 0, [
-          d.id,
-          d.domain,
-          '?',
-          '?',
-          '?',
-          '?',
-          'DAMAGED',
-          d.error.code,
-        ]);
       }
       ctx.stdout.write(
         formatTable(
           ['SNAPSHOT', 'DOMAIN', 'LEVEL', 'CONSISTENCY', 'TIME', 'NEW', 'VERIFY', 'REASONS'],
-          rows,
+          tableRows(found),
         ),
       );
-      for (const d of damaged) {
+      for (const d of found.damaged) {
         ctx.stderr.write(
           `virtvault: snapshot ${d.domain}/${d.id} is damaged: ${d.error.message}\n`,
         );
@@ -101,4 +52,51 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
       await repo.close();
     }
   });
+}
+
+/** The `--json` document: damaged snapshots apart, each good one with its disks. */
+function snapshotsJson({ entries, damaged }: SnapshotList): unknown {
+  return {
+    damaged: damaged.map((d) => ({ domain: d.domain, id: d.id, error: errorFields(d.error) })),
+    snapshots: entries.map(({ manifest: m, verify }) => ({
+      id: m.id,
+      domain: m.domain,
+      host: m.host,
+      level: m.level,
+      consistency: consistencyOf(m),
+      reasons: m.reasons,
+      parent: m.parent,
+      checkpoint: m.checkpoint?.name ?? null,
+      startedAt: m.startedAt,
+      endedAt: m.endedAt,
+      verify,
+      disks: m.disks.map((d) => ({
+        target: d.target,
+        virtualSize: d.virtualSize,
+        bytesRead: d.bytesRead,
+        bytesNew: d.bytesNew,
+      })),
+    })),
+  };
+}
+
+/** The table's rows, oldest first; a damaged snapshot shows where it would be. */
+function tableRows({ entries, damaged }: SnapshotList): string[][] {
+  const rows = entries.map(({ manifest: m, verify }) => [
+    m.id,
+    m.domain.name,
+    m.level,
+    consistencyOf(m),
+    m.endedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
+    formatBytes(m.disks.reduce((n, d) => n + d.bytesNew, 0)),
+    verify,
+    m.reasons.join(',') || '-',
+  ]);
+  // ids are ULIDs, in time order
+  for (const d of damaged) {
+    const at = rows.findIndex((r) => (r[0] ?? '') > d.id);
+    const row = [d.id, d.domain, '?', '?', '?', '?', 'DAMAGED', d.error.code];
+    rows.splice(at < 0 ? rows.length : at, 0, row);
+  }
+  return rows;
 }

@@ -21,15 +21,7 @@ export async function callApi(
   path: string,
   body?: unknown,
 ): Promise<Record<string, unknown>> {
-  let url: URL;
-  try {
-    url = new URL(path, t.controller.endsWith('/') ? t.controller : `${t.controller}/`);
-  } catch {
-    throw new CliError(
-      'USAGE',
-      `--controller ${t.controller} is not a URL (e.g. http://host:8080)`,
-    );
-  }
+  const url = endpoint(t.controller, path);
   let res: Response;
   try {
     res = await fetch(url, {
@@ -46,6 +38,20 @@ export async function callApi(
     const why = e instanceof Error && e.cause instanceof Error ? e.cause.message : String(e);
     throw new CliError('CONTROLLER_UNREACHABLE', `cannot reach ${url.origin}: ${why}`, EXIT_FAILED);
   }
+  return answer(res, url);
+}
+
+/** The URL of `path` under the controller's base URL. */
+function endpoint(controller: string, path: string): URL {
+  try {
+    return new URL(path, controller.endsWith('/') ? controller : `${controller}/`);
+  } catch {
+    throw new CliError('USAGE', `--controller ${controller} is not a URL (e.g. http://host:8080)`);
+  }
+}
+
+/** The answer's JSON body, or its `{error:{code,message}}` as a `CliError`. */
+async function answer(res: Response, url: URL): Promise<Record<string, unknown>> {
   const text = await res.text();
   let json: Record<string, unknown>;
   try {

@@ -59,27 +59,29 @@ function defined(o: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 }
 
+/** A policy file's object (YAML or JSON), the base the options override. */
+async function policyFile(file: string): Promise<Record<string, unknown>> {
+  const text = await readFile(file, 'utf8').catch((e: unknown) => {
+    throw new CliError('USAGE', `cannot read ${file}: ${String(e)}`);
+  });
+  // imported here: the YAML parser is ~70 modules, ~50 ms that every other command would pay
+  const { parse: parseYaml } = await import('yaml');
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (e) {
+    const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    throw new CliError('USAGE', `${file} is not valid YAML or JSON: ${why}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null) {
+    throw new CliError('USAGE', `${file} does not hold a policy object`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
 /** The policy body from the options (a file's content is merged under them). */
 async function policyBody(o: SetOptions): Promise<Record<string, unknown>> {
-  let base: Record<string, unknown> = {};
-  if (o.file !== undefined) {
-    const text = await readFile(o.file, 'utf8').catch((e: unknown) => {
-      throw new CliError('USAGE', `cannot read ${o.file ?? ''}: ${String(e)}`);
-    });
-    // imported here: the YAML parser is ~70 modules, ~50 ms that every other command would pay
-    const { parse: parseYaml } = await import('yaml');
-    let parsed: unknown;
-    try {
-      parsed = parseYaml(text);
-    } catch (e) {
-      const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
-      throw new CliError('USAGE', `${o.file} is not valid YAML or JSON: ${why}`);
-    }
-    if (typeof parsed !== 'object' || parsed === null) {
-      throw new CliError('USAGE', `${o.file} does not hold a policy object`);
-    }
-    base = parsed as Record<string, unknown>;
-  }
+  const base = o.file === undefined ? {} : await policyFile(o.file);
   const fullDays = num(o.fullEveryDays, 'full-every-days');
   const selector = defined({ nameGlob: o.nameGlob, host: o.host, tag: o.tag });
   const level = defined({
@@ -101,17 +103,14 @@ async function policyBody(o: SetOptions): Promise<Record<string, unknown>> {
   if (rpo !== undefined && !(rpo > 0)) {
     throw new CliError('USAGE', '--rpo-hours must be a positive number');
   }
-  const notify = defined({
-    webhooks: o.webhook,
-    events: o.notify
-      ?.split(',')
-      .map((e) => e.trim())
-      .filter((e) => e !== ''),
-  });
+  const events = o.notify
+    ?.split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '');
   return {
     ...base,
     ...defined({ cron: o.cron, timeZone: o.tz, repository: o.repository, rpoHours: rpo }),
-    ...merge('notify', notify),
+    ...merge('notify', defined({ webhooks: o.webhook, events })),
     ...merge('selector', selector),
     ...merge('level', level),
     ...merge('retention', retention),
@@ -132,6 +131,12 @@ export function registerFleetPolicies(fleet: Command, ctx: () => CliContext): vo
         printList(c, json, 'policies', r['policies'], POLICY_COLUMNS);
       }),
     );
+  registerPolicySet(policies, ctx);
+  registerPolicyDelete(policies, ctx);
+}
+
+/** `fleet policies set <name>`: create or replace, from options over an optional file. */
+function registerPolicySet(policies: Command, ctx: () => CliContext): void {
   policies
     .command('set <name>')
     .description('create or replace a policy (options override the --file content)')
@@ -170,6 +175,10 @@ export function registerFleetPolicies(fleet: Command, ctx: () => CliContext): vo
         }
       }),
     );
+}
+
+/** `fleet policies delete <name>`. */
+function registerPolicyDelete(policies: Command, ctx: () => CliContext): void {
   policies
     .command('delete <name>')
     .description('delete a policy and its schedule (snapshots stay)')

@@ -54,9 +54,11 @@ function ageText(s: number | null): string {
   return h >= 48 ? `${Math.floor(h / 24)}d` : `${h}h${Math.floor((s % 3600) / 60)}m`;
 }
 
-function section(ctx: CliContext, title: string, headers: string[], rows: string[][]): void {
-  ctx.stdout.write(`\n${title}\n`);
-  ctx.stdout.write(rows.length === 0 ? '  none\n' : formatTable(headers, rows));
+/** One table of the report. */
+interface Section {
+  title: string;
+  headers: string[];
+  rows: string[][];
 }
 
 function printReport(ctx: CliContext, s: Summary, vms: Vm[]): void {
@@ -66,63 +68,74 @@ function printReport(ctx: CliContext, s: Summary, vms: Vm[]): void {
       `VMs: ${p['ok'] ?? 0} protected, ${p['at-risk'] ?? 0} at risk, ` +
       `${p['violated'] ?? 0} RPO violated, ${p['never'] ?? 0} never backed up\n`,
   );
-  const bad = vms.filter((v) => v.rpo !== 'ok');
-  section(
-    ctx,
-    'Needs attention',
-    ['VM', 'HOST', 'RPO', 'LAST GOOD', 'LAST RUN', 'ERROR'],
-    bad.map((v) => [
+  for (const { title, headers, rows } of [attention(vms), ...summarySections(s)]) {
+    ctx.stdout.write(`\n${title}\n`);
+    ctx.stdout.write(rows.length === 0 ? '  none\n' : formatTable(headers, rows));
+  }
+}
+
+/** The VMs whose RPO is not met, with their last run. */
+function attention(vms: Vm[]): Section {
+  const rows = vms
+    .filter((v) => v.rpo !== 'ok')
+    .map((v) => [
       v.name,
       v.currentHost ?? '-',
       v.rpo,
       ageText(v.ageSeconds),
       v.lastRun?.status ?? '-',
       v.lastRun?.errorCode ?? '-',
-    ]),
-  );
-  section(
-    ctx,
-    'Runs per host and day',
-    ['DAY', 'HOST', 'OK', 'FAILED', 'SUCCESS', 'READ', 'NEW'],
-    s.hostDays.map((d) => [
-      d.day,
-      d.host,
-      String(d.succeeded),
-      String(d.failed + d.abandoned),
-      pct(d.successRate),
-      formatBytes(d.bytesRead),
-      formatBytes(d.bytesNew),
-    ]),
-  );
-  section(
-    ctx,
-    'Repositories',
-    ['REPOSITORY', 'SNAPSHOTS', 'LOGICAL', 'NEW', 'DEDUP'],
-    s.repositories.map((r) => [
-      r.repository,
-      String(r.snapshots),
-      formatBytes(r.logicalBytes),
-      formatBytes(r.bytesNew),
-      r.dedupRatio === null ? '-' : `${r.dedupRatio.toFixed(1)}x`,
-    ]),
-  );
-  section(
-    ctx,
-    'Chain breaks and repairs (runs by reason)',
-    ['REASON', 'RUNS'],
-    [...s.chainBreaks, ...s.repairs].map((r) => [r.reason, String(r.runs)]),
-  );
-  section(
-    ctx,
-    'Migrations seen',
-    ['WHEN', 'VM', 'FROM', 'TO'],
-    s.migrations.map((m) => [
-      cellText(new Date(m.at).toISOString()),
-      m.name,
-      m.fromHost ?? '-',
-      m.toHost,
-    ]),
-  );
+    ]);
+  return {
+    title: 'Needs attention',
+    headers: ['VM', 'HOST', 'RPO', 'LAST GOOD', 'LAST RUN', 'ERROR'],
+    rows,
+  };
+}
+
+/** The summary's tables: runs per host and day, repositories, chain breaks, migrations. */
+function summarySections(s: Summary): Section[] {
+  const hostDays = s.hostDays.map((d) => [
+    d.day,
+    d.host,
+    String(d.succeeded),
+    String(d.failed + d.abandoned),
+    pct(d.successRate),
+    formatBytes(d.bytesRead),
+    formatBytes(d.bytesNew),
+  ]);
+  const repositories = s.repositories.map((r) => [
+    r.repository,
+    String(r.snapshots),
+    formatBytes(r.logicalBytes),
+    formatBytes(r.bytesNew),
+    r.dedupRatio === null ? '-' : `${r.dedupRatio.toFixed(1)}x`,
+  ]);
+  const breaks = [...s.chainBreaks, ...s.repairs].map((r) => [r.reason, String(r.runs)]);
+  const migrations = s.migrations.map((m) => [
+    cellText(new Date(m.at).toISOString()),
+    m.name,
+    m.fromHost ?? '-',
+    m.toHost,
+  ]);
+  return [
+    {
+      title: 'Runs per host and day',
+      headers: ['DAY', 'HOST', 'OK', 'FAILED', 'SUCCESS', 'READ', 'NEW'],
+      rows: hostDays,
+    },
+    {
+      title: 'Repositories',
+      headers: ['REPOSITORY', 'SNAPSHOTS', 'LOGICAL', 'NEW', 'DEDUP'],
+      rows: repositories,
+    },
+    {
+      title: 'Chain breaks and repairs (runs by reason)',
+      headers: ['REASON', 'RUNS'],
+      rows: breaks,
+    },
+    { title: 'Migrations seen', headers: ['WHEN', 'VM', 'FROM', 'TO'], rows: migrations },
+  ];
 }
 
 /** Registers `fleet report`. */
