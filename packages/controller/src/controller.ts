@@ -202,8 +202,17 @@ export class Controller {
       now,
       log,
     });
+    queues = this.#jobQueues(redis, dispatcher);
+    const service = new FleetService({ fleet, queues, dispatcher, inventory, agents, now });
+    const limitsTimer = setInterval(() => void this.refreshLimits(), 30_000);
+    return { fleet, lineage, redis, agents, queues, inventory, service, limitsTimer, web: null };
+  }
+
+  /** The BullMQ queues and workers, with the per-host and per-repository limits. */
+  #jobQueues(redis: Redis, dispatcher: Dispatcher): JobQueues {
+    const t = this.o.config.timings;
     const repoLimits = new Map(this.o.config.repositories.map((r) => [r.name, r.maxConcurrent]));
-    queues = new JobQueues(
+    return new JobQueues(
       redis,
       {
         prefix: this.o.config.queuePrefix,
@@ -219,11 +228,8 @@ export class Controller {
         hostConcurrency: (h) => this.#hostLimits.get(h) ?? 2,
         repoConcurrency: (r) => repoLimits.get(r) ?? null,
       },
-      log,
+      this.#log,
     );
-    const service = new FleetService({ fleet, queues, dispatcher, inventory, agents, now });
-    const limitsTimer = setInterval(() => void this.refreshLimits(), 30_000);
-    return { fleet, lineage, redis, agents, queues, inventory, service, limitsTimer, web: null };
   }
 
   private async refreshLimits(): Promise<void> {

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 
 import type { CliContext } from '../context.js';
-import { fleetAction, printList } from '../fleet/action.js';
+import { fleetAction, printAnswer, printList } from '../fleet/action.js';
 import { type Column, callApi, cellText, field } from '../fleet/client.js';
 import { registerFleetPolicies } from '../fleet/policies.js';
 import { registerFleetReport } from '../fleet/report.js';
@@ -80,11 +80,7 @@ function registerHosts(fleet: Command, ctx: () => CliContext): void {
         const max = cmd.opts<{ maxConcurrent?: number }>().maxConcurrent;
         const body = { name, address, ...(max !== undefined ? { maxConcurrentBackups: max } : {}) };
         const r = await callApi(t, 'POST', 'api/v1/hosts', body);
-        if (json) {
-          printJson(c, r);
-        } else {
-          c.stdout.write(`host ${name ?? ''} added (${address ?? ''})\n`);
-        }
+        printAnswer(c, json, r, `host ${name ?? ''} added (${address ?? ''})`);
       }),
     );
   hosts
@@ -95,11 +91,7 @@ function registerHosts(fleet: Command, ctx: () => CliContext): void {
       fleetAction(ctx, async (c, t, json, cmd) => {
         const name = cmd.args[0] ?? '';
         const r = await callApi(t, 'DELETE', `api/v1/hosts/${encodeURIComponent(name)}`);
-        if (json) {
-          printJson(c, r);
-        } else {
-          c.stdout.write(`host ${name} removed\n`);
-        }
+        printAnswer(c, json, r, `host ${name} removed`);
       }),
     );
 }
@@ -142,13 +134,12 @@ function registerRuns(fleet: Command, ctx: () => CliContext): void {
         }
         const body = { policy: o.policy, domain: o.domain };
         const r = await callApi(t, 'POST', 'api/v1/runs', body);
-        if (json) {
-          printJson(c, r);
-        } else {
-          c.stdout.write(`enqueued: ${cellText(r['enqueued'])}\n`);
-        }
+        printAnswer(c, json, r, `enqueued: ${cellText(r['enqueued'])}`);
       }),
     );
+}
+
+function registerRunList(fleet: Command, ctx: () => CliContext): void {
   fleet
     .command('runs [id]')
     .description('backup runs, newest first; with an id, that run in full')
@@ -203,6 +194,10 @@ function registerTokens(fleet: Command, ctx: () => CliContext): void {
         ]);
       }),
     );
+  registerTokenCreate(tokens, ctx);
+}
+
+function registerTokenCreate(tokens: Command, ctx: () => CliContext): void {
   tokens
     .command('create <name>')
     .description('create a token; it is printed once, store it now')
@@ -218,11 +213,7 @@ function registerTokens(fleet: Command, ctx: () => CliContext): void {
           ...(o.expiresInDays !== undefined ? { expiresInDays: o.expiresInDays } : {}),
         };
         const r = await callApi(t, 'POST', 'api/v1/tokens', body);
-        if (json) {
-          printJson(c, r);
-        } else {
-          c.stdout.write(`${cellText(r['token'])}\n`);
-        }
+        printAnswer(c, json, r, cellText(r['token']));
       }),
     );
   tokens
@@ -233,11 +224,7 @@ function registerTokens(fleet: Command, ctx: () => CliContext): void {
       fleetAction(ctx, async (c, t, json, cmd) => {
         const id = cmd.args[0] ?? '';
         const r = await callApi(t, 'DELETE', `api/v1/tokens/${encodeURIComponent(id)}`);
-        if (json) {
-          printJson(c, r);
-        } else {
-          c.stdout.write(`revoked ${id}\n`);
-        }
+        printAnswer(c, json, r, `revoked ${id}`);
       }),
     );
 }
@@ -267,6 +254,7 @@ Examples:
   registerVms(fleet, ctx);
   registerFleetPolicies(fleet, ctx);
   registerRuns(fleet, ctx);
+  registerRunList(fleet, ctx);
   registerTokens(fleet, ctx);
   registerFleetReport(fleet, ctx);
 }

@@ -64,3 +64,17 @@ export function printList(
     ),
   );
 }
+
+/** Prints the controller's answer `r` as JSON, or one line of text for a person. */
+export function printAnswer(
+  ctx: CliContext,
+  json: boolean,
+  r: Record<string, unknown>,
+  line: string,
+): void {
+  if (json) {
+    printJson(ctx, r);
+  } else {
+    ctx.stdout.write(`${line}\n`);
+  }
+}

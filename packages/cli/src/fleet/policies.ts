@@ -8,9 +8,9 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 
 import type { CliContext } from '../context.js';
-import { CliError, printJson } from '../output.js';
+import { CliError } from '../output.js';
 
-import { fleetAction, printList } from './action.js';
+import { fleetAction, printAnswer, printList } from './action.js';
 import { type Column, callApi, cellText, field } from './client.js';
 
 const POLICY_COLUMNS: Column[] = [
@@ -168,11 +168,7 @@ function registerPolicySet(policies: Command, ctx: () => CliContext): void {
         const name = cmd.args[0] ?? '';
         const body = await policyBody(cmd.opts<SetOptions>());
         const r = await callApi(t, 'PUT', `api/v1/policies/${encodeURIComponent(name)}`, body);
-        if (json) {
-          printJson(c, r);
-        } else {
-          c.stdout.write(`policy ${name} saved\n`);
-        }
+        printAnswer(c, json, r, `policy ${name} saved`);
       }),
     );
 }
@@ -187,11 +183,7 @@ function registerPolicyDelete(policies: Command, ctx: () => CliContext): void {
       fleetAction(ctx, async (c, t, json, cmd) => {
         const name = cmd.args[0] ?? '';
         const r = await callApi(t, 'DELETE', `api/v1/policies/${encodeURIComponent(name)}`);
-        if (json) {
-          printJson(c, r);
-        } else {
-          c.stdout.write(`policy ${name} deleted\n`);
-        }
+        printAnswer(c, json, r, `policy ${name} deleted`);
       }),
     );
 }

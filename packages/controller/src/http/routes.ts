@@ -210,6 +210,31 @@ function reportRoutes(rep: ReportBackend): Route<ApiHandler>[] {
   ];
 }
 
+/** A host to add, from a request body. */
+function hostBody(body: unknown): Parameters<FleetBackend['addHost']>[0] {
+  const b = obj(body);
+  const max = b['maxConcurrentBackups'];
+  if (max !== undefined && (typeof max !== 'number' || !Number.isInteger(max) || max < 1)) {
+    throw problem('BAD_REQUEST', 'maxConcurrentBackups must be an integer >= 1');
+  }
+  const host = { name: str(b, 'name', true), address: str(b, 'address', true) };
+  return max === undefined ? host : { ...host, maxConcurrentBackups: max };
+}
+
+/** What to back up now, from a request body: a policy's VMs, one VM, or both. */
+function runRequest(body: unknown): Parameters<FleetBackend['runNow']>[0] {
+  const b = obj(body);
+  const policy = str(b, 'policy', false);
+  const domain = str(b, 'domain', false);
+  if (policy === undefined && domain === undefined) {
+    throw problem('BAD_REQUEST', 'give a policy, a domain, or both');
+  }
+  return {
+    ...(policy !== undefined ? { policy } : {}),
+    ...(domain !== undefined ? { domain } : {}),
+  };
+}
+
 function fleetRoutes(f: FleetBackend): Route<ApiHandler>[] {
   const r = (method: string, pattern: string, role: TokenRole, run: ApiHandler['run']) => ({
     method,
@@ -217,20 +242,9 @@ function fleetRoutes(f: FleetBackend): Route<ApiHandler>[] {
     handler: { role, run },
   });
   return [
-    r('POST', '/api/v1/hosts', 'admin', async ({ body }) => {
-      const b = obj(body);
-      const max = b['maxConcurrentBackups'];
-      if (max !== undefined && (typeof max !== 'number' || !Number.isInteger(max) || max < 1)) {
-        throw problem('BAD_REQUEST', 'maxConcurrentBackups must be an integer >= 1');
-      }
-      const host = { name: str(b, 'name', true), address: str(b, 'address', true) };
-      return ok(
-        {
-          host: await f.addHost(max === undefined ? host : { ...host, maxConcurrentBackups: max }),
-        },
-        201,
-      );
-    }),
+    r('POST', '/api/v1/hosts', 'admin', async ({ body }) =>
+      ok({ host: await f.addHost(hostBody(body)) }, 201),
+    ),
     r('DELETE', '/api/v1/hosts/:name', 'admin', async ({ params }) =>
       ok({ removed: await f.removeHost(params['name'] ?? '') }),
     ),
@@ -242,19 +256,9 @@ function fleetRoutes(f: FleetBackend): Route<ApiHandler>[] {
     r('DELETE', '/api/v1/policies/:name', 'operator', async ({ params }) =>
       ok({ removed: await f.deletePolicy(params['name'] ?? '') }),
     ),
-    r('POST', '/api/v1/runs', 'operator', async ({ body }) => {
-      const b = obj(body);
-      const policy = str(b, 'policy', false);
-      const domain = str(b, 'domain', false);
-      if (policy === undefined && domain === undefined) {
-        throw problem('BAD_REQUEST', 'give a policy, a domain, or both');
-      }
-      const req = {
-        ...(policy !== undefined ? { policy } : {}),
-        ...(domain !== undefined ? { domain } : {}),
-      };
-      return ok({ enqueued: await f.runNow(req) }, 202);
-    }),
+    r('POST', '/api/v1/runs', 'operator', async ({ body }) =>
+      ok({ enqueued: await f.runNow(runRequest(body)) }, 202),
+    ),
     r('GET', '/api/v1/runs', 'viewer', async ({ query, now }) =>
       ok({ runs: await f.listRuns(runQuery(query, now)) }),
     ),

@@ -41,10 +41,8 @@ const family = (
   samples: MetricSample[],
 ): MetricFamily => ({ name, help, type, samples });
 
-function vmFamilies(vms: readonly VmReport[]): MetricFamily[] {
-  const id = (v: VmReport) => ({ vm: v.name, uuid: v.uuid, host: v.currentHost ?? '' });
-  const good = vms.filter((v) => v.lastSnapshot !== null);
-  const ran = vms.filter((v) => v.lastRun?.finishedAt != null);
+/** VMs per RPO status, every status present (a status with none is a 0, not a gap). */
+function rpoCounts(vms: readonly VmReport[]): Map<string, number> {
   const byRpo = new Map<string, number>([
     ['ok', 0],
     ['at-risk', 0],
@@ -54,6 +52,37 @@ function vmFamilies(vms: readonly VmReport[]): MetricFamily[] {
   for (const v of vms) {
     byRpo.set(v.rpo, (byRpo.get(v.rpo) ?? 0) + 1);
   }
+  return byRpo;
+}
+
+/** The days' runs and bytes summed per host. */
+function perHost(days: readonly HostDay[]): HostDay[] {
+  const per = new Map<string, HostDay>();
+  for (const d of days) {
+    const e = per.get(d.host) ?? {
+      ...d,
+      succeeded: 0,
+      failed: 0,
+      abandoned: 0,
+      running: 0,
+      bytesRead: 0,
+      bytesNew: 0,
+    };
+    e.succeeded += d.succeeded;
+    e.failed += d.failed;
+    e.abandoned += d.abandoned;
+    e.bytesRead += d.bytesRead;
+    e.bytesNew += d.bytesNew;
+    per.set(d.host, e);
+  }
+  return [...per.values()];
+}
+
+function vmFamilies(vms: readonly VmReport[]): MetricFamily[] {
+  const id = (v: VmReport) => ({ vm: v.name, uuid: v.uuid, host: v.currentHost ?? '' });
+  const good = vms.filter((v) => v.lastSnapshot !== null);
+  const ran = vms.filter((v) => v.lastRun?.finishedAt != null);
+  const byRpo = rpoCounts(vms);
   return [
     family(
       'virtvault_vm_last_success_timestamp_seconds',
@@ -92,25 +121,7 @@ function vmFamilies(vms: readonly VmReport[]): MetricFamily[] {
 }
 
 function runFamilies(days: readonly HostDay[]): MetricFamily[] {
-  const per = new Map<string, HostDay>();
-  for (const d of days) {
-    const e = per.get(d.host) ?? {
-      ...d,
-      succeeded: 0,
-      failed: 0,
-      abandoned: 0,
-      running: 0,
-      bytesRead: 0,
-      bytesNew: 0,
-    };
-    e.succeeded += d.succeeded;
-    e.failed += d.failed;
-    e.abandoned += d.abandoned;
-    e.bytesRead += d.bytesRead;
-    e.bytesNew += d.bytesNew;
-    per.set(d.host, e);
-  }
-  const hosts = [...per.values()];
+  const hosts = perHost(days);
   return [
     family(
       'virtvault_runs_total',
