@@ -19,6 +19,7 @@ export * from './run/run-backup.js';
 export * from './report/index.js';
 export * from './ulid.js';
 export * from './run-pool.js';
+export * from './settle-all.js';
 export * from './semaphore.js';
 export * from './format-bytes.js';
 export * from './zero-fill.js';

@@ -2,7 +2,7 @@
  * Copies one disk from an NBD export into a snapshot writer: walks the extents (allocation, and
  * the dirty bitmap for incrementals), plans each slot and reads only what the plan needs.
  */
-import { runPool, Semaphore, zeroFill } from '@virtvault/core';
+import { runPool, Semaphore, settleAll, zeroFill } from '@virtvault/core';
 import { NbdClient, walkExtents } from '@virtvault/nbd';
 import type { SnapshotWriter, SlotRange as RepoPatchRange } from '@virtvault/repo';
 
@@ -168,7 +168,8 @@ async function doSlot(o: CopyDiskOptions, bufs: Buffers, w: SlotWork): Promise<n
     case 'data':
       return withBuffer(o, bufs, w.length, async (buf) => {
         zeroGaps(buf, w.reads);
-        await Promise.all(w.reads.map((r) => readInto(o, buf, start, r.offset, r.length)));
+        // every read settled before the buffer can go back to the writer (see settleAll)
+        await settleAll(w.reads.map((r) => readInto(o, buf, start, r.offset, r.length)));
         const read = w.reads.reduce((s, r) => s + r.length, 0);
         await o.writer.putSlot(o.target, w.slot, buf, { bytesRead: read });
         return read;
@@ -211,7 +212,7 @@ function putRanges(
       }
       out.push({ offsetInSlot: r.offset, data: view, ...(r.read ? {} : { zero: true }) });
     }
-    await Promise.all(reads);
+    await settleAll(reads);
     const whole = (): Promise<Uint8Array> => readSlot(o, start);
     await o.writer.putPatch(o.target, slot, out, { bytesRead: read, overZero, whole });
     return read;

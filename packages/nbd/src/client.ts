@@ -148,8 +148,9 @@ export class NbdClient {
 
   /**
    * Reads `length` bytes at `offset` into `into` (or a new buffer). Holes are
-   * zero-filled. After an abort, `into` may still receive the in-flight
-   * reply's bytes until the server answers; pass no `into` if that matters.
+   * zero-filled. Settles only once nothing more can land in `into`: a part that
+   * failed waits for the others, and an abort drops the destinations of the
+   * requests still in flight (their replies are read into scratch).
    */
   async read(
     offset: number,
@@ -340,7 +341,14 @@ export class NbdClient {
       const len = Math.min(this.requestSize, offset + length - off);
       jobs.push(this.run(make(off, len), signal));
     }
-    await Promise.all(jobs);
+    // A failed part waits for its siblings: a READ's destination must receive nothing once the
+    // call has settled (the caller may hand the buffer on at once).
+    const settled = await Promise.allSettled(jobs);
+    for (const r of settled) {
+      if (r.status === 'rejected') {
+        throw r.reason;
+      }
+    }
   }
 
   private async bigRange(

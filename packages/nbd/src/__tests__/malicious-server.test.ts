@@ -226,4 +226,40 @@ describe('malicious fake server', () => {
       await fake.close();
     }
   });
+  it('a read whose part failed settles only after its other parts: nothing lands later', async () => {
+    let sent = false;
+    const fake = await startFake(tmp.dir, {
+      onRequest: (req, sock) => {
+        if (req.type !== P.NBD_CMD_READ) {
+          return;
+        }
+        if (req.offset === 0) {
+          sock.write(simpleReply(req, P.NBD_ERRNO.NBD_EIO));
+          return;
+        }
+        setTimeout(() => {
+          sock.write(dataChunk(req, req.offset, Buffer.alloc(req.length, 0x5a)));
+          sent = true;
+        }, 150);
+      },
+    });
+    try {
+      const client = await NbdClient.connect({
+        socket: fake.socket,
+        requestSize: 4096,
+        timeoutMs: 5000,
+      });
+      const into = Buffer.alloc(8192);
+      await assert.rejects(client.read(0, 8192, { into }), {
+        code: 'NBD_ERR_SERVER',
+        errnoName: 'NBD_EIO',
+      });
+      // the caller may hand `into` on now: the slow part's bytes arrived before, never after
+      assert.equal(sent, true, 'the failure waited for the other part');
+      assert.ok(into.subarray(4096).every((b) => b === 0x5a));
+      await client.close();
+    } finally {
+      await fake.close();
+    }
+  });
 });
