@@ -303,6 +303,8 @@ export class AgentService {
       // a taken name is refused before the disks are written, not after
       await assertDomainNameFree(this.#o.config.libvirtUri, req.defineName);
     }
+    let definedUuid: string | null = null;
+    const name = req.defineName;
     const disks = await restoreSnapshot({
       repo,
       domainUuid: req.domainUuid,
@@ -316,17 +318,16 @@ export class AgentService {
           bytesRead: p.bytesWritten,
           bytesToRead: p.virtualSize,
         }),
+      // inside the restore: a refused definition removes the disks, so the request can be repeated
+      ...(name !== undefined
+        ? {
+            complete: async (written, m) => {
+              const uri = this.#o.config.libvirtUri;
+              definedUuid = await defineRestoredDomain(uri, m.domainXml, name, written);
+            },
+          }
+        : {}),
     });
-    let definedUuid: string | null = null;
-    if (req.defineName !== undefined) {
-      const m = await repo.readManifest(req.domainUuid, req.snapshotId);
-      definedUuid = await defineRestoredDomain(
-        this.#o.config.libvirtUri,
-        m.domainXml,
-        req.defineName,
-        disks,
-      );
-    }
     return {
       disks: disks.map((d) => ({
         target: d.target,

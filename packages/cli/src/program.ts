@@ -30,9 +30,10 @@ Exit codes:
 
 Signals:
   The first SIGINT (Ctrl-C) or SIGTERM stops the command cleanly: a backup ends
-  its job and drops its new checkpoint (BACKUP_INTERRUPTED), a restore removes
-  the disk it was writing (RESTORE_INTERRUPTED), verify and gc stop between
-  chunks (REPO_INTERRUPTED). A second one exits at once.
+  its job and drops its new checkpoint, committing nothing (BACKUP_INTERRUPTED;
+  a commit already under way completes), a restore removes every file it wrote
+  (RESTORE_INTERRUPTED), verify and gc stop between chunks (REPO_INTERRUPTED).
+  A second one exits at once.
 
 Environment:
   DATABASE_URL  Postgres for the lineage instead of the embedded store

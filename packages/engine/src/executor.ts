@@ -94,14 +94,19 @@ export class Executor implements BackupExecutor {
     }
   }
 
-  /** Commits the snapshot once the plan is confirmed (an attempt started early waits for it). */
+  /**
+   * Commits the snapshot once the plan is confirmed (an attempt started early waits for it). A
+   * signal that came while the copy ended or the plan was being confirmed stops the run here, with
+   * nothing committed; once the commit has begun it completes (the snapshot is whole and kept).
+   */
   async #commit(
     writer: SnapshotWriter,
     req: BackupRequest,
     produced: Produced,
     startedAt: string,
   ): Promise<SnapshotManifest> {
-    const confirmed = await req.proceed;
+    const confirmed = await unlessAborted(req.proceed, this.#o.signal);
+    this.#o.signal?.throwIfAborted();
     for (const note of produced.notes) {
       this.#o.onNote?.(note);
     }
@@ -212,4 +217,30 @@ export class Executor implements BackupExecutor {
     }
     return pullBackup(common);
   }
+}
+
+/** Settles like `p`, or rejects with `signal`'s reason as soon as it is aborted. */
+function unlessAborted<T>(
+  p: Promise<T> | undefined,
+  signal: AbortSignal | undefined,
+): Promise<T | undefined> {
+  if (p === undefined || signal === undefined) {
+    return Promise.resolve(p);
+  }
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    const settle = (): void => signal.removeEventListener('abort', onAbort);
+    p.then(
+      (v) => {
+        settle();
+        resolve(v);
+      },
+      (e: Error) => {
+        settle();
+        reject(e);
+      },
+    );
+  });
 }

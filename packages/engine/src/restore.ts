@@ -8,7 +8,7 @@ import { open, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 import { buildRestoredDomainXml, Connection } from '@virtvault/libvirt';
-import { hasErrorCode } from '@virtvault/core';
+import { hasErrorCode, type SnapshotManifest } from '@virtvault/core';
 import { NbdClient, NbdError } from '@virtvault/nbd';
 import { makeDirsSync, SnapshotReader, type DiskSlot, type Repository } from '@virtvault/repo';
 
@@ -46,10 +46,16 @@ export interface RestoreOptions {
   /** Progress per disk. */
   onProgress?: (p: RestoreProgress) => void;
   /**
-   * Stops the restore between slots with `RESTORE_INTERRUPTED`; the disk being written is removed
-   * (disks restored before it stay).
+   * Stops the restore between slots with `RESTORE_INTERRUPTED`; like any failure, it removes every
+   * file the restore wrote and every folder it created.
    */
   signal?: AbortSignal;
+  /**
+   * A last step inside the all-or-nothing, once every disk is written (defining a domain on
+   * them): when it fails, the disks are removed as on any other failure, so the same command can
+   * run again.
+   */
+  complete?: (disks: RestoredDisk[], manifest: SnapshotManifest) => Promise<void>;
 }
 
 /** One restored disk. */
@@ -303,6 +309,7 @@ export async function restoreSnapshot(o: RestoreOptions): Promise<RestoredDisk[]
       files.push(file);
       out.push(await restoreDisk(o, reader, d, file, format));
     }
+    await o.complete?.(out, reader.manifest);
     return out;
   } catch (e) {
     await undo(files, created);

@@ -103,6 +103,8 @@ async function restore(
   }
   const progress = new Progress(ctx, 'written', o.json === true);
   const started = ctx.now();
+  let defined: Restored['defined'] = null;
+  const name = o.define;
   const disks = await restoreSnapshot({
     repo,
     domainUuid: manifest.domain.uuid,
@@ -112,15 +114,17 @@ async function restore(
     ...(o.disk ? { disks: o.disk } : {}),
     onProgress: (p) => progress.update(p.target, p.bytesWritten, p.virtualSize),
     signal: ctx.signal,
+    // inside the restore: a refused definition removes the disks, so the command can run again
+    ...(name !== undefined
+      ? {
+          complete: async (written, m) => {
+            const uuid = await defineRestoredDomain(o.connect, m.domainXml, name, written);
+            defined = { name, uuid };
+          },
+        }
+      : {}),
   });
   progress.done();
-  const defined =
-    o.define === undefined
-      ? null
-      : {
-          name: o.define,
-          uuid: await defineRestoredDomain(o.connect, manifest.domainXml, o.define, disks),
-        };
   return { manifest, disks, defined, durationMs: ctx.now() - started };
 }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 
@@ -248,5 +248,81 @@ describe('engine: pull backups of a running domain, restored byte-exact', () => 
     // and the chain goes on
     const next = await backup('incremental', 9);
     assert.equal(next.parent, last.id);
+  });
+  it('a signal while the plan awaits confirmation commits nothing (BACKUP_INTERRUPTED)', async () => {
+    const last = snapshots.at(-1)?.manifest;
+    assert.ok(last !== undefined, 'runs after the chain above');
+    const before = await checkpoints();
+    await lab.write(VM, 'vda', 30 * MiB, 2 * MiB, { randomSeed: 'eng-f' });
+    await lab.write(VM, 'vdb', 30 * MiB, 1 * MiB, { randomSeed: 'eng-g' });
+    const stop = new AbortController();
+    const done = new Set<string>();
+    const interrupted = new Executor({
+      hypervisor: hv,
+      openRepository: () => Promise.resolve(repo),
+      scratchDir: `${work}/scratch`,
+      toolVersion: 'test',
+      now: () => (clock += 1000),
+      signal: stop.signal,
+      // the user's Ctrl-C once every disk is copied, the plan not yet confirmed
+      onProgress: (p) => {
+        if (p.bytesRead === p.bytesToRead && done.add(p.target).size === 2) {
+          stop.abort(new Error('interrupted by SIGINT'));
+        }
+      },
+    });
+    const req: BackupRequest = {
+      repository: repo.root,
+      snapshotId: 's10',
+      observed: await hv.observe(VM),
+      level: 'incremental',
+      parentSnapshot: last.id,
+      incrementalFrom: last.checkpoint?.name ?? null,
+      newCheckpoint: { name: 'vv-cp10', disks: ['vda', 'vdb'], mode: 'live' },
+      reasons: [],
+      heartbeat: () => Promise.resolve(),
+      // never confirmed: the early attempt waits for the lineage when the signal comes
+      proceed: new Promise<Confirmed>(() => undefined),
+    };
+    await assert.rejects(interrupted.execute(req), (e) => hasErrorCode(e, 'BACKUP_INTERRUPTED'));
+    assert.equal(done.size, 2, 'the copy had ended');
+    assert.deepEqual(await checkpoints(), before, 'the new checkpoint is gone');
+    const ids = (await repo.listSnapshots(last.domain.uuid)).map((r) => r.id);
+    assert.ok(!ids.includes('s10'), 'no snapshot s10');
+    const jobs = await run('virsh', ['-q', '-c', await lab.uri('a'), 'domjobinfo', VM]);
+    assert.match(jobs.stdout, /Job type:\s+None/);
+    const next = await backup('incremental', 11);
+    assert.equal(next.parent, last.id, 'the chain goes on from the same checkpoint');
+  });
+  it('a restore whose last step fails (a definition refused) removes every disk it wrote', async () => {
+    const last = snapshots.at(-1)?.manifest;
+    assert.ok(last !== undefined, 'runs after the chain above');
+    const outputDir = `${work}/restore-refused/deeper`;
+    const seen: string[] = [];
+    await assert.rejects(
+      restoreSnapshot({
+        repo,
+        domainUuid: last.domain.uuid,
+        snapshotId: last.id,
+        outputDir,
+        format: 'qcow2',
+        complete: (disks, m) => {
+          seen.push(...disks.map((d) => d.target), m.id);
+          return Promise.reject(new Error('domain definition refused'));
+        },
+      }),
+      /domain definition refused/,
+    );
+    assert.deepEqual(seen, ['vda', 'vdb', last.id], 'called once every disk was written');
+    await assert.rejects(stat(`${work}/restore-refused`), { code: 'ENOENT' });
+    // and the same restore runs again
+    const again = await restoreSnapshot({
+      repo,
+      domainUuid: last.domain.uuid,
+      snapshotId: last.id,
+      outputDir,
+      format: 'qcow2',
+    });
+    assert.equal(again.length, 2);
   });
 });
