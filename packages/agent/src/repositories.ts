@@ -6,6 +6,7 @@ import type { SnapshotManifest, VerifyState } from '@virtvault/core';
 import type { AgentGcResult, AgentPruneRequest, AgentPruneResult } from '@virtvault/proto';
 import {
   collectGarbage,
+  gcIncomplete,
   prune,
   readManifests,
   readVerifyResults,
@@ -86,10 +87,9 @@ export class RepositorySet {
   /** Mark and sweep in one repository. */
   async collectGarbage(name: string, dryRun: boolean, host: string): Promise<AgentGcResult> {
     const r = await collectGarbage(await this.get(name), { dryRun, host });
-    if (r.unreadableIndexes.length > 0) {
-      const which = r.unreadableIndexes.join(', ');
-      const msg = `no chunk removed: the indexes ${which} cannot be read; remove those snapshots`;
-      throw new AgentError('REPO_GC_INCOMPLETE', msg);
+    const incomplete = gcIncomplete(r);
+    if (incomplete !== null) {
+      throw new AgentError('REPO_GC_INCOMPLETE', incomplete);
     }
     return {
       marked: r.marked,

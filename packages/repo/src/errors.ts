@@ -2,7 +2,8 @@
  * The error class of `@virtvault/repo`. Callers branch on `code`, never on the message.
  *
  * Codes (stable): `REPO_FORMAT_UNSUPPORTED`, `REPO_NOT_FOUND`, `REPO_UNREADABLE`, `REPO_EXISTS`, `REPO_INVALID_ID`,
- * `REPO_PATH_ESCAPE`, `REPO_CHUNK_MISSING`, `REPO_CHUNK_CORRUPT`, `REPO_INDEX_CORRUPT`,
+ * `REPO_PATH_ESCAPE`, `REPO_CHUNK_MISSING`, `REPO_CHUNK_CORRUPT`, `REPO_CHUNK_UNREADABLE` (the system
+ * refused to read a chunk's file: I/O error, permissions), `REPO_INDEX_CORRUPT`,
  * `REPO_MANIFEST_INVALID`, `REPO_SNAPSHOT_NOT_FOUND`, `REPO_SNAPSHOT_EXISTS`, `REPO_PARENT_MISSING`,
  * `REPO_BAD_ARGUMENT`, `REPO_STATE`, `REPO_LOCKED`, `REPO_LEASE_LOST`, `REPO_CLOSED`, `REPO_WORKER_FAILED`,
  * `REPO_NO_SPACE` (the filesystem refused a chunk: full, over quota or a file size limit),

@@ -3,7 +3,8 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 
 import { isErrno, RepoError, throwIfInterrupted } from './errors.js';
-import { ChunkKind, ZERO_DIGEST_HEX } from './format/constants.js';
+import { decodeChunkHeader } from './format/chunk-header.js';
+import { CHUNK_HEADER_BYTES, ChunkKind, ZERO_DIGEST_HEX } from './format/constants.js';
 import { DiskIndex } from './format/index-file.js';
 import { listDir, readIfExists } from './fs-util.js';
 import { Lease, readLeases, removeExpiredWriterLeases, type LeaseRecord } from './lease.js';
@@ -42,7 +43,12 @@ export interface GcReport {
    * later backup, or named by no snapshot any more.
    */
   removedBad: number;
-  /** Chunks and patches that could not be read while marking (their children may be unmarked). */
+  /**
+   * Chunks in use that could not be read while marking (missing, damaged, quarantined by verify,
+   * or an I/O error) and may be patches whose base and ranges are live, so nothing was swept.
+   * Removing the snapshots that use them (verify names them) lets the next GC sweep. A data chunk
+   * verify moved aside (its header says so) names nothing and is not counted here.
+   */
   unreadable: string[];
   /**
    * Index files that could not be read (`<domain>/<id>/<disk>.index`, damaged): the chunks they
@@ -60,6 +66,30 @@ interface GcContext {
   readFiles: Map<string, number>;
   unreadable: string[];
   unreadableIndexes: Set<string>;
+}
+
+/**
+ * Why a GC removed no chunk, for the user (what it could not read and what to do), or null when
+ * it swept.
+ */
+export function gcIncomplete(r: GcReport): string | null {
+  const why: string[] = [];
+  if (r.unreadableIndexes.length > 0) {
+    why.push(`the indexes ${r.unreadableIndexes.join(', ')} cannot be read`);
+  }
+  if (r.unreadable.length > 0) {
+    const some = r.unreadable.slice(0, 3).join(', ');
+    const more = r.unreadable.length > 3 ? ` and ${r.unreadable.length - 3} more` : '';
+    why.push(`${r.unreadable.length} chunks in use cannot be read (${some}${more})`);
+  }
+  if (why.length === 0) {
+    return null;
+  }
+  return (
+    `no chunk removed: ${why.join('; ')}, so the chunks they lead to are unknown; ` +
+    "find the snapshots using them ('virtvault verify'), remove those ('virtvault forget') " +
+    'and run gc again'
+  );
 }
 
 /**
@@ -93,9 +123,10 @@ export async function collectGarbage(repo: Repository, opts: GcOptions = {}): Pr
     if (lease.lost) {
       throw new RepoError('REPO_LEASE_LOST', 'GC lease lost before sweeping');
     }
-    // an index that cannot be read may name any chunk: sweeping then could free live data
+    // an index that cannot be read may name any chunk, and a chunk that cannot be read may be a
+    // patch whose base and ranges are live: sweeping then could free data a snapshot needs
     const sweep =
-      ctx.unreadableIndexes.size > 0
+      ctx.unreadableIndexes.size > 0 || ctx.unreadable.length > 0
         ? { swept: 0, sweptBytes: 0, removedTemps: 0, removedBad: 0 }
         : await sweepChunks(ctx, cutoff, opts.dryRun === true);
     sweep.removedTemps += await removeStaleTemps(repo, cutoff, opts.dryRun === true);
@@ -198,9 +229,36 @@ async function markFrom(ctx: GcContext, roots: string[]): Promise<void> {
         }
       }
     } catch {
-      // Missing or corrupt: verify reports it; GC cannot follow it.
-      ctx.unreadable.push(d);
+      // Missing or corrupt: verify reports it; GC cannot follow it. Only a chunk known to lead
+      // nowhere (a data chunk verify moved aside) lets the sweep go on.
+      if (!(await quarantinedData(ctx.repo, d))) {
+        ctx.unreadable.push(d);
+      }
     }
+  }
+}
+
+/**
+ * True when a chunk GC cannot read is known to be a data chunk, which names no other chunk: one
+ * that verify moved aside (`<digest>.bad`) whose header still says so. Anything else may be a
+ * patch whose base and ranges are live.
+ */
+async function quarantinedData(repo: Repository, digest: string): Promise<boolean> {
+  try {
+    const fh = await fsp.open(`${repo.chunkPath(digest)}.bad`, 'r');
+    try {
+      const head = Buffer.alloc(CHUNK_HEADER_BYTES);
+      const { bytesRead } = await fh.read(head, 0, CHUNK_HEADER_BYTES, 0);
+      const size = (await fh.stat()).size;
+      return (
+        bytesRead === CHUNK_HEADER_BYTES &&
+        decodeChunkHeader(head, digest, size).kind === ChunkKind.data
+      );
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return false;
   }
 }
 

@@ -28,7 +28,7 @@ export {
 } from './format/constants.js';
 export type { ChunkHash } from './format/constants.js';
 export { defaultChunkHash } from './format/blake3.js';
-export { collectGarbage } from './gc.js';
+export { collectGarbage, gcIncomplete } from './gc.js';
 export type { GcOptions, GcReport } from './gc.js';
 export { prune, removeSnapshot } from './prune.js';
 export type { PruneOptions, PruneReport } from './prune.js';

@@ -11,7 +11,7 @@ import { chunkFile } from './validate.js';
 export interface ChunkProblem {
   /** Chunk name. */
   digest: string;
-  /** `REPO_CHUNK_MISSING` or `REPO_CHUNK_CORRUPT`. */
+  /** `REPO_CHUNK_MISSING`, `REPO_CHUNK_CORRUPT` (moved aside) or `REPO_CHUNK_UNREADABLE` (left in place). */
   code: string;
   /** Human-readable detail. */
   message: string;

@@ -29,7 +29,7 @@ export function registerGc(program: Command, ctx: () => CliContext): void {
 
 async function run(ctx: CliContext, o: Options): Promise<void> {
   await guard(ctx, o.json === true, async () => {
-    const { collectGarbage } = await loadRepo();
+    const { collectGarbage, gcIncomplete } = await loadRepo();
     const repo = await openRepository(o.repo);
     try {
       const r = await collectGarbage(repo, {
@@ -37,14 +37,11 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
         host: ctx.env.hostname,
         signal: ctx.signal,
       });
-      if (r.unreadableIndexes.length > 0) {
+      const incomplete = gcIncomplete(r);
+      if (incomplete !== null) {
         // nothing swept: the report still tells what was done, and the exit code that it is not all
         ctx.exitCode = 1;
-        ctx.stderr.write(
-          `virtvault: REPO_GC_INCOMPLETE: no chunk removed: the indexes ${r.unreadableIndexes.join(', ')} ` +
-            'cannot be read, so the chunks they use are unknown; remove those snapshots ' +
-            "('virtvault forget') and run gc again\n",
-        );
+        ctx.stderr.write(`virtvault: REPO_GC_INCOMPLETE: ${incomplete}\n`);
       }
       if (o.json) {
         printJson(ctx, r);

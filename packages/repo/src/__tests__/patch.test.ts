@@ -1,17 +1,19 @@
 import assert from 'node:assert/strict';
 import { createHash, randomInt } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { rename, rm, stat } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 
 import { ChunkKind, ZERO_DIGEST_HEX } from '../format/constants.js';
 import {
   collectGarbage,
+  gcIncomplete,
   removeSnapshot,
   Repository,
   SnapshotWriter,
   verifyRepository,
 } from '../index.js';
 import { chunkKind, readPatch } from '../resolve.js';
+import { chunkFile } from '../validate.js';
 import { commitInfo, DOMAIN, readSnapshot, rnd, tempDir } from './helpers.js';
 
 const CS = 1024 * 1024; // 16 blocks of 64 KiB per slot
@@ -95,6 +97,48 @@ describe('patches: 30 incrementals of random 64 KiB writes', () => {
     const v = await verifyRepository(repo);
     assert.ok(v.ok, JSON.stringify(v.chunks));
     assert.equal(Object.keys(v.snapshots).length, ROUNDS + 1 - 4);
+  });
+
+  it('a patch in use that cannot be read (quarantined) stops the sweep: its base stays', async () => {
+    const { repo, dir } = fx;
+    const last = ids.filter((id) => expected.has(id)).at(-1) ?? '';
+    const idx = await repo.readIndex(DOMAIN.uuid, last, 'vda');
+    let patch = '';
+    for (let s = 0; s < idx.slotCount && patch === ''; s++) {
+      const d = idx.get(s);
+      if (d !== ZERO_DIGEST_HEX && (await chunkKind(repo, d)) === ChunkKind.patch) {
+        patch = d;
+      }
+    }
+    assert.notEqual(patch, '', `${last} has a patch`);
+    const { base } = await readPatch(repo, patch);
+    // as verify quarantines a chunk it found damaged; and a snapshot pruned, so that there is
+    // something a sweep would remove
+    await rename(chunkFile(dir, patch), `${chunkFile(dir, patch)}.bad`);
+    await removeSnapshot(repo, DOMAIN.uuid, 's05');
+    expected.delete('s05');
+    const later = new Repository(dir, { now: () => Date.now() + 3_600_000 });
+    await later.open();
+    try {
+      const blocked = await collectGarbage(later, { skewMarginMs: 0 });
+      assert.equal(blocked.swept, 0, 'nothing swept');
+      assert.ok(blocked.unreadable.includes(patch), blocked.unreadable.join());
+      assert.match(gcIncomplete(blocked) ?? '', /chunks in use cannot be read .*virtvault forget/);
+      if (base !== ZERO_DIGEST_HEX) {
+        await stat(chunkFile(dir, base)); // the patch's base was not swept
+      }
+      // the chunk back (a false alarm): the next GC sweeps
+      await rename(`${chunkFile(dir, patch)}.bad`, chunkFile(dir, patch));
+      const swept = await collectGarbage(later, { skewMarginMs: 0 });
+      assert.deepEqual(swept.unreadable, []);
+      assert.equal(gcIncomplete(swept), null);
+      assert.ok(swept.swept > 0, 'the pruned snapshot’s own chunks are freed');
+    } finally {
+      await later.close();
+    }
+    for (const [id, digest] of expected) {
+      assert.equal(sha(await readSnapshot(repo, id)), digest, `snapshot ${id} after GC`);
+    }
   });
 });
 

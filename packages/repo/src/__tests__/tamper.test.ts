@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rmdir, stat, writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 
 import { hasErrorCode } from '@virtvault/core';
@@ -132,7 +132,16 @@ describe('tamper detection', () => {
         () => false,
       );
     assert.deepEqual([await exists(`${healed}.bad`), await exists(`${damaged}.bad`)], [true, true]);
+    // b's chunk removed above may have been a patch whose base is live: nothing is swept while b
+    // names it (a quarantined data chunk, whose header says so, does not stop the sweep)
+    const missing = (await repo.readIndex(DOMAIN.uuid, 'b', 'vda')).get(0);
+    const blocked = await collectGarbage(repo);
+    assert.deepEqual(blocked.unreadable, [missing]);
+    assert.deepEqual([blocked.swept, blocked.removedBad], [0, 0]);
+    assert.equal(await exists(`${healed}.bad`), true);
+    await repo.removeSnapshotDir(DOMAIN.uuid, 'b');
     const dry = await collectGarbage(repo, { dryRun: true });
+    assert.deepEqual(dry.unreadable, []);
     assert.equal(dry.removedBad, 1);
     assert.equal(await exists(`${healed}.bad`), true, 'a dry run removes nothing');
     assert.equal((await collectGarbage(repo)).removedBad, 1);
@@ -146,5 +155,25 @@ describe('tamper detection', () => {
     await repo.removeSnapshotDir(DOMAIN.uuid, 'c');
     assert.equal((await collectGarbage(repo)).removedBad, 1);
     assert.equal(await exists(`${damaged}.bad`), false);
+  });
+  it('a chunk the system cannot read is reported unreadable and left in place', async () => {
+    const digest = (await repo.readIndex(DOMAIN.uuid, 'e', 'vda')).get(0);
+    const file = repo.chunkPath(digest);
+    // reading a directory fails with EISDIR, as a failing disk's EIO would
+    await rename(file, `${file}.aside`);
+    await mkdir(file);
+    try {
+      const v = await verifyRepository(repo, { domain: DOMAIN.uuid, snapshot: 'e' });
+      assert.deepEqual(
+        v.chunks.map((c) => [c.code, c.digest, c.quarantined]),
+        [['REPO_CHUNK_UNREADABLE', digest, false]],
+      );
+      assert.match(v.chunks[0]?.message ?? '', /EISDIR/);
+      assert.equal((await stat(file)).isDirectory(), true, 'not moved aside');
+    } finally {
+      await rmdir(file);
+      await rename(`${file}.aside`, file);
+    }
+    assert.equal((await verifyRepository(repo, { domain: DOMAIN.uuid, snapshot: 'e' })).ok, true);
   });
 });

@@ -120,8 +120,8 @@ export class ChunkReader {
       const p = decodePatch(c.payload, job.digest);
       return { id: job.id, ok: true, children: [p.base, ...p.ranges.map((r) => r.digest)] };
     } catch (e) {
-      const code = e instanceof RepoError ? e.code : 'REPO_CHUNK_CORRUPT';
-      return { id: job.id, ok: false, code, message: e instanceof Error ? e.message : String(e) };
+      const message = e instanceof Error ? e.message : String(e);
+      return { id: job.id, ok: false, code: checkCode(e), message };
     }
   }
 
@@ -307,6 +307,19 @@ function writeAll(fd: number, slot: Buffer, r: DataRun, at: number): void {
   for (let done = 0; done < r.length;) {
     done += fs.writeSync(fd, slot, r.at + done, r.length - done, at + done);
   }
+}
+
+/**
+ * A bad chunk's code: the repository's own; `REPO_CHUNK_UNREADABLE` when the system refused to
+ * read the file (an I/O error, permissions), which proves no damage, so verify leaves the chunk
+ * in place; anything else (the decoder's own failures) `REPO_CHUNK_CORRUPT`.
+ */
+function checkCode(e: unknown): string {
+  if (e instanceof RepoError) {
+    return e.code;
+  }
+  const system = typeof e === 'object' && e !== null && 'syscall' in e;
+  return system ? 'REPO_CHUNK_UNREADABLE' : 'REPO_CHUNK_CORRUPT';
 }
 
 function openChunk(root: string, digest: string): number {
