@@ -3,6 +3,7 @@
  * view of each disk over NBD on a unix socket (with the dirty bitmap for incrementals), the new
  * checkpoint is created atomically with the job, and the job is always ended, on every path.
  */
+import { setMaxListeners } from 'node:events';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -212,22 +213,43 @@ const EXPORT_REQUESTS = 64;
 
 async function copyAll(o: PullBackupOptions, socket: string): Promise<void> {
   const job = await o.domain.backupJob();
+  // the first disk to fail stops the others: their bytes would be thrown away, and the job's
+  // scratch images grow with the guest's writes for as long as it runs
+  const stop = new AbortController();
+  const signal = o.signal === undefined ? stop.signal : AbortSignal.any([o.signal, stop.signal]);
+  // every NBD request of the copy listens to it
+  setMaxListeners(0, signal);
   await runPool(o.disks, o.diskConcurrency ?? 2, async (target) => {
-    const d = job.disks.find((x) => x.name === target);
-    if (d?.exportName === undefined) {
-      throw new EngineError('NBD_EXPORT_MISSING', `the backup job exports no disk ${target}`);
+    try {
+      await copyOne({ ...o, signal }, job, socket, target);
+    } catch (e) {
+      stop.abort(e);
+      throw e;
     }
-    const bitmap = d.exportBitmap !== undefined ? `qemu:dirty-bitmap:${d.exportBitmap}` : null;
-    if (o.incrementalFrom !== null && bitmap === null && o.fullDisks?.includes(target) !== true) {
-      throw new EngineError('NBD_EXPORT_MISSING', `no dirty bitmap exported for ${target}`);
-    }
-    await copyExport(o, {
-      socket,
-      exportName: d.exportName,
-      target,
-      bitmapContext: bitmap,
-      requests: EXPORT_REQUESTS,
-    });
+  });
+}
+
+/** Copies one disk's export of the running job. */
+async function copyOne(
+  o: PullBackupOptions,
+  job: BackupJobDescription,
+  socket: string,
+  target: string,
+): Promise<void> {
+  const d = job.disks.find((x) => x.name === target);
+  if (d?.exportName === undefined) {
+    throw new EngineError('NBD_EXPORT_MISSING', `the backup job exports no disk ${target}`);
+  }
+  const bitmap = d.exportBitmap !== undefined ? `qemu:dirty-bitmap:${d.exportBitmap}` : null;
+  if (o.incrementalFrom !== null && bitmap === null && o.fullDisks?.includes(target) !== true) {
+    throw new EngineError('NBD_EXPORT_MISSING', `no dirty bitmap exported for ${target}`);
+  }
+  await copyExport(o, {
+    socket,
+    exportName: d.exportName,
+    target,
+    bitmapContext: bitmap,
+    requests: EXPORT_REQUESTS,
   });
 }
 
@@ -251,6 +273,10 @@ export async function endJob(domain: Domain, timeoutMs = 10_000): Promise<void> 
     }
     await sleep(wait);
   }
+  throw new EngineError(
+    'BACKUP_JOB_NOT_ENDED',
+    `the backup job of ${domain.name} was still listed ${timeoutMs / 1000} s after its abort`,
+  );
 }
 
 /** Deletes a checkpoint a failed run created, so that it can never break the next chain. */

@@ -4,7 +4,8 @@
  * zeros inside a slot: only data is written.
  */
 import { chmodSync } from 'node:fs';
-import { open, rm, rmdir, stat } from 'node:fs/promises';
+import { mkdtemp, open, rm, rmdir, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { buildRestoredDomainXml, Connection } from '@virtvault/libvirt';
@@ -179,7 +180,23 @@ async function restoreQcow2(
   written: (n: number) => void,
 ) {
   await qemuImg(['create', '-q', '-f', 'qcow2', file, String(size)]);
-  const socket = `${file}.nbd.sock`;
+  // a folder of its own under the system's temp folder, not next to the output: a unix socket's
+  // path is limited to 107 bytes, which an output folder may well pass
+  const sockDir = await mkdtemp(path.join(tmpdir(), 'vv-restore-'));
+  try {
+    await writeThroughQemuNbd(file, path.join(sockDir, 'nbd.sock'), slots, written);
+  } finally {
+    // also removes a socket left by a qemu-nbd that failed to start
+    await rm(sockDir, { recursive: true, force: true });
+  }
+}
+
+async function writeThroughQemuNbd(
+  file: string,
+  socket: string,
+  slots: Slots,
+  written: (n: number) => void,
+): Promise<void> {
   const server = await QemuNbd.start({
     image: file,
     format: 'qcow2',

@@ -325,4 +325,20 @@ describe('engine: pull backups of a running domain, restored byte-exact', () => 
     });
     assert.equal(again.length, 2);
   });
+  it('restores qcow2 into a folder whose path is longer than a unix socket path may be', async () => {
+    const last = snapshots.at(-1);
+    assert.ok(last !== undefined, 'runs after the chain above');
+    const outputDir = `${work}/${'long-folder-name-'.repeat(7)}`;
+    assert.ok(`${outputDir}/vda.qcow2.nbd.sock`.length > 107);
+    const restored = await restoreSnapshot({
+      repo,
+      domainUuid: last.manifest.domain.uuid,
+      snapshotId: last.manifest.id,
+      outputDir,
+      format: 'qcow2',
+    });
+    for (const r of restored) {
+      await assertIdentical(r.path, 'qcow2', last.copies.get(r.target) as string);
+    }
+  });
 });
