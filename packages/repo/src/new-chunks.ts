@@ -31,9 +31,14 @@ export class NewChunks {
     return c.rawLength;
   }
 
-  /** Makes every temp durable and renames it into place (see `publishChunks`). */
-  publish(root: string, renameAll: RenameAll): Promise<void> {
-    return publishChunks(root, this.#temps.splice(0), renameAll);
+  /**
+   * Makes every temp durable and renames it into place (see `publishChunks`). The temps are
+   * forgotten only once all are published: after a failure partway, `discard` still removes the
+   * ones not renamed yet (a renamed one is a chunk no index names, which GC frees).
+   */
+  async publish(root: string, renameAll: RenameAll): Promise<void> {
+    await publishChunks(root, [...this.#temps], renameAll);
+    this.#temps.length = 0;
   }
 
   /** Removes every temp (best effort). */

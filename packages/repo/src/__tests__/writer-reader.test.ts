@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
@@ -104,6 +104,29 @@ describe('writer and reader', () => {
     assert.ok(!ids.includes('aborted-1'));
     const r = new SnapshotReader(repo, DOMAIN.uuid, 'aborted-1');
     await assert.rejects(r.open(), (e) => hasErrorCode(e, 'REPO_SNAPSHOT_NOT_FOUND'));
+  });
+
+  it('a commit that fails while publishing chunks leaves no temp behind after the abort', async () => {
+    const temps = async (): Promise<string[]> =>
+      (await readdir(path.join(dir, 'chunks'), { recursive: true })).filter((f) =>
+        path.basename(f).startsWith('.tmp-'),
+      );
+    const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 'publish-fails' });
+    await w.open();
+    await w.startDisk({ target: 'vda', virtualSize: 8 * CS, source: 's', format: 'raw' });
+    for (let i = 0; i < 8; i++) {
+      await w.putSlot('vda', i, rnd(CS));
+    }
+    const before = await temps();
+    assert.equal(before.length, 8, 'eight new chunks wait as temps');
+    // one temp vanishes (a stray cleaner, a failing disk): its rename fails the commit
+    await rm(path.join(dir, 'chunks', before[0] as string));
+    await assert.rejects(w.commit(commitInfo()));
+    await w.abort();
+    await w.close();
+    assert.deepEqual(await temps(), [], 'the abort removed the temps not yet renamed');
+    const ids = (await repo.listSnapshots(DOMAIN.uuid)).map((s) => s.id);
+    assert.ok(!ids.includes('publish-fails'));
   });
 
   it('validates ids, slots and lengths', async () => {
