@@ -264,7 +264,17 @@ export class Repository {
         `snapshot ${domain}/${id} not found (no manifest)`,
       );
     }
-    return parseManifest(text.toString('utf8'), `${domain}/${id}`);
+    const m = parseManifest(text.toString('utf8'), `${domain}/${id}`);
+    // a folder copied or renamed by hand would otherwise act under another snapshot's name (prune
+    // and forget remove by the manifest's id)
+    if (m.id !== id || m.domain.uuid !== domain) {
+      throw new RepoError(
+        'REPO_MANIFEST_INVALID',
+        `manifest of ${domain}/${id} names snapshot ${m.domain.uuid}/${m.id}: ` +
+          'the folder was copied or renamed',
+      );
+    }
+    return m;
   }
 
   /**

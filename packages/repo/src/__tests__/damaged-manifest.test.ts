@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
@@ -69,6 +69,25 @@ describe('a damaged manifest', () => {
     await assert.rejects(removeSnapshot(repo, DOMAIN.uuid, 'd'), {
       code: 'REPO_SNAPSHOT_NOT_FOUND',
     });
+  });
+
+  it('in a folder copied under another id is damaged, and prune never acts on the original', async () => {
+    await snapshot(repo, 'e');
+    await cp(repo.snapshotDir(DOMAIN.uuid, 'e'), repo.snapshotDir(DOMAIN.uuid, 'e-copy'), {
+      recursive: true,
+    });
+    const l = await readManifests(repo, DOMAIN.uuid);
+    assert.deepEqual(
+      l.manifests.map((m) => m.id),
+      ['a', 'c', 'e'],
+    );
+    const copy = l.damaged.find((d) => d.id === 'e-copy');
+    assert.match(copy?.error.message ?? '', /names snapshot .*\/e: the folder was copied/);
+    // keep the newest: before, the copy counted as a second "e" and could remove or keep it twice
+    const r = await prune(repo, { policy: { keepLast: 1 }, timeZone: 'UTC', dryRun: true });
+    assert.deepEqual([...r.removed].sort(), [`${DOMAIN.uuid}/a`, `${DOMAIN.uuid}/c`]);
+    await removeSnapshot(repo, DOMAIN.uuid, 'e-copy');
+    await removeSnapshot(repo, DOMAIN.uuid, 'e');
   });
 
   it('of a newer format still stops the listing: not ours to judge', async () => {
