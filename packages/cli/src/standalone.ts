@@ -2,7 +2,6 @@
  * Standalone mode: the agent's engine in-process, the lineage in PGlite under the state directory
  * (or Postgres when DATABASE_URL is set), repositories opened by path.
  */
-import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 
 import type { LineageStore, ManifestSource, SnapshotManifest, VerifyState } from '@virtvault/core';
@@ -14,6 +13,7 @@ import type { CliContext } from './context.js';
 import { loadLineage, loadRepo } from './lazy.js';
 import { CliError } from './output.js';
 import { openRepository } from './repo-access.js';
+import { lockState } from './state-lock.js';
 
 /** An open lineage store with its owner's close. */
 export interface OpenLineage {
@@ -21,60 +21,6 @@ export interface OpenLineage {
   store: LineageStore & { close(): Promise<void> };
   /** Closes everything opened for it (store, embedded database, state lock). */
   close(): Promise<void>;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Takes the state directory's lock: PGlite serves one process per data directory. Synchronous (a
- * few tiny syscalls), so the database thread starts at once rather than after whatever module
- * the event loop is busy loading. Returns the unlock; a live holder's lock fails `STATE_LOCKED`,
- * a dead one's is taken over.
- */
-export function lockState(dir: string): () => void {
-  const file = path.join(dir, 'state.lock');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(file, 'wx');
-      try {
-        writeSync(fd, `${process.pid}\n`);
-      } finally {
-        closeSync(fd);
-      }
-      return () => rmSync(file, { force: true });
-    } catch (e) {
-      const holder = Number(readIfThere(file).trim());
-      if (Number.isInteger(holder) && holder > 0 && pidAlive(holder)) {
-        throw new CliError(
-          'STATE_LOCKED',
-          `another virtvault process (pid ${holder}) is using the state directory ${dir}; ` +
-            'wait for it, or give each concurrent run its own --state, or use DATABASE_URL',
-          1,
-        );
-      }
-      // a crashed holder: the lock is stale
-      rmSync(file, { force: true });
-      if (attempt === 1) {
-        throw e;
-      }
-    }
-  }
-  throw new CliError('STATE_LOCKED', `cannot lock ${dir}`, 1);
-}
-
-function readIfThere(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
 }
 
 /**

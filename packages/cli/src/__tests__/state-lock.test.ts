@@ -1,14 +1,16 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, describe, it } from 'node:test';
 
 import { hasErrorCode } from '@virtvault/core';
 
-import { lockState, startEmbedded } from '../standalone.js';
+import { startEmbedded } from '../standalone.js';
+import { lockState } from '../state-lock.js';
 
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -55,6 +57,46 @@ describe('state directory lock', () => {
     const unlock = lockState(dir);
     assert.equal(readFileSync(join(dir, 'state.lock'), 'utf8'), `${process.pid}\n`);
     unlock();
+  });
+});
+
+describe('state directory lock under contention', () => {
+  it('an unlock leaves a lock that is no longer its own', () => {
+    const dir = stateDir();
+    const unlock = lockState(dir);
+    writeFileSync(join(dir, 'state.lock'), '1\n'); // taken over meanwhile (pid 1 is alive)
+    unlock();
+    assert.equal(readFileSync(join(dir, 'state.lock'), 'utf8'), '1\n');
+  });
+
+  it("of processes starting together over a dead holder's lock, exactly one wins", async () => {
+    const lockJs = new URL('../state-lock.js', import.meta.url).href;
+    const script = `
+      import { lockState } from ${JSON.stringify(lockJs)};
+      const dir = process.argv[1];
+      while (Date.now() < Number(process.argv[2])) {} // start together
+      try {
+        const unlock = lockState(dir);
+        process.stdout.write('won');
+        setTimeout(unlock, 1500);
+      } catch (e) {
+        process.stdout.write(e.code ?? String(e));
+      }`;
+    for (let round = 0; round < 3; round++) {
+      const dir = stateDir();
+      writeFileSync(join(dir, 'state.lock'), `${deadPid()}\n`);
+      const at = String(Date.now() + 1500);
+      const runs = Array.from({ length: 6 }, () =>
+        promisify(execFile)(process.execPath, ['--input-type=module', '-e', script, dir, at]),
+      );
+      const outs = (await Promise.all(runs)).map((r) => r.stdout).sort();
+      assert.deepEqual(
+        outs,
+        ['STATE_LOCKED', 'STATE_LOCKED', 'STATE_LOCKED', 'STATE_LOCKED', 'STATE_LOCKED', 'won'],
+        `round ${round}`,
+      );
+      assert.equal(existsSync(join(dir, 'state.lock')), false, 'the winner unlocked');
+    }
   });
 });
 
