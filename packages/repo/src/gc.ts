@@ -118,6 +118,9 @@ export async function collectGarbage(repo: Repository, opts: GcOptions = {}): Pr
       unreadable: [],
       unreadableIndexes: new Set(),
     };
+    if (opts.dryRun !== true) {
+      await restoreLeftovers(repo);
+    }
     await markPass(ctx);
     await markPass(ctx); // catches indexes published while the first pass ran
     if (lease.lost) {
@@ -349,17 +352,35 @@ async function sweepOne(p: string, cutoff: number, dryRun: boolean): Promise<num
   return again.size;
 }
 
+/**
+ * Puts back every chunk a GC that died mid-sweep left moved aside (`.gc-<digest>-…`), before this
+ * one marks: the chunk may have been reused by a writer since (its index names it), and this GC's
+ * own mark and sweep decide again. GCs are exclusive (the lease), so no leftover is another's.
+ */
+async function restoreLeftovers(repo: Repository): Promise<void> {
+  const root = path.join(repo.root, 'chunks');
+  for (const hh of await listDir(root)) {
+    for (const name of await listDir(path.join(root, hh))) {
+      const digest = /^\.gc-([0-9a-f]{64})-/.exec(name)?.[1];
+      if (digest === undefined) {
+        continue;
+      }
+      const p = path.join(root, hh, name);
+      // a chunk stored again under its name meanwhile is the same bytes
+      await fsp.link(p, path.join(root, hh, digest)).catch((e: unknown) => {
+        if (!isErrno(e, 'EEXIST')) {
+          throw e;
+        }
+      });
+      await fsp.rm(p, { force: true });
+    }
+  }
+}
+
 async function removeStaleTemp(p: string, cutoff: number, dryRun: boolean): Promise<boolean> {
   const st = await fsp.stat(p).catch(() => null);
   if (st === null || dryRun) {
     return false;
-  }
-  const m = /^\.gc-([0-9a-f]{64})-/.exec(path.basename(p));
-  if (m?.[1] !== undefined && st.mtimeMs >= cutoff) {
-    // Left by a GC that died mid-sweep after a writer touched the chunk: put it back.
-    await fsp.link(p, path.join(path.dirname(p), m[1])).catch(() => undefined);
-    await fsp.rm(p, { force: true });
-    return true;
   }
   if (st.mtimeMs >= cutoff) {
     return false;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rename, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
@@ -11,7 +11,7 @@ import {
   type Repository,
   SnapshotWriter,
 } from '../index.js';
-import { commitInfo, DOMAIN, rnd, tempRepo } from './helpers.js';
+import { commitInfo, DOMAIN, readSnapshot, rnd, tempRepo } from './helpers.js';
 
 const CS = 64 * 1024;
 
@@ -116,6 +116,28 @@ describe('GC beside an index it cannot read', () => {
       const r = await collectGarbage(repo, { skewMarginMs: -3_600_000 });
       assert.deepEqual(r.unreadableIndexes, []);
       assert.equal(r.swept, 2, "a's and b's chunks");
+    } finally {
+      await cleanup();
+    }
+  });
+});
+
+describe('GC after a GC that died mid-sweep', () => {
+  it('puts back a chunk it left moved aside, which a writer had reused, however old', async () => {
+    const { repo, cleanup } = await tempRepo(CS);
+    try {
+      await snapshot(repo, 'a');
+      const digest = (await repo.readIndex(DOMAIN.uuid, 'a', 'vda')).get(0);
+      const file = repo.chunkPath(digest);
+      const aside = path.join(path.dirname(file), `.gc-${digest}-0a1b2c3d4e5f`);
+      await rename(file, aside);
+      const old = new Date(Date.now() - 7_200_000);
+      await utimes(aside, old, old);
+      const r = await collectGarbage(repo);
+      assert.deepEqual([r.unreadable, r.swept], [[], 0]);
+      assert.equal((await stat(file)).isFile(), true, 'back under its name');
+      await assert.rejects(stat(aside), { code: 'ENOENT' });
+      assert.equal((await readSnapshot(repo, 'a')).length, CS);
     } finally {
       await cleanup();
     }
