@@ -55,6 +55,8 @@ export class Lease {
   #timer: NodeJS.Timeout | null = null;
   #lost = false;
   #closed = false;
+  /** The renewal under way, which `close()` waits for. */
+  #renewing: Promise<void> | null = null;
 
   private constructor(repo: Repository, file: string, record: LeaseRecord) {
     this.#repo = repo;
@@ -117,6 +119,19 @@ export class Lease {
     if (this.#closed) {
       return;
     }
+    // close() waits for it: a renewal still writing after the close would bring the file back
+    const renewing = this.#renew();
+    this.#renewing = renewing;
+    try {
+      await renewing;
+    } finally {
+      if (this.#renewing === renewing) {
+        this.#renewing = null;
+      }
+    }
+  }
+
+  async #renew(): Promise<void> {
     const cur = await readLease(this.#file);
     if (cur?.id !== this.#record.id) {
       this.#lost = true;
@@ -142,6 +157,7 @@ export class Lease {
       clearInterval(this.#timer);
       this.#timer = null;
     }
+    await this.#renewing?.catch(() => undefined);
     const cur = await readLease(this.#file);
     if (cur?.id === this.#record.id) {
       await fsp.rm(this.#file, { force: true });

@@ -67,6 +67,18 @@ describe('leases', () => {
     await Promise.all(ws.map((w) => w.close()));
     await repo.close();
   });
+  it('a close during a renewal waits for it: the released lease never comes back', async () => {
+    const repo = new Repository(dir, { leaseTtlMs: 10_000 });
+    await repo.open();
+    for (let round = 0; round < 20; round++) {
+      const l = await Lease.acquire(repo, { kind: 'gc', host: 'h' });
+      const renewing = l.renew();
+      await l.close();
+      await renewing;
+      assert.deepEqual(await readLeases(repo), [], `round ${round}`);
+    }
+    await repo.close();
+  });
 });
 
 describe('GC', () => {
