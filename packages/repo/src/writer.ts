@@ -264,7 +264,10 @@ export class SnapshotWriter {
       JSON.stringify(manifest, null, 2) + '\n',
     );
     this.#state = 'committed';
-    await this.#cleanupAfterCommit();
+    // The snapshot is committed: a failure to tidy up now must not make it look failed (its
+    // caller would drop the new checkpoint of a snapshot that exists). A base index left behind
+    // only keeps chunks for GC, a lease left behind expires.
+    await this.#cleanupAfterCommit().catch(() => undefined);
     return manifest;
   }
 
