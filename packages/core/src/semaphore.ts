@@ -8,6 +8,11 @@ export class Semaphore {
     this.#free = permits;
   }
 
+  /** Permits free right now (0 while holders or waiters use them all). */
+  get available(): number {
+    return this.#free;
+  }
+
   /** Waits for a permit. */
   async acquire(): Promise<void> {
     if (this.#free > 0) {

@@ -4,7 +4,6 @@
  * `add` returns once the bytes are copied, so a copy never waits for a pack to fill; a pack's
  * failure is kept and thrown by the next `add` and by `finish`.
  */
-import { Semaphore } from '@virtvault/core';
 
 import { RepoError } from './errors.js';
 import type { PatchLimits } from './format/patch.js';
@@ -84,7 +83,6 @@ export class PatchPacks<D> {
   readonly #opening = new Map<D, Promise<void>>();
   /** Packs of each disk being stored (and their slots compacted). */
   readonly #stored = new Map<D, Set<Promise<void>>>();
-  readonly #permits: Semaphore;
   readonly #max: number;
   #held = 0;
   #failure: Error | null = null;
@@ -99,7 +97,6 @@ export class PatchPacks<D> {
     max: number,
   ) {
     this.#max = Math.max(1, max);
-    this.#permits = new Semaphore(this.#max);
   }
 
   /** Throws the first failure of a stored pack, or that the packs were discarded. */
@@ -165,11 +162,15 @@ export class PatchPacks<D> {
   }
 
   async #open(d: D): Promise<void> {
-    if (this.#held >= this.#max) {
-      // another disk's pack may be waiting to fill: store it, so that its permit comes back
+    const permits = this.host.pool().packPermits;
+    if (this.#held >= this.#max || permits.available === 0) {
+      // Another disk's pack may be waiting to fill: store it, so that its permit comes back. The
+      // permits are the pool's, shared with other writers: each one that waits has stored its
+      // own packs first, so every permit held is on its way back and no two writers wait on each
+      // other.
       this.flush();
     }
-    await this.#permits.acquire();
+    await permits.acquire();
     this.#held++;
     try {
       const { region, payload } = await this.host.pool().holdRegion();
@@ -182,7 +183,7 @@ export class PatchPacks<D> {
       this.#filling.set(d, p);
     } catch (e) {
       this.#held--;
-      this.#permits.release();
+      this.host.pool().packPermits.release();
       throw e;
     }
   }
@@ -192,7 +193,7 @@ export class PatchPacks<D> {
       this.host.pool().releaseRegion(p.region);
       p.region = -1;
       this.#held--;
-      this.#permits.release();
+      this.host.pool().packPermits.release();
     }
   }
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { hasErrorCode } from '@virtvault/core';
 
@@ -284,6 +285,50 @@ describe('default 4 MiB chunk size', () => {
       }
       await w.commit(commitInfo());
       assert.ok((await readSnapshot(repo, 'big')).equals(disk));
+    } finally {
+      await repo.close();
+      await cleanup();
+    }
+  });
+});
+
+describe('writers sharing one chunk pool', () => {
+  it('two backups filling packs on two disks each never leave staged jobs without a region', async () => {
+    const { dir, cleanup } = await tempDir();
+    // one worker: two staging regions, the fewest a pool has
+    const repo = await Repository.init(dir, { chunkSize: CS, workers: 1 });
+    try {
+      const base = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 'base' });
+      await base.open();
+      for (const target of ['vda', 'vdb']) {
+        await base.startDisk({ target, virtualSize: 4 * CS, source: 's', format: 'raw' });
+        await base.putSlot(target, 0, rnd(CS));
+      }
+      await base.commit(commitInfo());
+      const patched: string[] = [];
+      const flow = async (id: string): Promise<void> => {
+        const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: id, parent: 'base' });
+        await w.open();
+        for (const target of ['vda', 'vdb']) {
+          const disk = { target, virtualSize: 4 * CS, source: 's', format: 'raw' };
+          await w.startDisk({ ...disk, fromParent: true });
+        }
+        // a pack holds a staging region from its first patch on
+        await w.putPatch('vda', 0, [{ offsetInSlot: 4096, data: rnd(4096) }]);
+        patched.push(id);
+        // as two agent jobs interleave: both packs open before either stores a whole slot
+        for (let t = 0; t < 40 && patched.length < 2; t++) {
+          await sleep(5);
+        }
+        await w.putSlot('vdb', 1, rnd(CS)); // a plain buffer: staged
+        await w.commit(commitInfo('incremental'));
+      };
+      const done = Promise.all([flow('inc-a'), flow('inc-b')]);
+      const stuck = sleep(20_000).then(() => 'stuck');
+      assert.notEqual(await Promise.race([done, stuck]), 'stuck', 'the writers waited forever');
+      for (const id of ['inc-a', 'inc-b']) {
+        assert.equal((await readSnapshot(repo, id, 'vdb')).length, 4 * CS);
+      }
     } finally {
       await repo.close();
       await cleanup();

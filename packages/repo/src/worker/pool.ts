@@ -1,5 +1,7 @@
 import os from 'node:os';
 
+import { Semaphore } from '@virtvault/core';
+
 import { RepoError } from '../errors.js';
 import { CHUNK_HEADER_BYTES, type ChunkHash, type ChunkKind } from '../format/constants.js';
 import { Arena, arenaShape, regionView } from './arena.js';
@@ -69,6 +71,7 @@ export class ChunkPool {
   readonly #opts: ChunkPoolOptions;
   #workers: WorkerSet | null = null;
   #arena: Arena | null = null;
+  #packPermits: Semaphore | null = null;
   #nextId = 1;
   #open = false;
 
@@ -180,6 +183,17 @@ export class ChunkPool {
     }
     const region = await arena.stage();
     return { region, payload: arena.view(region, arena.shape.regionBytes - CHUNK_HEADER_BYTES) };
+  }
+
+  /**
+   * Permits for staging regions held by packs being filled (see `patch-packs.ts`), shared by every
+   * writer of the pool: one fewer than the staging regions, so that staged jobs always find one
+   * however many backups write through this pool at once (an agent runs several into one
+   * repository).
+   */
+  get packPermits(): Semaphore {
+    this.#packPermits ??= new Semaphore(Math.max(1, this.capacity - 1));
+    return this.#packPermits;
   }
 
   /** Gives back a region from {@link holdRegion}. */
