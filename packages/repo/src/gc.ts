@@ -1,12 +1,12 @@
-import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 
-import { isErrno, RepoError, throwIfInterrupted } from './errors.js';
+import { RepoError, throwIfInterrupted } from './errors.js';
 import { decodeChunkHeader } from './format/chunk-header.js';
 import { CHUNK_HEADER_BYTES, ChunkKind, ZERO_DIGEST_HEX } from './format/constants.js';
 import { DiskIndex } from './format/index-file.js';
 import { listDir, readIfExists } from './fs-util.js';
+import { removeStaleTemps, restoreLeftovers, sweepChunks } from './gc-sweep.js';
 import { Lease, readLeases, removeExpiredWriterLeases, type LeaseRecord } from './lease.js';
 import type { Repository } from './repository.js';
 import { chunkKind, readPatch } from './resolve.js';
@@ -263,149 +263,4 @@ async function quarantinedData(repo: Repository, digest: string): Promise<boolea
   } catch {
     return false;
   }
-}
-
-async function sweepChunks(
-  { repo, marked, signal }: GcContext,
-  cutoff: number,
-  dryRun: boolean,
-): Promise<{ swept: number; sweptBytes: number; removedTemps: number; removedBad: number }> {
-  let swept = 0;
-  let sweptBytes = 0;
-  let removedTemps = 0;
-  let removedBad = 0;
-  const root = path.join(repo.root, 'chunks');
-  for (const hh of await listDir(root)) {
-    for (const name of await listDir(path.join(root, hh))) {
-      // between chunks: a chunk moved aside is always put back or removed first
-      throwIfInterrupted(signal, 'GC');
-      const p = path.join(root, hh, name);
-      if (name.startsWith('.')) {
-        removedTemps += (await removeStaleTemp(p, cutoff, dryRun)) ? 1 : 0;
-        continue;
-      }
-      const bad = /^([0-9a-f]{64})\.bad$/.exec(name)?.[1];
-      if (bad !== undefined) {
-        removedBad += (await removeBad(p, !marked.has(bad), dryRun)) ? 1 : 0;
-        continue;
-      }
-      if (marked.has(name) || !/^[0-9a-f]{64}$/.test(name)) {
-        continue;
-      }
-      const size = await sweepOne(p, cutoff, dryRun);
-      if (size !== null) {
-        swept++;
-        sweptBytes += size;
-      }
-    }
-  }
-  return { swept, sweptBytes, removedTemps, removedBad };
-}
-
-/**
- * Removes a quarantined chunk once it is no evidence of anything: its digest is stored whole again
- * (`<digest>` beside it) or `unused` (no snapshot names it). Else it stays, beside the damage
- * verify reported. Never data: a `.bad` file failed its digest check.
- */
-async function removeBad(p: string, unused: boolean, dryRun: boolean): Promise<boolean> {
-  const healed = await fsp.stat(p.slice(0, -'.bad'.length)).then(
-    () => true,
-    () => false,
-  );
-  if (!healed && !unused) {
-    return false;
-  }
-  if (!dryRun) {
-    await fsp.rm(p, { force: true });
-  }
-  return true;
-}
-
-/** Removes an unmarked chunk unless it was written or touched after the cutoff. Returns its size. */
-async function sweepOne(p: string, cutoff: number, dryRun: boolean): Promise<number | null> {
-  const st = await fsp.stat(p).catch(() => null);
-  if (st === null || st.mtimeMs >= cutoff) {
-    return null;
-  }
-  if (dryRun) {
-    return st.size;
-  }
-  const aside = path.join(
-    path.dirname(p),
-    `.gc-${path.basename(p)}-${randomBytes(6).toString('hex')}`,
-  );
-  try {
-    await fsp.rename(p, aside);
-  } catch (e) {
-    if (isErrno(e, 'ENOENT')) {
-      return null;
-    }
-    throw e;
-  }
-  // A writer may have touched it between our stat and the rename: then it is in use again.
-  const again = await fsp.stat(aside);
-  if (again.mtimeMs >= cutoff) {
-    await fsp.rename(aside, p);
-    return null;
-  }
-  await fsp.rm(aside, { force: true });
-  return again.size;
-}
-
-/**
- * Puts back every chunk a GC that died mid-sweep left moved aside (`.gc-<digest>-…`), before this
- * one marks: the chunk may have been reused by a writer since (its index names it), and this GC's
- * own mark and sweep decide again. GCs are exclusive (the lease), so no leftover is another's.
- */
-async function restoreLeftovers(repo: Repository): Promise<void> {
-  const root = path.join(repo.root, 'chunks');
-  for (const hh of await listDir(root)) {
-    for (const name of await listDir(path.join(root, hh))) {
-      const digest = /^\.gc-([0-9a-f]{64})-/.exec(name)?.[1];
-      if (digest === undefined) {
-        continue;
-      }
-      const p = path.join(root, hh, name);
-      // a chunk stored again under its name meanwhile is the same bytes
-      await fsp.link(p, path.join(root, hh, digest)).catch((e: unknown) => {
-        if (!isErrno(e, 'EEXIST')) {
-          throw e;
-        }
-      });
-      await fsp.rm(p, { force: true });
-    }
-  }
-}
-
-async function removeStaleTemp(p: string, cutoff: number, dryRun: boolean): Promise<boolean> {
-  const st = await fsp.stat(p).catch(() => null);
-  if (st === null || dryRun) {
-    return false;
-  }
-  if (st.mtimeMs >= cutoff) {
-    return false;
-  }
-  await fsp.rm(p, { force: true });
-  return true;
-}
-
-/** Removes stale temp files in snapshot folders and `locks/` (crashed atomic writes). */
-export async function removeStaleTemps(
-  repo: Repository,
-  cutoff: number,
-  dryRun: boolean,
-): Promise<number> {
-  const dirs = [repo.locksDir];
-  for (const s of await repo.listSnapshots()) {
-    dirs.push(repo.snapshotDir(s.domain, s.id));
-  }
-  let n = 0;
-  for (const dir of dirs) {
-    for (const name of await listDir(dir)) {
-      if (name.startsWith('.tmp-') || name.includes('.lease.stale-')) {
-        n += (await removeStaleTemp(path.join(dir, name), cutoff, dryRun)) ? 1 : 0;
-      }
-    }
-  }
-  return n;
 }
