@@ -17,7 +17,7 @@ import {
 } from './format/constants.js';
 import { DiskIndex } from './format/index-file.js';
 import { parseManifest } from './manifest-io.js';
-import { createFileAtomic, listDir, readIfExists, writeFileAtomic } from './fs-util.js';
+import { createFileAtomic, fsyncDir, listDir, readIfExists, writeFileAtomic } from './fs-util.js';
 import { sha256hex } from './hash.js';
 import {
   chunkFile,
@@ -318,6 +318,9 @@ export class Repository {
         throw e;
       }
     }
+    // the manifest's removal durable first: a crash midway must leave an aborted snapshot, never
+    // a manifest whose indexes are gone
+    await fsyncDir(dir).catch(() => undefined);
     await fsp.rm(dir, { recursive: true, force: true });
   }
 }

@@ -6,6 +6,7 @@ import { Semaphore, type SnapshotManifest } from '@virtvault/core';
 import { isErrno, RepoError } from './errors.js';
 import { ChunkKind, PATCH_MAX_RANGES, ZERO_DIGEST_HEX } from './format/constants.js';
 import { DiskIndex } from './format/index-file.js';
+import { fsyncDir } from './fs-util.js';
 import { Lease } from './lease.js';
 import { checkRanges, compactedSlot, type PatchLimits, type SlotRange } from './patch-writer.js';
 import { type PackHost, PACKED_UP_TO, PatchPacks } from './patch-packs.js';
@@ -247,6 +248,10 @@ export class SnapshotWriter {
     const pool = this.#repo.pool();
     await this.#news.publish(this.#repo.root, (pairs) => pool.rename(pairs));
     const disks = await writeIndexes(this.#repo, this.dir, this.#disks);
+    // the folder's own entry (and its domain's, for a first snapshot) made durable before the
+    // manifest that commits it: mkdir alone is not
+    await fsyncDir(path.dirname(this.dir));
+    await fsyncDir(path.dirname(path.dirname(this.dir)));
     if (this.#lease === null || this.#lease.lost) {
       throw new RepoError('REPO_LEASE_LOST', `writer lease of ${this.id} expired before commit`);
     }
