@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, readFile, rename, rmdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, rmdir, stat, truncate, writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 
 import { hasErrorCode } from '@virtvault/core';
@@ -175,5 +175,23 @@ describe('tamper detection', () => {
       await rename(`${file}.aside`, file);
     }
     assert.equal((await verifyRepository(repo, { domain: DOMAIN.uuid, snapshot: 'e' })).ok, true);
+  });
+  it('a chunk file larger than any chunk is corrupt, found without reading it into memory', async () => {
+    const digest = (await repo.readIndex(DOMAIN.uuid, 'a', 'vda')).get(1);
+    const file = repo.chunkPath(digest);
+    const saved = await readFile(file);
+    await truncate(file, 80 * 1024 * 1024); // sparse: no disk space
+    try {
+      const v = await verifyRepository(repo, { domain: DOMAIN.uuid, snapshot: 'a' });
+      assert.deepEqual(
+        v.chunks.map((c) => [c.code, c.digest]),
+        [['REPO_CHUNK_CORRUPT', digest]],
+      );
+      assert.match(v.chunks[0]?.message ?? '', /more than any chunk/);
+    } finally {
+      await rm(`${file}.bad`, { force: true });
+      await writeFile(file, saved);
+    }
+    assert.equal((await verifyRepository(repo, { domain: DOMAIN.uuid, snapshot: 'a' })).ok, true);
   });
 });

@@ -18,6 +18,7 @@ import {
   type ChunkHash,
   ChunkKind,
   Codec,
+  MAX_CHUNK_SIZE,
   ZERO_DIGEST_HEX,
 } from '../format/constants.js';
 import { decodePatch, type Patch, type PatchRange } from '../format/patch.js';
@@ -218,7 +219,12 @@ export class ChunkReader {
   #readFile(digest: string): Buffer {
     const fd = openChunk(this.root, digest);
     try {
-      const file = this.#fileBuffer(fs.fstatSync(fd).size);
+      const size = fs.fstatSync(fd).size;
+      // never stored larger than its payload (see the codec): a bigger file is not read into memory
+      if (size > CHUNK_HEADER_BYTES + MAX_CHUNK_SIZE) {
+        throw corrupt(digest, `its file holds ${size} bytes, more than any chunk`);
+      }
+      const file = this.#fileBuffer(size);
       readAt(fd, file, 0, digest);
       return file;
     } finally {
