@@ -3,11 +3,11 @@
  * directory. Every step is atomic, so two processes starting together never both hold it:
  * - the lock appears with its content (written to a private name, then hard-linked into place;
  *   a link fails if the name exists), so a reader never sees an empty lock and takes it for stale;
- * - a dead holder's lock is moved aside by rename (only one taker wins it) and checked to be the
- *   one found stale before it is dropped (a fresh lock moved aside by a slower taker goes back);
+ * - a dead holder's lock is removed by one taker at a time (a second lock serializes them), which
+ *   reads it again first, so a lock a live process took meanwhile is never removed;
  * - the unlock removes the lock only while it is still its own.
  */
-import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { CliError } from './output.js';
@@ -48,23 +48,35 @@ function tryCreate(file: string): boolean {
   }
 }
 
-/** Drops the lock of `stale` (a dead pid, or 0 for an unreadable lock) unless it changed meanwhile. */
-function dropStale(file: string, stale: number): void {
-  const aside = `${file}.stale-${process.pid}`;
-  try {
-    renameSync(file, aside);
-  } catch {
-    return; // gone already: someone else took it over
-  }
-  if (holderOf(aside) !== stale) {
-    // a fresh lock taken between our read and the rename: put it back (never over a newer one)
-    try {
-      linkSync(aside, file);
-    } catch {
-      // a newer lock is in place; the one moved aside is dropped below
+/** Blocks the thread for `ms` (lockState is synchronous; waits are a few milliseconds). */
+function pause(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Removes the lock of `stale` (a dead pid, or 0 for an unreadable lock) if it is still that one.
+ * Takers are serialized by a second lock (`state.lock.takeover`, made like the first): the one
+ * that holds it reads the lock again before removing it, so a lock taken meanwhile by a live
+ * process is never removed. A taker that died holding it (a window of a few syscalls) is
+ * recognized by its pid. Returns false when another process is taking over right now.
+ */
+function dropStale(file: string, stale: number): boolean {
+  const guard = `${file}.takeover`;
+  if (!tryCreate(guard)) {
+    const taker = holderOf(guard);
+    if (taker !== null && (taker === 0 || !pidAlive(taker))) {
+      rmSync(guard, { force: true });
     }
+    return false;
   }
-  rmSync(aside, { force: true });
+  try {
+    if (holderOf(file) === stale) {
+      rmSync(file, { force: true });
+    }
+  } finally {
+    rmSync(guard, { force: true });
+  }
+  return true;
 }
 
 /**
@@ -74,7 +86,7 @@ function dropStale(file: string, stale: number): void {
  */
 export function lockState(dir: string): () => void {
   const file = path.join(dir, 'state.lock');
-  for (let attempt = 0; attempt < 3; attempt++) {
+  for (let attempt = 0; attempt < 100; attempt++) {
     if (tryCreate(file)) {
       return () => {
         if (holderOf(file) === process.pid) {
@@ -91,8 +103,8 @@ export function lockState(dir: string): () => void {
         1,
       );
     }
-    if (holder !== null) {
-      dropStale(file, holder);
+    if (holder !== null && !dropStale(file, holder)) {
+      pause(10); // another process is taking the dead holder's lock over: see who wins
     }
   }
   throw new CliError('STATE_LOCKED', `cannot lock ${dir}: its lock keeps changing hands`, 1);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,17 +71,28 @@ describe('state directory lock under contention', () => {
 
   it("of processes starting together over a dead holder's lock, exactly one wins", async () => {
     const lockJs = new URL('../state-lock.js', import.meta.url).href;
+    // each writes its outcome to a file; the winner holds the lock until every outcome is in
+    // (however late a process starts on a loaded machine), then unlocks
     const script = `
+      import { existsSync, writeFileSync } from 'node:fs';
       import { lockState } from ${JSON.stringify(lockJs)};
-      const dir = process.argv[1];
-      while (Date.now() < Number(process.argv[2])) {} // start together
+      const [dir, at] = process.argv.slice(1);
+      while (Date.now() < Number(at)) {} // start together
+      let out;
+      let unlock = null;
       try {
-        const unlock = lockState(dir);
-        process.stdout.write('won');
-        setTimeout(unlock, 1500);
+        unlock = lockState(dir);
+        out = 'won';
       } catch (e) {
-        process.stdout.write(e.code ?? String(e));
-      }`;
+        out = e.code ?? String(e);
+      }
+      writeFileSync(dir + '/out-' + process.pid, out);
+      const wait = setInterval(() => {
+        if (unlock === null || existsSync(dir + '/release')) {
+          clearInterval(wait);
+          unlock?.();
+        }
+      }, 20);`;
     for (let round = 0; round < 3; round++) {
       const dir = stateDir();
       writeFileSync(join(dir, 'state.lock'), `${deadPid()}\n`);
@@ -89,12 +100,18 @@ describe('state directory lock under contention', () => {
       const runs = Array.from({ length: 6 }, () =>
         promisify(execFile)(process.execPath, ['--input-type=module', '-e', script, dir, at]),
       );
-      const outs = (await Promise.all(runs)).map((r) => r.stdout).sort();
-      assert.deepEqual(
-        outs,
-        ['STATE_LOCKED', 'STATE_LOCKED', 'STATE_LOCKED', 'STATE_LOCKED', 'STATE_LOCKED', 'won'],
-        `round ${round}`,
-      );
+      const outcomes = (): string[] =>
+        readdirSync(dir)
+          .filter((f) => f.startsWith('out-'))
+          .map((f) => readFileSync(join(dir, f), 'utf8'))
+          .sort();
+      for (let t = 0; t < 600 && outcomes().length < 6; t++) {
+        await sleep(50);
+      }
+      const outs = outcomes();
+      writeFileSync(join(dir, 'release'), '');
+      await Promise.all(runs);
+      assert.deepEqual(outs, [...Array<string>(5).fill('STATE_LOCKED'), 'won'], `round ${round}`);
       assert.equal(existsSync(join(dir, 'state.lock')), false, 'the winner unlocked');
     }
   });
