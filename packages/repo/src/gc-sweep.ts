@@ -1,7 +1,7 @@
 /**
  * GC's sweep (see `gc.ts` for the mark and the protocol in `docs/repository-format.md`): unmarked
- * chunks older than the cutoff, quarantined chunks no longer evidence of anything, stale temps, and
- * the chunks a GC that died mid-sweep left moved aside.
+ * chunks older than the cutoff, quarantined chunks no longer evidence of anything, stale temps;
+ * and the marked chunks a GC that died mid-sweep left moved aside, put back.
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
@@ -116,28 +116,26 @@ async function sweepOne(p: string, cutoff: number, dryRun: boolean): Promise<num
 }
 
 /**
- * Puts back every chunk a GC that died mid-sweep left moved aside (`.gc-<digest>-…`), before this
- * one marks: the chunk may have been reused by a writer since (its index names it), and this GC's
- * own mark and sweep decide again. GCs are exclusive (the lease), so no leftover is another's.
+ * Puts a marked chunk that is missing back under its name when a GC that died mid-sweep left it
+ * moved aside (`.gc-<digest>-…`): a writer may have reused it between that GC's stat and its
+ * rename, and an index written since names it. GCs are exclusive (the lease), so no leftover is
+ * another's. Looked for only where a marked chunk is missing (one folder's listing); leftovers of
+ * unmarked chunks are removed with the other stale temps. True when one was put back.
  */
-export async function restoreLeftovers(repo: Repository): Promise<void> {
-  const root = path.join(repo.root, 'chunks');
-  for (const hh of await listDir(root)) {
-    for (const name of await listDir(path.join(root, hh))) {
-      const digest = /^\.gc-([0-9a-f]{64})-/.exec(name)?.[1];
-      if (digest === undefined) {
-        continue;
-      }
-      const p = path.join(root, hh, name);
-      // a chunk stored again under its name meanwhile is the same bytes
-      await fsp.link(p, path.join(root, hh, digest)).catch((e: unknown) => {
-        if (!isErrno(e, 'EEXIST')) {
-          throw e;
-        }
-      });
-      await fsp.rm(p, { force: true });
-    }
+export async function restoreLeftover(repo: Repository, digest: string): Promise<boolean> {
+  const dir = path.dirname(repo.chunkPath(digest));
+  const name = (await listDir(dir)).find((n) => n.startsWith(`.gc-${digest}-`));
+  if (name === undefined) {
+    return false;
   }
+  // a chunk stored again under its name meanwhile is the same bytes
+  await fsp.link(path.join(dir, name), repo.chunkPath(digest)).catch((e: unknown) => {
+    if (!isErrno(e, 'EEXIST')) {
+      throw e;
+    }
+  });
+  await fsp.rm(path.join(dir, name), { force: true });
+  return true;
 }
 
 async function removeStaleTemp(p: string, cutoff: number, dryRun: boolean): Promise<boolean> {

@@ -6,7 +6,7 @@ import { decodeChunkHeader } from './format/chunk-header.js';
 import { CHUNK_HEADER_BYTES, ChunkKind, ZERO_DIGEST_HEX } from './format/constants.js';
 import { DiskIndex } from './format/index-file.js';
 import { listDir, readIfExists } from './fs-util.js';
-import { removeStaleTemps, restoreLeftovers, sweepChunks } from './gc-sweep.js';
+import { removeStaleTemps, restoreLeftover, sweepChunks } from './gc-sweep.js';
 import { Lease, readLeases, removeExpiredWriterLeases, type LeaseRecord } from './lease.js';
 import type { Repository } from './repository.js';
 import { chunkKind, readPatch } from './resolve.js';
@@ -118,9 +118,6 @@ export async function collectGarbage(repo: Repository, opts: GcOptions = {}): Pr
       unreadable: [],
       unreadableIndexes: new Set(),
     };
-    if (opts.dryRun !== true) {
-      await restoreLeftovers(repo);
-    }
     await markPass(ctx);
     await markPass(ctx); // catches indexes published while the first pass ran
     if (lease.lost) {
@@ -232,6 +229,12 @@ async function markFrom(ctx: GcContext, roots: string[]): Promise<void> {
         }
       }
     } catch {
+      if (await restoreLeftover(ctx.repo, d)) {
+        // a GC that died mid-sweep had moved it aside: back under its name, followed again
+        ctx.marked.delete(d);
+        stack.push(d);
+        continue;
+      }
       // Missing or corrupt: verify reports it; GC cannot follow it. Only a chunk known to lead
       // nowhere (a data chunk verify moved aside) lets the sweep go on.
       if (!(await quarantinedData(ctx.repo, d))) {
