@@ -106,7 +106,6 @@ export class Executor implements BackupExecutor {
     startedAt: string,
   ): Promise<SnapshotManifest> {
     const confirmed = await unlessAborted(req.proceed, this.#o.signal);
-    this.#o.signal?.throwIfAborted();
     for (const note of produced.notes) {
       this.#o.onNote?.(note);
     }
@@ -219,15 +218,18 @@ export class Executor implements BackupExecutor {
   }
 }
 
-/** Settles like `p`, or rejects with `signal`'s reason as soon as it is aborted. */
-function unlessAborted<T>(
+/**
+ * Settles like `p` (at once when there is none), or rejects with `signal`'s reason if it is
+ * aborted already or before `p` settles.
+ */
+async function unlessAborted<T>(
   p: Promise<T> | undefined,
   signal: AbortSignal | undefined,
 ): Promise<T | undefined> {
+  signal?.throwIfAborted();
   if (p === undefined || signal === undefined) {
-    return Promise.resolve(p);
+    return p;
   }
-  signal.throwIfAborted();
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(signal.reason as Error);
     signal.addEventListener('abort', onAbort, { once: true });
