@@ -33,7 +33,8 @@ function toEntry(d: InventoryDomain): InventoryEntry {
 /** The fleet inventory of one controller replica. */
 export class Inventory {
   #timer: NodeJS.Timeout | undefined;
-  readonly #watchers = new Map<string, AbortController>();
+  /** Event watchers by host name, with the address each follows. */
+  readonly #watchers = new Map<string, { ac: AbortController; address: string | null }>();
   #stopped = false;
 
   /**
@@ -49,8 +50,13 @@ export class Inventory {
 
   /** Starts polling and watching (the first poll runs now, in the background). */
   start(): void {
-    this.#timer = setInterval(() => void this.refreshAll(), this.o.intervalMs);
-    void this.refreshAll();
+    this.#timer = setInterval(() => this.#poll(), this.o.intervalMs);
+    this.#poll();
+  }
+
+  /** One timed poll; its failure (the database down) is logged, and the next poll tries again. */
+  #poll(): void {
+    this.refreshAll().catch((e: unknown) => this.o.log(`inventory poll failed: ${messageOf(e)}`));
   }
 
   /** Polls one host; records its state and domains. Returns the domains, or null when down. */
@@ -86,12 +92,21 @@ export class Inventory {
     }
   }
 
-  /** Polls every enabled host with an address, in parallel; (re)starts event watchers. */
+  /**
+   * Polls every enabled host with an address, in parallel; (re)starts event watchers, and stops
+   * those of hosts removed, disabled or readdressed meanwhile (on any replica).
+   */
   async refreshAll(detectedBy = 'inventory'): Promise<void> {
     if (this.#stopped) {
       return;
     }
     const hosts = (await this.fleet.listHosts()).filter((h) => h.enabled && h.address !== null);
+    const current = new Map(hosts.map((h) => [h.name, h.address]));
+    for (const [name, w] of this.#watchers) {
+      if (current.get(name) !== w.address) {
+        this.forget(name);
+      }
+    }
     await Promise.all(hosts.map((h) => this.refreshHost(h, detectedBy)));
     for (const h of hosts) {
       if (!this.#watchers.has(h.name) && !this.#stopped) {
@@ -120,7 +135,7 @@ export class Inventory {
   /** Follows one host's events, reconnecting with backoff until stopped or the host is gone. */
   private watch(h: FleetHost): void {
     const ac = new AbortController();
-    this.#watchers.set(h.name, ac);
+    this.#watchers.set(h.name, { ac, address: h.address });
     void (async () => {
       let delay = this.o.reconnectMs ?? 1000;
       while (!ac.signal.aborted) {
@@ -144,7 +159,7 @@ export class Inventory {
 
   /** Stops a host's watcher (host removed). */
   forget(name: string): void {
-    this.#watchers.get(name)?.abort();
+    this.#watchers.get(name)?.ac.abort();
     this.#watchers.delete(name);
   }
 
@@ -152,23 +167,25 @@ export class Inventory {
   stop(): void {
     this.#stopped = true;
     clearInterval(this.#timer);
-    for (const ac of this.#watchers.values()) {
-      ac.abort();
+    for (const w of this.#watchers.values()) {
+      w.ac.abort();
     }
     this.#watchers.clear();
   }
 }
 
+/** Waits `ms`, or less when `signal` aborts; leaves no listener behind either way. */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) {
+    return Promise.resolve();
+  }
   return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
+    const done = (): void => {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
   });
 }

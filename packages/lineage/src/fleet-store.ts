@@ -40,7 +40,7 @@ import { loadSqlDir } from './sql-dir.js';
 
 const FLEET_QUERIES = [
   'upsert-host',
-  'ensure-host',
+  'touch-host',
   'release-host-domains',
   'delete-host',
   'set-host-status',
@@ -143,7 +143,8 @@ export class FleetStore {
    * Records what a host's agent reports: every listed domain now has this host as its current
    * host. A domain whose current host was another one is a migration, recorded (table and event)
    * and returned. Domains missing from the list are left alone (the inventory of their new host
-   * moves them).
+   * moves them). A host no longer configured (removed meanwhile) records nothing: its inventory
+   * must not bring it or its domains back.
    */
   recordInventory(
     host: string,
@@ -153,8 +154,10 @@ export class FleetStore {
   ): Promise<DomainMove[]> {
     const when = new Date(at);
     return this.tx(async (tx) => {
-      await this.run(tx, 'ensure-host', [host, when]);
       const moves: DomainMove[] = [];
+      if ((await this.run(tx, 'touch-host', [host, when])).length === 0) {
+        return moves;
+      }
       for (const d of domains) {
         const params = [d.uuid, d.name, host, when, JSON.stringify(d.tags), d.state, d.transient];
         const [row] = await this.run<{ previous_host: string | null }>(

@@ -85,6 +85,19 @@ describe('FleetStore', () => {
     assert.equal((await fleet.getHost('a'))?.domainCount, 2);
   });
 
+  it('records nothing from the inventory of a host removed meanwhile', async () => {
+    await fleet.upsertHost(
+      { name: 'gone', address: 'g:7443', maxConcurrent: 1, enabled: true },
+      T0,
+    );
+    assert.equal(await fleet.removeHost('gone'), true);
+    const U9 = '99999999-9999-4999-8999-999999999999';
+    // an event watcher of another replica still running after the removal
+    assert.deepEqual(await fleet.recordInventory('gone', [dom(U9, 'late-1')], T0 + 5000), []);
+    assert.equal(await fleet.getHost('gone'), null);
+    assert.equal(await fleet.getDomain(U9), null);
+  });
+
   it('selects domains by name glob, host and tag', async () => {
     const names = async (s: Parameters<FleetStore['selectDomains']>[0]) =>
       (await fleet.selectDomains(s)).map((d) => d.name);
