@@ -61,7 +61,7 @@ import type { ObservedDomain__Output as ObservedOut } from './generated/virtvaul
 import type { PruneResponse__Output as PruneOut } from './generated/virtvault/agent/v1/PruneResponse.js';
 import { loadAgentPackage } from './loader.js';
 import { fromGrpcError } from './status-map.js';
-import { certificateNames } from './tls-names.js';
+import { certificateIsFor, certificateNames } from './tls-names.js';
 
 type Callback<T> = (err: ServiceError | null, res?: T) => void;
 type UnaryStart<T> = (md: Metadata, opts: GrpcCallOptions, cb: Callback<T>) => ClientUnaryCall;
@@ -114,12 +114,11 @@ export class AgentClient implements AgentApi {
   }
 
   #checkIdentity(cert: PeerCertificate): Error | undefined {
-    const names = certificateNames(cert);
-    if (names.includes(this.#expected)) {
+    if (certificateIsFor(cert, this.#expected)) {
       return undefined;
     }
     return new Error(
-      `TLS identity refused: the agent's certificate names ${names.join(', ') || 'nothing'}, ` +
+      `TLS identity refused: the agent's certificate names ${certificateNames(cert).join(', ') || 'nothing'}, ` +
         `not ${this.#expected}`,
     );
   }
@@ -168,7 +167,12 @@ export class AgentClient implements AgentApi {
       signal?.addEventListener('abort', onAbort, { once: true });
       call.on('data', (u: StreamUpdate<R>) => {
         try {
-          this.#onUpdate(u, o, (r) => settle(() => resolve(convert(r))));
+          this.#onUpdate(u, o, (r) => {
+            // converted before settling: a result this build cannot read must reject the call,
+            // not leave it settled with nothing ever resolved
+            const v = convert(r);
+            settle(() => resolve(v));
+          });
         } catch (e) {
           settle(() => reject(fromGrpcError(e, false)));
         }

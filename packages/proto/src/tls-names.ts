@@ -5,16 +5,43 @@
  */
 import type { PeerCertificate } from 'node:tls';
 
-/** The DNS names a certificate names (SAN DNS, else CN). */
+/**
+ * One `subjectaltname` entry: `TYPE:value`, where node writes a value holding a comma, quote or
+ * other special character as a JSON string. Splitting on commas would read a crafted
+ * `email:"x, DNS:controller"` as a DNS name (the pattern of CVE-2021-44532).
+ */
+const SAN_ENTRY_SOURCE = /\s*([A-Za-z ]+):("(?:[^"\\]|\\.)*"|[^,"][^,]*|)\s*(?:,|$)/y;
+
+/** The entries of node's `subjectaltname` string as [type, value]; null when it is malformed. */
+export function parseSubjectAltName(san: string): [string, string][] | null {
+  const out: [string, string][] = [];
+  const SAN_ENTRY = new RegExp(SAN_ENTRY_SOURCE);
+  while (SAN_ENTRY.lastIndex < san.length) {
+    const at = SAN_ENTRY.lastIndex;
+    const m = SAN_ENTRY.exec(san);
+    if (m === null || SAN_ENTRY.lastIndex === at) {
+      return null;
+    }
+    const raw = m[2] ?? '';
+    try {
+      out.push([m[1] ?? '', raw.startsWith('"') ? String(JSON.parse(raw)) : raw]);
+    } catch {
+      return null;
+    }
+  }
+  return out;
+}
+
+/** The DNS names a certificate names (SAN DNS, else CN); none when its SAN cannot be read. */
 export function certificateNames(cert: PeerCertificate | null | undefined): string[] {
   if (!cert || Object.keys(cert).length === 0) {
     return [];
   }
-  const san = (cert.subjectaltname ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.startsWith('DNS:'))
-    .map((s) => s.slice(4));
+  const entries = parseSubjectAltName(cert.subjectaltname ?? '');
+  if (entries === null) {
+    return [];
+  }
+  const san = entries.filter(([type]) => type === 'DNS').map(([, value]) => value);
   if (san.length > 0) {
     return san;
   }
