@@ -125,6 +125,29 @@ function hypervisor(o: RemotePortsOptions): Hypervisor {
   };
 }
 
+/**
+ * The agent's manifest, once it is the one asked for: the lineage records it under its own
+ * domain, host and id, so an agent answering with another domain's or host's snapshot (a bug, or
+ * a compromised host writing into another's history) must not get that far.
+ */
+function answersRequest(req: BackupRequest, m: SnapshotManifest): SnapshotManifest {
+  const want = {
+    id: req.snapshotId,
+    domain: req.observed.domain.uuid,
+    host: req.observed.host,
+    level: req.level,
+  };
+  const got = { id: m.id, domain: m.domain.uuid, host: m.host, level: m.level };
+  const wrong = (Object.keys(want) as (keyof typeof want)[]).filter((k) => want[k] !== got[k]);
+  if (wrong.length > 0) {
+    const what = wrong.map((k) => `${k} ${got[k]} (asked ${want[k]})`).join(', ');
+    throw new ControllerError('AGENT_BAD_RESULT', `the agent's manifest does not match: ${what}`, {
+      retryable: false,
+    });
+  }
+  return m;
+}
+
 /** Runs the agent's backup stream, cancelling it when the job ends or the agent goes silent. */
 async function streamBackup(o: RemotePortsOptions, req: BackupRequest): Promise<SnapshotManifest> {
   const runId = o.lineage.runId;
@@ -134,6 +157,10 @@ async function streamBackup(o: RemotePortsOptions, req: BackupRequest): Promise<
   const ac = new AbortController();
   const onJobAbort = () => ac.abort(o.signal.reason);
   o.signal.addEventListener('abort', onJobAbort, { once: true });
+  if (o.signal.aborted) {
+    // aborted before now (during the run's database steps): the listener never fires
+    onJobAbort();
+  }
   let silent = false;
   let timer: NodeJS.Timeout | undefined;
   const alive = () => {
@@ -147,7 +174,7 @@ async function streamBackup(o: RemotePortsOptions, req: BackupRequest): Promise<
   try {
     // the heartbeat travels back on the stream instead
     const { heartbeat, ...request } = req;
-    return await o.agent.runBackup(
+    const manifest = await o.agent.runBackup(
       { ...request, runId },
       {
         signal: ac.signal,
@@ -161,6 +188,7 @@ async function streamBackup(o: RemotePortsOptions, req: BackupRequest): Promise<
         },
       },
     );
+    return answersRequest(req, manifest);
   } catch (e) {
     if (silent) {
       const msg = `agent sent nothing for ${o.streamSilenceMs} ms; backup cancelled`;
@@ -178,7 +206,9 @@ export function remotePorts(o: RemotePortsOptions): RunBackupDeps {
   const executor: BackupExecutor = { execute: (req) => streamBackup(o, req) };
   const call = { signal: o.signal, deadlineMs: o.callTimeoutMs };
   const manifests: ManifestSource = {
-    listManifests: (repo, uuid) => o.agent.listManifests(repo, uuid, call),
+    // only the domain's own: reconcile imports what it is given into that domain's lineage
+    listManifests: async (repo, uuid) =>
+      (await o.agent.listManifests(repo, uuid, call)).filter((m) => m.domain.uuid === uuid),
     // an agent older than the method: the lineage's own verify state, as before
     verifyResults: (repo, uuid) =>
       o.agent.listVerifyResults(repo, uuid, call).catch((e: unknown) => {

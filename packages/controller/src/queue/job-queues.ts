@@ -148,7 +148,17 @@ export class JobQueues {
       await this.queue(PLAN_QUEUE).upsertJobScheduler(
         schedulerId(p.name),
         { pattern: p.cron, tz: p.timeZone },
-        { name: 'plan', data: { policy: p.name }, opts: { removeOnComplete: KEEP_DONE } },
+        {
+          name: 'plan',
+          data: { policy: p.name },
+          // a fire whose planning failed on a database or Redis blip is planned again (its
+          // backup jobs have ids of their own fire, so a retry adds none twice), not lost
+          opts: {
+            removeOnComplete: KEEP_DONE,
+            attempts: this.settings.attempts,
+            backoff: { type: 'exponential', delay: this.settings.backoffMs },
+          },
+        },
       );
     } catch (e) {
       const msg = `policy ${p.name}: cron "${p.cron}" in ${p.timeZone} refused: ${String(e)}`;

@@ -91,6 +91,9 @@ function rpoPayload(v: VmReport, now: number): Pending {
   };
 }
 
+/** How far back each round reads again, beyond the last round's end. */
+const RESCAN_MS = 5 * 60_000;
+
 /** Finds news and delivers notifications. `start()` polls; `stop()` ends (idempotent). */
 export class Notifier {
   readonly #o: NotifierOptions;
@@ -139,12 +142,14 @@ export class Notifier {
   async #queueNews(): Promise<number> {
     const { store } = this.#o;
     const now = this.#o.now();
+    // read again with an overlap: a run's finish time is stamped before its transaction
+    // commits, so a round can miss a run that finished just before it; dedupe keys make the
+    // overlap free
     const [runs, vms, settings] = await Promise.all([
-      store.finishedRuns(this.#since, now),
+      store.finishedRuns(this.#since - RESCAN_MS, now),
       store.vmStatus(),
       store.policySettings(),
     ]);
-    this.#since = now;
     const pending: Pending[] = [];
     for (const r of runs) {
       if (r.status === 'failed' || r.status === 'abandoned') {
@@ -174,6 +179,8 @@ export class Notifier {
         n += fresh ? 1 : 0;
       }
     }
+    // only now: a round that failed part way (the database) is read again by the next one
+    this.#since = now;
     return n;
   }
 
