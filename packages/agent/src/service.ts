@@ -89,6 +89,8 @@ export class AgentService {
   readonly #repos: RepositorySet;
   readonly #listeners = new Set<(e: AgentEventInfo) => void>();
   readonly #running = new Set<Promise<unknown>>();
+  /** Restores under way (not counted against maxConcurrentBackups; awaited by close). */
+  readonly #restores = new Set<Promise<unknown>>();
   readonly #stopping = new AbortController();
   #conn: Connection | null = null;
   #connecting: Promise<Connection> | null = null;
@@ -268,9 +270,11 @@ export class AgentService {
   }
 
   async #executeBackup(req: AgentBackupRequest, hooks: JobHooks): Promise<SnapshotManifest> {
+    // before the aborter: a failed libvirt connect must not leave it listening on #stopping
+    const hypervisor = await this.#hypervisor();
     const aborter = linkedAbort(hooks.signal, this.#stopping.signal);
     const executor = new Executor({
-      hypervisor: await this.#hypervisor(),
+      hypervisor,
       openRepository: (name) => this.#repos.get(name),
       scratchDir: this.#o.config.scratchDir,
       toolVersion: this.#o.version,
@@ -293,50 +297,60 @@ export class AgentService {
     }
   }
 
-  /** Restores a snapshot into a directory of this host, optionally defining a new domain. */
+  /**
+   * Restores a snapshot into a directory of this host, optionally defining a new domain.
+   * Aborting `hooks.signal` (or closing the service) interrupts it, and the restore removes what
+   * it wrote (`RESTORE_INTERRUPTED`); {@link close} waits for that.
+   */
   async restore(req: AgentRestoreRequest, hooks: JobHooks): Promise<AgentRestoreResult> {
+    if (this.#stopping.signal.aborted) {
+      throw new AgentError('AGENT_SHUTTING_DOWN', 'the agent is shutting down');
+    }
+    const p = this.#executeRestore(req, hooks);
+    this.#restores.add(p);
+    try {
+      return await p;
+    } finally {
+      this.#restores.delete(p);
+    }
+  }
+
+  async #executeRestore(req: AgentRestoreRequest, hooks: JobHooks): Promise<AgentRestoreResult> {
     if (!path.isAbsolute(req.outputDir)) {
       throw new AgentError('BAD_REQUEST', `outputDir must be absolute, not "${req.outputDir}"`);
     }
     const repo = await this.#repos.get(req.repository);
-    if (req.defineName !== undefined) {
+    const uri = this.#o.config.libvirtUri;
+    const name = req.defineName;
+    if (name !== undefined) {
       // a taken name is refused before the disks are written, not after
-      await assertDomainNameFree(this.#o.config.libvirtUri, req.defineName);
+      await assertDomainNameFree(uri, name);
     }
     let definedUuid: string | null = null;
-    const name = req.defineName;
-    const disks = await restoreSnapshot({
-      repo,
-      domainUuid: req.domainUuid,
-      snapshotId: req.snapshotId,
-      outputDir: req.outputDir,
-      format: req.format,
-      ...(req.disks !== undefined ? { disks: req.disks } : {}),
-      onProgress: (p) =>
-        hooks.onProgress({
-          target: p.target,
-          bytesRead: p.bytesWritten,
-          bytesToRead: p.virtualSize,
-        }),
-      // inside the restore: a refused definition removes the disks, so the request can be repeated
-      ...(name !== undefined
-        ? {
-            complete: async (written, m) => {
-              const uri = this.#o.config.libvirtUri;
-              definedUuid = await defineRestoredDomain(uri, m.domainXml, name, written);
-            },
-          }
-        : {}),
-    });
-    return {
-      disks: disks.map((d) => ({
-        target: d.target,
-        path: d.path,
-        format: d.format,
-        virtualSize: d.virtualSize,
-      })),
-      definedUuid,
-    };
+    const aborter = linkedAbort(hooks.signal, this.#stopping.signal);
+    try {
+      const disks = await restoreSnapshot({
+        repo,
+        domainUuid: req.domainUuid,
+        snapshotId: req.snapshotId,
+        outputDir: req.outputDir,
+        format: req.format,
+        ...(req.disks !== undefined ? { disks: req.disks } : {}),
+        signal: aborter.signal,
+        onProgress: (p) => hooks.onProgress(restoreProgress(p)),
+        // inside the restore: a refused definition removes the disks, so the request can be repeated
+        ...(name !== undefined
+          ? {
+              complete: async (written, m) => {
+                definedUuid = await defineRestoredDomain(uri, m.domainXml, name, written);
+              },
+            }
+          : {}),
+      });
+      return { disks: disks.map(restoredDisk), definedUuid };
+    } finally {
+      aborter.dispose();
+    }
   }
 
   /** GFS retention. */
@@ -355,7 +369,7 @@ export class AgentService {
    */
   async close(graceMs = 30_000): Promise<void> {
     this.#stopping.abort(new AgentError('AGENT_SHUTTING_DOWN', 'the agent is shutting down'));
-    const settled = Promise.allSettled([...this.#running]);
+    const settled = Promise.allSettled([...this.#running, ...this.#restores]);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, graceMs);
@@ -368,6 +382,20 @@ export class AgentService {
     this.#conn = null;
     await conn?.close();
   }
+}
+
+/** A restore's progress as the agent API reports it (bytes written of the virtual size). */
+function restoreProgress(p: {
+  target: string;
+  bytesWritten: number;
+  virtualSize: number;
+}): DiskProgressInfo {
+  return { target: p.target, bytesRead: p.bytesWritten, bytesToRead: p.virtualSize };
+}
+
+/** One restored disk as the agent API returns it. */
+function restoredDisk(d: AgentRestoreResult['disks'][number]): AgentRestoreResult['disks'][number] {
+  return { target: d.target, path: d.path, format: d.format, virtualSize: d.virtualSize };
 }
 
 /** Runs `f`, giving libvirt's not-found errors our codes. */

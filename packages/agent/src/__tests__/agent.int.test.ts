@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
@@ -254,6 +254,25 @@ describe('agent over gRPC/mTLS against a lab host', () => {
       'the second backup was answered',
     );
     assert.equal(busy, 'AGENT_BUSY');
+  });
+
+  it('interrupts a restore when its caller cancels, leaving nothing written', async () => {
+    const aborter = new AbortController();
+    const out = `${dir}/r-cancelled`;
+    const restore = service.restore(
+      {
+        repository: 'main',
+        domainUuid: observed.domain.uuid,
+        snapshotId: 's1',
+        outputDir: out,
+        format: 'raw',
+      },
+      { signal: aborter.signal, onProgress: () => aborter.abort() },
+    );
+    const e = (await restore.catch((x: unknown) => x)) as { code?: unknown };
+    assert.equal(e.code, 'RESTORE_INTERRUPTED', (e as Error).message);
+    const left = await readdir(out).catch(() => []);
+    assert.deepEqual(left, [], 'the partial disk was removed');
   });
 
   it('streams lifecycle events', async () => {
