@@ -147,7 +147,7 @@ async function initdbInChild(dir: string): Promise<void> {
  * One `syncfs(2)` through coreutils' `sync -f` (Node has no binding), as the repository's publish
  * does: ~1,000 fsyncs took a second here; where `sync -f` fails, file by file.
  */
-async function syncFilesystem(dir: string): Promise<void> {
+export async function syncFilesystem(dir: string): Promise<void> {
   const ok = await new Promise<boolean>((resolve) => {
     execFile('sync', ['-f', dir], (err) => resolve(err === null));
   });

@@ -13,7 +13,7 @@ import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import type { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 
-import { findTemplate, initError, prepareDataDir } from './data-dir.js';
+import { findTemplate, initError, prepareDataDir, syncFilesystem } from './data-dir.js';
 import { LineageError } from './errors.js';
 import { startPGlite } from './pglite-start.js';
 import type { ServerInput, ServerMessage } from './embedded-server.js';
@@ -58,7 +58,7 @@ async function start(input: ServerInput): Promise<void> {
     throw e;
   }
   port.once('message', () => {
-    stop(server, db).catch((e: unknown) => {
+    stop(server, db, input.dataDir).catch((e: unknown) => {
       post({ type: 'failed', ...describe(e) });
       // whatever the failed stop left open, the thread ends (its message is delivered first)
       process.exit(1);
@@ -67,11 +67,20 @@ async function start(input: ServerInput): Promise<void> {
   post({ type: 'ready', url: `postgres://postgres@${server.getServerConn()}/postgres` });
 }
 
-async function stop(server: PGLiteSocketServer, db: PGlite): Promise<void> {
+/**
+ * Stops serving and closes the database (a shutdown checkpoint writes every page), then makes
+ * the data directory durable: PGlite runs Postgres with fsync off (`-F` in its start parameters,
+ * and its Node filesystem has no fsync), so nothing else ever flushes it, and a host crash soon
+ * after a command could leave the lineage torn.
+ */
+async function stop(server: PGLiteSocketServer, db: PGlite, dataDir?: string): Promise<void> {
   try {
     await server.stop();
   } finally {
     await db.close();
+  }
+  if (dataDir !== undefined) {
+    await syncFilesystem(dataDir);
   }
   post({ type: 'closed' });
   // nothing else keeps this thread alive: it ends once the port is closed
