@@ -31,6 +31,7 @@ export function parseManifest(text: string, where: string): SnapshotManifest {
   try {
     checkSnapshotId(String(m.id));
     checkDomainUuid(String(m.domain?.uuid));
+    checkLineageFields(m);
     if (m.consistency !== undefined && !['filesystem', 'crash'].includes(m.consistency)) {
       throw new Error(`unknown consistency ${String(m.consistency)}`);
     }
@@ -47,6 +48,40 @@ export function parseManifest(text: string, where: string): SnapshotManifest {
     throw new RepoError('REPO_MANIFEST_INVALID', `manifest of ${where} is invalid`, { cause: e });
   }
   return m as SnapshotManifest;
+}
+
+const LEVELS = ['full', 'incremental', 'differential'];
+
+/**
+ * The fields the lineage records a snapshot by: a manifest wrong in one of them (an unknown
+ * level, a date that does not parse, a checkpoint not of ours) is a damaged snapshot, rather
+ * than a record every later reconcile of the domain fails to import.
+ */
+function checkLineageFields(m: Partial<SnapshotManifest>): void {
+  if (!LEVELS.includes(String(m.level))) {
+    throw new Error(`unknown level ${String(m.level)}`);
+  }
+  for (const [name, v] of [
+    ['startedAt', m.startedAt],
+    ['endedAt', m.endedAt],
+  ] as const) {
+    if (typeof v !== 'string' || Number.isNaN(Date.parse(v))) {
+      throw new Error(`${name} ${String(v)} is not a date`);
+    }
+  }
+  if (typeof m.host !== 'string' || m.host === '' || typeof m.domain?.name !== 'string') {
+    throw new Error('no host or domain name');
+  }
+  const cp = m.checkpoint;
+  if (cp !== null && (typeof cp?.name !== 'string' || !cp.name.startsWith('vv-'))) {
+    throw new Error(`checkpoint ${String(cp?.name)} is not one of ours`);
+  }
+  if (m.parent !== null) {
+    checkSnapshotId(String(m.parent));
+  }
+  if (!Array.isArray(m.reasons)) {
+    throw new Error('reasons is not a list');
+  }
 }
 
 /** A committed snapshot whose manifest cannot be read (`REPO_MANIFEST_INVALID`). */

@@ -90,6 +90,28 @@ describe('a damaged manifest', () => {
     await removeSnapshot(repo, DOMAIN.uuid, 'e');
   });
 
+  it('with a field the lineage cannot record is damaged, not a failure of every reconcile', async () => {
+    const text = await readFile(manifest('c'), 'utf8');
+    const good = JSON.parse(text) as Record<string, unknown>;
+    const wrongs: [Record<string, unknown>, RegExp][] = [
+      [{ startedAt: '2026-13-01T00:00:00Z' }, /startedAt .* is not a date/],
+      [{ endedAt: 7 }, /endedAt 7 is not a date/],
+      [{ level: 'copy' }, /unknown level copy/],
+      [{ checkpoint: { name: 'nightly', xml: '' } }, /checkpoint nightly is not one of ours/],
+      [{ host: '' }, /no host/],
+      [{ parent: '../x' }, /snapshot id/],
+    ];
+    for (const [wrong, says] of wrongs) {
+      await writeFile(manifest('c'), JSON.stringify({ ...good, ...wrong }));
+      const l = await readManifests(repo, DOMAIN.uuid);
+      const c = l.damaged.find((d) => d.id === 'c');
+      assert.equal(c?.error.code, 'REPO_MANIFEST_INVALID', JSON.stringify(wrong));
+      assert.match(String((c?.error.cause as Error | undefined)?.message), says);
+    }
+    await writeFile(manifest('c'), text);
+    assert.ok((await readManifests(repo, DOMAIN.uuid)).manifests.some((m) => m.id === 'c'));
+  });
+
   it('of a newer format still stops the listing: not ours to judge', async () => {
     const text = await readFile(manifest('c'), 'utf8');
     await writeFile(manifest('c'), text.replace('"version": 1', '"version": 2'));
