@@ -55,6 +55,24 @@ describe('runBackup starting early from plan hints', () => {
     assert.equal(inner.runs[1]?.status, 'succeeded');
   });
 
+  it('succeeds when the clean-up after a kept early start fails in the store', async () => {
+    const inner = new FakeLineageStore();
+    const w = await afterFull(inner);
+    assert.equal((await w.run()).earlyStart, 'kept');
+    assert.equal((await w.run()).earlyStart, 'kept');
+    // the fourth run supersedes the full's checkpoint, which it removes after its commit
+    const store = Object.create(inner) as FakeLineageStore;
+    store.markCheckpoints = () => Promise.reject(new Error('the database went away'));
+    const fourth = await w.run({ lineage: store });
+    assert.equal(fourth.earlyStart, 'kept');
+    assert.notDeepEqual(fourth.plan.cleanup, [], 'a clean-up was planned');
+    assert.equal(inner.runs.at(-1)?.status, 'succeeded');
+    assert.ok(
+      fourth.cleanupFailures.some((f) => f.includes('the database went away')),
+      fourth.cleanupFailures.join('; '),
+    );
+  });
+
   it('cancels an early start the store does not confirm, and runs its own plan', async () => {
     const store = new FakeLineageStore();
     const w = await afterFull(store);

@@ -6,7 +6,7 @@ import { planBackup } from '../chain/plan-backup.js';
 import { fromQemuImgBitmap } from '../model/observed.js';
 
 import { type Case, FI, FII, auto, checkCase, migrate } from './plan-cases.js';
-import { DAY, T0, chain, cp, edit, healthy, patchBitmap, snap } from './plan-fixtures.js';
+import { DAY, HOST_B, T0, chain, cp, edit, healthy, patchBitmap, snap } from './plan-fixtures.js';
 
 /** DESIGN.md section 5 rules, one or more cases each. */
 const cases: Case[] = [
@@ -184,6 +184,27 @@ describe('planBackup: rules', () => {
   for (const c of cases) {
     it(`${c.name} [${c.covers.join(' ')}]`, () => checkCase(c));
   }
+
+  it('reports a migration once: differentials after the move do not repeat it', () => {
+    const diff = { level: 'differential' } as const;
+    const fd = chain(['full', 'differential']);
+    const first = planBackup(chain(['full']), edit(healthy(chain(['full'])), migrate), diff, T0);
+    assert.equal(first.level, 'differential');
+    assert.ok(first.reasons.includes('DOMAIN_MIGRATED'), first.reasons.join());
+    // the differential taken on host-b after the move; the full's checkpoint redefined there
+    const moved = edit(fd, (l) => {
+      const d = l.snapshots[1];
+      if (d) {
+        d.host = HOST_B;
+      }
+    });
+    const observed = edit(healthy(fd), (o) => {
+      o.host = HOST_B;
+    });
+    const next = planBackup(moved, observed, diff, T0);
+    assert.equal(next.level, 'differential');
+    assert.ok(!next.reasons.includes('DOMAIN_MIGRATED'), next.reasons.join());
+  });
 
   it('is deterministic and does not mutate its inputs', () => {
     const observed = edit(healthy(FII), migrate);

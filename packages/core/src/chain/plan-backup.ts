@@ -74,13 +74,22 @@ function pickBase(lineage: DomainLineage, policy: LevelPolicy, log: ReasonLog): 
   return { snapshot, checkpoint };
 }
 
-/** Checks the parent snapshot, its disks and its checkpoint's bitmaps. */
-function checkBase(base: Base, observed: ObservedDomain, log: ReasonLog): void {
+/**
+ * Checks the parent snapshot, its disks and its checkpoint's bitmaps. A migration is told by the
+ * newest snapshot's host, not the parent's: a differential's parent is the last full, and every
+ * differential after a move would report the same move again.
+ */
+function checkBase(
+  base: Base,
+  newest: LineageSnapshot,
+  observed: ObservedDomain,
+  log: ReasonLog,
+): void {
   const { snapshot, checkpoint } = base;
-  if (snapshot.host !== observed.host) {
+  if (newest.host !== observed.host) {
     log.add(
       'DOMAIN_MIGRATED',
-      `parent ${snapshot.id} was taken on ${snapshot.host}, domain now on ${observed.host}`,
+      `snapshot ${newest.id} was taken on ${newest.host}, domain now on ${observed.host}`,
     );
   }
   if (snapshot.status !== 'committed' || snapshot.verify === 'failed') {
@@ -190,8 +199,9 @@ export function planBackup(
     log.add('POLICY_FULL', cause);
   }
   const base = pickBase(lineage, policy, log);
-  if (base) {
-    checkBase(base, observed, log);
+  const newest = lineage.snapshots[lineage.snapshots.length - 1];
+  if (base && newest) {
+    checkBase(base, newest, observed, log);
   }
   let redefine: RedefineAction[] = [];
   const incremental = base?.checkpoint && !log.forcesFull() ? base.checkpoint : null;

@@ -93,7 +93,7 @@ export const REASONS = {
   DOMAIN_MIGRATED: {
     effect: 'info',
     explanation:
-      'The domain runs on another host than when its parent snapshot was taken (live or cold migration).',
+      'The domain runs on another host than when its last snapshot was taken (live or cold migration).',
   },
   DOMAIN_TRANSIENT: {
     effect: 'info',

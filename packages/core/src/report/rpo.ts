@@ -43,15 +43,14 @@ export function isUnprotected(s: RpoStatus): boolean {
   return s === 'violated' || s === 'never';
 }
 
+/** `full` reasons that break no chain: no parent yet, the policy's own wish, a domain that has none. */
+const NOT_BREAKS: readonly string[] = ['NO_PARENT', 'POLICY_FULL', 'BITMAPS_UNSUPPORTED'];
+
 /**
  * A chain break: a reason that forced a full although the chain should have continued (every
- * `full` effect except no parent at all and the policy's own wish).
+ * `full` effect except no parent at all, the policy's own wish, and a domain whose disks cannot
+ * hold bitmaps: full by design every night, which reports and webhooks must not call a break).
  */
 export function isChainBreak(code: string): code is ReasonCode {
-  return (
-    isReasonCode(code) &&
-    REASONS[code].effect === 'full' &&
-    code !== 'NO_PARENT' &&
-    code !== 'POLICY_FULL'
-  );
+  return isReasonCode(code) && REASONS[code].effect === 'full' && !NOT_BREAKS.includes(code);
 }

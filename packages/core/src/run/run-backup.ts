@@ -284,8 +284,11 @@ async function runStarted(ctx: RunContext, early: EarlyAttempt | null): Promise<
   ctx.plan = done.plan;
   await commit(ctx, done.manifest, done.plan);
   if (keep !== null) {
-    // only superseded checkpoints, older than the parent: they never mattered to the backup
-    await cleanUp(ctx, p.cleanup);
+    // only superseded checkpoints, older than the parent: they never mattered to the backup,
+    // and the run is committed: a store failing now is the next plan's to clean up, not a failure
+    await cleanUp(ctx, p.cleanup).catch((e: unknown) => {
+      ctx.cleanupFailures.push(`clean-up after the commit: ${coerceError(e).message}`);
+    });
   }
   await saveHint(ctx);
   return {
