@@ -56,7 +56,11 @@ export class Connection {
     bus.early.forEach((e) => conn.dispatch(e));
     const ka = options.keepAlive ?? { intervalSec: 5, count: 3 };
     if (ka !== false && !uri.startsWith('test:')) {
-      await conn.setKeepAlive(ka.intervalSec, ka.count);
+      // a connection failing here is closed, not left open until garbage collection
+      await conn.setKeepAlive(ka.intervalSec, ka.count).catch(async (e: unknown) => {
+        await conn.close().catch(() => undefined);
+        throw e;
+      });
     }
     return conn;
   }

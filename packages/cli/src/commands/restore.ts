@@ -54,7 +54,11 @@ Examples:
 Nothing is overwritten: an output file that exists already, or a --define name in use, stops the
 restore before its first byte (RESTORE_TARGET_EXISTS); so does a --disk the snapshot lacks
 (RESTORE_DISK_UNKNOWN). A corrupt or missing chunk stops the restore with REPO_CHUNK_CORRUPT /
-REPO_CHUNK_MISSING naming the chunk; the partly written disk is removed.`,
+REPO_CHUNK_MISSING naming the chunk; the partly written disk is removed.
+
+The domain --define makes never touches the original's: it gets a new uuid, MACs, VM generation
+id and UEFI variable store (from the template), no SMBIOS uuid, and only the restored disks plus
+read-only ones (cdroms); a writable disk left out with --disk is left out of the copy too.`,
     )
     .action((o: Options) => run(ctx(), o));
 }

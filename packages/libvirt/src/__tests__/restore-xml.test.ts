@@ -25,7 +25,46 @@ const XML = `<domain type='kvm' id='4' xmlns:qemu='http://libvirt.org/schemas/do
   <qemu:commandline><qemu:arg value='-no-reboot'/></qemu:commandline>
 </domain>`;
 
+const UEFI = `<domain type='kvm'>
+  <name>web1</name>
+  <uuid>4798e474-1d5b-4b39-9b7a-0d8c2c0d0a11</uuid>
+  <genid>43dc0cf8-809b-4adb-9bea-a9abb5f3d90d</genid>
+  <sysinfo type='smbios'><system><entry name='manufacturer'>ACME</entry><entry name='uuid'>4798e474-1d5b-4b39-9b7a-0d8c2c0d0a11</entry></system></sysinfo>
+  <os>
+    <type arch='x86_64' machine='q35'>hvm</type>
+    <loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE.fd</loader>
+    <nvram template='/usr/share/OVMF/OVMF_VARS.fd'>/var/lib/libvirt/qemu/nvram/web1_VARS.fd</nvram>
+  </os>
+  <devices>
+    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/images/web1-vda.qcow2'/><target dev='vda' bus='virtio'/></disk>
+    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/images/web1-data.qcow2'/><target dev='vdb' bus='virtio'/></disk>
+    <disk type='network' device='disk'><source protocol='rbd' name='pool/web1-log'/><target dev='vdc' bus='virtio'/></disk>
+    <disk type='file' device='disk'><source file='/images/tools.img'/><target dev='vdd' bus='virtio'/><readonly/></disk>
+  </devices>
+</domain>`;
+
 describe('buildRestoredDomainXml', () => {
+  it("leaves the original's writable disks, NVRAM file and identity out of the copy", () => {
+    const out = buildRestoredDomainXml(UEFI, 'web1-copy', [
+      { target: 'vda', file: '/srv/r/vda.qcow2', format: 'qcow2' },
+    ]);
+    const d = parseDomainXml(out);
+    // vdb (a file) and vdc (rbd) were not restored: the copy must not write the original's
+    assert.deepEqual(
+      d.disks.map((x) => x.target),
+      ['vda', 'vdd'],
+    );
+    assert.ok(!out.includes('web1-data.qcow2') && !out.includes('web1-log'), out);
+    // a fresh variable store from the template, not the original's file
+    assert.ok(!out.includes('web1_VARS.fd'), out);
+    assert.match(out, /<nvram template="\/usr\/share\/OVMF\/OVMF_VARS.fd"(><\/nvram>|\/>)/);
+    // libvirt takes a missing <uuid> from SMBIOS: that entry goes, the others stay
+    assert.ok(!out.includes('4798e474'), out);
+    assert.match(out, /<entry name="manufacturer">ACME<\/entry>/);
+    assert.ok(!out.includes('43dc0cf8'), 'a new VM generation id');
+    assert.match(out, /<genid(><\/genid>|\/>)/);
+  });
+
   it('renames, drops uuid and MACs, points restored disks at their files, keeps the rest', () => {
     const out = buildRestoredDomainXml(XML, 'web1-restored', [
       { target: 'vda', file: '/srv/r/vda.qcow2', format: 'qcow2' },

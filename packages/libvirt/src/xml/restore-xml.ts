@@ -1,7 +1,11 @@
 /**
  * Domain XML for a restored copy: a new name, no UUID (libvirt makes one), no MAC addresses
  * (libvirt makes new ones, so the copy never clashes with the original on a network), and each
- * restored disk pointing at its restored file. Order-preserving: everything else stays as written.
+ * restored disk pointing at its restored file. Nothing of the original's that the copy could
+ * write or take its identity from stays: writable disks that were not restored are left out (the
+ * copy would otherwise write into the original's disks, perhaps while it runs), the UEFI variable
+ * store gets a fresh file from its template, and the SMBIOS UUID and VM generation id go (libvirt
+ * would take the UUID from SMBIOS). Order-preserving: everything else stays as written.
  */
 import { XMLBuilder, XMLParser } from 'fast-xml-parser';
 
@@ -43,11 +47,20 @@ function setKids(n: Ordered, list: Ordered[]): void {
   }
 }
 
-function rewriteDisk(disk: Ordered, restored: readonly RestoredDiskSource[]): Ordered {
+/** A disk the guest can write: not a cdrom or floppy, not marked read-only. */
+function writable(disk: Ordered): boolean {
+  const device = disk[':@']?.['@_device'] ?? 'disk';
+  return (
+    (device === 'disk' || device === 'lun') && !kids(disk).some((c) => tagOf(c) === 'readonly')
+  );
+}
+
+/** The restored disk, rewritten; null for a writable disk not restored (left out of the copy). */
+function rewriteDisk(disk: Ordered, restored: readonly RestoredDiskSource[]): Ordered | null {
   const target = kids(disk).find((c) => tagOf(c) === 'target')?.[':@']?.['@_dev'];
   const r = restored.find((x) => x.target === target);
   if (r === undefined) {
-    return disk;
+    return writable(disk) ? null : disk;
   }
   disk[':@'] = { ...disk[':@'], '@_type': 'file' };
   const list = kids(disk).filter((c) => tagOf(c) !== 'backingStore');
@@ -68,7 +81,10 @@ function rewriteDevices(devices: Ordered, restored: readonly RestoredDiskSource[
   for (const d of kids(devices)) {
     const t = tagOf(d);
     if (t === 'disk') {
-      out.push(rewriteDisk(d, restored));
+      const disk = rewriteDisk(d, restored);
+      if (disk !== null) {
+        out.push(disk);
+      }
     } else if (t === 'interface') {
       setKids(
         d,
@@ -80,6 +96,37 @@ function rewriteDevices(devices: Ordered, restored: readonly RestoredDiskSource[
     }
   }
   setKids(devices, out);
+}
+
+/**
+ * `<nvram>` without the original's file (text or `<source>`): libvirt makes the copy's own from
+ * the template, instead of the copy writing (and `undefine --nvram` deleting) the original's.
+ */
+function freshNvram(os: Ordered): void {
+  for (const c of kids(os)) {
+    if (tagOf(c) === 'nvram') {
+      setKids(c, []);
+      const attrs: Record<string, string> = {};
+      for (const k of ['@_template', '@_templateFormat', '@_format']) {
+        const v = c[':@']?.[k];
+        if (v !== undefined) {
+          attrs[k] = v;
+        }
+      }
+      c[':@'] = attrs;
+    }
+  }
+}
+
+/** Removes `<entry name='uuid'>` from every SMBIOS block under `node` (`<sysinfo>`). */
+function dropSmbiosUuid(node: Ordered): void {
+  const list = kids(node).filter((c) => !(tagOf(c) === 'entry' && c[':@']?.['@_name'] === 'uuid'));
+  setKids(node, list);
+  for (const c of list) {
+    if (tagOf(c) !== '#text') {
+      dropSmbiosUuid(c);
+    }
+  }
 }
 
 /** The domain XML of a restored copy named `name` using the restored disks. */
@@ -95,10 +142,17 @@ export function buildRestoredDomainXml(
   }
   const list = kids(domain).filter((c) => tagOf(c) !== 'uuid' && tagOf(c) !== 'id');
   for (const c of list) {
-    if (tagOf(c) === 'name') {
+    const t = tagOf(c);
+    if (t === 'name') {
       setKids(c, [{ '#text': name }]);
-    } else if (tagOf(c) === 'devices') {
+    } else if (t === 'devices') {
       rewriteDevices(c, disks);
+    } else if (t === 'os') {
+      freshNvram(c);
+    } else if (t === 'sysinfo') {
+      dropSmbiosUuid(c);
+    } else if (t === 'genid') {
+      setKids(c, []); // empty: libvirt generates a new one
     }
   }
   setKids(domain, list);
