@@ -1,4 +1,10 @@
-import { selectRetention, type RetentionPolicy, type RetentionReason } from '@virtvault/core';
+import {
+  selectRetention,
+  type RetentionCandidate,
+  type RetentionPolicy,
+  type RetentionReason,
+  type SnapshotManifest,
+} from '@virtvault/core';
 
 import { RepoError } from './errors.js';
 import { readLeases } from './lease.js';
@@ -32,9 +38,28 @@ export interface PruneReport {
 }
 
 /**
+ * Per domain, the id of its newest full snapshot (what its next differential builds on); "newest"
+ * as retention orders snapshots: by time, then by id.
+ */
+function newestFulls(manifests: readonly SnapshotManifest[]): Map<string, string> {
+  const newest = new Map<string, { id: string; ms: number }>();
+  for (const m of manifests) {
+    if (m.level !== 'full') {
+      continue;
+    }
+    const seen = newest.get(m.domain.uuid);
+    const ms = Date.parse(m.startedAt);
+    if (seen === undefined || ms > seen.ms || (ms === seen.ms && m.id > seen.id)) {
+      newest.set(m.domain.uuid, { id: m.id, ms });
+    }
+  }
+  return new Map([...newest].map(([domain, f]) => [domain, f.id]));
+}
+
+/**
  * Applies a GFS retention policy to the committed snapshots of each domain and removes the rest
  * (manifest first, so a crash leaves an aborted snapshot that GC clears). A snapshot that a live
- * writer uses as parent is kept. Chunks are freed by the next GC.
+ * writer uses as parent is kept, and so is each domain's newest full (reason `base`). Chunks are freed by the next GC.
  */
 export async function prune(repo: Repository, opts: PruneOptions): Promise<PruneReport> {
   const report: PruneReport = { kept: [], removed: [], inUse: [], damaged: [] };
@@ -45,11 +70,13 @@ export async function prune(repo: Repository, opts: PruneOptions): Promise<Prune
       .map((l) => l.parent),
   );
   const protect = new Set(opts.protect ?? []);
-  const byDomain = new Map<string, { id: string; time: string; protected: boolean }[]>();
+  const byDomain = new Map<string, RetentionCandidate[]>();
   const listing = await readManifests(repo, opts.domain);
+  const bases = newestFulls(listing.manifests);
   for (const m of listing.manifests) {
     const list = byDomain.get(m.domain.uuid) ?? [];
-    list.push({ id: m.id, time: m.startedAt, protected: protect.has(m.id) });
+    const base = bases.get(m.domain.uuid) === m.id;
+    list.push({ id: m.id, time: m.startedAt, protected: protect.has(m.id), base });
     byDomain.set(m.domain.uuid, list);
   }
   // a damaged manifest has no time to judge it by: neither kept nor removed, only named

@@ -77,8 +77,10 @@ export function registerPrune(program: Command, ctx: () => CliContext): void {
     .addHelpText(
       'after',
       `
-Every snapshot stands alone, so any snapshot can be removed without harming another. Run
-'virtvault gc' afterwards to free the chunks no snapshot uses any more.`,
+Every snapshot stands alone, so any snapshot can be removed without harming another. Still,
+each domain's newest full is always kept (reason "base"): the next differential builds on it,
+and without it that run would have to take a full. Run 'virtvault gc' afterwards to free the
+chunks no snapshot uses any more.`,
     )
     .action((o: Options) => run(ctx(), o));
 }

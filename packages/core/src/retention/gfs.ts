@@ -28,11 +28,16 @@ export interface RetentionCandidate {
   time: string;
   /** Protected snapshots are always kept. */
   protected?: boolean;
+  /**
+   * The domain's newest full, which its next differential builds on: always kept, so retention
+   * never turns the next differential into a full (reported as a chain break).
+   */
+  base?: boolean;
 }
 
 /** Why a snapshot is kept. */
 export type RetentionReason =
-  'last' | 'hourly' | 'daily' | 'weekly' | 'monthly' | 'yearly' | 'protected' | 'future';
+  'last' | 'hourly' | 'daily' | 'weekly' | 'monthly' | 'yearly' | 'protected' | 'future' | 'base';
 
 /** The decision for one snapshot. */
 export interface RetentionDecision {
@@ -64,7 +69,7 @@ export interface RetentionResult {
   remove: RetentionDecision[];
 }
 
-type Rule = Exclude<RetentionReason, 'protected' | 'future'>;
+type Rule = Exclude<RetentionReason, 'protected' | 'future' | 'base'>;
 
 const RULES: { rule: Rule; field: keyof RetentionPolicy }[] = [
   { rule: 'last', field: 'keepLast' },
@@ -89,6 +94,9 @@ export function selectRetention(input: RetentionInput): RetentionResult {
   for (const it of items) {
     if (it.s.protected === true) {
       it.reasons.add('protected');
+    }
+    if (it.s.base === true) {
+      it.reasons.add('base');
     }
     if (it.ms > input.now) {
       it.reasons.add('future');

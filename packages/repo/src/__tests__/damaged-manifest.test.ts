@@ -205,3 +205,37 @@ describe('a listing of many snapshots (manifests read side by side)', () => {
     );
   });
 });
+
+describe('prune and the chain', () => {
+  it("keeps each domain's newest full, which its next differential builds on", async () => {
+    const { repo, cleanup } = await tempRepo(CS);
+    try {
+      const at = (h: number) => `2025-01-0${h}T00:00:00.000Z`;
+      const take = async (id: string, level: 'full' | 'differential', day: number) => {
+        const parent = level === 'full' ? {} : { parent: 'f1' };
+        const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: id, ...parent });
+        await w.open();
+        await w.startDisk({ target: 'vda', virtualSize: CS, source: 's', format: 'raw' });
+        await w.putSlot('vda', 0, rnd(CS));
+        await w.commit({ ...commitInfo(level), startedAt: at(day), endedAt: at(day) });
+      };
+      await take('f0', 'full', 1);
+      await take('f1', 'full', 2);
+      for (const [i, id] of ['d1', 'd2', 'd3'].entries()) {
+        await take(id, 'differential', 3 + i);
+      }
+      const r = await prune(repo, { policy: { keepLast: 2 }, timeZone: 'UTC' });
+      assert.deepEqual(
+        r.kept.map((k) => [k.snapshot.split('/')[1], k.reasons]),
+        [
+          ['d3', ['last']],
+          ['d2', ['last']],
+          ['f1', ['base']],
+        ],
+      );
+      assert.deepEqual([...r.removed].sort(), [`${DOMAIN.uuid}/d1`, `${DOMAIN.uuid}/f0`]);
+    } finally {
+      await cleanup();
+    }
+  });
+});
