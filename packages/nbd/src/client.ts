@@ -4,12 +4,14 @@
  * server's block size limits, spreads them over connections, and queues
  * callers beyond the in-flight limit so memory stays bounded.
  */
-import type { Command, Endpoint, StatusReply } from './connection.js';
-import { Connection } from './connection.js';
+import type { Connection } from './connection.js';
+import type { Command, StatusReply } from './connection-types.js';
+import { ConnectionSlots } from './connection-slots.js';
 import { NbdError } from './errors.js';
 import type { BlockSize, ExportInfo } from './handshake.js';
+import { openConnections } from './open-connections.js';
 import * as P from './protocol.js';
-import { parseNbdUri } from './uri.js';
+import { resolveEndpoint } from './uri.js';
 
 /** Options of {@link NbdClient.connect}. */
 export interface NbdClientOptions {
@@ -39,7 +41,10 @@ export interface NbdClientOptions {
 
 /** Options common to commands. */
 export interface CommandOptions {
-  /** Cancels the command (an in-flight request's reply is discarded). */
+  /**
+   * Cancels the command: its requests not yet sent fail at once; those already sent fail once
+   * their replies have been read (into scratch) or the connection has failed.
+   */
   readonly signal?: AbortSignal;
 }
 
@@ -57,44 +62,30 @@ export interface Extent {
 const DEFAULT_MAX_PAYLOAD = 32 * 1024 * 1024;
 const MAX_STATUS_LENGTH = 0x8000_0000;
 
-function endpointOf(o: NbdClientOptions): { endpoint: Endpoint; exportName: string } {
-  if (o.uri !== undefined) {
-    const u = parseNbdUri(o.uri);
-    return { endpoint: u.endpoint, exportName: o.exportName ?? u.exportName };
-  }
-  const exportName = o.exportName ?? '';
-  if (o.socket !== undefined) {
-    return { endpoint: { socket: o.socket }, exportName };
-  }
-  if (o.host !== undefined) {
-    return { endpoint: { host: o.host, port: o.port ?? 10809 }, exportName };
-  }
-  throw new NbdError('NBD_ERR_INVALID_ARGUMENT', 'need socket, host or uri');
-}
-
 /** An NBD client over one or more connections to one export. */
 export class NbdClient {
-  private readonly waiters: (() => void)[] = [];
-  /** Requests reserved per connection, counted before the await gap. */
-  private readonly load: Map<Connection, number>;
+  private readonly slots: ConnectionSlots;
   private closing: Promise<void> | undefined;
 
   private constructor(
     private readonly conns: Connection[],
-    /** Negotiated facts of the export (from the first connection). */
+    /**
+     * Negotiated facts of the export, from the first connection (every connection agrees on
+     * them, but context ids are each connection's own: only the names carry over).
+     */
     readonly info: ExportInfo,
-    private readonly maxInFlight: number,
+    maxInFlight: number,
     /** Largest READ/WRITE request this client sends. */
     readonly requestSize: number,
   ) {
-    this.load = new Map(conns.map((c) => [c, 0]));
+    this.slots = new ConnectionSlots(conns, maxInFlight);
   }
 
   /** Connects, negotiates and returns a ready client. */
   static async connect(o: NbdClientOptions): Promise<NbdClient> {
-    const { endpoint, exportName } = endpointOf(o);
-    const mk = (): Connection =>
-      new Connection({
+    const { endpoint, exportName } = resolveEndpoint(o);
+    const { conns, info } = await openConnections(
+      {
         endpoint,
         timeoutMs: o.timeoutMs ?? 30_000,
         handshake: {
@@ -102,24 +93,9 @@ export class NbdClient {
           metaContexts: o.metaContexts ?? [],
           listMetaContexts: o.listMetaContexts,
         },
-      });
-    const first = mk();
-    const info = await first.connect().catch(async (e: unknown) => {
-      await first.close();
-      throw e;
-    });
-    const conns = [first];
-    const want = Math.max(1, o.connections ?? 1);
-    if (want > 1 && (info.transmissionFlags & P.NBD_FLAG_CAN_MULTI_CONN) !== 0) {
-      const more = Array.from({ length: want - 1 }, mk);
-      conns.push(...more);
-      const settled = await Promise.allSettled(more.map((c) => c.connect()));
-      const bad = settled.find((s) => s.status === 'rejected');
-      if (bad) {
-        await Promise.all(conns.map((c) => c.close()));
-        throw bad.reason;
-      }
-    }
+      },
+      Math.max(1, o.connections ?? 1),
+    );
     const max = info.blockSize?.maximum ?? DEFAULT_MAX_PAYLOAD;
     // 256 KiB, as nbdcopy: measured fastest against qemu-nbd (bench/nbd-read)
     const size = Math.min(o.requestSize ?? 256 * 1024, max);
@@ -149,8 +125,9 @@ export class NbdClient {
   /**
    * Reads `length` bytes at `offset` into `into` (or a new buffer). Holes are
    * zero-filled. Settles only once nothing more can land in `into`: a part that
-   * failed waits for the others, and an abort drops the destinations of the
-   * requests still in flight (their replies are read into scratch).
+   * failed waits for the others, and an aborted part already sent waits for its
+   * reply (read into scratch) or the connection's failure; the connection stays
+   * usable.
    */
   async read(
     offset: number,
@@ -263,9 +240,15 @@ export class NbdClient {
     return this.toExtents(reply, offset);
   }
 
-  /** Waits for outstanding work, disconnects every connection. Idempotent. */
+  /**
+   * Fails the callers still queued for a slot (NBD_ERR_CLOSED), waits for the requests in
+   * flight, disconnects every connection. Idempotent.
+   */
   close(): Promise<void> {
-    this.closing ??= Promise.all(this.conns.map((c) => c.close())).then(() => undefined);
+    if (!this.closing) {
+      this.slots.close();
+      this.closing = Promise.all(this.conns.map((c) => c.close())).then(() => undefined);
+    }
     return this.closing;
   }
 
@@ -276,8 +259,8 @@ export class NbdClient {
 
   private toExtents(reply: StatusReply, offset: number): Map<string, Extent[]> {
     const out = new Map<string, Extent[]>();
-    for (const [name, id] of this.info.metaContexts) {
-      const chunks = reply.get(id);
+    for (const name of this.info.metaContexts.keys()) {
+      const chunks = reply.get(name);
       if (!chunks) {
         throw new NbdError('NBD_ERR_REPLY_INCOMPLETE', `no extents for context ${name}`);
       }
@@ -372,65 +355,17 @@ export class NbdClient {
     signal: AbortSignal | undefined,
     on?: Connection,
   ): Promise<StatusReply> {
-    const conn = on ?? (await this.slot(signal));
-    this.load.set(conn, (this.load.get(conn) ?? 0) + (on ? 1 : 0));
+    const conn = on ?? (await this.slots.acquire(signal));
+    if (on) {
+      this.slots.add(on);
+    }
     try {
       if (cmd.payload) {
         await conn.waitDrain();
       }
       return await conn.submit(cmd, signal);
     } finally {
-      this.load.set(conn, (this.load.get(conn) ?? 1) - 1);
-      this.waiters.shift()?.();
+      this.slots.release(conn);
     }
-  }
-
-  private async slot(signal: AbortSignal | undefined): Promise<Connection> {
-    for (;;) {
-      if (this.closing) {
-        throw new NbdError('NBD_ERR_CLOSED', 'client closed');
-      }
-      if (signal?.aborted) {
-        throw new NbdError('NBD_ERR_ABORTED', 'aborted', { cause: signal.reason });
-      }
-      const live = this.conns.filter((c) => !c.error);
-      if (live.length === 0) {
-        throw this.conns[0]?.error ?? new NbdError('NBD_ERR_CLOSED', 'no connection');
-      }
-      const loadOf = (c: Connection): number => this.load.get(c) ?? 0;
-      let best = live[0] as Connection;
-      for (const c of live) {
-        best = loadOf(c) < loadOf(best) ? c : best;
-      }
-      if (loadOf(best) < this.maxInFlight) {
-        // Reserve now: the caller resumes only after other callers ran.
-        this.load.set(best, loadOf(best) + 1);
-        return best;
-      }
-      await this.waitSlot(signal);
-    }
-  }
-
-  /**
-   * Waits until a request completes, or `signal` aborts. An aborted waiter leaves the queue: the
-   * wake-ups come one per completion, and a dead entry would swallow one that a live waiter needs
-   * (after an abort, requests queued beyond the ones in flight would otherwise wait forever).
-   */
-  private waitSlot(signal: AbortSignal | undefined): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const wake = (): void => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      };
-      const onAbort = (): void => {
-        const i = this.waiters.indexOf(wake);
-        if (i >= 0) {
-          this.waiters.splice(i, 1);
-        }
-        resolve();
-      };
-      this.waiters.push(wake);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
   }
 }

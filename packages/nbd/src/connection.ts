@@ -6,55 +6,21 @@
  * bytes are copied at most once.
  */
 import net from 'node:net';
+import type { Command, ConnectionOptions, StatusReply } from './connection-types.js';
 import { encodeRequest } from './encode.js';
 import { NbdError } from './errors.js';
-import type { DecoderLimits, PendingInfo, ReplyMessage } from './decode.js';
+import type { PendingInfo, ReplyMessage } from './decode.js';
 import { DEFAULT_DECODER_LIMITS, ReplyDecoder } from './decode.js';
-import type { ExportInfo, HandshakeOptions } from './handshake.js';
+import type { ExportInfo } from './handshake.js';
 import { Handshake } from './handshake.js';
 import { NBD_CMD_DISC } from './protocol.js';
-
-/** Where the server listens. */
-export type Endpoint =
-  { readonly socket: string } | { readonly host: string; readonly port: number };
-
-/** Options of one connection. */
-export interface ConnectionOptions {
-  /** Server address. */
-  readonly endpoint: Endpoint;
-  /** Negotiation wishes. */
-  readonly handshake: HandshakeOptions;
-  /** Fail when the server is silent this long with work outstanding. */
-  readonly timeoutMs: number;
-  /** Decoder caps. */
-  readonly limits?: DecoderLimits;
-}
-
-/** A command to send. */
-export interface Command {
-  /** NBD_CMD_*. */
-  readonly type: number;
-  /** NBD_CMD_FLAG_*. */
-  readonly flags: number;
-  /** Export offset. */
-  readonly offset: number;
-  /** Length (payload length for WRITE). */
-  readonly length: number;
-  /** What the reply carries. */
-  readonly kind: PendingInfo['kind'];
-  /** WRITE payload. */
-  readonly payload?: Uint8Array;
-  /** READ destination, exactly `length` bytes. */
-  readonly dest?: Uint8Array;
-}
-
-/** Block status pairs (length, flags, …) per context id. */
-export type StatusReply = Map<number, Uint32Array[]>;
 
 interface Pending extends PendingInfo {
   dest: Uint8Array | undefined;
   received: number;
   error: NbdError | undefined;
+  /** Set by an abort after the send: the reply is still read, then this is the outcome. */
+  aborted: NbdError | undefined;
   readonly status: StatusReply;
   readonly settle: (err: NbdError | undefined) => void;
 }
@@ -75,6 +41,9 @@ export class Connection {
   private nextCookie = 1;
   private failure: NbdError | undefined;
   private info: ExportInfo | undefined;
+  /** This connection's granted context ids, to their names. */
+  private contextNames = new Map<number, string>();
+  private readonly failListeners: ((err: NbdError) => void)[] = [];
   private connecting:
     { resolve: (i: ExportInfo) => void; reject: (e: NbdError) => void } | undefined;
   private closing: Promise<void> | undefined;
@@ -96,6 +65,15 @@ export class Connection {
   /** The first fatal error, if the connection has failed. */
   get error(): NbdError | undefined {
     return this.failure;
+  }
+
+  /** Calls `listener` once when the connection fails or closes (at once if it already has). */
+  onFail(listener: (err: NbdError) => void): void {
+    if (this.failure) {
+      listener(this.failure);
+    } else {
+      this.failListeners.push(listener);
+    }
   }
 
   /** Opens the socket and negotiates; resolves with the export's facts. */
@@ -125,7 +103,12 @@ export class Connection {
     });
   }
 
-  /** Sends a command; resolves when its reply is complete. */
+  /**
+   * Sends a command; resolves when its reply is complete. A sent request cannot be recalled, so
+   * an abort only redirects the rest of its reply to scratch; the promise rejects with
+   * NBD_ERR_ABORTED once the reply has been read or the connection has failed. Until then the
+   * request stays in flight, and nothing lands in `cmd.dest` after the promise settles.
+   */
   submit(cmd: Command, signal?: AbortSignal): Promise<StatusReply> {
     if (this.failure || this.closing || !this.decoder || !this.sock) {
       return Promise.reject(this.failure ?? new NbdError('NBD_ERR_CLOSED', 'connection closed'));
@@ -137,9 +120,10 @@ export class Connection {
     return new Promise<StatusReply>((resolve, reject) => {
       const status: StatusReply = new Map();
       const onAbort = (): void => {
-        // The server will still answer; keep the cookie, drop the destination.
+        // The socket may already be reading this payload straight into `dest` (nextBuffer handed
+        // it out); that read completes before the reply does, later ones go to scratch.
         p.dest = undefined;
-        reject(new NbdError('NBD_ERR_ABORTED', 'aborted', { cause: signal?.reason }));
+        p.aborted = new NbdError('NBD_ERR_ABORTED', 'aborted', { cause: signal?.reason });
       };
       const p: Pending = {
         kind: cmd.kind,
@@ -148,6 +132,7 @@ export class Connection {
         dest: cmd.dest,
         received: 0,
         error: undefined,
+        aborted: undefined,
         status,
         settle: (err) => {
           signal?.removeEventListener('abort', onAbort);
@@ -187,12 +172,15 @@ export class Connection {
     while (this.pending.size > 0 && !this.failure) {
       await new Promise<void>((r) => this.drainWaiters.push(r));
     }
+    // The server must close after DISC; cut off one that does not, or close() never returns.
+    const cutoff = setTimeout(() => sock.destroy(), this.opts.timeoutMs);
     if (!this.failure && this.decoder) {
       sock.end(encodeRequest({ flags: 0, type: NBD_CMD_DISC, cookie: 0, offset: 0, length: 0 }));
     } else {
       sock.destroy();
     }
     await this.closed;
+    clearTimeout(cutoff);
     this.fail(new NbdError('NBD_ERR_CLOSED', 'connection closed'));
   }
 
@@ -268,6 +256,7 @@ export class Connection {
     }
     if (step.done) {
       this.info = this.handshake.result();
+      this.contextNames = new Map([...this.info.metaContexts].map(([name, id]) => [id, name]));
       this.decoder = new ReplyDecoder(
         (c) => this.pending.get(c),
         this.opts.limits ?? DEFAULT_DECODER_LIMITS,
@@ -288,9 +277,13 @@ export class Connection {
       p.dest?.fill(0, m.offset - p.offset, m.offset - p.offset + m.length);
       this.count(p, m.length);
     } else if (m.type === 'status') {
-      const list = p.status.get(m.contextId) ?? [];
-      list.push(m.pairs);
-      p.status.set(m.contextId, list);
+      // An id this connection never granted is left out; the caller then misses its context.
+      const name = this.contextNames.get(m.contextId);
+      if (name !== undefined) {
+        const list = p.status.get(name) ?? [];
+        list.push(m.pairs);
+        p.status.set(name, list);
+      }
     } else if (m.type === 'error') {
       p.error ??= new NbdError('NBD_ERR_SERVER', m.message || `server error ${m.errno}`, {
         errno: m.errno,
@@ -326,11 +319,12 @@ export class Connection {
       err = new NbdError('NBD_ERR_SERVER', `server error ${errno}`, { errno });
     }
     if (!err && p.kind === 'read' && p.received !== p.length) {
+      // Success with data missing: the server is broken, the connection fails (thrown).
       const e = new NbdError('NBD_ERR_REPLY_INCOMPLETE', `read got ${p.received}/${p.length}`);
-      p.settle(e);
+      p.settle(p.aborted ?? e);
       throw e;
     }
-    p.settle(err);
+    p.settle(p.aborted ?? err);
     this.onDrain();
   }
 
@@ -365,10 +359,13 @@ export class Connection {
     this.pending.clear();
     this.largeReads = 0;
     for (const p of all) {
-      p.settle(err);
+      p.settle(p.aborted ?? err);
     }
     this.sock?.destroy();
     this.onDrain();
+    for (const listener of this.failListeners.splice(0)) {
+      listener(err);
+    }
   }
 }
 

@@ -8,5 +8,5 @@ export type { BlockStatusSource, MergedExtent, WalkOptions } from './extents.js'
 export type { BlockSize, ExportInfo } from './handshake.js';
 export { parseNbdUri } from './uri.js';
 export type { NbdUri } from './uri.js';
-export type { Endpoint } from './connection.js';
+export type { Endpoint } from './connection-types.js';
 export * as protocol from './protocol.js';

@@ -1,5 +1,5 @@
 /** Parsing of NBD URIs (the NBD URI specification, doc/uri.md). */
-import type { Endpoint } from './connection.js';
+import type { Endpoint } from './connection-types.js';
 import { NbdError } from './errors.js';
 
 /** A parsed NBD URI. */
@@ -38,4 +38,34 @@ export function parseNbdUri(uri: string): NbdUri {
     'NBD_ERR_URI',
     `unsupported scheme ${u.protocol} (TLS schemes are not supported)`,
   );
+}
+
+/** Where to connect: a URI, a unix socket, or host and port (as in NbdClientOptions). */
+export interface EndpointSpec {
+  /** An `nbd://` or `nbd+unix://` URI. */
+  readonly uri?: string;
+  /** Unix socket path. */
+  readonly socket?: string;
+  /** TCP host (with `port`). */
+  readonly host?: string;
+  /** TCP port; default 10809. */
+  readonly port?: number;
+  /** Export name; overrides the URI's. Default ''. */
+  readonly exportName?: string;
+}
+
+/** The endpoint and export name `o` names; NBD_ERR_INVALID_ARGUMENT when it names none. */
+export function resolveEndpoint(o: EndpointSpec): NbdUri {
+  if (o.uri !== undefined) {
+    const u = parseNbdUri(o.uri);
+    return { endpoint: u.endpoint, exportName: o.exportName ?? u.exportName };
+  }
+  const exportName = o.exportName ?? '';
+  if (o.socket !== undefined) {
+    return { endpoint: { socket: o.socket }, exportName };
+  }
+  if (o.host !== undefined) {
+    return { endpoint: { host: o.host, port: o.port ?? 10809 }, exportName };
+  }
+  throw new NbdError('NBD_ERR_INVALID_ARGUMENT', 'need socket, host or uri');
 }

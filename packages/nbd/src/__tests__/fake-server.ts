@@ -3,6 +3,7 @@
  * socket that negotiates correctly (or not) and then answers each request
  * through a test-provided script.
  */
+import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { join } from 'node:path';
@@ -20,11 +21,16 @@ export interface FakeRequest {
   readonly length: number;
 }
 
-/** Script hooks: `greeting` replaces the server greeting; `onRequest` answers requests. */
+/**
+ * Script hooks: `greeting` replaces the server greeting; `optionReply` answers an option itself
+ * (returning true) or leaves it to the default; `onRequest` answers requests; `keepOpen` keeps
+ * the socket open after the client's FIN (a server that ignores NBD_CMD_DISC).
+ */
 export interface FakeScript {
   readonly greeting?: Buffer;
   readonly optionReply?: (option: number, sock: Socket) => boolean;
   readonly onRequest?: (req: FakeRequest, sock: Socket) => void;
+  readonly keepOpen?: boolean;
 }
 
 /** Option reply bytes. */
@@ -60,16 +66,28 @@ export function greeting(): Buffer {
 /** Size of the fake export. */
 export const FAKE_SIZE = 1024 * 1024;
 
+/** NBD_REP_META_CONTEXT granting context `name` as `id` (reply to SET_META_CONTEXT). */
+export function metaContextReply(id: number, name = 'base:allocation'): Buffer {
+  const d = Buffer.alloc(4 + Buffer.byteLength(name));
+  d.writeUInt32BE(id, 0);
+  d.write(name, 4);
+  return optReply(P.NBD_OPT_SET_META_CONTEXT, P.NBD_REP_META_CONTEXT, d);
+}
+
+/** NBD_REP_INFO with NBD_INFO_EXPORT (reply to GO); `flags` gets NBD_FLAG_HAS_FLAGS added. */
+export function exportInfoReply(size = FAKE_SIZE, flags = P.NBD_FLAG_SEND_FLUSH): Buffer {
+  const info = Buffer.alloc(12);
+  info.writeUInt16BE(P.NBD_INFO_EXPORT, 0);
+  info.writeUInt32BE(size, 6);
+  info.writeUInt16BE(P.NBD_FLAG_HAS_FLAGS | flags, 10);
+  return optReply(P.NBD_OPT_GO, P.NBD_REP_INFO, info);
+}
+
 function answerOption(option: number, sock: Socket): void {
   if (option === P.NBD_OPT_SET_META_CONTEXT) {
-    const d = Buffer.concat([Buffer.from([0, 0, 0, 7]), Buffer.from('base:allocation')]);
-    sock.write(optReply(option, P.NBD_REP_META_CONTEXT, d));
+    sock.write(metaContextReply(7));
   } else if (option === P.NBD_OPT_GO) {
-    const info = Buffer.alloc(12);
-    info.writeUInt16BE(P.NBD_INFO_EXPORT, 0);
-    info.writeUInt32BE(FAKE_SIZE, 6);
-    info.writeUInt16BE(P.NBD_FLAG_HAS_FLAGS | P.NBD_FLAG_SEND_FLUSH, 10);
-    sock.write(optReply(option, P.NBD_REP_INFO, info));
+    sock.write(exportInfoReply());
   }
   sock.write(optReply(option, P.NBD_REP_ACK));
 }
@@ -131,7 +149,7 @@ export async function startFake(dir: string, script: FakeScript): Promise<Fake> 
   let gone: () => void = () => undefined;
   const clientGone = new Promise<void>((r) => (gone = r));
   const socks = new Set<Socket>();
-  const srv: Server = createServer((sock) => {
+  const srv: Server = createServer({ allowHalfOpen: script.keepOpen ?? false }, (sock) => {
     socks.add(sock);
     sock.on('close', () => gone());
     serve(sock, script);
@@ -146,4 +164,33 @@ export async function startFake(dir: string, script: FakeScript): Promise<Fake> 
         srv.close(() => r());
       }),
   };
+}
+
+/** How `p` settled within `ms`, or 'timeout' (a hang shows as a failed assertion, not a stuck run). */
+export async function settleWithin<T>(
+  p: Promise<T>,
+  ms: number,
+): Promise<PromiseSettledResult<T> | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), ms)));
+  const outcome = p.then(
+    (value): PromiseSettledResult<T> => ({ status: 'fulfilled', value }),
+    (reason: unknown): PromiseSettledResult<T> => ({ status: 'rejected', reason }),
+  );
+  try {
+    return await Promise.race([outcome, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The reason `r` (from {@link settleWithin}) rejected with; fails the test if it did not. */
+export function rejection(r: PromiseSettledResult<unknown> | 'timeout', what: string): unknown {
+  if (r === 'timeout') {
+    assert.fail(`${what} did not settle in time`);
+  }
+  if (r.status === 'fulfilled') {
+    assert.fail(`${what} did not reject`);
+  }
+  return r.reason;
 }
