@@ -109,6 +109,27 @@ describe('field failures: every broken chain recovers in the next run', () => {
     await recovers(['CHECKPOINT_REDEFINED'], 'incremental');
   });
 
+  it('doctor plans with the --level and --max-chain the run is given', async () => {
+    const doctor = async (...extra: string[]) => {
+      const args = ['doctor', '--domain', VM, '--repo', vv.repo, '--json', ...extra];
+      return vv.cli([...args, ...(await vv.hostArgs(host))]);
+    };
+    const plan = (r: { stdout: string }) =>
+      (JSON.parse(r.stdout) as { plan: { level: string; reasons: string[] } }).plan;
+    assert.equal(plan(await doctor()).level, 'incremental');
+    for (const extra of [
+      ['--level', 'full'],
+      ['--max-chain', '1'],
+    ]) {
+      const p = plan(await doctor(...extra));
+      assert.equal(p.level, 'full', extra.join(' '));
+      assert.ok(p.reasons.includes('POLICY_FULL'), p.reasons.join(','));
+    }
+    const bad = await doctor('--level', 'sometimes');
+    assert.equal(bad.code, 2, bad.stdout);
+    assert.match(bad.stdout, /USAGE/);
+  });
+
   it('the domain re-created as transient: incremental after a redefine', async () => {
     await lab.recreate(VM);
     await recovers(['CHECKPOINT_REDEFINED'], 'incremental');

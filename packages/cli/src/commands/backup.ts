@@ -3,7 +3,7 @@ import path from 'node:path';
 
 import type { Command } from 'commander';
 
-import { runBackup, type RequestedLevel } from '@virtvault/core';
+import { runBackup, type LevelPolicy, type RequestedLevel } from '@virtvault/core';
 
 import { closeAll } from '../close-all.js';
 import type { CliContext } from '../context.js';
@@ -67,7 +67,7 @@ export function hostOptions(cmd: Command): Command {
 
 /** Registers `backup`. */
 export function registerBackup(program: Command, ctx: () => CliContext): void {
-  hostOptions(
+  const cmd = hostOptions(
     program
       .command('backup')
       .description('back up every disk of running or stopped domains into a repository')
@@ -80,15 +80,14 @@ export function registerBackup(program: Command, ctx: () => CliContext): void {
       .requiredOption(
         '--repo <dir>',
         'repository directory (a missing or empty one is made when the backup starts)',
-      )
-      .option('--level <auto|full|inc|diff>', 'backup level; auto continues the chain', 'auto')
-      .option('--max-chain <n>', 'with auto: a full after n snapshots since the last full')
-      .option(
-        '--quiesce',
-        "freeze the guest's filesystems (QEMU guest agent) while the backup starts; " +
-          'without an agent the backup is crash-consistent and says why',
       ),
-  )
+  );
+  levelOptions(cmd)
+    .option(
+      '--quiesce',
+      "freeze the guest's filesystems (QEMU guest agent) while the backup starts; " +
+        'without an agent the backup is crash-consistent and says why',
+    )
     .option('--json', 'print one JSON document')
     .addHelpText(
       'after',
@@ -119,12 +118,29 @@ Examples:
     .action((o: Options) => run(ctx(), o));
 }
 
-function levelOf(o: Options): RequestedLevel {
+function levelOf(o: { level: string }): RequestedLevel {
   const level = LEVELS[o.level];
   if (level === undefined) {
     throw new CliError('USAGE', `--level must be auto, full, inc or diff, not ${o.level}`);
   }
   return level;
+}
+
+/** Adds --level and --max-chain: what `backup` runs and what `doctor` plans as. */
+export function levelOptions(cmd: Command): Command {
+  return cmd
+    .option('--level <auto|full|inc|diff>', 'backup level; auto continues the chain', 'auto')
+    .option('--max-chain <n>', 'with auto: a full after n snapshots since the last full');
+}
+
+/** The level policy of --level and --max-chain. Throws `USAGE` on a bad value. */
+export function levelPolicyOf(o: { level: string; maxChain?: string }): LevelPolicy {
+  const level = levelOf(o);
+  const maxChain = o.maxChain === undefined ? undefined : Number(o.maxChain);
+  if (maxChain !== undefined && (!Number.isInteger(maxChain) || maxChain < 0)) {
+    throw new CliError('USAGE', `--max-chain needs a whole number, not ${o.maxChain}`);
+  }
+  return { level, ...(maxChain !== undefined ? { maxChainLength: maxChain } : {}) };
 }
 
 /**
@@ -257,12 +273,10 @@ function domainsOf(o: Options): string[] | null {
 
 async function run(ctx: CliContext, o: Options): Promise<void> {
   await guard(ctx, o.json === true, async () => {
-    const level = levelOf(o);
+    const policy = levelPolicyOf(o);
+    const level = policy.level;
+    const maxChain = policy.maxChainLength;
     const named = domainsOf(o);
-    const maxChain = o.maxChain === undefined ? undefined : Number(o.maxChain);
-    if (maxChain !== undefined && (!Number.isInteger(maxChain) || maxChain < 0)) {
-      throw new CliError('USAGE', `--max-chain needs a whole number, not ${o.maxChain}`);
-    }
     const started = ctx.now();
     // Opened first, alongside loading the engine and asking libvirt about the domain: PGlite
     // compiles on background threads meanwhile. Its errors surface at its first use, or below.

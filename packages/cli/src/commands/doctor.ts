@@ -13,6 +13,8 @@ import {
   isLineageConcern,
   isOwnCheckpoint,
   planBackup,
+  reconcileNotes,
+  withReconcileNotes,
   type BackupPlan,
   type DomainLineage,
   type Hypervisor,
@@ -27,11 +29,13 @@ import { errorFields, formatBytes, guard, printJson } from '../output.js';
 import { loadEngine } from '../lazy.js';
 import { openLineage, RepositoryCache } from '../standalone.js';
 
-import { hostOptions, type HostOptions } from './backup.js';
+import { hostOptions, levelOptions, levelPolicyOf, type HostOptions } from './backup.js';
 
 interface Options extends HostOptions {
   domain: string;
   repo: string;
+  level: string;
+  maxChain?: string;
   fix?: boolean;
   json?: boolean;
 }
@@ -45,20 +49,25 @@ interface FixAction {
 
 /** Registers `doctor`. */
 export function registerDoctor(program: Command, ctx: () => CliContext): void {
-  hostOptions(
-    program
-      .command('doctor')
-      .description("show a domain's checkpoint chain and what the next backup will do, and why")
-      .requiredOption('--domain <name|uuid>', 'the domain')
-      .requiredOption('--repo <dir>', 'the repository the next backup goes to'),
+  levelOptions(
+    hostOptions(
+      program
+        .command('doctor')
+        .description("show a domain's checkpoint chain and what the next backup will do, and why")
+        .requiredOption('--domain <name|uuid>', 'the domain')
+        .requiredOption('--repo <dir>', 'the repository the next backup goes to'),
+    ),
   )
     .option('--fix', 'clean up broken and orphaned checkpoints and bitmaps of ours')
     .option('--json', 'print one JSON document')
     .addHelpText(
       'after',
       `
-The reason codes are the ones the next 'virtvault backup' records. Checkpoints and bitmaps whose
-names do not start with vv- belong to other tools: they are listed and never touched.`,
+The reason codes are the ones the next 'virtvault backup' records when given the same --level and
+--max-chain. Checkpoints and bitmaps whose names do not start with vv- belong to other tools: they
+are listed and never touched. Like a backup, doctor first brings the lineage in line with the
+repository's manifests (a crash between the two commits): such a repair is shown and recorded
+under SNAPSHOT_RECONCILED, and the next backup then has nothing left to repair.`,
     )
     .action((o: Options) => run(ctx(), o));
 }
@@ -250,6 +259,7 @@ async function readableParent(
 
 async function run(ctx: CliContext, o: Options): Promise<void> {
   await guard(ctx, o.json === true, async () => {
+    levelPolicyOf(o); // a bad --level or --max-chain is a usage error before anything opens
     const repos = new RepositoryCache();
     const lineage = await openLineage(ctx, o.state);
     // with our jobs' folder: a backup running now is reported, never "fixed" under its feet
@@ -291,13 +301,24 @@ async function diagnose(
   const observed = await hv.observe(o.domain);
   const domain = { uuid: observed.domain.uuid, name: observed.domain.name };
   const manifests = await repos.listManifests(repo.root, domain.uuid);
-  await store.reconcile(repo.root, domain.uuid, manifests, ctx.now());
+  const notes = reconcileNotes(await store.reconcile(repo.root, domain.uuid, manifests, ctx.now()));
+  for (const message of notes) {
+    // recorded as a run records it: the repair is doctor's, the next run will not see it
+    const at = ctx.now();
+    await store.recordEvent({
+      domainUuid: domain.uuid,
+      runId: null,
+      at,
+      kind: 'snapshot-reconciled',
+      message,
+    });
+  }
   const lineage = withVerifyResults(
     await store.loadLineage(repo.root, domain),
     await repos.verifyResults(repo.root, domain.uuid),
   );
-  const planned = planBackup(lineage, observed, { level: 'auto' }, ctx.now());
-  const plan = await readableParent(repo, observed, planned);
+  const planned = planBackup(lineage, observed, levelPolicyOf(o), ctx.now());
+  const plan = await readableParent(repo, observed, withReconcileNotes(planned, notes));
   const fixed = o.fix ? await fix(hv, domain.uuid, plan) : null;
   const scratch = await scratchReport(o.scratch, observed);
   return { observed, lineage, plan, fixed, scratch };

@@ -28,6 +28,7 @@ import {
   event,
 } from './run-context.js';
 import { type EarlyAttempt, samePlan, startEarly } from './early-start.js';
+import { reconcileNotes, withReconcileNotes } from './reconcile-notes.js';
 import { cleanUp, markBroken, recordFindings } from './run-steps.js';
 
 export type { RunBackupDeps, RunBackupRequest } from './run-context.js';
@@ -83,16 +84,7 @@ async function reconcile(ctx: RunContext): Promise<string[]> {
   const manifests = await deps.manifests.listManifests(request.repository, observed.domain.uuid);
   const at = deps.clock.now();
   const r = await deps.lineage.reconcile(request.repository, observed.domain.uuid, manifests, at);
-  const notes: string[] = [];
-  if (r.imported.length > 0) {
-    notes.push(`imported from manifests: ${r.imported.join(', ')}`);
-  }
-  if (r.missing.length > 0) {
-    notes.push(`manifests gone: ${r.missing.join(', ')}`);
-  }
-  if (r.found.length > 0) {
-    notes.push(`manifests back: ${r.found.join(', ')}`);
-  }
+  const notes = reconcileNotes(r);
   for (const n of notes) {
     await event(ctx, 'snapshot-reconciled', n);
   }
@@ -107,16 +99,7 @@ async function plan(ctx: RunContext): Promise<BackupPlan> {
   const recorded = await deps.lineage.loadLineage(request.repository, domain);
   const verified = await deps.manifests.verifyResults?.(request.repository, domain.uuid);
   const lineage = verified ? withVerifyResults(recorded, verified) : recorded;
-  const p = planBackup(lineage, observed, request.policy, deps.clock.now());
-  if (notes.length === 0) {
-    return p;
-  }
-  const details = notes.map((message) => ({ code: 'SNAPSHOT_RECONCILED' as const, message }));
-  return {
-    ...p,
-    reasons: [...p.reasons, 'SNAPSHOT_RECONCILED'],
-    details: [...p.details, ...details],
-  };
+  return withReconcileNotes(planBackup(lineage, observed, request.policy, deps.clock.now()), notes);
 }
 
 /** Redefines the parent; on refusal the plan becomes a full (`REDEFINE_FAILED`). */
