@@ -44,7 +44,7 @@ export interface DispatcherDeps {
   /** Inventory (locating moved VMs). */
   inventory: Inventory;
   /** The queues (set after construction: they call back into the dispatcher). */
-  queues: () => Pick<JobQueues, 'enqueueBackup' | 'enqueueMaintenance'>;
+  queues: () => Pick<JobQueues, 'enqueueBackup' | 'rerouteBackup' | 'enqueueMaintenance'>;
   /** Timings. */
   timings: DispatchTimings;
   /** Time. */
@@ -230,7 +230,7 @@ export class Dispatcher implements JobHandlers {
       const msg = `domain ${data.domainName} (${data.domainUuid}) is on no host of the fleet`;
       throw new ControllerError('DOMAIN_NOT_FOUND', msg, { retryable: false });
     }
-    await this.d.queues().enqueueBackup(to, data);
+    await this.d.queues().rerouteBackup(to, data);
     this.d.log(`backup of ${data.domainName} re-routed from ${host} to ${to}`);
     return { status: 'rerouted', to };
   }

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { PgLineageStore } from '@virtvault/lineage';
 
 import type { Controller } from '../controller.js';
+import type { BackupJobData } from '../queue/types.js';
 
 import { FakeAgentWorld } from './fake-agent.js';
 import { type TestEnv, createTestEnv, policy, replica, testConfig, waitFor } from './harness.js';
@@ -63,6 +64,22 @@ describe('dispatch', () => {
       [['a', 'b', 'dispatcher']],
     );
     assert.equal((await ctl.fleet.getDomain(MOVER))?.currentHost, 'b');
+  });
+
+  it('re-routes a job back to a host that still keeps it finished (moved there and back)', async () => {
+    // the first test's job ended "rerouted" on a and ran on b; the VM is on b. The same job handed
+    // to a again (as b's dispatcher does when the VM went back to a before the job ran there)
+    // must run, not be dropped because a's queue still keeps that id as completed
+    const [first] = await ctl.service.listRuns({ domain: MOVER, status: 'succeeded' });
+    const onA = (await ctl.queues.listJobs('a')).find((j) => j.id === first?.jobId);
+    assert.equal(onA?.state, 'completed');
+    await ctl.queues.rerouteBackup('a', onA?.data as BackupJobData);
+    const runs = await waitFor('a second run of the same job', async () => {
+      const r = await ctl.service.listRuns({ domain: MOVER, status: 'succeeded' });
+      return r.length >= 2 ? r : undefined;
+    });
+    assert.ok(runs.every((r) => r.jobId === first?.jobId));
+    assert.equal(runs[0]?.host, 'b');
   });
 
   it('records AGENT_UNAVAILABLE failures and retries with backoff until the run succeeds', async () => {

@@ -205,6 +205,21 @@ export class JobQueues {
     return id;
   }
 
+  /**
+   * Hands a backup job to `host`'s queue under its own id (a re-route). A finished job of that
+   * id there, left from the domain's earlier stay on that host (moved A to B and back before the
+   * job ran), is replaced: BullMQ ignores an add under an id it still keeps, and the job was lost.
+   */
+  async rerouteBackup(host: string, data: BackupJobData): Promise<string> {
+    const id = backupJobId(data.domainUuid, data.fireTime);
+    const old = await this.queue(hostQueueName(host)).getJob(id);
+    const state = await old?.getState();
+    if (old !== undefined && (state === 'completed' || state === 'failed')) {
+      await old.remove();
+    }
+    return this.enqueueBackup(host, data);
+  }
+
   /** Enqueues a prune (on the domain's host) or a GC (host null: the plan queue). */
   async enqueueMaintenance(
     host: string | null,

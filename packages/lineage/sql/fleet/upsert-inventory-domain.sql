@@ -1,7 +1,10 @@
--- The domain as the host's inventory reports it now. Returns the host it was on before.
+-- The domain as the host's inventory reports it now. Returns the host it was on before; no row
+-- when a newer report of the domain was recorded already (an older poll landing late must not
+-- move it back and record a migration that never happened).
 insert into domains (uuid, name, current_host, last_seen, tags, state, transient)
 values ($1::uuid, $2, $3, $4::timestamptz, $5::text::jsonb, $6, $7::boolean)
 on conflict (uuid) do update
   set name = excluded.name, current_host = excluded.current_host, last_seen = excluded.last_seen,
       tags = excluded.tags, state = excluded.state, transient = excluded.transient
+  where domains.last_seen <= excluded.last_seen
 returning (select d.current_host from domains d where d.uuid = $1::uuid) as previous_host
