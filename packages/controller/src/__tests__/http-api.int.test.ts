@@ -139,6 +139,23 @@ describe('HTTP API: tokens, roles, errors', () => {
     assert.equal(none.status, 400);
   });
 
+  it("lets the dashboard's cookie read, never change anything; a malformed cookie is no token", async () => {
+    const withCookie = (method: string, path: string, cookie: string) =>
+      fetch(base + path, {
+        method,
+        headers: { cookie, 'content-type': 'application/json' },
+        ...(method === 'POST' ? { body: JSON.stringify({ domain: 'web1' }) } : {}),
+      });
+    const admin = `vv_token=${encodeURIComponent(t['admin'] ?? '')}`;
+    assert.equal((await withCookie('GET', '/api/v1/hosts', admin)).status, 200);
+    const before = fleet.calls.length;
+    const forged = await withCookie('POST', '/api/v1/runs', admin);
+    assert.equal(forged.status, 401);
+    assert.match(JSON.stringify(await forged.json()), /Authorization header/);
+    assert.equal(fleet.calls.length, before, 'nothing was called');
+    assert.equal((await withCookie('GET', '/api/v1/hosts', 'vv_token=%E0%A4%A')).status, 401);
+  });
+
   it('passes run filters through, parsing relative times', async () => {
     await call('GET', '/api/v1/runs?host=a&vm=web1&status=failed&since=7d&limit=5', t['viewer']);
     assert.deepEqual(fleet.calls.at(-1), {

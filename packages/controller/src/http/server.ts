@@ -98,10 +98,21 @@ export function bearerToken(req: IncomingMessage): string | null {
     const m = /^Bearer\s+(\S+)$/i.exec(h.trim());
     return m?.[1] ?? null;
   }
-  const cookie = req.headers.cookie ?? '';
-  const m = /(?:^|;\s*)vv_token=([^;]+)/.exec(cookie);
-  return m?.[1] !== undefined ? decodeURIComponent(m[1]) : null;
+  return cookieToken(req);
 }
+
+/** The dashboard's `vv_token` cookie; null when absent or not percent-decodable. */
+function cookieToken(req: IncomingMessage): string | null {
+  const m = /(?:^|;\s*)vv_token=([^;]+)/.exec(req.headers.cookie ?? '');
+  try {
+    return m?.[1] !== undefined ? decodeURIComponent(m[1]) : null;
+  } catch {
+    return null; // a malformed cookie is no token, not a 500
+  }
+}
+
+/** Methods that change nothing: the only ones the dashboard's cookie may authenticate. */
+const SAFE_METHODS = new Set(['GET', 'HEAD']);
 
 /** The controller's HTTP API. `start()` listens; `stop()` closes (idempotent). */
 export class HttpApi {
@@ -158,6 +169,14 @@ export class HttpApi {
     const token = bearerToken(req);
     if (token === null) {
       throw problem('UNAUTHENTICATED', 'a bearer token is required (Authorization: Bearer …)');
+    }
+    // the cookie rides along with any request a browser sends, forged ones from a page of the
+    // same site included: the API's changes need the header, which no other page can set
+    if (req.headers.authorization === undefined && !SAFE_METHODS.has(req.method ?? 'GET')) {
+      throw problem(
+        'UNAUTHENTICATED',
+        `${req.method ?? ''} needs the token in the Authorization header (the dashboard's cookie only reads)`,
+      );
     }
     const info = await this.#o.tokens.verify(token, this.#o.now());
     if (info === null) {
