@@ -4,23 +4,11 @@ import { after, describe, it } from 'node:test';
 import { NbdClient } from '../index.js';
 import * as P from '../protocol.js';
 
-import { chunkHeader, startFake, type FakeRequest } from './fake-server.js';
+import { dataReply, startFake } from './fake-server.js';
 import { tempDir } from './servers.js';
 
 const tmp = tempDir();
 after(() => tmp.cleanup());
-
-function dataReply(req: FakeRequest): Buffer {
-  const off = Buffer.alloc(8);
-  off.writeBigUInt64BE(BigInt(req.offset));
-  const h = chunkHeader(
-    req.cookie,
-    P.NBD_REPLY_TYPE_OFFSET_DATA,
-    P.NBD_REPLY_FLAG_DONE,
-    8 + req.length,
-  );
-  return Buffer.concat([h, off, Buffer.alloc(req.length, 1)]);
-}
 
 describe('nbd client: abort with requests queued beyond maxInFlight', () => {
   it('settles every queued read and closes (a queued waiter never waits forever)', async () => {

@@ -4,29 +4,11 @@ import { after, describe, it } from 'node:test';
 import { NbdClient, isNbdError } from '../index.js';
 import * as P from '../protocol.js';
 
-import {
-  chunkHeader,
-  rejection,
-  settleWithin,
-  startFake,
-  type FakeRequest,
-} from './fake-server.js';
+import { dataReply, rejection, settleWithin, startFake } from './fake-server.js';
 import { tempDir } from './servers.js';
 
 const tmp = tempDir();
 after(() => tmp.cleanup());
-
-function dataReply(req: FakeRequest): Buffer {
-  const off = Buffer.alloc(8);
-  off.writeBigUInt64BE(BigInt(req.offset));
-  const h = chunkHeader(
-    req.cookie,
-    P.NBD_REPLY_TYPE_OFFSET_DATA,
-    P.NBD_REPLY_FLAG_DONE,
-    8 + req.length,
-  );
-  return Buffer.concat([h, off, Buffer.alloc(req.length, 1)]);
-}
 
 /** 16 parts of 4 KiB over 2 slots: 14 of them queue for a slot. */
 const QUEUED = { maxInFlight: 2, requestSize: 4096, timeoutMs: 10_000 } as const;

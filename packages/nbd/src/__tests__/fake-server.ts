@@ -54,6 +54,19 @@ export function chunkHeader(cookie: Buffer, type: number, flags: number, length:
   return b;
 }
 
+/** One structured OFFSET_DATA chunk, flagged DONE, answering all of `req` with bytes of 1. */
+export function dataReply(req: FakeRequest): Buffer {
+  const off = Buffer.alloc(8);
+  off.writeBigUInt64BE(BigInt(req.offset));
+  const h = chunkHeader(
+    req.cookie,
+    P.NBD_REPLY_TYPE_OFFSET_DATA,
+    P.NBD_REPLY_FLAG_DONE,
+    8 + req.length,
+  );
+  return Buffer.concat([h, off, Buffer.alloc(req.length, 1)]);
+}
+
 /** Default greeting: NBDMAGIC, IHAVEOPT, fixed newstyle + no zeroes. */
 export function greeting(): Buffer {
   const b = Buffer.alloc(18);
