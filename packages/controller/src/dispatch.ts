@@ -6,7 +6,7 @@
  */
 import { type ObservedDomain, hasErrorCode, runBackup } from '@virtvault/core';
 import type { FleetDomain, FleetStore, PgLineageStore, StoredPolicy } from '@virtvault/lineage';
-import type { AgentApi } from '@virtvault/proto';
+import type { AgentApi, AgentPruneResult } from '@virtvault/proto';
 
 import type { AgentPool } from './agents.js';
 import { ControllerError, codeOf, messageOf } from './errors.js';
@@ -289,11 +289,35 @@ export class Dispatcher implements JobHandlers {
     const agent = await this.agentOf(host);
     const req = { repository: data.repository, domainUuid: data.domainUuid, ...data.retention };
     const result = await agent.prune({ ...req, timeZone: data.timeZone }, call);
-    for (const r of result.removed) {
-      const snapshot = r.slice(r.indexOf('/') + 1);
+    for (const snapshot of await this.prunedSnapshots(data.repository, data.domainUuid, result)) {
       await this.d.lineage.setSnapshotStatus(data.repository, snapshot, 'deleted');
     }
     return result;
+  }
+
+  /**
+   * The snapshots a prune removed: those it says, and those the lineage still has committed but
+   * the repository no longer holds, no newer than the newest kept. A retried prune job finds
+   * its snapshots already removed (`removed` empty) when the marking failed the first time; the
+   * age bound leaves out snapshots committed after the agent listed the repository.
+   */
+  private async prunedSnapshots(
+    repository: string,
+    domainUuid: string,
+    r: AgentPruneResult,
+  ): Promise<string[]> {
+    const idOf = (key: string): string => key.slice(key.indexOf('/') + 1);
+    const gone = new Set(r.removed.map(idOf));
+    const held = new Set([...r.kept, ...r.inUse, ...r.damaged].map(idOf));
+    const lineage = await this.d.lineage.loadLineage(repository, { uuid: domainUuid, name: '' });
+    const kept = lineage.snapshots.filter((s) => held.has(s.id)).map((s) => s.startedAt);
+    const newestKept = Math.max(...kept);
+    for (const s of lineage.snapshots) {
+      if (s.status === 'committed' && !held.has(s.id) && s.startedAt <= newestKept) {
+        gone.add(s.id);
+      }
+    }
+    return [...gone];
   }
 
   private async anyUpHost(): Promise<string> {

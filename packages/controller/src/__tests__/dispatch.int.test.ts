@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { PgLineageStore } from '@virtvault/lineage';
 
 import type { Controller } from '../controller.js';
-import type { BackupJobData } from '../queue/types.js';
+import type { BackupJobData, MaintenanceJobData } from '../queue/types.js';
 
 import { FakeAgentWorld } from './fake-agent.js';
 import { type TestEnv, createTestEnv, policy, replica, testConfig, waitFor } from './harness.js';
@@ -120,6 +120,24 @@ describe('dispatch', () => {
       assert.equal(status, 'deleted');
       const l = await store.loadLineage('main', { uuid: FLAKY, name: 'flaky-vm' });
       assert.deepEqual(l.snapshots.map((x) => x.status).sort(), ['committed', 'deleted']);
+
+      // the marking failed the first time: a retried prune finds nothing left to remove, and
+      // still marks what the repository no longer holds
+      await store.setSnapshotStatus('main', first?.snapshotId ?? '', 'committed');
+      const again: MaintenanceJobData = {
+        kind: 'prune',
+        repository: 'main',
+        policy: 'all',
+        domainUuid: FLAKY,
+        retention: { keepLast: 1, keepDaily: 0, keepWeekly: 0, keepMonthly: 0 },
+        timeZone: 'UTC',
+      };
+      await ctl.queues.enqueueMaintenance('flaky', again, 'prune_again');
+      await waitFor('the snapshot marked deleted again', async () => {
+        const l2 = await store.loadLineage('main', { uuid: FLAKY, name: 'flaky-vm' });
+        const st = l2.snapshots.find((x) => x.id === first?.snapshotId)?.status;
+        return st === 'deleted' ? st : undefined;
+      });
     } finally {
       await store.close();
     }
