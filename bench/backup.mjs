@@ -142,7 +142,8 @@ async function main() {
     await conn.close();
     lab('rmvm', 'bvv');
     lab('rmvm', 'bvnb');
-    lab('down');
+    // its host only: the services (Postgres, Redis) are the test lab's, on the same ports
+    lab('down', 'a');
     rmSync(OUT, { recursive: true, force: true });
   }
 

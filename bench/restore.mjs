@@ -155,7 +155,8 @@ async function main() {
     t.rss = Math.max(t.rss, c.rss);
   } finally {
     lab('rmvm', 'bvv');
-    lab('down');
+    // its host only: the services (Postgres, Redis) are the test lab's, on the same ports
+    lab('down', 'a');
     rmSync(OUT, { recursive: true, force: true });
   }
   const s = (xs) => `${median(xs).toFixed(2)}s`;

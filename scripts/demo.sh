@@ -13,7 +13,7 @@ step() { printf '\n== %s\n' "$*"; }
 
 step "prerequisites (apt, npm) and build"
 $LAB install
-[ -d node_modules ] || npm ci --no-audit --no-fund
+bash scripts/npm-install.sh --if-needed
 npm run build >/dev/null
 
 step "lab host a and the demo VM demo1 (two 1 GiB qcow2 disks)"

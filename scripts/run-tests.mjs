@@ -43,10 +43,24 @@ function tierOf(file) {
   return 'unit';
 }
 
+/**
+ * Whether a compiled test still has its source (`packages/X/dist/…` from `packages/X/src/…`,
+ * `test/dist/…` from `test/…`): on a reused checkout, a test deleted or renamed since the last
+ * build would otherwise keep running from its old output, unlike on a fresh one.
+ */
+function hasSource(file) {
+  const ts = file.replace(/\.js$/, '.ts');
+  return [ts.replace('/dist/', '/src/'), ts.replace('/dist/', '/')].some((f) => existsSync(f));
+}
+
 function findTests() {
   const dirs = readdirSync(join(ROOT, 'packages')).map((p) => join(ROOT, 'packages', p, 'dist'));
   dirs.push(join(ROOT, 'test', 'dist'));
-  return dirs.flatMap((d) => walk(d)).sort();
+  const all = dirs.flatMap((d) => walk(d)).sort();
+  for (const f of all.filter((x) => !hasSource(x))) {
+    console.log(`ignored (its source is gone): ${relative(ROOT, f)}`);
+  }
+  return all.filter(hasSource);
 }
 
 function runTier(tier, files) {
