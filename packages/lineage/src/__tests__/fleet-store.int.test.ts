@@ -85,34 +85,6 @@ describe('FleetStore', () => {
     assert.equal((await fleet.getHost('a'))?.domainCount, 2);
   });
 
-  it('ignores an inventory older than the last one recorded (no move back, no false migration)', async () => {
-    await fleet.upsertHost({ name: 'c', address: 'c:7443', maxConcurrent: 1, enabled: true }, T0);
-    const U8 = '88888888-8888-4888-8888-888888888888';
-    await fleet.recordInventory('a', [dom(U8, 'mig-1')], T0 + 10_000);
-    const moved = await fleet.recordInventory('c', [dom(U8, 'mig-1')], T0 + 20_000);
-    assert.equal(moved.length, 1);
-    // a's poll from before the move lands late
-    assert.deepEqual(await fleet.recordInventory('a', [dom(U8, 'mig-1')], T0 + 15_000), []);
-    assert.equal((await fleet.getDomain(U8))?.currentHost, 'c');
-    assert.deepEqual(
-      (await fleet.listMoves(U8)).map((m) => [m.from, m.to]),
-      [['a', 'c']],
-    );
-  });
-
-  it('records nothing from the inventory of a host removed meanwhile', async () => {
-    await fleet.upsertHost(
-      { name: 'gone', address: 'g:7443', maxConcurrent: 1, enabled: true },
-      T0,
-    );
-    assert.equal(await fleet.removeHost('gone'), true);
-    const U9 = '99999999-9999-4999-8999-999999999999';
-    // an event watcher of another replica still running after the removal
-    assert.deepEqual(await fleet.recordInventory('gone', [dom(U9, 'late-1')], T0 + 5000), []);
-    assert.equal(await fleet.getHost('gone'), null);
-    assert.equal(await fleet.getDomain(U9), null);
-  });
-
   it('selects domains by name glob, host and tag', async () => {
     const names = async (s: Parameters<FleetStore['selectDomains']>[0]) =>
       (await fleet.selectDomains(s)).map((d) => d.name);
@@ -192,5 +164,38 @@ describe('FleetStore', () => {
     assert.equal(await fleet.getHost('a'), null);
     assert.equal((await fleet.getDomain('web-1'))?.currentHost, null);
     assert.equal(await fleet.removeHost('a'), false);
+  });
+
+  it('ignores an inventory older than the last one recorded (no move back, no false migration)', async () => {
+    for (const name of ['c', 'd']) {
+      await fleet.upsertHost(
+        { name, address: `${name}:7443`, maxConcurrent: 1, enabled: true },
+        T0,
+      );
+    }
+    const U8 = '88888888-8888-4888-8888-888888888888';
+    await fleet.recordInventory('d', [dom(U8, 'mig-1')], T0 + 10_000);
+    const moved = await fleet.recordInventory('c', [dom(U8, 'mig-1')], T0 + 20_000);
+    assert.equal(moved.length, 1);
+    // d's poll from before the move lands late
+    assert.deepEqual(await fleet.recordInventory('d', [dom(U8, 'mig-1')], T0 + 15_000), []);
+    assert.equal((await fleet.getDomain(U8))?.currentHost, 'c');
+    assert.deepEqual(
+      (await fleet.listMoves(U8)).map((m) => [m.from, m.to]),
+      [['d', 'c']],
+    );
+  });
+
+  it('records nothing from the inventory of a host removed meanwhile', async () => {
+    await fleet.upsertHost(
+      { name: 'gone', address: 'g:7443', maxConcurrent: 1, enabled: true },
+      T0,
+    );
+    assert.equal(await fleet.removeHost('gone'), true);
+    const U9 = '99999999-9999-4999-8999-999999999999';
+    // an event watcher of another replica still running after the removal
+    assert.deepEqual(await fleet.recordInventory('gone', [dom(U9, 'late-1')], T0 + 5000), []);
+    assert.equal(await fleet.getHost('gone'), null);
+    assert.equal(await fleet.getDomain(U9), null);
   });
 });
