@@ -262,6 +262,7 @@ export class JobQueues {
         state: await j.getState(),
         data: j.data as unknown,
         attemptsMade: j.attemptsMade,
+        attempts: j.opts.attempts ?? 1,
         returnValue: j.returnvalue as unknown,
       })),
     );

@@ -81,6 +81,8 @@ export interface QueuedJob {
   data: unknown;
   /** Attempts made. */
   attemptsMade: number;
+  /** Attempts allowed before the job fails for good. */
+  attempts: number;
   /** Return value of a completed job. */
   returnValue: unknown;
 }
