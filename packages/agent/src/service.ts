@@ -42,6 +42,7 @@ import { cancelledError, linkedAbort } from './abort.js';
 import { AgentError, translateError } from './errors.js';
 import { toAgentEvent } from './events.js';
 import { RepositorySet } from './repositories.js';
+import { restoredDisk, restoreProgress } from './restore-reply.js';
 import { parseTags } from './tags.js';
 
 /** Progress of one disk of a backup or restore. */
@@ -382,20 +383,6 @@ export class AgentService {
     this.#conn = null;
     await conn?.close();
   }
-}
-
-/** A restore's progress as the agent API reports it (bytes written of the virtual size). */
-function restoreProgress(p: {
-  target: string;
-  bytesWritten: number;
-  virtualSize: number;
-}): DiskProgressInfo {
-  return { target: p.target, bytesRead: p.bytesWritten, bytesToRead: p.virtualSize };
-}
-
-/** One restored disk as the agent API returns it. */
-function restoredDisk(d: AgentRestoreResult['disks'][number]): AgentRestoreResult['disks'][number] {
-  return { target: d.target, path: d.path, format: d.format, virtualSize: d.virtualSize };
 }
 
 /** Runs `f`, giving libvirt's not-found errors our codes. */
