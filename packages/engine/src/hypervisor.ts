@@ -26,7 +26,7 @@ import {
 
 import { EngineError } from './errors.js';
 import { staleJobSocket } from './pull-backup.js';
-import { imageFacts, imageInfo, qemuImg } from './qemu-img.js';
+import { formatArgs, imageFacts, imageInfo, qemuImg } from './qemu-img.js';
 
 /** Disks virtvault backs up: real disks with a local file or block source, writable, not shared. */
 export function isBackupDisk(d: DiskInfo): boolean {
@@ -40,7 +40,10 @@ async function observeDisk(
   active: boolean,
 ): Promise<ObservedDisk> {
   // a running QEMU reports the image it has open; qemu-img is a process per disk
-  const info = b?.image !== undefined ? imageFacts(b.image) : await imageInfo(d.path as string);
+  const info =
+    b?.image !== undefined
+      ? imageFacts(b.image)
+      : await imageInfo(d.path as string, d.source?.format);
   return {
     target: d.target,
     source: d.path as string,
@@ -203,7 +206,7 @@ export class LibvirtHypervisor implements Hypervisor {
     if (d?.path === undefined) {
       return;
     }
-    await qemuImg(['bitmap', '--remove', d.path, bitmap]);
+    await qemuImg(['bitmap', '--remove', ...formatArgs(d.source?.format), d.path, bitmap]);
   }
 }
 

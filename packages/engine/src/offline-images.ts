@@ -11,7 +11,7 @@
  * removed again.
  */
 import { EngineError } from './errors.js';
-import { qemuImg } from './qemu-img.js';
+import { formatArgs, qemuImg } from './qemu-img.js';
 import { QemuNbd } from './qemu-nbd.js';
 
 /** One image of a stopped domain. */
@@ -64,7 +64,9 @@ async function removeBitmaps(o: HoldImagesOptions, added: OfflineImage[]): Promi
   for (const img of added) {
     // what is left over is an orphan of ours, which the next run's planner cleans up
     await (
-      live ? o.removeLive(img.target, name) : qemuImg(['bitmap', '--remove', img.source, name])
+      live
+        ? o.removeLive(img.target, name)
+        : qemuImg(['bitmap', '--remove', ...formatArgs(img.format), img.source, name])
     )
       .then(() => undefined)
       .catch(() => undefined);
@@ -74,7 +76,7 @@ async function removeBitmaps(o: HoldImagesOptions, added: OfflineImage[]): Promi
 async function addBitmaps(o: HoldImagesOptions, added: OfflineImage[]): Promise<void> {
   const nb = o.newBitmap;
   for (const img of o.images.filter((i) => nb?.targets.includes(i.target) === true)) {
-    await qemuImg(['bitmap', '--add', img.source, nb?.name as string]);
+    await qemuImg(['bitmap', '--add', ...formatArgs(img.format), img.source, nb?.name as string]);
     added.push(img);
   }
 }

@@ -37,9 +37,19 @@ export async function qemuImg(args: string[]): Promise<string> {
   }
 }
 
+/**
+ * `-f FORMAT` when the domain's configuration names the format: qemu-img must never guess it. A
+ * raw disk whose guest wrote a qcow2 header at its start would be probed as qcow2, and a bitmap
+ * added to it would write qcow2 metadata into the guest's data.
+ */
+export function formatArgs(format: string | undefined): string[] {
+  return format === undefined || format === '' ? [] : ['-f', format];
+}
+
 /** Facts of an image; `-U` so a running QEMU's lock does not stop the look. */
-export async function imageInfo(file: string): Promise<ImageInfo> {
-  const info = JSON.parse(await qemuImg(['info', '-U', '--output=json', file])) as QemuImgInfoJson;
+export async function imageInfo(file: string, format?: string): Promise<ImageInfo> {
+  const args = ['info', '-U', ...formatArgs(format), '--output=json', file];
+  const info = JSON.parse(await qemuImg(args)) as QemuImgInfoJson;
   return imageFacts({
     virtualSize: info['virtual-size'],
     format: info.format,

@@ -76,12 +76,24 @@ export class QemuNbd {
       args.push('--bitmap', o.bitmap);
     }
     args.push(o.image);
-    // through env(1), which adds MALLOC_TUNING to the environment qemu-nbd inherits
-    const child = spawn('env', [MALLOC_TUNING, 'qemu-nbd', ...args], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    // through env(1), which adds MALLOC_TUNING to the environment qemu-nbd inherits, and
+    // setpriv(1), which has the kernel end it (SIGTERM) if this process dies without closing it
+    // (a second Ctrl-C, SIGKILL, the OOM killer): a server left behind keeps the image locked,
+    // so the domain could not start. In a process group of its own, a terminal's Ctrl-C reaches
+    // this process only, which then stops the server in its clean-up.
+    const child = spawn(
+      'setpriv',
+      ['--pdeathsig', 'SIGTERM', 'env', MALLOC_TUNING, 'qemu-nbd', ...args],
+      { stdio: ['ignore', 'ignore', 'pipe'], detached: true },
+    );
     const server = new QemuNbd(child, o.socket);
-    await server.#waitReady(o.startTimeoutMs ?? 10_000);
+    try {
+      await server.#waitReady(o.startTimeoutMs ?? 10_000);
+    } catch (e) {
+      // a failed start leaves neither a server nor its socket (7.2 makes it before the image)
+      await server.close().catch(() => undefined);
+      throw e;
+    }
     return server;
   }
 

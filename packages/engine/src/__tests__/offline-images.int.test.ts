@@ -3,12 +3,13 @@
  * writable qemu-nbd stands in for a QEMU that started, and `isActive` for libvirt's domain state.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { access, mkdtemp, rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 
 import { holdImages, type HoldImagesOptions } from '../offline-images.js';
+import { imageInfo } from '../qemu-img.js';
 import { QemuNbd } from '../qemu-nbd.js';
 
 const run = promisify(execFile);
@@ -149,5 +150,79 @@ describe('holdImages: a stopped domain is locked against a start during its offl
       await holder.close();
     }
     assert.deepEqual(await bitmaps(images[1]?.source as string), [], 'vdb bitmap removed offline');
+  });
+});
+
+describe('a raw disk whose data starts like a qcow2 image', () => {
+  let dir = '';
+  let file = '';
+  const sha = async () => (await run('sha256sum', [file])).stdout.split(' ')[0];
+
+  before(async () => {
+    dir = await mkdtemp('/var/tmp/vv-rawq-');
+    // what a guest writing a qcow2 image onto its raw disk leaves at the disk's start
+    file = `${dir}/vdc.raw`;
+    await run('qemu-img', ['create', '-q', '-f', 'qcow2', file, '16M']);
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('is looked at as the raw disk it is configured as: no bitmaps, its own size', async () => {
+    const probed = await imageInfo(file);
+    assert.equal(probed.format, 'qcow2', 'probing is fooled');
+    const told = await imageInfo(file, 'raw');
+    assert.equal(told.format, 'raw');
+    assert.equal(told.bitmapsSupported, false);
+    assert.notEqual(told.virtualSize, probed.virtualSize);
+  });
+
+  it('never gets a bitmap written into it, even when asked', async () => {
+    const before = await sha();
+    const images = [{ target: 'vdc', source: file, format: 'raw' }];
+    await assert.rejects(
+      holdImages({
+        domainName: 'vm',
+        images,
+        exportBitmap: null,
+        newBitmap: { name: 'vv-x', targets: ['vdc'] },
+        socketFor: (t) => `${dir}/${t}.sock`,
+        isActive: () => Promise.resolve(false),
+        removeLive: () => Promise.reject(new Error('not running')),
+      }),
+    );
+    assert.equal(await sha(), before, "the guest's data is untouched");
+  });
+});
+
+describe('qemu-nbd of a process that dies without closing it', () => {
+  it('ends with it, leaving the image unlocked', async () => {
+    const dir = await mkdtemp('/var/tmp/vv-pdeath-');
+    try {
+      const image = `${dir}/vda.qcow2`;
+      await run('qemu-img', ['create', '-q', '-f', 'qcow2', image, '16M']);
+      const engine = new URL('../qemu-nbd.js', import.meta.url).href;
+      const script = `
+        const { QemuNbd } = await import(${JSON.stringify(engine)});
+        await QemuNbd.start({ socket: ${JSON.stringify(`${dir}/s.sock`)}, exportName: 'vda',
+          format: 'qcow2', image: ${JSON.stringify(image)}, readOnly: true });
+        process.stdout.write('serving\\n');
+        setInterval(() => {}, 1000);`;
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (d: Buffer) => (String(d).includes('serving') ? resolve() : 0));
+        child.on('exit', (code) => reject(new Error(`the child exited ${code}`)));
+      });
+      assert.match(await tryWrite(image), /Failed to get "write" lock/, 'served and locked');
+      child.kill('SIGKILL');
+      let result = '';
+      for (let i = 0; i < 50 && result !== 'ok'; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        result = await tryWrite(image);
+      }
+      assert.equal(result, 'ok', 'the image is free again once its server ended');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
