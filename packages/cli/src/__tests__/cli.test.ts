@@ -6,6 +6,8 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
+import { Repository, SnapshotWriter } from '@virtvault/repo';
+
 const MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
 
 function run(...args: string[]): { code: number | null; stdout: string; stderr: string } {
@@ -73,12 +75,48 @@ describe('virtvault binary', () => {
     for (const args of [
       ['no-such-command', '--json'],
       ['snapshots', '--json'],
+      ['verify', '--repo', '/nonexistent', '--snapshot', 'NOPE', '--json'],
     ]) {
       const r = run(...args);
       assert.equal(r.code, 2, args.join(' '));
       const out = JSON.parse(r.stdout) as { error: { code: string; message: string } };
       assert.equal(out.error.code, 'USAGE');
-      assert.match(out.error.message, /unknown command 'no-such-command'|required option '--repo/);
+      assert.match(
+        out.error.message,
+        /unknown command 'no-such-command'|required option '--repo|--snapshot needs --domain/,
+      );
+    }
+  });
+
+  it('gc --json beside an index it cannot read: exit 1 and an "error" with its code', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'vv-cli-gc-'));
+    try {
+      const repo = await Repository.init(dir, { chunkSize: 65536, workers: 1 });
+      const domain = { uuid: '11111111-2222-3333-4444-555555555555', name: 'vm1' };
+      const w = new SnapshotWriter(repo, { domain, snapshotId: 's1' });
+      await w.open();
+      await w.startDisk({ target: 'vda', virtualSize: 65536, source: 's', format: 'raw' });
+      await w.putSlot('vda', 0, Buffer.alloc(65536, 7));
+      await w.commit({
+        host: 'h',
+        level: 'full',
+        reasons: [],
+        checkpoint: null,
+        domainXml: '<domain/>',
+        startedAt: '2025-01-01T00:00:00.000Z',
+        endedAt: '2025-01-01T00:01:00.000Z',
+        toolVersion: 'test',
+      });
+      await repo.close();
+      const index = path.join(dir, 'snapshots', domain.uuid, 's1', 'vda.index');
+      writeFileSync(index, readFileSync(index).subarray(0, 20));
+      const r = run('gc', '--repo', dir, '--json');
+      assert.equal(r.code, 1, r.stderr);
+      const out = JSON.parse(r.stdout) as { error?: { code: string }; swept: number };
+      assert.equal(out.error?.code, 'REPO_GC_INCOMPLETE');
+      assert.equal(out.swept, 0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

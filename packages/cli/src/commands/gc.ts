@@ -44,7 +44,10 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
         ctx.stderr.write(`virtvault: REPO_GC_INCOMPLETE: ${incomplete}\n`);
       }
       if (o.json) {
-        printJson(ctx, r);
+        // a failure under --json carries "error", as every command's does (section 7)
+        const error =
+          incomplete === null ? {} : { error: { code: 'REPO_GC_INCOMPLETE', message: incomplete } };
+        printJson(ctx, { ...r, ...error });
         return;
       }
       const verb = o.dryRun ? 'would remove' : 'removed';

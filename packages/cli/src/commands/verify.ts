@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 
 import type { CliContext } from '../context.js';
 import { loadRepo } from '../lazy.js';
-import { EXIT_FAILED, guard, printJson } from '../output.js';
+import { CliError, EXIT_FAILED, guard, printJson } from '../output.js';
 import { findSnapshot, openRepository } from '../repo-access.js';
 
 interface Options {
@@ -20,7 +20,7 @@ export function registerVerify(program: Command, ctx: () => CliContext): void {
     .description('re-read every chunk of a repository (or one snapshot) and check its digest')
     .requiredOption('--repo <dir>', 'repository directory')
     .option('--domain <name|uuid>', 'only this domain')
-    .option('--snapshot <id|latest>', 'only this snapshot (with --domain)')
+    .option('--snapshot <id|latest>', 'only this snapshot (needs --domain)')
     .option('--json', 'print one JSON document')
     .addHelpText(
       'after',
@@ -33,6 +33,10 @@ Exit code 1 when anything failed. Each snapshot's result is written into its fol
 
 async function run(ctx: CliContext, o: Options): Promise<void> {
   await guard(ctx, o.json === true, async () => {
+    if (o.snapshot !== undefined && o.domain === undefined) {
+      // ids are per domain: without one, the whole repository was verified and the id ignored
+      throw new CliError('USAGE', '--snapshot needs --domain (snapshot ids are per domain)');
+    }
     const { verifyRepository } = await loadRepo();
     const repo = await openRepository(o.repo);
     try {
