@@ -83,9 +83,7 @@ export class Executor implements BackupExecutor {
       await writer.abort().catch(() => undefined);
       if (produced !== null) {
         await this.#settle(produced);
-        if (req.newCheckpoint !== null) {
-          await dropCheckpoint(domain, req.newCheckpoint.name);
-        }
+        await this.#dropNewCheckpoint(domain, req);
       }
       throw interruptedOr(this.#o.signal, e);
     } finally {
@@ -127,6 +125,33 @@ export class Executor implements BackupExecutor {
     });
     this.#o.onPhase?.('committed');
     return manifest;
+  }
+
+  /**
+   * Removes the checkpoint a failed attempt made. libvirt deletes only the metadata of a stopped
+   * domain's checkpoint, so an offline attempt's bitmaps are removed from the images as well
+   * (through QEMU if the domain started meanwhile); left, they would record every write until a
+   * later run of this lineage cleaned them up, and forever for a domain it never backs up again.
+   */
+  async #dropNewCheckpoint(domain: Domain, req: BackupRequest): Promise<void> {
+    const cp = req.newCheckpoint;
+    if (cp === null) {
+      return;
+    }
+    await dropCheckpoint(domain, cp.name);
+    if (cp.mode !== 'offline') {
+      return;
+    }
+    const live = await domain.status().then(
+      (st) => st.active,
+      () => false,
+    );
+    const uuid = req.observed.domain.uuid;
+    for (const disk of cp.disks) {
+      await this.#o.hypervisor
+        .removeBitmap(uuid, disk, cp.name, live ? 'qmp' : 'qemu-img')
+        .catch(() => undefined);
+    }
   }
 
   /** The run's signal, which an early attempt's cancellation also aborts. */
