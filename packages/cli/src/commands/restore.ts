@@ -127,8 +127,7 @@ async function restore(
           },
         }
       : {}),
-  });
-  progress.done();
+  }).finally(() => progress.done()); // a failure's message then starts on a line of its own
   return { manifest, disks, defined, durationMs: ctx.now() - started };
 }
 
