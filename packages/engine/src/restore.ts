@@ -20,12 +20,17 @@ import { QemuNbd } from './qemu-nbd.js';
 /** Output format of a restored disk. */
 export type RestoreFormat = 'qcow2' | 'raw';
 
-/** Progress of one restored disk, in bytes of data written. */
+/** Progress of one restored disk. */
 export interface RestoreProgress {
   /** Disk target. */
   target: string;
-  /** Bytes written so far. */
+  /** Bytes of data written so far (holes excluded). */
   bytesWritten: number;
+  /**
+   * How far through the disk the restore is, holes included: reaches `virtualSize` at the end,
+   * where `bytesWritten` of a sparse disk stays far below it.
+   */
+  position: number;
   /** The disk's virtual size. */
   virtualSize: number;
 }
@@ -95,16 +100,21 @@ function interrupted(signal: AbortSignal): EngineError {
   return interruptedError('RESTORE_INTERRUPTED', 'restore', signal, signal.reason);
 }
 
-/** The slots of `it` until `signal` is aborted, then `RESTORE_INTERRUPTED` (slot given back). */
+/**
+ * The slots of `it` until `signal` is aborted, then `RESTORE_INTERRUPTED` (slot given back);
+ * `onSlot` sees each slot before it is written.
+ */
 async function* untilAborted(
   it: AsyncIterable<DiskSlot>,
   signal: AbortSignal | undefined,
+  onSlot: (s: DiskSlot) => void,
 ): AsyncIterable<DiskSlot> {
   for await (const s of it) {
     if (signal?.aborted === true) {
       s.release();
       throw interrupted(signal);
     }
+    onSlot(s);
     yield s;
   }
 }
@@ -267,9 +277,13 @@ async function restoreDisk(
   file: string,
   format: 'qcow2' | 'raw',
 ): Promise<RestoredDisk> {
-  const progress = { target: d.target, bytesWritten: 0, virtualSize: d.virtualSize };
+  const progress = { target: d.target, bytesWritten: 0, position: 0, virtualSize: d.virtualSize };
   const slots: Slots = (writeTo) =>
-    untilAborted(reader.readSlots(d.target, writeTo === undefined ? {} : { writeTo }), o.signal);
+    untilAborted(
+      reader.readSlots(d.target, writeTo === undefined ? {} : { writeTo }),
+      o.signal,
+      (s) => (progress.position = s.offset),
+    );
   const written = (n: number): void => {
     progress.bytesWritten += n;
     o.onProgress?.(progress);
@@ -279,7 +293,10 @@ async function restoreDisk(
   } catch (e) {
     throw noSpaceError(e, o.outputDir, d.target) ?? e;
   }
-  return { ...progress, path: file, format };
+  progress.position = d.virtualSize;
+  o.onProgress?.(progress);
+  const { position: _p, ...result } = progress;
+  return { ...result, path: file, format };
 }
 
 /** Removes what a failed restore made: its files, then the folders it created, if empty. */

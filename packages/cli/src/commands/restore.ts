@@ -116,7 +116,8 @@ async function restore(
     outputDir: o.output,
     format,
     ...(o.disk ? { disks: o.disk } : {}),
-    onProgress: (p) => progress.update(p.target, p.bytesWritten, p.virtualSize),
+    // through the disk, holes included: a sparse disk's bar still ends at 100 %
+    onProgress: (p) => progress.update(p.target, p.position, p.virtualSize),
     signal: ctx.signal,
     // inside the restore: a refused definition removes the disks, so the command can run again
     ...(name !== undefined

@@ -61,14 +61,19 @@ describe('raw restore', () => {
   it('writes only data, byte-exact, sparse, with an unaligned last slot', async () => {
     const image = await writeSnapshot('s1');
     const out = path.join(dir, 'out');
+    const seen: { position: number; virtualSize: number }[] = [];
     const [disk] = await restoreSnapshot({
       repo,
       domainUuid: DOMAIN.uuid,
       snapshotId: 's1',
       outputDir: out,
       format: 'raw',
+      onProgress: (p) => seen.push({ position: p.position, virtualSize: p.virtualSize }),
     });
     assert.equal(disk?.bytesWritten, CS - 128 * K + 64 * K + 1000, 'zeros are not written');
+    // the progress runs through the holes too: it ends at the disk's size, not at its data
+    assert.deepEqual(seen.at(-1), { position: size, virtualSize: size });
+    assert.ok(seen.every((p, i) => i === 0 || p.position >= (seen[i - 1]?.position ?? 0)));
     const restored = await readFile(path.join(out, 'vda.raw'));
     assert.equal(restored.length, size);
     assert.ok(restored.equals(image), 'restored bytes equal the source');
