@@ -2,6 +2,8 @@
  * A writer's new chunks: temps written by the workers, not durable nor named yet, published
  * together before the commit (see `publish.ts`) or removed by an abort.
  */
+import { rmSync } from 'node:fs';
+
 import { discardTemps, publishChunks, type RenameAll, type TempChunk } from './publish.js';
 import type { StoredChunk } from './worker/chunk-job.js';
 
@@ -10,6 +12,8 @@ export class NewChunks {
   readonly #temps: TempChunk[] = [];
   /** Digests of `#temps`: two workers may store the same new content at once. */
   readonly #digests = new Set<string>();
+  /** Set by `discard`: a chunk stored after it (a job already running) is removed at once. */
+  #discarded = false;
 
   /** @param chunkPath the final path of a chunk */
   constructor(private readonly chunkPath: (digest: string) => string) {}
@@ -20,6 +24,11 @@ export class NewChunks {
    */
   async take(c: StoredChunk): Promise<number> {
     if (c.temp === null) {
+      return 0;
+    }
+    if (this.#discarded) {
+      // removed before anything else runs: the aborted backup's process may be about to exit
+      rmSync(c.temp, { force: true });
       return 0;
     }
     if (this.#digests.has(c.digest)) {
@@ -43,6 +52,7 @@ export class NewChunks {
 
   /** Removes every temp (best effort). */
   discard(): Promise<void> {
+    this.#discarded = true;
     return discardTemps(this.#temps.splice(0).map((t) => t.temp));
   }
 }

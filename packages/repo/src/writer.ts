@@ -284,7 +284,10 @@ export class SnapshotWriter {
     }
     this.#state = 'aborted';
     this.#packs?.discard();
-    await Promise.allSettled([...this.#inflight]);
+    // a job started before the state changed may still be queued behind the semaphore
+    while (this.#inflight.size > 0) {
+      await Promise.allSettled([...this.#inflight]);
+    }
     await this.#news.discard();
     await fsp.rm(this.dir, { recursive: true, force: true });
     await this.#lease?.close();
@@ -350,7 +353,12 @@ export class SnapshotWriter {
     if (sem === null) {
       throw new RepoError('REPO_STATE', 'writer not open');
     }
-    const job = sem.with(run);
+    // Another disk's copy may go on storing after a failure aborted the writer (or wait for the
+    // semaphore meanwhile): its temps would be written after the abort removed them.
+    const job = sem.with(() => {
+      this.#checkOpen();
+      return run();
+    });
     this.#inflight.add(job);
     try {
       return await job;

@@ -148,24 +148,41 @@ export class ChunkStore {
     const region = regionView(this.shape, job.region);
     const payload = region.subarray(CHUNK_HEADER_BYTES, CHUNK_HEADER_BYTES + job.length);
     const lay = layOutPack(payload, job.slots, compact, isAllZero, ZERO_DIGEST_HEX);
-    let data: StoredChunk | null = null;
-    if (lay.dataLength > 0) {
-      const bytes = payload.subarray(0, lay.dataLength);
-      data = this.#store(ChunkKind.data, bytes, region, job.nowMs, false);
-    }
-    const slots = job.slots.map((s, i): PackSlotResult => {
-      const st = starts[i] as PatchStart;
-      if (compact[i] === true) {
-        return { compact: st };
+    const written: string[] = [];
+    // A failed job reports no result, so no writer learns of the temps written before the failure
+    // (a full disk fails a later patch): they are removed here or would be left until a GC.
+    const store = (kind: ChunkKind, bytes: Buffer, room: Buffer | null): StoredChunk => {
+      const stored = this.#store(kind, bytes, room, job.nowMs, false);
+      if (stored.temp !== null) {
+        written.push(stored.temp);
       }
-      const news = (lay.ranges[i] ?? []).map((r) => ({
-        ...r,
-        digest: r.digest || (data?.digest ?? ''),
-      }));
-      const payload = patchPayload(st.base, st.old, news, s.slotLength);
-      return { patch: this.#store(ChunkKind.patch, payload, null, job.nowMs, false) };
-    });
-    return { id: job.id, data, slots };
+      return stored;
+    };
+    try {
+      const data =
+        lay.dataLength > 0
+          ? store(ChunkKind.data, payload.subarray(0, lay.dataLength), region)
+          : null;
+      const slots = job.slots.map((s, i): PackSlotResult => {
+        const st = starts[i] as PatchStart;
+        if (compact[i] === true) {
+          return { compact: st };
+        }
+        const news = (lay.ranges[i] ?? []).map((r) => ({
+          ...r,
+          digest: r.digest || (data?.digest ?? ''),
+        }));
+        return {
+          patch: store(ChunkKind.patch, patchPayload(st.base, st.old, news, s.slotLength), null),
+        };
+      });
+      return { id: job.id, data, slots };
+    } catch (e) {
+      for (const t of written) {
+        fs.rmSync(t, { force: true });
+      }
+      throw e;
+    }
   }
 
   /**
