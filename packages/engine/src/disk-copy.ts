@@ -6,7 +6,13 @@ import { runPool, Semaphore, settleAll, zeroFill } from '@virtvault/core';
 import { NbdClient, walkExtents } from '@virtvault/nbd';
 import type { SnapshotWriter, SlotRange as RepoPatchRange } from '@virtvault/repo';
 
-import { planSlotsFrom, type PatchRange, type SlotWork, type SourceExtent } from './slot-plan.js';
+import {
+  planSlotsFrom,
+  type PatchRange,
+  type SlotPlanInput,
+  type SlotWork,
+  type SourceExtent,
+} from './slot-plan.js';
 
 /** NBD metadata context of the allocation status. */
 export const BASE_ALLOCATION = 'base:allocation';
@@ -221,8 +227,11 @@ function putRanges(
 
 /**
  * Copies a disk; returns the bytes read from the export. Slots are read while the walk of the
- * extents goes on (a disk's extents are never all held at once); progress is reported once the
- * walk is complete, so that its total never changes.
+ * extents goes on (a disk's extents are never all held at once). That walk keeps only a little
+ * ahead of the reads, so it ends with the copy: the total that progress needs comes from a second
+ * walk of the extents alone (block status, no data), run beside the copy. Progress is reported
+ * once a walk has its total, so that the total never changes; the copy's own walk has the last
+ * word.
  */
 export async function copyDisk(o: CopyDiskOptions): Promise<number> {
   const progress: DiskProgress = { target: o.target, bytesRead: 0, bytesToRead: 0 };
@@ -232,33 +241,78 @@ export async function copyDisk(o: CopyDiskOptions): Promise<number> {
       o.onProgress?.(progress);
     }
   };
-  const input = {
+  const input: Omit<SlotPlanInput, 'extents'> = {
     size: o.nbd.size,
     slotSize: o.slotSize,
     mode: o.mode.kind === 'full' ? ('full' as const) : ('changes' as const),
     ...(o.parentHasData ? { parentHasData: o.parentHasData } : {}),
   };
+  const counting = new AbortController();
+  const counted =
+    o.onProgress === undefined
+      ? Promise.resolve()
+      : countToRead(o, input, counting.signal).then(
+          (total) => {
+            if (!planned) {
+              progress.bytesToRead = total;
+              planned = true;
+              report();
+            }
+          },
+          // the copy's walk meets the same trouble and reports it; progress then waits for that walk
+          () => undefined,
+        );
   async function* work(): AsyncGenerator<SlotWork> {
+    let total = 0;
     for await (const w of planSlotsFrom(input, sourceExtents(o))) {
-      progress.bytesToRead += bytesToRead(w);
+      total += bytesToRead(w);
       yield w;
     }
+    progress.bytesToRead = total;
     planned = true;
     report();
   }
+  try {
+    await copySlots(o, work(), (read) => {
+      progress.bytesRead += read;
+      report();
+    });
+  } finally {
+    counting.abort();
+    await counted;
+  }
+  return progress.bytesRead;
+}
+
+/** Runs every slot's work, bounded; `onSlot` gets the bytes each one read. */
+async function copySlots(
+  o: CopyDiskOptions,
+  work: AsyncIterable<SlotWork>,
+  onSlot: (read: number) => void,
+): Promise<void> {
   const bound = o.concurrency ?? 8;
   const buffers: Buffers = { big: new Semaphore(bound), small: new SmallBuffers() };
   // Patches of an incremental hold little memory and mostly wait (a base's header read from disk,
   // NBD replies): more of them are in flight than whole slots.
-  await runPool(work(), bound * SMALL_PER_BIG, async (w) => {
-    // not `+= await`: that reads bytesRead before the await and loses the other slots' bytes
-    const read = await doSlot(o, buffers, w);
-    progress.bytesRead += read;
-    report();
+  await runPool(work, bound * SMALL_PER_BIG, async (w) => {
+    onSlot(await doSlot(o, buffers, w));
   });
   // patches still waiting in a pack may read their slot from this export
   await o.writer.flushDisk(o.target);
-  return progress.bytesRead;
+}
+
+/** The bytes the copy of `o` will read: its slots planned from a walk of the extents alone. */
+async function countToRead(
+  o: CopyDiskOptions,
+  input: Omit<SlotPlanInput, 'extents'>,
+  signal: AbortSignal,
+): Promise<number> {
+  const both = o.signal ? AbortSignal.any([o.signal, signal]) : signal;
+  let total = 0;
+  for await (const w of planSlotsFrom(input, sourceExtents({ ...o, signal: both }))) {
+    total += bytesToRead(w);
+  }
+  return total;
 }
 
 /** Where one disk's export is and how to copy it. */
