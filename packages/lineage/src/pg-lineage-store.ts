@@ -114,12 +114,9 @@ export class PgLineageStore implements LineageStore {
     const uuid = run.domain.uuid;
     return this.tx(async (tx) => {
       await this.run(tx, 'upsert-host', [run.host, at]);
-      const [d] = await this.run<{ previous_host: string | null }>(tx, 'upsert-domain', [
-        uuid,
-        run.domain.name,
-        run.host,
-        at,
-      ]);
+      // No `domain-migrated` event here: the run records it when its plan finds the move (against
+      // the newest snapshot's host), and a second one for the same move doubled the domain's log.
+      await this.run(tx, 'upsert-domain', [uuid, run.domain.name, run.host, at]);
       const cutoff = new Date(run.startedAt - staleAfterMs);
       const stale = await this.run<{ id: string }>(tx, 'abandon-stale-runs', [uuid, cutoff, at]);
       const ins = await this.run<{ id: string }>(tx, 'insert-run', [
@@ -131,11 +128,6 @@ export class PgLineageStore implements LineageStore {
       ]);
       if (ins.length === 0) {
         throw new LineageError('ALREADY_RUNNING', `a run of domain ${uuid} is running`);
-      }
-      const prev = d?.previous_host;
-      if (prev && prev !== run.host) {
-        const message = `domain moved from ${prev} to ${run.host}`;
-        await this.run(tx, 'insert-event', [at, uuid, run.id, 'domain-migrated', message]);
       }
       return stale.map((r) => r.id);
     });
