@@ -3,7 +3,8 @@
  * dirty bitmap) and for restores into new qcow2 images (writable).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { access, rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, open, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { EngineError } from './errors.js';
@@ -17,6 +18,21 @@ import { EngineError } from './errors.js';
  */
 const MALLOC_TUNING =
   'GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824';
+
+/**
+ * Whether `image` can be opened with O_DIRECT: false only when its filesystem refuses it (EINVAL);
+ * any other failure is left to qemu-nbd, which reports it in its own words.
+ */
+export async function takesDirectIo(image: string, readOnly: boolean): Promise<boolean> {
+  const mode = (readOnly ? constants.O_RDONLY : constants.O_RDWR) | constants.O_DIRECT;
+  try {
+    const h = await open(image, mode);
+    await h.close();
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'EINVAL';
+  }
+}
 
 /** Options of {@link QemuNbd.start}. */
 export interface QemuNbdOptions {
@@ -68,7 +84,14 @@ export class QemuNbd {
     await rm(pidFile(o.socket), { force: true });
     const args = ['--socket', o.socket, '--export-name', o.exportName, '-f', o.format];
     args.push('--pid-file', pidFile(o.socket));
-    args.push('--cache=none', '--aio=native', '--shared=8', '--persistent');
+    // --cache=none bypasses the host's page cache (a restore of terabytes must not evict the
+    // host's working set), but qemu then needs O_DIRECT, which some filesystems refuse (ramfs,
+    // tmpfs before Linux 6.6): there the page cache it is
+    const direct = await takesDirectIo(o.image, o.readOnly);
+    args.push(
+      ...(direct ? ['--cache=none', '--aio=native'] : ['--cache=writeback', '--aio=threads']),
+    );
+    args.push('--shared=8', '--persistent');
     if (o.readOnly) {
       args.push('--read-only');
     }
