@@ -13,6 +13,7 @@ import { Repository, SnapshotWriter } from '@virtvault/repo';
 
 import { BASE_ALLOCATION, copyDisk, type DiskProgress } from '../disk-copy.js';
 import { QemuNbd } from '../qemu-nbd.js';
+import { DOMAIN } from './test-commit.js';
 
 const run = promisify(execFile);
 const KiB = 1024;
@@ -58,7 +59,7 @@ describe('copyDisk: progress', () => {
     const seen: DiskProgress[] = [];
     try {
       const writer = new SnapshotWriter(repo, {
-        domain: { uuid: '11111111-2222-3333-4444-555555555555', name: 'vm1' },
+        domain: DOMAIN,
         snapshotId: 'p1',
       });
       await writer.open();

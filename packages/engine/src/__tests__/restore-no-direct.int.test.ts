@@ -14,10 +14,10 @@ import { Repository, SnapshotWriter } from '@virtvault/repo';
 
 import { takesDirectIo } from '../qemu-nbd.js';
 import { restoreSnapshot } from '../restore.js';
+import { COMMIT, DOMAIN } from './test-commit.js';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
-const DOMAIN = { uuid: '11111111-2222-3333-4444-555555555555', name: 'vm1' };
 
 describe('restore onto a filesystem without O_DIRECT', () => {
   let dir = '';
@@ -38,16 +38,7 @@ describe('restore onto a filesystem without O_DIRECT', () => {
     for (let slot = 0; slot < 4; slot++) {
       await w.putSlot('vda', slot, image.subarray(slot * MiB, (slot + 1) * MiB));
     }
-    await w.commit({
-      host: 'h',
-      level: 'full',
-      reasons: [],
-      checkpoint: null,
-      domainXml: '<domain/>',
-      startedAt: '2026-01-01T00:00:00.000Z',
-      endedAt: '2026-01-01T00:00:01.000Z',
-      toolVersion: 'test',
-    });
+    await w.commit(COMMIT);
     await writeFile(path.join(dir, 'source.raw'), image);
   });
 

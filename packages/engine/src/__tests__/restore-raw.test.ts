@@ -8,21 +8,10 @@ import { after, before, describe, it } from 'node:test';
 import { Repository, SnapshotWriter } from '@virtvault/repo';
 
 import { restoreSnapshot } from '../restore.js';
+import { COMMIT, DOMAIN } from './test-commit.js';
 
 const K = 1024;
 const CS = 1024 * K;
-const DOMAIN = { uuid: '11111111-2222-3333-4444-555555555555', name: 'vm1' };
-/** What every test snapshot commits with. */
-const COMMIT = {
-  host: 'h',
-  level: 'full' as const,
-  reasons: [],
-  checkpoint: null,
-  domainXml: '<domain/>',
-  startedAt: '2026-01-01T00:00:00.000Z',
-  endedAt: '2026-01-01T00:00:01.000Z',
-  toolVersion: 'test',
-};
 
 describe('raw restore', () => {
   let dir = '';
