@@ -250,7 +250,17 @@ export class Connection {
   }
 
   private onHandshakeBytes(bytes: Uint8Array): void {
-    const step = this.handshake.push(bytes);
+    let step;
+    try {
+      step = this.handshake.push(bytes);
+    } catch (e) {
+      const abort = this.handshake.abortFor(e);
+      if (abort !== null) {
+        // a small write to a local socket leaves at once, before fail() destroys the socket
+        this.sock?.write(abort);
+      }
+      throw e;
+    }
     for (const b of step.send) {
       this.sock?.write(b);
     }

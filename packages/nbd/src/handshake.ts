@@ -16,6 +16,7 @@ import {
   NBD_INFO_EXPORT,
   NBD_OLDSTYLE_MAGIC,
   NBD_OPTION_REPLY_MAGIC,
+  NBD_OPT_ABORT,
   NBD_OPT_GO,
   NBD_OPT_LIST_META_CONTEXT,
   NBD_OPT_SET_META_CONTEXT,
@@ -68,6 +69,14 @@ export interface ExportInfo {
 
 /** Largest option reply payload accepted; replies here are a few strings. */
 export const MAX_OPTION_REPLY = 64 * 1024;
+
+/** Handshake failures that a well-formed server reply caused: the haggling is still in step. */
+const REFUSALS: ReadonlySet<string> = new Set([
+  'NBD_ERR_EXPORT_UNKNOWN',
+  'NBD_ERR_OPT_REJECTED',
+  'NBD_ERR_META_CONTEXT_MISSING',
+  'NBD_ERR_NO_STRUCTURED_REPLY',
+]);
 
 interface Reply {
   readonly option: number;
@@ -122,6 +131,17 @@ export class Handshake {
       send.push(...this.onReply(r));
     }
     return { send, done: this.finished };
+  }
+
+  /**
+   * NBD_OPT_ABORT, to send before closing after `e` ended the handshake, when the option haggling
+   * is still in step: a refusal came in a well-formed reply, so the server waits for the next
+   * option and should learn that none comes. Null after a protocol violation (a hard disconnect
+   * then) or once the haggling is over.
+   */
+  abortFor(e: unknown): Buffer | null {
+    const inStep = e instanceof NbdError && REFUSALS.has(e.code);
+    return inStep && this.greeted && !this.finished ? encodeOption(NBD_OPT_ABORT) : null;
   }
 
   /** The negotiated export; only valid once push() reported done. */
