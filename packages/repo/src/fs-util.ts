@@ -74,15 +74,34 @@ async function createExclusive(target: string, data: string): Promise<boolean> {
   return true;
 }
 
-/** Creates `p` (failing with EEXIST if it exists), writes `data` and fsyncs it. */
+/**
+ * Creates `p` (failing with EEXIST if it exists), writes `data` and fsyncs it. A failed write (a
+ * full disk) removes the file it created: a temp left behind, or a half-written file in place
+ * where there are no hard links.
+ */
 async function writeNewDurable(p: string, data: Uint8Array | string): Promise<void> {
   const fh = await fsp.open(p, 'wx');
   try {
     await fh.writeFile(data);
     await fh.sync();
-  } finally {
-    await fh.close();
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    await fsp.rm(p, { force: true });
+    throw e;
   }
+  await fh.close();
+}
+
+/** Writes `data` to a new temp file next to `target` and returns its name; none is left on failure. */
+export async function writeTempFor(target: string, data: string): Promise<string> {
+  const tmp = tempNameFor(target);
+  try {
+    await fsp.writeFile(tmp, data, { flag: 'wx' });
+  } catch (e) {
+    await fsp.rm(tmp, { force: true });
+    throw e;
+  }
+  return tmp;
 }
 
 /** Makes a folder's entries durable (best effort on filesystems that refuse to fsync folders). */

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { isErrno, RepoError } from './errors.js';
-import { listDir, readIfExists, tempNameFor } from './fs-util.js';
+import { listDir, readIfExists, writeTempFor } from './fs-util.js';
 import type { Repository } from './repository.js';
 import { checkSnapshotId } from './validate.js';
 
@@ -141,9 +141,11 @@ export class Lease {
       ...this.#record,
       expiresAt: this.#repo.options.now() + this.#repo.options.leaseTtlMs,
     };
-    const tmp = tempNameFor(this.#file);
-    await fsp.writeFile(tmp, JSON.stringify(next));
-    await fsp.rename(tmp, this.#file);
+    const tmp = await writeTempFor(this.#file, JSON.stringify(next));
+    await fsp.rename(tmp, this.#file).catch(async (e: unknown) => {
+      await fsp.rm(tmp, { force: true });
+      throw e;
+    });
     this.#record = next;
   }
 
@@ -217,8 +219,7 @@ async function readLease(file: string): Promise<LeaseRecord | null> {
 
 /** Creates `file` with `record` atomically: full temp file, then link() which fails if it exists. */
 async function createExclusive(file: string, record: LeaseRecord): Promise<boolean> {
-  const tmp = tempNameFor(file);
-  await fsp.writeFile(tmp, JSON.stringify(record));
+  const tmp = await writeTempFor(file, JSON.stringify(record));
   try {
     await fsp.link(tmp, file);
     return true;
