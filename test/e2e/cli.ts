@@ -189,10 +189,15 @@ export async function virsh(lab: Lab, host: string, ...args: string[]): Promise<
   return (await run('virsh', ['-q', '-c', await lab.uri(host), ...args])).stdout;
 }
 
-/** Whether a job socket exists: `vv-job-<tag>/nbd.sock` (pull mode) or `vv-job-<tag>-<disk>.sock`. */
+/**
+ * Whether a job socket exists: `vv-job-<tag>/nbd.sock` (pull mode) or `vv-job-<tag>-<disk>.sock`
+ * with its pid file (offline: qemu-nbd makes the socket before it opens and locks the image, the
+ * pid file after).
+ */
 async function hasJobSocket(scratch: string): Promise<boolean> {
-  for (const n of await readdir(scratch)) {
-    if (n.startsWith('vv-job-') && n.endsWith('.sock')) {
+  const names = await readdir(scratch);
+  for (const n of names) {
+    if (n.startsWith('vv-job-') && n.endsWith('.sock') && names.includes(`${n}.pid`)) {
       return true;
     }
     const inner = await readdir(`${scratch}/${n}`).catch((): string[] => []);

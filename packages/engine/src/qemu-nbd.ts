@@ -122,7 +122,9 @@ export class QemuNbd {
 
   async #waitReady(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
+    // checked once more after the deadline: a process stopped meanwhile (SIGSTOP, a suspended
+    // machine) finds a server that became ready while it was not looking
+    for (;;) {
       if (this.#exitCode !== null) {
         throw new EngineError('QEMU_NBD_FAILED', `qemu-nbd exited: ${this.#stderr.trim()}`);
       }
@@ -133,6 +135,9 @@ export class QemuNbd {
         )
       ) {
         return;
+      }
+      if (Date.now() >= deadline) {
+        break;
       }
       await sleep(20);
     }
