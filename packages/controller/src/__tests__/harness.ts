@@ -95,8 +95,10 @@ export function testConfig(
       inventoryIntervalSec: 3600,
       retry: { attempts: 3, backoffSec: 0.2 },
       staleRunAfterSec: 3,
-      lockDurationSec: 2,
-      stalledIntervalSec: 1,
+      // BullMQ renews a job's lock every half of this: at 2 s, one renewal a second late (a busy
+      // CI machine) lost the lock, and the stalled check ran the job a second time
+      lockDurationSec: 6,
+      stalledIntervalSec: 3,
       agentCallTimeoutSec: 5,
       idleWorkerCloseSec: 2,
       gcAfterSec: 3600,

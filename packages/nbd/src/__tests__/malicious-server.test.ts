@@ -36,13 +36,15 @@ async function expectFailure(
   script: FakeScript,
   code: NbdErrorCode,
   during: 'connect' | 'read',
+  // long enough that a starved test process never mistakes a reply it has not read yet for a stall
+  timeoutMs = 5_000,
 ): Promise<void> {
   const fake = await startFake(tmp.dir, script);
   try {
     const connecting = NbdClient.connect({
       socket: fake.socket,
       metaContexts: ['base:allocation'],
-      timeoutMs: 300,
+      timeoutMs,
     });
     if (during === 'connect') {
       await assert.rejects(connecting, { name: 'NbdError', code });
@@ -193,6 +195,7 @@ describe('malicious fake server', () => {
       reply(() => undefined),
       'NBD_ERR_TIMEOUT',
       'read',
+      300,
     );
   });
 
