@@ -267,34 +267,35 @@ describe('field failures: every broken chain recovers in the next run', () => {
   });
 
   it('a run while another virtvault copies the domain: refused before it touches anything', async () => {
-    await lab.write(VM, 'vda', 16 * MiB, 16 * MiB, { randomSeed: 'ff-busy' });
-    const child = await vv.spawnBackup(VM, host);
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? -1)));
-    await waitForJobSocket(`${vv.dir}/scratch`);
-    child.kill('SIGSTOP');
     // another lineage (as the agent beside a standalone run has): its planner does not know the
     // running job's new checkpoint, and once deleted it as an orphan, failing the first run
     const other = (await vv.hostArgs(host)).map((a) => a.replace(/\/state$/, '/state-other'));
     const refused: string[] = [];
-    try {
-      for (const cmd of [
-        ['backup', '--json'],
-        ['doctor', '--fix', '--json'],
-      ]) {
-        const args = [...cmd, '--domain', VM, '--repo', vv.repo, ...other];
-        const r = await vv.cli(args);
+    // A first run held (SIGSTOP) per refused command: held for both, it could outlast libvirt's
+    // keepalive (about 30 s) on a slow machine and fail for that.
+    for (const cmd of [
+      ['backup', '--json'],
+      ['doctor', '--fix', '--json'],
+    ]) {
+      await lab.write(VM, 'vda', 16 * MiB, 16 * MiB, { randomSeed: `ff-busy-${cmd[0]}` });
+      const child = await vv.spawnBackup(VM, host);
+      let out = '';
+      child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+      const exited = new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? -1)));
+      await waitForJobSocket(`${vv.dir}/scratch`);
+      child.kill('SIGSTOP');
+      try {
+        const r = await vv.cli([...cmd, '--domain', VM, '--repo', vv.repo, ...other]);
         assert.equal(r.code, 1, `${cmd.join(' ')}: ${r.stdout}`);
         const err = (JSON.parse(r.stdout) as { error: { code: string; message: string } }).error;
         assert.match(err.message, /being backed up by virtvault right now \(process \d+\)/);
         refused.push(err.code);
+      } finally {
+        child.kill('SIGCONT');
       }
-    } finally {
-      child.kill('SIGCONT');
+      assert.equal(await exited, 0, `the first run: ${out}`);
     }
     assert.deepEqual(refused, ['BACKUP_JOB_ACTIVE', 'BACKUP_JOB_ACTIVE']);
-    assert.equal(await exited, 0, `the first run: ${out}`);
     await write();
     const next = await vv.backup(VM, host);
     assert.equal(next.level, 'incremental', `its checkpoint intact: ${next.reasons.join(',')}`);

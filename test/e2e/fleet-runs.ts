@@ -3,6 +3,7 @@
  * successful one, waiting for the fleet to go quiet, and the summary fields the tests check.
  */
 import { type ApiRun, type Fleet, sleep } from './fleet.js';
+import { parsePrometheus } from './prom-parse.js';
 
 /** Successful runs of `vm`. */
 export const ok = (runs: ApiRun[], vm: string): ApiRun[] =>
@@ -25,15 +26,34 @@ export async function nextOk(
   return { run: fresh(before, runs, vm).find((r) => r.status === 'succeeded') as ApiRun, runs };
 }
 
-/** Waits until no run is running and the run count stayed the same for a few seconds. */
-export async function settle(fleet: Fleet): Promise<ApiRun[]> {
+/** Backup jobs in every host queue, waiting, active or delayed (a retry's backoff), per /metrics. */
+export async function queuedJobs(fleet: Fleet): Promise<number> {
+  const res = await fetch(`${fleet.url}/metrics`, {
+    headers: { authorization: `Bearer ${fleet.token}` },
+  });
+  const family = parsePrometheus(await res.text()).get('virtvault_queue_depth');
+  return (family?.samples ?? []).reduce((n, s) => n + s.value, 0);
+}
+
+/**
+ * Waits until no run is running, no job waits in a queue (a retry waiting out its backoff makes no
+ * run until it starts), and the run count stayed the same for a few seconds.
+ */
+export async function settle(fleet: Fleet, timeoutMs = 180_000): Promise<ApiRun[]> {
+  const deadline = Date.now() + timeoutMs;
   let last = -1;
   for (;;) {
     const runs = await fleet.runs();
-    if (runs.length === last && runs.every((r) => r.status !== 'running')) {
+    const queued = await queuedJobs(fleet);
+    const quiet = runs.every((r) => r.status !== 'running') && queued === 0;
+    if (runs.length === last && quiet) {
       return runs;
     }
-    last = runs.length;
+    if (Date.now() > deadline) {
+      const running = runs.filter((r) => r.status === 'running').length;
+      throw new Error(`the fleet did not settle: ${running} running, ${queued} queued`);
+    }
+    last = quiet ? runs.length : -1;
     await sleep(4000);
   }
 }

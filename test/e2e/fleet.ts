@@ -166,7 +166,7 @@ export class Fleet {
     const log = `${this.dir}/agent-${host}.log`;
     const child = this.#spawn(['agent', '--config', config], log, {});
     this.#agents.set(host, { child, log, port });
-    await this.#waitPort(port, log);
+    await this.#waitPort(port, log, child);
   }
 
   /** Stops a host's agent with a signal; resolves when it exited, with its exit code. */
@@ -225,7 +225,7 @@ export class Fleet {
     const child = this.#spawn(['controller', '--config', config], log, env);
     const url = `http://127.0.0.1:${port}`;
     this.#controllers.set(id, { child, log, url });
-    await this.#waitPort(port, log);
+    await this.#waitPort(port, log, child);
     if (this.token === '') {
       const r = await this.cli(
         ['controller', 'token', 'create', 'e2e-admin', '--role', 'admin'],
@@ -279,9 +279,19 @@ export class Fleet {
     }
   }
 
-  async #waitPort(port: number, log: string): Promise<void> {
+  /**
+   * Waits until something listens on `port` while `child` is alive: a child that died (its port
+   * taken meanwhile: EADDRINUSE) fails here with its log, not minutes later as an unreachable host.
+   */
+  async #waitPort(port: number, log: string, child: ChildProcess): Promise<void> {
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        const text = await readFile(log, 'utf8').catch(() => '');
+        throw new Error(
+          `${child.spawnargs.join(' ')} exited before listening on ${port}:\n${text}`,
+        );
+      }
       const ok = await new Promise<boolean>((resolve) => {
         const s = netServer();
         s.once('error', () => resolve(true));
