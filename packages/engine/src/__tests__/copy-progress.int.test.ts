@@ -71,6 +71,7 @@ describe('copyDisk: progress', () => {
         slotSize: SLOT,
         mode: { kind: 'full' },
         onProgress: (p) => seen.push({ ...p }),
+        countAfterMs: 0,
       });
       await writer.abort();
       assert.equal(read, (SIZE / SLOT) * 4 * KiB, 'only the data is read');
