@@ -32,8 +32,9 @@ Signals:
   The first SIGINT (Ctrl-C) or SIGTERM stops the command cleanly: a backup ends
   its job and drops its new checkpoint, committing nothing (BACKUP_INTERRUPTED;
   a commit already under way completes), a restore removes every file it wrote
-  (RESTORE_INTERRUPTED), verify and gc stop between chunks (REPO_INTERRUPTED).
-  A second one exits at once.
+  (RESTORE_INTERRUPTED), verify and gc stop between chunks and prune between
+  snapshots (REPO_INTERRUPTED), a fleet command drops its request
+  (FLEET_INTERRUPTED); all exit 1. A second one exits at once.
 
 Environment:
   DATABASE_URL  Postgres for the lineage instead of the embedded store

@@ -51,8 +51,7 @@ export async function openLineage(
     const store = await (await loadLineage()).PgLineageStore.connect({ url: ctx.env.databaseUrl });
     return { store, close: () => store.close() };
   }
-  makeDirsSync(stateDir);
-  const unlock = lockState(stateDir);
+  const unlock = takeStateDir(stateDir);
   onLocked?.();
   const starting = startEmbedded(path.join(stateDir, 'lineage'));
   try {
@@ -71,6 +70,24 @@ export async function openLineage(
   } catch (e) {
     unlock();
     throw damagedLineageHint(e, path.join(stateDir, 'lineage'));
+  }
+}
+
+/**
+ * Makes the state directory and takes its lock. A refusal by the system (EACCES for a non-root
+ * user under the default /var/lib/virtvault, EROFS, ENOTDIR) is `STATE_UNWRITABLE`, exit 1: the
+ * bare errno is no stable code, and it would not say which option to change.
+ */
+function takeStateDir(stateDir: string): () => void {
+  try {
+    makeDirsSync(stateDir);
+    return lockState(stateDir);
+  } catch (e) {
+    if (e instanceof CliError || !(e instanceof Error) || !('syscall' in e)) {
+      throw e;
+    }
+    const message = `cannot use --state ${stateDir}: ${e.message} (run as root or pass --state)`;
+    throw new CliError('STATE_UNWRITABLE', message, 1);
   }
 }
 
@@ -113,6 +130,16 @@ export class RepositoryCache implements ManifestSource {
     } else {
       this.#repos.set(key, Promise.resolve(repo));
     }
+  }
+
+  /**
+   * The repository at `dir` to read, or null where there is none yet (a missing or empty
+   * directory, which the first backup makes): nothing is made. Throws `REPO_NOT_FOUND` as
+   * {@link prepare} does for a directory holding other files.
+   */
+  async find(dir: string): Promise<Repository | null> {
+    await this.prepare(dir);
+    return this.#notMadeYet(dir) ? null : this.get(dir);
   }
 
   /** Opens the repository at `dir` (making it when {@link prepare} found none there). */

@@ -6,7 +6,7 @@ import {
   type SnapshotManifest,
 } from '@virtvault/core';
 
-import { RepoError } from './errors.js';
+import { RepoError, throwIfInterrupted } from './errors.js';
 import { readLeases } from './lease.js';
 import { readManifests } from './manifest-io.js';
 import type { Repository } from './repository.js';
@@ -23,6 +23,11 @@ export interface PruneOptions {
   protect?: readonly string[];
   /** Decide and report, delete nothing. */
   dryRun?: boolean;
+  /**
+   * Stops the prune between two removals (`REPO_INTERRUPTED`): every snapshot is then removed or
+   * whole, and a second prune finishes the job.
+   */
+  signal?: AbortSignal;
 }
 
 /** What prune decided and did. */
@@ -91,6 +96,8 @@ export async function prune(repo: Repository, opts: PruneOptions): Promise<Prune
         continue;
       }
       if (opts.dryRun !== true) {
+        const done = `${report.removed.length} snapshots removed`;
+        throwIfInterrupted(opts.signal, `prune (${done})`);
         await repo.removeSnapshotDir(domain, d.id);
       }
       report.removed.push(key);

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { Repository, SnapshotWriter } from '@virtvault/repo';
+import { DOMAIN, filesUnder, repoWithSnapshots } from './repo-fixture.js';
 
 const MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
 
@@ -91,30 +91,36 @@ describe('virtvault binary', () => {
   it('gc --json beside an index it cannot read: exit 1 and an "error" with its code', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'vv-cli-gc-'));
     try {
-      const repo = await Repository.init(dir, { chunkSize: 65536, workers: 1 });
-      const domain = { uuid: '11111111-2222-3333-4444-555555555555', name: 'vm1' };
-      const w = new SnapshotWriter(repo, { domain, snapshotId: 's1' });
-      await w.open();
-      await w.startDisk({ target: 'vda', virtualSize: 65536, source: 's', format: 'raw' });
-      await w.putSlot('vda', 0, Buffer.alloc(65536, 7));
-      await w.commit({
-        host: 'h',
-        level: 'full',
-        reasons: [],
-        checkpoint: null,
-        domainXml: '<domain/>',
-        startedAt: '2025-01-01T00:00:00.000Z',
-        endedAt: '2025-01-01T00:01:00.000Z',
-        toolVersion: 'test',
-      });
-      await repo.close();
-      const index = path.join(dir, 'snapshots', domain.uuid, 's1', 'vda.index');
+      await repoWithSnapshots(dir, [{ id: 's1', startedAt: '2025-01-01T00:00:00.000Z' }]);
+      const index = path.join(dir, 'snapshots', DOMAIN.uuid, 's1', 'vda.index');
       writeFileSync(index, readFileSync(index).subarray(0, 20));
       const r = run('gc', '--repo', dir, '--json');
       assert.equal(r.code, 1, r.stderr);
       const out = JSON.parse(r.stdout) as { error?: { code: string }; swept: number };
       assert.equal(out.error?.code, 'REPO_GC_INCOMPLETE');
       assert.equal(out.swept, 0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('verify over a damaged chunk: exit 1, REPO_VERIFY_FAILED on stderr and in --json', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'vv-cli-verify-'));
+    try {
+      await repoWithSnapshots(dir, [{ id: 's1', startedAt: '2025-01-01T00:00:00.000Z' }]);
+      for (const chunk of filesUnder(path.join(dir, 'chunks'))) {
+        writeFileSync(chunk, 'not the chunk it was');
+      }
+      const r = run('verify', '--repo', dir, '--json');
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /^virtvault: REPO_VERIFY_FAILED: 1 of 1 snapshots failed/m);
+      const out = JSON.parse(r.stdout) as { ok: boolean; error?: { code: string } };
+      assert.equal(out.ok, false);
+      assert.equal(out.error?.code, 'REPO_VERIFY_FAILED');
+      const text = run('verify', '--repo', dir);
+      assert.equal(text.code, 1);
+      assert.match(text.stderr, /^virtvault: REPO_VERIFY_FAILED: /m);
+      assert.match(text.stdout, /1 snapshots FAILED/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -62,6 +62,29 @@ describe('repositories a backup opens', () => {
     }
   });
 
+  it('finds no repository where none is made yet, and makes none (doctor before a first backup)', async () => {
+    const missing = join(workDir(), 'missing');
+    const empty = join(workDir(), 'empty');
+    mkdirSync(empty);
+    const existing = join(workDir(), 'there');
+    await (await openRepository(existing, true)).close();
+    const repos = new RepositoryCache();
+    try {
+      assert.equal(await repos.find(missing), null);
+      assert.equal(await repos.find(empty), null);
+      assert.equal(existsSync(missing), false, 'no folder made');
+      assert.deepEqual(readdirSync(empty), [], 'nothing made in the empty folder');
+      assert.deepEqual(
+        await repos.listManifests(missing, '6f1c9a6e-0000-4000-8000-000000000001'),
+        [],
+      );
+      assert.equal((await repos.find(existing))?.root, existing);
+    } finally {
+      await repos.close();
+    }
+    assert.equal(existsSync(missing), false, 'nor when closed');
+  });
+
   it('lets backups that make the same new repository at once all use it', async () => {
     const repoDir = join(workDir(), 'raced');
     const all = await Promise.all([1, 2, 3, 4].map(() => openRepository(repoDir, true)));

@@ -9,7 +9,8 @@ import { after, describe, it } from 'node:test';
 
 import { hasErrorCode } from '@virtvault/core';
 
-import { startEmbedded } from '../standalone.js';
+import type { CliContext } from '../context.js';
+import { openLineage, startEmbedded } from '../standalone.js';
 import { lockState } from '../state-lock.js';
 
 const dirs: string[] = [];
@@ -132,6 +133,23 @@ describe('embedded database thread start', () => {
       assert.deepEqual(unhandled, []);
     } finally {
       process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});
+
+describe('state directory the system refuses', () => {
+  it('is STATE_UNWRITABLE naming --state, never the bare errno', async () => {
+    const file = join(stateDir(), 'a-file');
+    writeFileSync(file, 'not a directory\n');
+    const ctx = { env: { noColor: true, hostname: 'h' } } as CliContext;
+    for (const dir of [file, join(file, 'state')]) {
+      await assert.rejects(openLineage(ctx, dir), (e: unknown) => {
+        assert.ok(hasErrorCode(e, 'STATE_UNWRITABLE'), String(e));
+        assert.equal((e as { exitCode?: number }).exitCode, 1);
+        assert.match((e as Error).message, /^cannot use --state .*a-file.*: E[A-Z]+: /);
+        assert.match((e as Error).message, /\(run as root or pass --state\)$/);
+        return true;
+      });
     }
   });
 });

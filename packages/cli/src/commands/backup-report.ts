@@ -73,10 +73,13 @@ export function reportBackup(ctx: CliContext, json: boolean, d: BackupDone): voi
 export type DomainOutcome =
   { domain: string; ok: true; done: BackupDone } | { domain: string; ok: false; error: unknown };
 
-/** Writes a failed domain's line (text mode; JSON reports all at the end). */
+/**
+ * Writes a failed domain's line on stderr, where a single domain's failure goes too (text mode;
+ * JSON reports all at the end).
+ */
 export function reportDomainFailure(ctx: CliContext, domain: string, error: unknown): void {
   const e = errorFields(error);
-  ctx.stdout.write(`backup of ${domain} FAILED: ${e.code}: ${e.message}\n`);
+  ctx.stderr.write(`backup of ${domain} FAILED: ${e.code}: ${e.message}\n`);
 }
 
 /**

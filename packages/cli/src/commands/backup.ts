@@ -60,7 +60,8 @@ export function hostOptions(cmd: Command): Command {
     .option(
       '--scratch <dir>',
       "directory for NBD sockets and scratch files (short path; QEMU's user must reach it; " +
-        'room for what guests write during a backup, at least 256 MiB: SCRATCH_NO_SPACE below)',
+        'room for what a running guest writes during its backup: below 256 MiB free it is ' +
+        'refused, SCRATCH_NO_SPACE)',
       '/var/tmp/virtvault',
     );
 }
@@ -101,10 +102,20 @@ Consistency: 'filesystem' when --quiesce froze the guest through its agent, else
 a power cut). A stopped domain is backed up as 'crash' (as consistent as its last shutdown), and
 it cannot be started while its disks are read (the start fails on QEMU's image lock).
 
+Scratch: while a running domain is backed up, QEMU keeps the old content of every block the guest
+overwrites in --scratch; once that is full the guest's own writes fail. So a backup is refused
+when the folder has less than 256 MiB free (SCRATCH_NO_SPACE), and warns when it has less than the
+disks hold. 'virtvault doctor' shows the folder's room.
+
+JSON: with one --domain, --json prints {"snapshot", "domain": {"uuid", "name"}, "host", "level",
+"consistency", "notes", "plannedLevel", "reasons", "checkpoint", "parent", "attempts",
+"earlyStart", "runId", "disks": [{"target", "bytesRead", "bytesNew"}], "cleanupFailures",
+"durationMs", "phases"}; a failure is {"error": {"code", "message"}}.
+
 Several domains (--domain repeated, or --all): backed up one after another; a failure is reported
-and the next domain goes on; exit code 1 when any failed. --json prints {"runs": [{"domain", "ok",
-"backup" or "error"}], "failed", "skipped", "durationMs"}; with one --domain, the backup's document
-as below. A Ctrl-C stops the domain being backed up (cleaned up) and starts no other.
+on stderr and the next domain goes on; exit code 1 when any failed. --json prints {"runs":
+[{"domain", "ok", "backup" (the document above) or "error"}], "failed", "skipped", "durationMs"}.
+A Ctrl-C stops the domain being backed up (cleaned up) and starts no other.
 
 Time: the report says where the time went (--json: "phases", adding up to "durationMs"): prepare
 (lineage, libvirt, planning), job start (backup job and NBD export), copy (reading and storing),
@@ -118,7 +129,8 @@ Examples:
     .action((o: Options) => run(ctx(), o));
 }
 
-function levelOf(o: { level: string }): RequestedLevel {
+/** The level --level names (`inc` and `diff` for short). Throws `USAGE` on a bad value. */
+export function levelOf(o: { level: string }): RequestedLevel {
   const level = LEVELS[o.level];
   if (level === undefined) {
     throw new CliError('USAGE', `--level must be auto, full, inc or diff, not ${o.level}`);

@@ -3,6 +3,8 @@
  * bitmaps with their flags, the lineage's view — and what the next backup will do and why.
  * `--fix` cleans up broken and orphaned checkpoints and bitmaps of ours, never another tool's.
  */
+import path from 'node:path';
+
 import type { Command } from 'commander';
 
 import type { Repository } from '@virtvault/repo';
@@ -30,6 +32,13 @@ import { loadEngine } from '../lazy.js';
 import { openLineage, RepositoryCache } from '../standalone.js';
 
 import { hostOptions, levelOptions, levelPolicyOf, type HostOptions } from './backup.js';
+import {
+  cleanupLines,
+  DOCTOR_FIX_INCOMPLETE,
+  fix,
+  fixIncomplete,
+  type FixAction,
+} from './doctor-fix.js';
 
 interface Options extends HostOptions {
   domain: string;
@@ -40,13 +49,6 @@ interface Options extends HostOptions {
   json?: boolean;
 }
 
-/** One clean-up action `--fix` took. */
-interface FixAction {
-  action: string;
-  ok: boolean;
-  error?: string;
-}
-
 /** Registers `doctor`. */
 export function registerDoctor(program: Command, ctx: () => CliContext): void {
   levelOptions(
@@ -55,7 +57,10 @@ export function registerDoctor(program: Command, ctx: () => CliContext): void {
         .command('doctor')
         .description("show a domain's checkpoint chain and what the next backup will do, and why")
         .requiredOption('--domain <name|uuid>', 'the domain')
-        .requiredOption('--repo <dir>', 'the repository the next backup goes to'),
+        .requiredOption(
+          '--repo <dir>',
+          'the repository the next backup goes to (one not made yet is read as empty)',
+        ),
     ),
   )
     .option('--fix', 'clean up broken and orphaned checkpoints and bitmaps of ours')
@@ -67,34 +72,14 @@ The reason codes are the ones the next 'virtvault backup' records when given the
 --max-chain. Checkpoints and bitmaps whose names do not start with vv- belong to other tools: they
 are listed and never touched. Like a backup, doctor first brings the lineage in line with the
 repository's manifests (a crash between the two commits): such a repair is shown and recorded
-under SNAPSHOT_RECONCILED, and the next backup then has nothing left to repair.`,
+under SNAPSHOT_RECONCILED, and the next backup then has nothing left to repair. A repository not
+made yet is read as empty and left unmade: doctor then shows the full the first backup takes.
+
+--fix: each clean-up action is reported done or FAILED; when any failed, the exit code is 1
+(DOCTOR_FIX_INCOMPLETE; with --json, "error" beside the report and each failed action's "error"
+with its code and message).`,
     )
     .action((o: Options) => run(ctx(), o));
-}
-
-async function fix(hv: Hypervisor, uuid: string, plan: BackupPlan): Promise<FixAction[]> {
-  const out: FixAction[] = [];
-  const attempt = async (action: string, step: () => Promise<void>) => {
-    try {
-      await step();
-      out.push({ action, ok: true });
-    } catch (e) {
-      out.push({ action, ok: false, error: e instanceof Error ? e.message : String(e) });
-    }
-  };
-  for (const item of plan.cleanup) {
-    if (item.deleteMetadata) {
-      await attempt(`delete checkpoint metadata ${item.checkpoint} (${item.why})`, () =>
-        hv.deleteCheckpointMetadata(uuid, item.checkpoint),
-      );
-    }
-    for (const b of item.bitmaps) {
-      await attempt(`remove bitmap ${b.bitmap} from ${b.disk}`, () =>
-        hv.removeBitmap(uuid, b.disk, b.bitmap, item.via),
-      );
-    }
-  }
-  return out;
 }
 
 /** The marker after a checkpoint or bitmap name that is not this lineage's concern. */
@@ -154,6 +139,8 @@ scratch folder ${s.dir}: ${formatBytes(s.free)} free, the disks hold ${held}`);
 
 /** What doctor found, for the text report. */
 interface Findings {
+  /** The repository's path, and whether it exists yet (the first backup makes it). */
+  repository: { path: string; exists: boolean };
   observed: ObservedDomain;
   lineage: DomainLineage;
   plan: BackupPlan;
@@ -171,6 +158,9 @@ function printText(ctx: CliContext, f: Findings): void {
     `domain ${d.name} (${d.uuid}) on ${f.observed.host}: ${d.state}${d.transient ? ', transient' : ''}`,
   );
   printHost(w, f.observed, f.lineage);
+  if (!f.repository.exists) {
+    w(`\nrepository ${f.repository.path}: not made yet (the next backup makes it)`);
+  }
   printLineage(w, f.lineage);
   printPlan(w, f.plan, f.fixed);
   printScratch(w, f.scratch);
@@ -228,14 +218,7 @@ function printPlan(w: Line, plan: BackupPlan, fixed: FixAction[] | null): void {
   for (const r of plan.redefine) {
     w(`  will redefine checkpoint ${r.checkpoint} from the lineage`);
   }
-  for (const c of plan.cleanup) {
-    w(
-      `  ${fixed ? 'cleaned' : 'will clean up'} ${c.checkpoint} (${c.why}${c.reason ? `, ${c.reason}` : ''})`,
-    );
-  }
-  for (const a of fixed ?? []) {
-    w(`  fix: ${a.action}: ${a.ok ? 'done' : `FAILED (${a.error ?? ''})`}`);
-  }
+  cleanupLines(plan, fixed).forEach(w);
 }
 
 /**
@@ -257,6 +240,24 @@ async function readableParent(
     : fallbackToFull(plan, observed, 'PARENT_SNAPSHOT_UNUSABLE', problem);
 }
 
+/** Prints the findings; a `--fix` with failed actions is exit 1 with its code, as gc does. */
+function report(ctx: CliContext, json: boolean, f: Findings): void {
+  const incomplete = fixIncomplete(f.fixed);
+  if (incomplete !== null) {
+    // the report is still printed; the code names what is wrong, as every failure is named
+    ctx.exitCode = 1;
+    ctx.stderr.write(`virtvault: ${DOCTOR_FIX_INCOMPLETE}: ${incomplete}\n`);
+  }
+  if (!json) {
+    printText(ctx, f);
+    return;
+  }
+  const checkpoints = f.lineage.checkpoints.map(({ xml: _x, ...c }) => c);
+  const error =
+    incomplete === null ? {} : { error: { code: DOCTOR_FIX_INCOMPLETE, message: incomplete } };
+  printJson(ctx, { ...f, lineage: { ...f.lineage, checkpoints }, ...error });
+}
+
 async function run(ctx: CliContext, o: Options): Promise<void> {
   await guard(ctx, o.json === true, async () => {
     levelPolicyOf(o); // a bad --level or --max-chain is a usage error before anything opens
@@ -269,13 +270,7 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
       scratchDir: o.scratch,
     });
     try {
-      const f = await diagnose(ctx, o, hv.hypervisor, lineage.store, repos);
-      if (o.json) {
-        const checkpoints = f.lineage.checkpoints.map(({ xml: _x, ...c }) => c);
-        printJson(ctx, { ...f, lineage: { ...f.lineage, checkpoints } });
-      } else {
-        printText(ctx, f);
-      }
+      report(ctx, o.json === true, await diagnose(ctx, o, hv.hypervisor, lineage.store, repos));
     } finally {
       await closeAll(
         () => hv.close(),
@@ -297,11 +292,13 @@ async function diagnose(
   store: LineageStore,
   repos: RepositoryCache,
 ): Promise<Findings> {
-  const repo = await repos.get(o.repo);
+  // a repository not made yet reads as empty, as the first backup finds it, and stays unmade
+  const repo = await repos.find(o.repo);
+  const root = repo?.root ?? path.resolve(o.repo);
   const observed = await hv.observe(o.domain);
   const domain = { uuid: observed.domain.uuid, name: observed.domain.name };
-  const manifests = await repos.listManifests(repo.root, domain.uuid);
-  const notes = reconcileNotes(await store.reconcile(repo.root, domain.uuid, manifests, ctx.now()));
+  const manifests = await repos.listManifests(root, domain.uuid);
+  const notes = reconcileNotes(await store.reconcile(root, domain.uuid, manifests, ctx.now()));
   for (const message of notes) {
     // recorded as a run records it: the repair is doctor's, the next run will not see it
     const at = ctx.now();
@@ -314,12 +311,16 @@ async function diagnose(
     });
   }
   const lineage = withVerifyResults(
-    await store.loadLineage(repo.root, domain),
-    await repos.verifyResults(repo.root, domain.uuid),
+    await store.loadLineage(root, domain),
+    await repos.verifyResults(root, domain.uuid),
   );
-  const planned = planBackup(lineage, observed, levelPolicyOf(o), ctx.now());
-  const plan = await readableParent(repo, observed, withReconcileNotes(planned, notes));
+  const planned = withReconcileNotes(
+    planBackup(lineage, observed, levelPolicyOf(o), ctx.now()),
+    notes,
+  );
+  const plan = repo === null ? planned : await readableParent(repo, observed, planned);
   const fixed = o.fix ? await fix(hv, domain.uuid, plan) : null;
   const scratch = await scratchReport(o.scratch, observed);
-  return { observed, lineage, plan, fixed, scratch };
+  const repository = { path: root, exists: repo !== null };
+  return { repository, observed, lineage, plan, fixed, scratch };
 }

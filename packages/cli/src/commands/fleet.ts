@@ -4,11 +4,20 @@
  */
 import type { Command } from 'commander';
 
+import { TOKEN_ROLES } from '@virtvault/core';
+
 import type { CliContext } from '../context.js';
-import { fleetAction, printAnswer, printList } from '../fleet/action.js';
+import {
+  assertRemoved,
+  fleetAction,
+  positiveInt,
+  printAnswer,
+  printList,
+} from '../fleet/action.js';
 import { type Column, callApi, cellText, field } from '../fleet/client.js';
 import { registerFleetPolicies } from '../fleet/policies.js';
 import { registerFleetReport } from '../fleet/report.js';
+import { printRun } from '../fleet/run-text.js';
 import { CliError, printJson } from '../output.js';
 
 const HOST_COLUMNS: Column[] = [
@@ -72,12 +81,15 @@ function registerHosts(fleet: Command, ctx: () => CliContext): void {
   hosts
     .command('add <name> <address>')
     .description('add a host (its agent at ADDRESS, host:port; its certificate must name NAME)')
-    .option('--max-concurrent <n>', 'backups at once on this host (default 2)', (v) => Number(v))
+    .option('--max-concurrent <n>', 'backups at once on this host (default 2)')
     .option('--json', 'print one JSON document')
     .action(
       fleetAction(ctx, async (c, t, json, cmd) => {
         const [name, address] = cmd.args;
-        const max = cmd.opts<{ maxConcurrent?: number }>().maxConcurrent;
+        const max = positiveInt(
+          cmd.opts<{ maxConcurrent?: string }>().maxConcurrent,
+          'max-concurrent',
+        );
         const body = { name, address, ...(max !== undefined ? { maxConcurrentBackups: max } : {}) };
         const r = await callApi(t, 'POST', 'api/v1/hosts', body);
         printAnswer(c, json, r, `host ${name ?? ''} added (${address ?? ''})`);
@@ -91,6 +103,7 @@ function registerHosts(fleet: Command, ctx: () => CliContext): void {
       fleetAction(ctx, async (c, t, json, cmd) => {
         const name = cmd.args[0] ?? '';
         const r = await callApi(t, 'DELETE', `api/v1/hosts/${encodeURIComponent(name)}`);
+        assertRemoved(r, 'HOST_NOT_FOUND', `no host ${name} (see virtvault fleet hosts)`);
         printAnswer(c, json, r, `host ${name} removed`);
       }),
     );
@@ -145,6 +158,7 @@ function registerRunList(fleet: Command, ctx: () => CliContext): void {
     .description('backup runs, newest first; with an id, that run in full')
     .option('--host <name>', 'only runs on this host')
     .option('--vm <name|uuid>', 'only runs of this VM')
+    .option('--domain <name|uuid>', 'the same as --vm')
     .option('--status <status>', 'running, succeeded, failed or abandoned')
     .option('--policy <name>', 'only runs of this policy')
     .option(
@@ -159,21 +173,34 @@ function registerRunList(fleet: Command, ctx: () => CliContext): void {
         const id = cmd.args[0];
         if (id !== undefined) {
           const r = await callApi(t, 'GET', `api/v1/runs/${encodeURIComponent(id)}`);
-          printJson(c, json ? r : r['run']);
+          if (json) {
+            printJson(c, r);
+          } else {
+            printRun(c, r['run']);
+          }
           return;
         }
-        const o = cmd.opts<Record<string, string | undefined>>();
-        const q = new URLSearchParams();
-        for (const k of ['host', 'vm', 'status', 'policy', 'reason', 'since', 'limit']) {
-          const v = o[k];
-          if (v !== undefined) {
-            q.set(k, v);
-          }
-        }
-        const r = await callApi(t, 'GET', `api/v1/runs?${q.toString()}`);
+        const r = await callApi(t, 'GET', `api/v1/runs?${runQuery(cmd).toString()}`);
         printList(c, json, 'runs', r['runs'], RUN_COLUMNS);
       }),
     );
+}
+
+/** The query of `fleet runs` from its options; `--domain` is `--vm` by another name. */
+function runQuery(cmd: Command): URLSearchParams {
+  const o = cmd.opts<Record<string, string | undefined>>();
+  if (o['domain'] !== undefined && o['vm'] !== undefined && o['domain'] !== o['vm']) {
+    throw new CliError('USAGE', '--domain and --vm are the same filter: give one');
+  }
+  positiveInt(o['limit'], 'limit');
+  const q = new URLSearchParams();
+  for (const k of ['host', 'vm', 'status', 'policy', 'reason', 'since', 'limit']) {
+    const v = k === 'vm' ? (o['vm'] ?? o['domain']) : o[k];
+    if (v !== undefined) {
+      q.set(k, v);
+    }
+  }
+  return q;
 }
 
 function registerTokens(fleet: Command, ctx: () => CliContext): void {
@@ -197,20 +224,39 @@ function registerTokens(fleet: Command, ctx: () => CliContext): void {
   registerTokenCreate(tokens, ctx);
 }
 
+/**
+ * `--expires-in-days` as `controller token create` and the API take it: a positive number (a
+ * fraction of a day is a shorter expiry). Throws `USAGE`.
+ */
+function expiryDays(v: string | undefined): number | undefined {
+  if (v === undefined) {
+    return undefined;
+  }
+  const days = Number(v);
+  if (v.trim() === '' || !Number.isFinite(days) || days <= 0) {
+    throw new CliError('USAGE', '--expires-in-days must be a positive number');
+  }
+  return days;
+}
+
 function registerTokenCreate(tokens: Command, ctx: () => CliContext): void {
   tokens
     .command('create <name>')
     .description('create a token; it is printed once, store it now')
     .requiredOption('--role <role>', 'viewer (read), operator (+ runs, policies) or admin (all)')
-    .option('--expires-in-days <n>', 'expiry (default: never)', (v) => Number(v))
+    .option('--expires-in-days <n>', 'expiry (default: never)')
     .option('--json', 'print one JSON document')
     .action(
       fleetAction(ctx, async (c, t, json, cmd) => {
-        const o = cmd.opts<{ role: string; expiresInDays?: number }>();
+        const o = cmd.opts<{ role: string; expiresInDays?: string }>();
+        const days = expiryDays(o.expiresInDays);
+        if (!(TOKEN_ROLES as readonly string[]).includes(o.role)) {
+          throw new CliError('USAGE', `--role must be one of ${TOKEN_ROLES.join(', ')}`);
+        }
         const body = {
           name: cmd.args[0],
           role: o.role,
-          ...(o.expiresInDays !== undefined ? { expiresInDays: o.expiresInDays } : {}),
+          ...(days !== undefined ? { expiresInDays: days } : {}),
         };
         const r = await callApi(t, 'POST', 'api/v1/tokens', body);
         printAnswer(c, json, r, cellText(r['token']));

@@ -36,6 +36,13 @@ builds on is refused (REPO_LOCKED).`,
 
 async function run(ctx: CliContext, o: Options): Promise<void> {
   await guard(ctx, o.json === true, async () => {
+    if (o.snapshot === 'latest') {
+      // removing by hand is for one snapshot known by its id; "latest" moves as backups run
+      throw new CliError(
+        'USAGE',
+        "--snapshot needs a snapshot's id, never latest (ids: virtvault snapshots --domain NAME)",
+      );
+    }
     const { removeSnapshot } = await loadRepo();
     const repo = await openRepository(o.repo);
     try {

@@ -17,7 +17,8 @@ interface Options {
   keepWeekly?: string;
   keepMonthly?: string;
   keepYearly?: string;
-  timeZone: string;
+  timeZone?: string;
+  tz?: string;
   dryRun?: boolean;
   json?: boolean;
 }
@@ -58,6 +59,20 @@ function policyOf(o: Options): RetentionPolicy {
   return p;
 }
 
+/** The zone of --time-zone (or --tz), checked here so a typo is a usage error before any work. */
+function timeZoneOf(o: Options): string {
+  if (o.timeZone !== undefined && o.tz !== undefined && o.timeZone !== o.tz) {
+    throw new CliError('USAGE', '--tz is --time-zone by another name: give one');
+  }
+  const zone = o.timeZone ?? o.tz ?? 'UTC';
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+  } catch {
+    throw new CliError('USAGE', `--time-zone ${zone} is no IANA time zone (e.g. Europe/Berlin)`);
+  }
+  return zone;
+}
+
 /** Registers `prune`. */
 export function registerPrune(program: Command, ctx: () => CliContext): void {
   program
@@ -71,7 +86,8 @@ export function registerPrune(program: Command, ctx: () => CliContext): void {
     .option('--keep-weekly <n>', 'the newest snapshot of each of the last n weeks')
     .option('--keep-monthly <n>', 'the newest snapshot of each of the last n months')
     .option('--keep-yearly <n>', 'the newest snapshot of each of the last n years')
-    .option('--time-zone <iana>', 'time zone of days, weeks, months', 'UTC')
+    .option('--time-zone <iana>', 'time zone of days, weeks, months (default UTC)')
+    .option('--tz <iana>', 'the same as --time-zone')
     .option('--dry-run', 'show what would be removed, remove nothing')
     .option('--json', 'print one JSON document')
     .addHelpText(
@@ -80,7 +96,8 @@ export function registerPrune(program: Command, ctx: () => CliContext): void {
 Every snapshot stands alone, so any snapshot can be removed without harming another. Still,
 each domain's newest full is always kept (reason "base"): the next differential builds on it,
 and without it that run would have to take a full. Run 'virtvault gc' afterwards to free the
-chunks no snapshot uses any more.`,
+chunks no snapshot uses any more. A Ctrl-C stops prune between two removals (REPO_INTERRUPTED);
+every snapshot is then either removed or whole, and running prune again finishes the job.`,
     )
     .action((o: Options) => run(ctx(), o));
 }
@@ -88,19 +105,15 @@ chunks no snapshot uses any more.`,
 async function run(ctx: CliContext, o: Options): Promise<void> {
   await guard(ctx, o.json === true, async () => {
     const policy = policyOf(o);
-    const { prune } = await loadRepo();
+    const timeZone = timeZoneOf(o);
     const repo = await openRepository(o.repo);
     try {
       const domain =
         o.domain === undefined
           ? undefined
           : (await findSnapshot(repo, o.domain, 'latest')).domain.uuid;
-      const r = await prune(repo, {
-        policy,
-        timeZone: o.timeZone,
-        dryRun: o.dryRun === true,
-        ...(domain ? { domain } : {}),
-      });
+      const opts = { policy, timeZone, dryRun: o.dryRun === true, ...(domain ? { domain } : {}) };
+      const r = await (await loadRepo()).prune(repo, { ...opts, signal: ctx.signal });
       if (o.json) {
         printJson(ctx, r);
         return;

@@ -48,8 +48,10 @@ export function registerRestore(program: Command, ctx: () => CliContext): void {
       `
 Examples:
   virtvault restore --repo /backups --domain web1 --output /var/tmp/web1-restored
-  virtvault restore --repo /backups --domain web1 --snapshot 20261125T020000Z-1a2b --format raw \\
-      --output /srv/restore
+  virtvault restore --repo /backups --domain web1 --snapshot 01M886WS8038NKRKAYDXR834G3 \\
+      --format raw --output /srv/restore
+
+Snapshot ids are the 26-character ids 'virtvault snapshots --repo DIR --domain NAME' lists.
 
 Nothing is overwritten: an output file that exists already, or a --define name in use, stops the
 restore before its first byte (RESTORE_TARGET_EXISTS); so does a --disk the snapshot lacks

@@ -25,7 +25,8 @@ export function registerVerify(program: Command, ctx: () => CliContext): void {
     .addHelpText(
       'after',
       `
-Exit code 1 when anything failed. Each snapshot's result is written into its folder
+Exit code 1 when anything failed (REPO_VERIFY_FAILED; with --json the report carries
+"error": {"code", "message"}). Each snapshot's result is written into its folder
 (verify.json); a snapshot that failed is never used as the parent of an incremental.`,
     )
     .action((o: Options) => run(ctx(), o));
@@ -52,15 +53,23 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
         ...(snapshot ? { snapshot } : {}),
         signal: ctx.signal,
       });
-      if (!report.ok) {
-        ctx.exitCode = EXIT_FAILED;
-      }
-      if (o.json) {
-        printJson(ctx, report);
-        return;
-      }
       const snaps = Object.entries(report.snapshots);
       const failed = snaps.filter(([, r]) => r.status === 'failed');
+      const problem = report.ok
+        ? null
+        : `${failed.length} of ${snaps.length} snapshots failed, ` +
+          `${report.chunks.length} chunks damaged or missing`;
+      if (problem !== null) {
+        // the report is still printed, and the failure named by its code as every failure is
+        ctx.exitCode = EXIT_FAILED;
+        ctx.stderr.write(`virtvault: REPO_VERIFY_FAILED: ${problem}\n`);
+      }
+      if (o.json) {
+        const error =
+          problem === null ? {} : { error: { code: 'REPO_VERIFY_FAILED', message: problem } };
+        printJson(ctx, { ...report, ...error });
+        return;
+      }
       ctx.stdout.write(
         `verified ${snaps.length} snapshots, ${report.chunksChecked} chunks: ` +
           `${report.ok ? 'all good' : `${failed.length} snapshots FAILED`}\n`,

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 
 import type { CliContext } from '../context.js';
-import { CliError, formatTable, guard, printJson } from '../output.js';
+import { CliError, EXIT_FAILED, formatTable, guard, printJson } from '../output.js';
 
 import { type Column, type FleetTarget, cellText } from './client.js';
 
@@ -76,5 +76,30 @@ export function printAnswer(
     printJson(ctx, r);
   } else {
     ctx.stdout.write(`${line}\n`);
+  }
+}
+
+/**
+ * A whole number >= 1 from option `flag`, or undefined when not given. Throws `USAGE`: checked
+ * here, before any request, so a typo is exit 2 and never a request the controller refuses.
+ */
+export function positiveInt(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) {
+    return undefined;
+  }
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isSafeInteger(n) || n < 1) {
+    throw new CliError('USAGE', `--${flag} needs a whole number >= 1, not ${JSON.stringify(v)}`);
+  }
+  return n;
+}
+
+/**
+ * Checks a removal's answer: the API says `{"removed": false}` for a name it does not know, which
+ * is a failure (`code`, exit 1) and not a success to print.
+ */
+export function assertRemoved(r: Record<string, unknown>, code: string, message: string): void {
+  if (r['removed'] === false) {
+    throw new CliError(code, message, EXIT_FAILED);
   }
 }

@@ -1,6 +1,7 @@
 /**
  * The controller's HTTP API as the CLI calls it: bearer token, JSON in and out, the API's
- * `{error:{code,message}}` turned into a `CliError` with the same stable code (exit 1).
+ * `{error:{code,message}}` turned into a `CliError` with the same stable code (exit 1). A request
+ * the signal (SIGINT, SIGTERM) cut short is `FLEET_INTERRUPTED`.
  */
 import { CliError, EXIT_FAILED } from '../output.js';
 
@@ -35,10 +36,21 @@ export async function callApi(
       ...(t.signal ? { signal: t.signal } : {}),
     });
   } catch (e) {
+    // an abort is ours, not the controller's: saying "unreachable" would send a person looking
+    throwIfInterrupted(t.signal, url);
     const why = e instanceof Error && e.cause instanceof Error ? e.cause.message : String(e);
     throw new CliError('CONTROLLER_UNREACHABLE', `cannot reach ${url.origin}: ${why}`, EXIT_FAILED);
   }
-  return answer(res, url);
+  return answer(res, url, t.signal);
+}
+
+/** Throws `FLEET_INTERRUPTED` once `signal` is aborted; does nothing otherwise. */
+function throwIfInterrupted(signal: AbortSignal | undefined, url: URL): void {
+  if (signal?.aborted !== true) {
+    return;
+  }
+  const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason);
+  throw new CliError('FLEET_INTERRUPTED', `request to ${url.origin} stopped: ${why}`, EXIT_FAILED);
 }
 
 /** The URL of `path` under the controller's base URL. */
@@ -51,8 +63,15 @@ function endpoint(controller: string, path: string): URL {
 }
 
 /** The answer's JSON body, or its `{error:{code,message}}` as a `CliError`. */
-async function answer(res: Response, url: URL): Promise<Record<string, unknown>> {
-  const text = await res.text();
+async function answer(
+  res: Response,
+  url: URL,
+  signal: AbortSignal | undefined,
+): Promise<Record<string, unknown>> {
+  const text = await res.text().catch((e: unknown) => {
+    throwIfInterrupted(signal, url);
+    throw e;
+  });
   let json: Record<string, unknown>;
   try {
     json = JSON.parse(text) as Record<string, unknown>;

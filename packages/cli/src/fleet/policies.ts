@@ -7,10 +7,11 @@ import { readFile } from 'node:fs/promises';
 
 import type { Command } from 'commander';
 
+import { levelOf } from '../commands/backup.js';
 import type { CliContext } from '../context.js';
 import { CliError } from '../output.js';
 
-import { fleetAction, printAnswer, printList } from './action.js';
+import { assertRemoved, fleetAction, printAnswer, printList } from './action.js';
 import { type Column, callApi, cellText, field } from './client.js';
 
 const POLICY_COLUMNS: Column[] = [
@@ -85,7 +86,8 @@ async function policyBody(o: SetOptions): Promise<Record<string, unknown>> {
   const fullDays = num(o.fullEveryDays, 'full-every-days');
   const selector = defined({ nameGlob: o.nameGlob, host: o.host, tag: o.tag });
   const level = defined({
-    level: o.level,
+    // inc and diff as `backup --level` takes them; the API knows the full names only
+    level: o.level === undefined ? undefined : levelOf({ level: o.level }),
     maxChainLength: num(o.maxChain, 'max-chain'),
     maxFullAgeMs: fullDays === undefined ? undefined : fullDays * 86_400_000,
   });
@@ -135,19 +137,32 @@ export function registerFleetPolicies(fleet: Command, ctx: () => CliContext): vo
   registerPolicyDelete(policies, ctx);
 }
 
+/** What `fleet policies set --help` says after the options. */
+const SET_HELP = `
+A policy needs a schedule (--cron) and a repository (--repository), given here or in --file;
+the rest has defaults. A retention, when given, needs at least one --keep-* rule above 0 (an
+empty one would remove every snapshot). Without one, the policy's snapshots are never pruned.
+
+Example:
+  virtvault fleet policies set nightly --name-glob 'web*' --cron '0 2 * * *' --tz Europe/Berlin \\
+      --repository main --keep-daily 7 --keep-weekly 4`;
+
 /** `fleet policies set <name>`: create or replace, from options over an optional file. */
 function registerPolicySet(policies: Command, ctx: () => CliContext): void {
   policies
     .command('set <name>')
     .description('create or replace a policy (options override the --file content)')
     .option('--file <path>', 'policy as YAML or JSON')
-    .option('--cron <expr>', "schedule, e.g. '0 2 * * *'")
+    .option('--cron <expr>', "required: the schedule, e.g. '0 2 * * *'")
     .option('--tz <zone>', 'IANA time zone of the schedule, e.g. Europe/Berlin (default UTC)')
     .option('--name-glob <glob>', "select VMs by name, e.g. 'web*'")
     .option('--host <name>', 'select the VMs on this host')
     .option('--tag <tag>', 'select VMs tagged so in their libvirt metadata')
-    .option('--repository <name>', 'repository name (as the agents configure it)')
-    .option('--level <level>', 'auto (default), full, incremental or differential')
+    .option('--repository <name>', 'required: the repository, as the agents name it')
+    .option(
+      '--level <auto|full|inc|diff>',
+      'backup level (default auto; or incremental, differential)',
+    )
     .option('--max-chain <n>', 'snapshots after a full before the next full')
     .option('--full-every-days <n>', 'a full when the last full is this old')
     .option('--keep-last <n>', 'retention: the last N snapshots')
@@ -163,6 +178,7 @@ function registerPolicySet(policies: Command, ctx: () => CliContext): void {
     .option('--notify <kinds>', 'rpo-violation,run-failed,chain-break (default: all)')
     .option('--disabled', 'store it without scheduling it')
     .option('--json', 'print one JSON document')
+    .addHelpText('after', SET_HELP)
     .action(
       fleetAction(ctx, async (c, t, json, cmd) => {
         const name = cmd.args[0] ?? '';
@@ -183,6 +199,7 @@ function registerPolicyDelete(policies: Command, ctx: () => CliContext): void {
       fleetAction(ctx, async (c, t, json, cmd) => {
         const name = cmd.args[0] ?? '';
         const r = await callApi(t, 'DELETE', `api/v1/policies/${encodeURIComponent(name)}`);
+        assertRemoved(r, 'POLICY_NOT_FOUND', `no policy ${name} (see virtvault fleet policies)`);
         printAnswer(c, json, r, `policy ${name} deleted`);
       }),
     );

@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import { repoWithSnapshots } from './repo-fixture.js';
+
+const MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
+
+function run(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const dirs: string[] = [];
+after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+/** A fleet command against a port nothing listens on: a usage error proves nothing was sent. */
+const FLEET = ['fleet', '--controller', 'http://127.0.0.1:9', '--token', 't'];
+
+describe('values checked before any work', () => {
+  it('refuses bad values with USAGE and exit 2, in text and in --json', () => {
+    const cases: [string[], RegExp][] = [
+      [
+        ['prune', '--repo', '/nonexistent', '--keep-last', '1', '--time-zone', 'Mars/Olympus'],
+        /--time-zone Mars\/Olympus is no IANA time zone/,
+      ],
+      [
+        [
+          'prune',
+          '--repo',
+          '/nonexistent',
+          '--keep-last',
+          '1',
+          '--tz',
+          'UTC',
+          '--time-zone',
+          'CET',
+        ],
+        /--tz is --time-zone by another name/,
+      ],
+      [
+        ['forget', '--repo', '/nonexistent', '--domain', 'vm1', '--snapshot', 'latest'],
+        /never latest/,
+      ],
+      [[...FLEET, 'hosts', 'add', 'h', 'h:7443', '--max-concurrent', '0'], /--max-concurrent/],
+      [[...FLEET, 'hosts', 'add', 'h', 'h:7443', '--max-concurrent', 'two'], /--max-concurrent/],
+      [[...FLEET, 'hosts', 'add', 'h', 'h:7443', '--max-concurrent', '1.5'], /--max-concurrent/],
+      [[...FLEET, 'runs', '--limit', '0'], /--limit needs a whole number >= 1/],
+      [[...FLEET, 'runs', '--vm', 'a', '--domain', 'b'], /same filter/],
+      [[...FLEET, 'tokens', 'create', 'ci', '--role', 'root'], /--role must be one of viewer/],
+      [
+        [...FLEET, 'tokens', 'create', 'ci', '--role', 'viewer', '--expires-in-days', '-1'],
+        /--expires-in-days must be a positive number/,
+      ],
+      [[...FLEET, 'policies', 'set', 'p', '--level', 'weekly'], /--level must be auto, full/],
+    ];
+    for (const [args, message] of cases) {
+      const text = run(...args);
+      assert.equal(text.code, 2, `${args.join(' ')}: ${text.stderr}`);
+      assert.match(text.stderr, /^virtvault: USAGE: /m, args.join(' '));
+      assert.match(text.stderr, message, args.join(' '));
+      const json = run(...args, '--json');
+      assert.equal(json.code, 2, args.join(' '));
+      const out = JSON.parse(json.stdout) as { error: { code: string; message: string } };
+      assert.equal(out.error.code, 'USAGE');
+      assert.match(out.error.message, message);
+    }
+  });
+
+  it('takes --tz as --time-zone in prune', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'vv-cli-prune-tz-'));
+    dirs.push(dir);
+    await repoWithSnapshots(dir, [{ id: 's1', startedAt: '2025-01-01T00:00:00.000Z' }]);
+    const r = run('prune', '--repo', dir, '--keep-daily', '1', '--tz', 'Europe/Berlin', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { kept: { snapshot: string }[]; removed: string[] };
+    assert.equal(out.kept.length, 1);
+    assert.deepEqual(out.removed, []);
+  });
+});
+
+describe('help texts', () => {
+  it('backup: every "below" it points to is there (JSON and SCRATCH_NO_SPACE)', () => {
+    const r = run('backup', '--help');
+    assert.equal(r.code, 0);
+    assert.doesNotMatch(r.stdout, /as below|SCRATCH_NO_SPACE below/);
+    assert.match(r.stdout, /^JSON: with one --domain, --json prints \{"snapshot"/m);
+    assert.match(r.stdout, /^Scratch: .*\n(.*\n)*.*\(SCRATCH_NO_SPACE\)/m);
+    assert.doesNotMatch(run('doctor', '--help').stdout, /below\)/);
+  });
+
+  it('restore: a snapshot id as snapshots lists them (26-character ULIDs)', () => {
+    const r = run('restore', '--help');
+    assert.match(r.stdout, /--snapshot [0-9A-HJKMNP-TV-Z]{26} /);
+    assert.match(r.stdout, /virtvault snapshots/);
+  });
+
+  it('fleet policies set: an example, the required options and the retention rule', () => {
+    const r = run('fleet', 'policies', 'set', '--help');
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /--cron <expr> +required: /);
+    assert.match(r.stdout, /--repository <name> +required: /);
+    assert.match(r.stdout, /needs a schedule \(--cron\) and a repository \(--repository\)/);
+    assert.match(r.stdout, /at least one --keep-\* rule above 0/);
+    assert.match(r.stdout, /^Example:\n {2}virtvault fleet policies set nightly /m);
+  });
+});

@@ -1,0 +1,90 @@
+/**
+ * `virtvault doctor --fix`: carries out the plan's clean-up of broken and orphaned checkpoints and
+ * bitmaps of ours, one action at a time (a failure does not stop the others), and says per
+ * checkpoint what came of it.
+ */
+import type { BackupPlan, CleanupItem, Hypervisor } from '@virtvault/core';
+
+import { errorFields } from '../output.js';
+
+/** One clean-up action `--fix` took. */
+export interface FixAction {
+  /** The checkpoint whose clean-up this action is part of. */
+  checkpoint: string;
+  /** What was done, for a person. */
+  action: string;
+  /** Whether it succeeded. */
+  ok: boolean;
+  /** Why it failed: the error's stable code and message. */
+  error?: { code: string; message: string; cause?: string };
+}
+
+/** The code of a `--fix` some of whose actions failed (exit 1). */
+export const DOCTOR_FIX_INCOMPLETE = 'DOCTOR_FIX_INCOMPLETE';
+
+/** Carries out every clean-up action of `plan` on domain `uuid`, recording each outcome. */
+export async function fix(
+  hv: Pick<Hypervisor, 'deleteCheckpointMetadata' | 'removeBitmap'>,
+  uuid: string,
+  plan: BackupPlan,
+): Promise<FixAction[]> {
+  const out: FixAction[] = [];
+  const attempt = async (checkpoint: string, action: string, step: () => Promise<void>) => {
+    try {
+      await step();
+      out.push({ checkpoint, action, ok: true });
+    } catch (e) {
+      out.push({ checkpoint, action, ok: false, error: errorFields(e) });
+    }
+  };
+  for (const item of plan.cleanup) {
+    const c = item.checkpoint;
+    if (item.deleteMetadata) {
+      await attempt(c, `delete checkpoint metadata ${c} (${item.why})`, () =>
+        hv.deleteCheckpointMetadata(uuid, c),
+      );
+    }
+    for (const b of item.bitmaps) {
+      await attempt(c, `remove bitmap ${b.bitmap} from ${b.disk}`, () =>
+        hv.removeBitmap(uuid, b.disk, b.bitmap, item.via),
+      );
+    }
+  }
+  return out;
+}
+
+/** The message of a `--fix` with failed actions, or null when every one succeeded (or none ran). */
+export function fixIncomplete(fixed: FixAction[] | null): string | null {
+  const failed = (fixed ?? []).filter((a) => !a.ok);
+  if (failed.length === 0) {
+    return null;
+  }
+  const total = fixed?.length ?? 0;
+  return `${failed.length} of ${total} clean-up actions failed; the next backup tries them again`;
+}
+
+/** `name (why, reason)`: a clean-up item as the text report names it. */
+function itemText(c: CleanupItem): string {
+  return `${c.checkpoint} (${c.why}${c.reason ? `, ${c.reason}` : ''})`;
+}
+
+/**
+ * The text report's clean-up lines: what will be cleaned up, or, after `--fix`, each checkpoint
+ * with done or FAILED, and each of its actions below it.
+ */
+export function cleanupLines(plan: BackupPlan, fixed: FixAction[] | null): string[] {
+  if (fixed === null) {
+    return plan.cleanup.map((c) => `  will clean up ${itemText(c)}`);
+  }
+  return plan.cleanup.flatMap((c) => {
+    const actions = fixed.filter((a) => a.checkpoint === c.checkpoint);
+    const ok = actions.every((a) => a.ok);
+    return [
+      `  clean up ${itemText(c)}: ${ok ? 'done' : 'FAILED'}`,
+      ...actions.map(
+        (a) =>
+          `    ${a.action}: ${a.ok ? 'done' : `FAILED: ${a.error?.code}: ${a.error?.message}`}`,
+      ),
+    ];
+  });
+}
