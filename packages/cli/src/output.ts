@@ -49,10 +49,12 @@ export function formatTable(headers: string[], rows: string[][]): string {
 export { formatBytes } from '@virtvault/core';
 
 function codeOf(e: unknown): string {
-  if (typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string') {
-    return e.code;
+  if (typeof e !== 'object' || e === null || !('code' in e) || typeof e.code !== 'string') {
+    return 'INTERNAL';
   }
-  return 'INTERNAL';
+  // A system call's errno (EACCES, EROFS, …) is the platform's word, not one of ours: scripts get
+  // one stable code, and the message keeps the errno and the path.
+  return 'syscall' in e && typeof e.syscall === 'string' ? 'IO_ERROR' : e.code;
 }
 
 /** A failure's stable code, message and (when there is one) its cause's message. */

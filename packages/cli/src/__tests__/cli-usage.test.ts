@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -107,5 +107,25 @@ describe('help texts', () => {
     assert.match(r.stdout, /needs a schedule \(--cron\) and a repository \(--repository\)/);
     assert.match(r.stdout, /at least one --keep-\* rule above 0/);
     assert.match(r.stdout, /^Example:\n {2}virtvault fleet policies set nightly /m);
+  });
+});
+
+describe('a system call refused', () => {
+  it('is IO_ERROR, the errno and path in its message: no raw errno as the stable code', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'vv-cli-io-'));
+    dirs.push(dir);
+    await repoWithSnapshots(path.join(dir, 'repo'), [
+      { id: 's1', startedAt: '2025-01-01T00:00:00.000Z' },
+    ]);
+    // a regular file where the output folder's parent should be: ENOTDIR (as root, no EACCES)
+    writeFileSync(path.join(dir, 'file'), '');
+    const out = path.join(dir, 'file', 'out');
+    const args = ['restore', '--repo', path.join(dir, 'repo'), '--domain', 'vm1', '--output', out];
+    const r = run(...args, '--json');
+    assert.equal(r.code, 1, r.stderr);
+    const e = (JSON.parse(r.stdout) as { error: { code: string; message: string } }).error;
+    assert.equal(e.code, 'IO_ERROR');
+    assert.match(e.message, /ENOTDIR/);
+    assert.ok(e.message.includes(path.join(dir, 'file')), e.message);
   });
 });
