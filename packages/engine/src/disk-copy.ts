@@ -242,9 +242,8 @@ function putRanges(
  * extents goes on (a disk's extents are never all held at once). That walk keeps only a little
  * ahead of the reads, so it ends with the copy: the total that progress needs comes from a second
  * walk of the extents alone (block status, no data), run beside a copy that lasts (`countAfterMs`).
- * Progress is reported
- * once a walk has its total, so that the total never changes; the copy's own walk has the last
- * word.
+ * Progress is reported once a walk has its total, so that the total never changes; the copy's own
+ * walk has the last word.
  */
 export async function copyDisk(o: CopyDiskOptions): Promise<number> {
   const progress: DiskProgress = { target: o.target, bytesRead: 0, bytesToRead: 0 };

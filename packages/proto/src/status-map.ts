@@ -25,12 +25,16 @@ const STATE_CODES = new Set([
   'SCRATCH_NO_SPACE',
 ]);
 
-/** The stable code of anything thrown: its string `code`, else `INTERNAL`. */
+/**
+ * The stable code of anything thrown: its string `code`, else `INTERNAL`. A system call's errno
+ * (EACCES, EROFS, …) is `IO_ERROR`, as on the CLI: the platform's word is no stable code of ours,
+ * and the message keeps it with the path.
+ */
 export function errorCodeOf(e: unknown): string {
-  if (typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string') {
-    return e.code;
+  if (typeof e !== 'object' || e === null || !('code' in e) || typeof e.code !== 'string') {
+    return 'INTERNAL';
   }
-  return 'INTERNAL';
+  return 'syscall' in e && typeof e.syscall === 'string' ? 'IO_ERROR' : e.code;
 }
 
 /** The gRPC status for a stable code. */

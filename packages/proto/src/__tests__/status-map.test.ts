@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 
 import { Metadata, status } from '@grpc/grpc-js';
@@ -21,6 +22,14 @@ function serviceError(code: status, details: string, vvCode?: string): Error {
 }
 
 describe('proto: stable codes ⇄ gRPC status', () => {
+  it('sends a refused system call as IO_ERROR, the errno kept in the message', async () => {
+    const e = await mkdir('/proc/vv-never/x').catch((x: unknown) => x);
+    const g = toGrpcError(e);
+    assert.deepEqual(g.metadata.get(VV_CODE), ['IO_ERROR']);
+    assert.match(g.details, /^IO_ERROR: ENOENT/);
+    assert.equal(g.code, status.INTERNAL);
+  });
+
   it('maps codes to statuses by kind', () => {
     const cases: [string, status][] = [
       ['DOMAIN_NOT_FOUND', status.NOT_FOUND],
