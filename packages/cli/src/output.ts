@@ -2,6 +2,8 @@
  * Output of the CLI: one JSON document with `--json`, readable text otherwise; errors with their
  * stable code; exit codes 0 ok, 1 failed, 2 usage.
  */
+import { stableErrorCode } from '@virtvault/core';
+
 import type { CliContext } from './context.js';
 
 /** Exit code of a failed operation. */
@@ -48,18 +50,9 @@ export function formatTable(headers: string[], rows: string[][]): string {
 /** Human-readable bytes (binary units); core's, re-exported for the commands. */
 export { formatBytes } from '@virtvault/core';
 
-function codeOf(e: unknown): string {
-  if (typeof e !== 'object' || e === null || !('code' in e) || typeof e.code !== 'string') {
-    return 'INTERNAL';
-  }
-  // A system call's errno (EACCES, EROFS, …) is the platform's word, not one of ours: scripts get
-  // one stable code, and the message keeps the errno and the path.
-  return 'syscall' in e && typeof e.syscall === 'string' ? 'IO_ERROR' : e.code;
-}
-
 /** A failure's stable code, message and (when there is one) its cause's message. */
 export function errorFields(e: unknown): { code: string; message: string; cause?: string } {
-  const code = codeOf(e);
+  const code = stableErrorCode(e);
   const message = e instanceof Error ? e.message : String(e);
   const cause = e instanceof Error && e.cause instanceof Error ? e.cause.message : undefined;
   return { code, message, ...(cause ? { cause } : {}) };

@@ -31,3 +31,16 @@ export function coerceError(e: unknown): Error {
   }
   return new Error(typeof e === 'string' ? e : JSON.stringify(e));
 }
+
+/**
+ * The stable code of anything thrown: its string `code`, else `INTERNAL`. A system call's errno
+ * (EACCES, EROFS, …: Node's errors carry `syscall`) is `IO_ERROR`: the platform's word is no stable
+ * code of ours, and the message keeps it with the path. The CLI prints this code and the agent
+ * sends it over gRPC, so both say the same for one failure.
+ */
+export function stableErrorCode(e: unknown): string {
+  if (typeof e !== 'object' || e === null || !('code' in e) || typeof e.code !== 'string') {
+    return 'INTERNAL';
+  }
+  return 'syscall' in e && typeof e.syscall === 'string' ? 'IO_ERROR' : e.code;
+}

@@ -5,6 +5,8 @@
  */
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 
+import { stableErrorCode } from '@virtvault/core';
+
 import { ProtoError } from './errors.js';
 
 /** Trailing metadata key carrying the stable error code. */
@@ -25,16 +27,9 @@ const STATE_CODES = new Set([
   'SCRATCH_NO_SPACE',
 ]);
 
-/**
- * The stable code of anything thrown: its string `code`, else `INTERNAL`. A system call's errno
- * (EACCES, EROFS, …) is `IO_ERROR`, as on the CLI: the platform's word is no stable code of ours,
- * and the message keeps it with the path.
- */
+/** The stable code of anything thrown (see core's `stableErrorCode`: errnos are `IO_ERROR`). */
 export function errorCodeOf(e: unknown): string {
-  if (typeof e !== 'object' || e === null || !('code' in e) || typeof e.code !== 'string') {
-    return 'INTERNAL';
-  }
-  return 'syscall' in e && typeof e.syscall === 'string' ? 'IO_ERROR' : e.code;
+  return stableErrorCode(e);
 }
 
 /** The gRPC status for a stable code. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { CoreError, coerceError, hasErrorCode } from '../errors.js';
+import { CoreError, coerceError, hasErrorCode, stableErrorCode } from '../errors.js';
 
 describe('CoreError', () => {
   it('carries a stable code and the cause', () => {
@@ -20,5 +20,19 @@ describe('CoreError', () => {
     assert.equal(coerceError({ a: 1 }).message, '{"a":1}');
     const e = new Error('x');
     assert.equal(coerceError(e), e);
+  });
+});
+
+describe('stableErrorCode', () => {
+  it('keeps our codes, calls a system call errno IO_ERROR, and anything else INTERNAL', () => {
+    assert.equal(stableErrorCode(new CoreError('ALREADY_RUNNING', 'x')), 'ALREADY_RUNNING');
+    const errno = Object.assign(new Error("EACCES: permission denied, mkdir '/x'"), {
+      code: 'EACCES',
+      syscall: 'mkdir',
+    });
+    assert.equal(stableErrorCode(errno), 'IO_ERROR');
+    assert.equal(stableErrorCode(new Error('plain')), 'INTERNAL');
+    assert.equal(stableErrorCode('a string'), 'INTERNAL');
+    assert.equal(stableErrorCode({ code: 7 }), 'INTERNAL');
   });
 });
