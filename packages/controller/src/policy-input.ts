@@ -2,7 +2,7 @@
  * Reading a backup policy from untrusted input (the config file or the API), with errors naming
  * the field. Cron patterns are checked by the scheduler when the policy is scheduled.
  */
-import type { LevelPolicy, RequestedLevel } from '@virtvault/core';
+import { isTimeZone, type LevelPolicy, type RequestedLevel } from '@virtvault/core';
 import type {
   FleetPolicy,
   PolicyNotify,
@@ -10,7 +10,7 @@ import type {
   PolicySelector,
 } from '@virtvault/lineage';
 
-import { type Fields, NAME_RE, isTimeZone } from './validate.js';
+import { type Fields, NAME_RE } from './validate.js';
 
 const LEVELS: readonly RequestedLevel[] = ['auto', 'full', 'incremental', 'differential'];
 const CRON_RE = /^\S+(\s+\S+){4,5}$/;

@@ -118,13 +118,3 @@ export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 /** `host:port` of an agent. */
 export const ADDRESS_RE = /^[^\s:/]+(:\d{1,5})$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/;
-
-/** Whether `tz` is a time zone this runtime knows. */
-export function isTimeZone(tz: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-}

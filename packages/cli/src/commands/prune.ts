@@ -1,7 +1,7 @@
 /** `virtvault prune`: apply a GFS retention policy and remove the snapshots it does not keep. */
 import type { Command } from 'commander';
 
-import type { RetentionPolicy } from '@virtvault/core';
+import { isTimeZone, type RetentionPolicy } from '@virtvault/core';
 
 import type { CliContext } from '../context.js';
 import { loadRepo } from '../lazy.js';
@@ -65,9 +65,7 @@ function timeZoneOf(o: Options): string {
     throw new CliError('USAGE', '--tz is --time-zone by another name: give one');
   }
   const zone = o.timeZone ?? o.tz ?? 'UTC';
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone });
-  } catch {
+  if (!isTimeZone(zone)) {
     throw new CliError('USAGE', `--time-zone ${zone} is no IANA time zone (e.g. Europe/Berlin)`);
   }
   return zone;

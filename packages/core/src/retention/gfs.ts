@@ -80,6 +80,16 @@ const RULES: { rule: Rule; field: keyof RetentionPolicy }[] = [
   { rule: 'yearly', field: 'keepYearly' },
 ];
 
+/** Whether `tz` is an IANA time zone this runtime knows (checked before work: a usage error). */
+export function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Selects the snapshots to keep. Each rule walks the snapshots newest first and keeps the newest one
  * of each new period (in `timeZone`) until it has kept its count. Throws `CoreError` with
