@@ -3,7 +3,7 @@
  * successful one, waiting for the fleet to go quiet, and the summary fields the tests check.
  */
 import { type ApiRun, type Fleet, sleep } from './fleet.js';
-import { parsePrometheus } from './prom-parse.js';
+import { parsePrometheus, type PromFamily } from './prom-parse.js';
 
 /** Successful runs of `vm`. */
 export const ok = (runs: ApiRun[], vm: string): ApiRun[] =>
@@ -26,12 +26,17 @@ export async function nextOk(
   return { run: fresh(before, runs, vm).find((r) => r.status === 'succeeded') as ApiRun, runs };
 }
 
-/** Backup jobs in every host queue, waiting, active or delayed (a retry's backoff), per /metrics. */
-export async function queuedJobs(fleet: Fleet): Promise<number> {
+/** The controller's `/metrics`, parsed. */
+export async function fetchMetrics(fleet: Fleet): Promise<Map<string, PromFamily>> {
   const res = await fetch(`${fleet.url}/metrics`, {
     headers: { authorization: `Bearer ${fleet.token}` },
   });
-  const family = parsePrometheus(await res.text()).get('virtvault_queue_depth');
+  return parsePrometheus(await res.text());
+}
+
+/** Backup jobs in every host queue, waiting, active or delayed (a retry's backoff), per /metrics. */
+export async function queuedJobs(fleet: Fleet): Promise<number> {
+  const family = (await fetchMetrics(fleet)).get('virtvault_queue_depth');
   return (family?.samples ?? []).reduce((n, s) => n + s.value, 0);
 }
 

@@ -12,8 +12,8 @@ import { Lab } from '../lab/index.js';
 import { assertIdentical, copyDisks, freshVm, Standalone, virsh } from './cli.js';
 import { checkDashboard } from './dashboard-browser.js';
 import { type ApiRun, Fleet, sleep } from './fleet.js';
-import { type Summary, fresh, nextOk, ok, settle } from './fleet-runs.js';
-import { parsePrometheus, sampleValue } from './prom-parse.js';
+import { type Summary, fetchMetrics, fresh, nextOk, ok, settle } from './fleet-runs.js';
+import { sampleValue } from './prom-parse.js';
 
 const MiB = 1024 * 1024;
 const VMS = ['f1', 'f2', 'f3'];
@@ -358,12 +358,7 @@ describe('the fleet: agents, controller replicas, virtvault fleet', () => {
     // /metrics: the text format parses and carries the same figures. The job the killed replica
     // held stays active in the queue until BullMQ's stalled-job check releases its lock, which may
     // come after every run has settled: wait for the queue to drain first.
-    const metrics = async () => {
-      const res = await fetch(`${fleet.url}/metrics`, {
-        headers: { authorization: `Bearer ${fleet.token}` },
-      });
-      return parsePrometheus(await res.text());
-    };
+    const metrics = () => fetchMetrics(fleet);
     let families = await metrics();
     for (let i = 0; i < 60; i++) {
       if (sampleValue(families, 'virtvault_queue_depth', { host: 'b', state: 'active' }) === 0) {
