@@ -5,12 +5,13 @@
  */
 import type { Command } from 'commander';
 
-import { TOKEN_ROLES, type TokenRole } from '@virtvault/core';
+import { TOKEN_ROLES } from '@virtvault/core';
 import type { TokenStore } from '@virtvault/lineage';
 
 import type { CliContext } from '../context.js';
 import { loadLineage } from '../lazy.js';
 import { CliError, formatTable, guard, printJson } from '../output.js';
+import { tokenOptions } from '../token-options.js';
 
 async function withStore<T>(ctx: CliContext, fn: (s: TokenStore) => Promise<T>): Promise<T> {
   const url = ctx.env.databaseUrl;
@@ -61,23 +62,15 @@ function registerTokenCreate(token: Command, ctx: () => CliContext): void {
     .command('create <name>')
     .description('create a token and print it once')
     .requiredOption('--role <role>', `one of ${TOKEN_ROLES.join(', ')}`)
-    .option('--expires-in-days <n>', 'expiry (default: never)', (v) => Number(v))
+    .option('--expires-in-days <n>', 'expiry (default: never)')
     .option('--json', 'print one JSON document')
-    .action(async (name: string, o: { role: string; expiresInDays?: number; json?: boolean }) => {
+    .action(async (name: string, o: { role: string; expiresInDays?: string; json?: boolean }) => {
       const c = ctx();
       await guard(c, o.json === true, async () => {
-        if (!(TOKEN_ROLES as readonly string[]).includes(o.role)) {
-          throw new CliError('USAGE', `--role must be one of ${TOKEN_ROLES.join(', ')}`);
-        }
-        const days = o.expiresInDays;
-        if (days !== undefined && !(days > 0)) {
-          throw new CliError('USAGE', '--expires-in-days must be a positive number');
-        }
+        const { role, expiresInDays: days } = tokenOptions(o.role, o.expiresInDays);
         const now = c.now();
         const expiresAt = days === undefined ? null : now + days * 86_400_000;
-        const created = await withStore(c, (s) =>
-          s.create({ name, role: o.role as TokenRole, now, expiresAt }),
-        );
+        const created = await withStore(c, (s) => s.create({ name, role, now, expiresAt }));
         if (o.json) {
           printJson(c, created);
         } else {

@@ -4,8 +4,6 @@
  */
 import type { Command } from 'commander';
 
-import { TOKEN_ROLES } from '@virtvault/core';
-
 import type { CliContext } from '../context.js';
 import {
   assertRemoved,
@@ -18,6 +16,7 @@ import { type Column, callApi, cellText, field } from '../fleet/client.js';
 import { registerFleetPolicies } from '../fleet/policies.js';
 import { registerFleetReport } from '../fleet/report.js';
 import { printRun } from '../fleet/run-text.js';
+import { tokenOptions } from '../token-options.js';
 import { CliError, printJson } from '../output.js';
 
 const HOST_COLUMNS: Column[] = [
@@ -224,21 +223,6 @@ function registerTokens(fleet: Command, ctx: () => CliContext): void {
   registerTokenCreate(tokens, ctx);
 }
 
-/**
- * `--expires-in-days` as `controller token create` and the API take it: a positive number (a
- * fraction of a day is a shorter expiry). Throws `USAGE`.
- */
-function expiryDays(v: string | undefined): number | undefined {
-  if (v === undefined) {
-    return undefined;
-  }
-  const days = Number(v);
-  if (v.trim() === '' || !Number.isFinite(days) || days <= 0) {
-    throw new CliError('USAGE', '--expires-in-days must be a positive number');
-  }
-  return days;
-}
-
 function registerTokenCreate(tokens: Command, ctx: () => CliContext): void {
   tokens
     .command('create <name>')
@@ -249,15 +233,7 @@ function registerTokenCreate(tokens: Command, ctx: () => CliContext): void {
     .action(
       fleetAction(ctx, async (c, t, json, cmd) => {
         const o = cmd.opts<{ role: string; expiresInDays?: string }>();
-        const days = expiryDays(o.expiresInDays);
-        if (!(TOKEN_ROLES as readonly string[]).includes(o.role)) {
-          throw new CliError('USAGE', `--role must be one of ${TOKEN_ROLES.join(', ')}`);
-        }
-        const body = {
-          name: cmd.args[0],
-          role: o.role,
-          ...(days !== undefined ? { expiresInDays: days } : {}),
-        };
+        const body = { name: cmd.args[0], ...tokenOptions(o.role, o.expiresInDays) };
         const r = await callApi(t, 'POST', 'api/v1/tokens', body);
         printAnswer(c, json, r, cellText(r['token']));
       }),
