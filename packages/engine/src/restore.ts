@@ -4,18 +4,16 @@
  * zeros inside a slot: only data is written.
  */
 import { chmodSync } from 'node:fs';
-import { mkdtemp, open, rm, rmdir, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { link, mkdtemp, open, rename, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 import { buildRestoredDomainXml, Connection } from '@virtvault/libvirt';
 import { hasErrorCode, type SnapshotManifest } from '@virtvault/core';
-import { NbdClient, NbdError } from '@virtvault/nbd';
+import { NbdError } from '@virtvault/nbd';
 import { makeDirsSync, SnapshotReader, type DiskSlot, type Repository } from '@virtvault/repo';
 
 import { EngineError, interruptedError } from './errors.js';
-import { qemuImg } from './qemu-img.js';
-import { QemuNbd } from './qemu-nbd.js';
+import { restoreQcow2, runBytes } from './restore-qcow2.js';
 
 /** Output format of a restored disk. */
 export type RestoreFormat = 'qcow2' | 'raw';
@@ -91,11 +89,6 @@ async function refuseExisting(file: string): Promise<void> {
 /** The non-zero slots of a disk; with `writeTo`, the workers write them into that file. */
 type Slots = (writeTo?: string) => AsyncIterable<DiskSlot>;
 
-/** Slots being written at once in a qcow2 restore (each holds a shared region until written). */
-const SLOTS_IN_FLIGHT = 4;
-/** NBD write request size of a qcow2 restore. */
-const WRITE_REQUEST = 4 * 1024 * 1024;
-
 function interrupted(signal: AbortSignal): EngineError {
   return interruptedError('RESTORE_INTERRUPTED', 'restore', signal, signal.reason);
 }
@@ -119,11 +112,6 @@ async function* untilAborted(
   }
 }
 
-/** Bytes of data in a slot's runs. */
-function runBytes(s: DiskSlot): number {
-  return s.runs.reduce((n, r) => n + r.length, 0);
-}
-
 /**
  * A sparse raw file: the chunk workers resolve each slot and write its data runs themselves (with
  * O_DIRECT where aligned: a restored disk is written once and not read back soon, and on the lab
@@ -141,95 +129,6 @@ async function restoreRaw(file: string, size: number, slots: Slots, written: (n:
     await fh.sync();
   } finally {
     await fh.close();
-  }
-}
-
-/**
- * Writes each slot's data runs through `write`, up to {@link SLOTS_IN_FLIGHT} slots at once; a
- * slot's region is given back once all its writes are answered (the bytes have left by then).
- */
-async function writeSlots(
-  slots: AsyncIterable<DiskSlot>,
-  write: (offset: number, data: Buffer) => Promise<void>,
-  written: (n: number) => void,
-): Promise<void> {
-  const inFlight = new Set<Promise<void>>();
-  let failure: { error: unknown } | null = null;
-  for await (const s of slots) {
-    const parts = s.runs.map((r) => write(s.offset + r.at, s.data.subarray(r.at, r.at + r.length)));
-    const w: Promise<void> = Promise.all(parts).then(
-      () => {
-        inFlight.delete(w);
-        s.release();
-        written(runBytes(s));
-      },
-      (err: unknown) => {
-        // the region is not given back: a failed connection may still hold its bytes
-        inFlight.delete(w);
-        failure ??= { error: err };
-      },
-    );
-    inFlight.add(w);
-    while (inFlight.size >= SLOTS_IN_FLIGHT && failure === null) {
-      await Promise.race(inFlight);
-    }
-    if (failure !== null) {
-      break;
-    }
-  }
-  await Promise.all(inFlight);
-  if (failure !== null) {
-    throw (failure as { error: unknown }).error;
-  }
-}
-
-async function restoreQcow2(
-  file: string,
-  size: number,
-  slots: Slots,
-  written: (n: number) => void,
-) {
-  await qemuImg(['create', '-q', '-f', 'qcow2', file, String(size)]);
-  // a folder of its own under the system's temp folder, not next to the output: a unix socket's
-  // path is limited to 107 bytes, which an output folder may well pass
-  const sockDir = await mkdtemp(path.join(tmpdir(), 'vv-restore-'));
-  try {
-    await writeThroughQemuNbd(file, path.join(sockDir, 'nbd.sock'), slots, written);
-  } finally {
-    // also removes a socket left by a qemu-nbd that failed to start
-    await rm(sockDir, { recursive: true, force: true });
-  }
-}
-
-async function writeThroughQemuNbd(
-  file: string,
-  socket: string,
-  slots: Slots,
-  written: (n: number) => void,
-): Promise<void> {
-  const server = await QemuNbd.start({
-    image: file,
-    format: 'qcow2',
-    socket,
-    exportName: 'restore',
-    readOnly: false,
-  });
-  try {
-    // Whole-slot writes: with qemu's 256 KiB default a fresh qcow2 took twice as long (22 -> 11 s
-    // for 2.3 GiB of data); the client caps this at the server's maximum block size.
-    const nbd = await NbdClient.connect({
-      socket,
-      exportName: 'restore',
-      requestSize: WRITE_REQUEST,
-    });
-    try {
-      await writeSlots(slots(), (offset, data) => nbd.write(offset, data), written);
-      await nbd.flush();
-    } finally {
-      await nbd.close();
-    }
-  } finally {
-    await server.close();
   }
 }
 
@@ -289,7 +188,9 @@ async function restoreDisk(
     o.onProgress?.(progress);
   };
   try {
-    await (format === 'raw' ? restoreRaw : restoreQcow2)(file, d.virtualSize, slots, written);
+    await (format === 'raw'
+      ? restoreRaw(file, d.virtualSize, slots, written)
+      : restoreQcow2(file, d.virtualSize, slots(), written));
   } catch (e) {
     throw noSpaceError(e, o.outputDir, d.target) ?? e;
   }
@@ -299,13 +200,49 @@ async function restoreDisk(
   return { ...result, path: file, format };
 }
 
-/** Removes what a failed restore made: its files, then the folders it created, if empty. */
-async function undo(files: readonly string[], dirs: readonly string[]): Promise<void> {
-  for (const f of files) {
+/** Removes what a failed restore made: the disks it placed, its work folder, the folders it made. */
+async function undo(placed: readonly string[], work: string | null, dirs: readonly string[]) {
+  for (const f of placed) {
     await rm(f, { force: true });
+  }
+  if (work !== null) {
+    await rm(work, { recursive: true, force: true });
   }
   for (const d of [...dirs].reverse()) {
     await rmdir(d).catch(() => undefined);
+  }
+}
+
+/** Errors of a filesystem without hard links (some SMB/CIFS and FUSE mounts). */
+const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+/**
+ * Gives the written disk `from` its final name `to`, never replacing a file there (`link` fails
+ * with EEXIST where `rename` would replace); where there are no hard links, checks and renames.
+ */
+async function place(from: string, to: string): Promise<void> {
+  try {
+    await link(from, to);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
+      throw new EngineError('RESTORE_TARGET_EXISTS', `${to} exists; restore never overwrites`);
+    }
+    if (code === undefined || !NO_LINKS.has(code)) {
+      throw e;
+    }
+    await refuseExisting(to);
+    await rename(from, to);
+  }
+}
+
+/** Makes the names just placed in `dir` durable. */
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }
 
@@ -313,12 +250,16 @@ async function undo(files: readonly string[], dirs: readonly string[]): Promise<
  * Restores the disks of a snapshot into `outputDir`, all of them or nothing: on a failure every
  * file it wrote and every folder it created is removed, so the same restore can simply be run
  * again (a disk restored before the failure would otherwise be refused as an existing file).
+ * The disks are written in a folder of its own (`.restoring-*` in `outputDir`) and take their
+ * names only once all of them are written and durable: a restore killed midway (SIGKILL, a crash)
+ * leaves that folder, never a partial disk under the name of a good one.
  */
 export async function restoreSnapshot(o: RestoreOptions): Promise<RestoredDisk[]> {
   const reader = new SnapshotReader(o.repo, o.domainUuid, o.snapshotId);
   await reader.open();
   const format = o.format ?? 'qcow2';
-  const files: string[] = [];
+  const placed: string[] = [];
+  let work: string | null = null;
   let created: string[] = [];
   try {
     const disks = selectDisks(reader.manifest.disks, o.disks);
@@ -332,21 +273,28 @@ export async function restoreSnapshot(o: RestoreOptions): Promise<RestoredDisk[]
     for (const dir of created) {
       chmodSync(dir, 0o711);
     }
+    // a unique, exclusively created folder: two restores into one folder never share a file
+    work = await mkdtemp(path.join(o.outputDir, '.restoring-'));
     const out: RestoredDisk[] = [];
     for (const d of disks) {
       if (o.signal?.aborted === true) {
         throw interrupted(o.signal);
       }
-      const file = path.join(o.outputDir, `${d.target}.${format}`);
-      // checked again just before: only a file this restore creates is ever removed by it
-      await refuseExisting(file);
-      files.push(file);
-      out.push(await restoreDisk(o, reader, d, file, format));
+      out.push(await restoreDisk(o, reader, d, path.join(work, `${d.target}.${format}`), format));
     }
+    for (const disk of out) {
+      const final = path.join(o.outputDir, path.basename(disk.path));
+      await place(disk.path, final);
+      placed.push(final);
+      disk.path = final;
+    }
+    await rm(work, { recursive: true, force: true });
+    work = null;
+    await syncDir(o.outputDir);
     await o.complete?.(out, reader.manifest);
     return out;
   } catch (e) {
-    await undo(files, created);
+    await undo(placed, work, created);
     throw e;
   } finally {
     await reader.close();

@@ -56,7 +56,9 @@ Snapshot ids are the 26-character ids 'virtvault snapshots --repo DIR --domain N
 Nothing is overwritten: an output file that exists already, or a --define name in use, stops the
 restore before its first byte (RESTORE_TARGET_EXISTS); so does a --disk the snapshot lacks
 (RESTORE_DISK_UNKNOWN). A corrupt or missing chunk stops the restore with REPO_CHUNK_CORRUPT /
-REPO_CHUNK_MISSING naming the chunk; the partly written disk is removed.
+REPO_CHUNK_MISSING naming the chunk; the partly written disk is removed. Disks are written in
+<output>/.restoring-XXXXXX/ and get their names only once every disk is complete: a restore
+killed outright leaves that folder (remove it), never a partial disk under a good one's name.
 
 The domain --define makes never touches the original's: it gets a new uuid, MACs, VM generation
 id and UEFI variable store (from the template), no SMBIOS uuid, and only the restored disks plus

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -137,6 +138,55 @@ describe('raw restore', () => {
       again.map((d) => d.target),
       ['vda', 'vdb'],
     );
+  });
+
+  it('names a disk only once every disk is written, never a partial one', async () => {
+    await writeSnapshot('s5');
+    const out = path.join(dir, 'out-names');
+    const during: { final: boolean; work: string[] }[] = [];
+    await restoreSnapshot({
+      repo,
+      domainUuid: DOMAIN.uuid,
+      snapshotId: 's5',
+      outputDir: out,
+      format: 'raw',
+      onProgress: () => {
+        const names = readdirSync(out);
+        during.push({
+          final: names.includes('vda.raw'),
+          work: names.filter((n) => n.startsWith('.restoring-')),
+        });
+      },
+    });
+    assert.ok(during.length > 0);
+    assert.ok(
+      during.every((d) => !d.final && d.work.length === 1),
+      'written in a work folder while the restore runs',
+    );
+    assert.deepEqual(readdirSync(out), ['vda.raw'], 'the work folder is gone');
+  });
+
+  it('never replaces or removes a file that took the name while it wrote', async () => {
+    await writeSnapshot('s6');
+    const out = path.join(dir, 'out-taken');
+    const theirs = path.join(out, 'vda.raw');
+    await assert.rejects(
+      restoreSnapshot({
+        repo,
+        domainUuid: DOMAIN.uuid,
+        snapshotId: 's6',
+        outputDir: out,
+        format: 'raw',
+        onProgress: () => {
+          if (!existsSync(theirs)) {
+            writeFileSync(theirs, 'another restore');
+          }
+        },
+      }),
+      { code: 'RESTORE_TARGET_EXISTS' },
+    );
+    assert.equal(readFileSync(theirs, 'utf8'), 'another restore');
+    assert.deepEqual(readdirSync(out), ['vda.raw'], 'its own work folder removed');
   });
 
   it('checks every target before writing any, and refuses a disk the snapshot lacks', async () => {
