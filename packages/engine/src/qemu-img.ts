@@ -2,12 +2,9 @@
  * `qemu-img` as the engine uses it: image facts (size, format, bitmap support) and offline
  * bitmap changes.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
+import { spawn } from 'node:child_process';
 
 import { EngineError } from './errors.js';
-
-const run = promisify(execFile);
 
 /** What `qemu-img info` tells about one image. */
 export interface ImageInfo {
@@ -25,13 +22,53 @@ interface QemuImgInfoJson {
   'format-specific'?: { type?: string; data?: { compat?: string } };
 }
 
-/** Runs qemu-img with the given arguments; failures carry `QEMU_IMG_FAILED`. */
+/** Output beyond which a qemu-img run is cut short (its JSON is a few KiB). */
+const MAX_OUTPUT = 16 * 1024 * 1024;
+
+/** The stdout of `qemu-img args`; rejects with its stderr when it fails. */
+function runDetached(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    // execFile cannot start a process group of its own: spawn can
+    const child = spawn('qemu-img', args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let size = 0;
+    const take = (into: Buffer[]) => (b: Buffer) => {
+      size += b.length;
+      if (size > MAX_OUTPUT) {
+        child.kill('SIGKILL');
+      }
+      into.push(b);
+    };
+    child.stdout.on('data', take(out));
+    child.stderr.on('data', take(err));
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      const stderr = Buffer.concat(err).toString('utf8');
+      if (code === 0) {
+        resolve(Buffer.concat(out).toString('utf8'));
+      } else {
+        const how = signal !== null ? `killed by ${signal}` : `exit ${code ?? '?'}`;
+        reject(Object.assign(new Error(`qemu-img ${how}`), { stderr }));
+      }
+    });
+  });
+}
+
+/**
+ * Runs qemu-img with the given arguments; failures carry `QEMU_IMG_FAILED`. It runs in a process
+ * group of its own, so a Ctrl-C meant for virtvault never reaches it: qemu-img marks every
+ * persistent bitmap of an image it opens for writing in use, and killed before it closes the
+ * image it would leave them all inconsistent (the next backup a full). virtvault's own clean-up
+ * waits for it instead.
+ */
 export async function qemuImg(args: string[]): Promise<string> {
   try {
-    return (await run('qemu-img', args, { maxBuffer: 16 * 1024 * 1024 })).stdout;
+    return await runDetached(args);
   } catch (e) {
     const stderr = (e as { stderr?: string }).stderr ?? '';
-    throw new EngineError('QEMU_IMG_FAILED', `qemu-img ${args[0]} failed: ${stderr.trim()}`, {
+    const detail = stderr.trim() !== '' ? stderr.trim() : (e as Error).message;
+    throw new EngineError('QEMU_IMG_FAILED', `qemu-img ${args[0]} failed: ${detail}`, {
       cause: e,
     });
   }
