@@ -83,8 +83,10 @@ export class Executor implements BackupExecutor {
       await writer.abort().catch(() => undefined);
       if (produced !== null) {
         await this.#settle(produced);
-        await this.#dropNewCheckpoint(domain, req);
       }
+      // also when the attempt itself failed: it dropped the checkpoint's metadata, but a guest
+      // that shut down meanwhile kept the new bitmaps in its images
+      await this.#dropNewCheckpoint(domain, req);
       throw interruptedOr(this.#o.signal, e);
     } finally {
       clearInterval(beat);
@@ -128,10 +130,11 @@ export class Executor implements BackupExecutor {
   }
 
   /**
-   * Removes the checkpoint a failed attempt made. libvirt deletes only the metadata of a stopped
-   * domain's checkpoint, so an offline attempt's bitmaps are removed from the images as well
-   * (through QEMU if the domain started meanwhile); left, they would record every write until a
-   * later run of this lineage cleaned them up, and forever for a domain it never backs up again.
+   * Removes the checkpoint a failed attempt made (if it made one). libvirt deletes only the
+   * metadata of a stopped domain's checkpoint, so the bitmaps of an offline attempt, or of a live
+   * one whose guest shut down meanwhile, are removed from the images as well (through QEMU if the
+   * domain started meanwhile); left, they would record every write until a later run of this
+   * lineage cleaned them up, and forever for a domain it never backs up again.
    */
   async #dropNewCheckpoint(domain: Domain, req: BackupRequest): Promise<void> {
     const cp = req.newCheckpoint;
@@ -139,13 +142,14 @@ export class Executor implements BackupExecutor {
       return;
     }
     await dropCheckpoint(domain, cp.name);
-    if (cp.mode !== 'offline') {
-      return;
-    }
     const live = await domain.status().then(
       (st) => st.active,
       () => false,
     );
+    if (cp.mode !== 'offline' && live) {
+      // still the QEMU that made them: libvirt removed the bitmaps with the checkpoint
+      return;
+    }
     const uuid = req.observed.domain.uuid;
     for (const disk of cp.disks) {
       await this.#o.hypervisor

@@ -92,8 +92,10 @@ export async function offlineBackup(o: OfflineBackupOptions): Promise<PullBackup
     await copyAll(o, held);
     await held.release();
     // a start from here on is harmless: the new bitmaps exist and record its writes
-    const checkpointXml = await redefineCheckpoint(o, Date.now());
     const domainXml = await o.domain.xml(DomainXmlFlags.MIGRATABLE);
+    // the last step that may fail, and it removes its own metadata when it does: a failure after
+    // it would leave a checkpoint whose bitmaps the clean-up below removes
+    const checkpointXml = await redefineCheckpoint(o, Date.now());
     ok = true;
     const notes = offlineNotes(o);
     return { checkpointXml, domainXml, consistency: 'crash', notes, ended: Promise.resolve(null) };

@@ -341,4 +341,56 @@ describe('engine: pull backups of a running domain, restored byte-exact', () => 
       await assertIdentical(r.path, 'qcow2', last.copies.get(r.target) as string);
     }
   });
+  // last: it powers the guest off
+  it('a guest powered off mid-run leaves neither the new checkpoint nor its bitmaps', async () => {
+    const last = snapshots.at(-1)?.manifest;
+    assert.ok(last !== undefined, 'runs after the chain above');
+    await lab.write(VM, 'vda', 40 * MiB, 1 * MiB, { randomSeed: 'eng-h' });
+    let cancel = (_e: Error): void => undefined;
+    const proceed = new Promise<Confirmed>((_resolve, reject) => {
+      cancel = reject;
+    });
+    let copied = (): void => undefined;
+    const copiedAll = new Promise<void>((resolve) => (copied = resolve));
+    const done = new Set<string>();
+    const executor2 = new Executor({
+      hypervisor: hv,
+      openRepository: () => Promise.resolve(repo),
+      scratchDir: `${work}/scratch`,
+      toolVersion: 'test',
+      now: () => (clock += 1000),
+      onProgress: (p) => {
+        if (p.bytesRead === p.bytesToRead && done.add(p.target).size === 2) {
+          copied();
+        }
+      },
+    });
+    const attempt = executor2.execute({
+      repository: repo.root,
+      snapshotId: 's12',
+      observed: await hv.observe(VM),
+      level: 'incremental',
+      parentSnapshot: last.id,
+      incrementalFrom: last.checkpoint?.name ?? null,
+      newCheckpoint: { name: 'vv-cp12', disks: ['vda', 'vdb'], mode: 'live' },
+      reasons: [],
+      heartbeat: () => Promise.resolve(),
+      proceed,
+    });
+    await copiedAll;
+    // the hard power-off of the field failures; QEMU still writes its bitmaps into the images
+    await run('virsh', ['-q', '-c', await lab.uri('a'), 'destroy', VM]);
+    cancel(new Error('plan not confirmed'));
+    await assert.rejects(attempt);
+    assert.ok(!(await checkpoints()).includes('vv-cp12'), 'no checkpoint metadata');
+    for (const d of ['vda', 'vdb']) {
+      const out = await run('qemu-img', ['info', '-U', '--output=json', await lab.image(VM, d)]);
+      const info = JSON.parse(out.stdout) as {
+        'format-specific'?: { data?: { bitmaps?: { name: string }[] } };
+      };
+      const bitmaps = (info['format-specific']?.data?.bitmaps ?? []).map((b) => b.name);
+      assert.ok(!bitmaps.includes('vv-cp12'), `${d}: no bitmap vv-cp12 (${bitmaps.join(', ')})`);
+      assert.ok(bitmaps.includes(last.checkpoint?.name ?? '?'), `${d}: the parent's stays`);
+    }
+  });
 });
