@@ -25,6 +25,11 @@ export class DeferredLineage implements LineageStore {
     return (await this.ready).heartbeat(...a);
   }
 
+  /** See {@link LineageStore.noteCheckpoint}. */
+  async noteCheckpoint(...a: Args<'noteCheckpoint'>): Promise<void> {
+    return (await this.ready).noteCheckpoint(...a);
+  }
+
   /** See {@link LineageStore.reconcile}. */
   async reconcile(...a: Args<'reconcile'>): ReturnType<LineageStore['reconcile']> {
     return (await this.ready).reconcile(...a);

@@ -56,6 +56,10 @@ export class TaggedLineage implements LineageStore {
   heartbeat(runId: string, at: number): Promise<void> {
     return this.inner.heartbeat(runId, at);
   }
+  /** {@inheritDoc LineageStore.noteCheckpoint} */
+  noteCheckpoint(runId: string, checkpoint: string): Promise<void> {
+    return this.inner.noteCheckpoint(runId, checkpoint);
+  }
   /** {@inheritDoc LineageStore.reconcile} */
   reconcile(
     repository: string,

@@ -28,6 +28,7 @@ import {
   type SnapshotRow,
   toCheckpoint,
   toSnapshot,
+  toUnconfirmed,
 } from './rows.js';
 import { type Queries, type QueryName, loadQueries } from './sql-files.js';
 import { insertManifest } from './write-manifest.js';
@@ -125,6 +126,7 @@ export class PgLineageStore implements LineageStore {
         run.repository,
         run.host,
         at,
+        run.newCheckpoint ?? null,
       ]);
       if (ins.length === 0) {
         throw new LineageError('ALREADY_RUNNING', `a run of domain ${uuid} is running`);
@@ -136,6 +138,11 @@ export class PgLineageStore implements LineageStore {
   /** {@inheritDoc LineageStore.heartbeat} */
   async heartbeat(runId: string, at: number): Promise<void> {
     await this.run(this.sql, 'heartbeat-run', [runId, new Date(at)]);
+  }
+
+  /** {@inheritDoc LineageStore.noteCheckpoint} */
+  async noteCheckpoint(runId: string, checkpoint: string): Promise<void> {
+    await this.run(this.sql, 'set-run-checkpoint', [runId, checkpoint]);
   }
 
   /** {@inheritDoc LineageStore.reconcile} */
@@ -182,7 +189,7 @@ export class PgLineageStore implements LineageStore {
     repository: string,
     domain: { uuid: string; name: string },
   ): Promise<DomainLineage> {
-    const [d] = await this.run<{ owner: string; current_host: string | null }>(
+    const [d] = await this.run<{ owner: string; current_host: string | null; unconfirmed: string }>(
       this.sql,
       'select-domain',
       [domain.uuid],
@@ -197,6 +204,7 @@ export class PgLineageStore implements LineageStore {
       domain: { ...domain, currentHost: d?.current_host ?? null },
       snapshots: snaps.map(toSnapshot),
       checkpoints: cps.map(toCheckpoint),
+      unconfirmed: d !== undefined ? toUnconfirmed(d.unconfirmed) : [],
       ...(d !== undefined ? { owner: d.owner } : {}),
     };
   }

@@ -10,6 +10,7 @@ import type {
   LineageDisk,
   LineageSnapshot,
   SnapshotStatus,
+  UnconfirmedCheckpoint,
   VerifyState,
 } from '@virtvault/core';
 
@@ -97,4 +98,12 @@ export function toCheckpoint(r: CheckpointRow): LineageCheckpoint {
     state: r.state,
     stateReason: r.state_reason,
   };
+}
+
+/** `select-domain`'s `unconfirmed` column (JSON text: `json_agg` of name and repository) → core. */
+export function toUnconfirmed(text: string): UnconfirmedCheckpoint[] {
+  return (JSON.parse(text) as { name: string; repository: string }[]).map((u) => ({
+    name: u.name,
+    repository: u.repository,
+  }));
 }

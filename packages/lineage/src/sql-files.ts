@@ -20,6 +20,7 @@ export const QUERY_NAMES = [
   'abandon-stale-runs',
   'insert-run',
   'heartbeat-run',
+  'set-run-checkpoint',
   'succeed-run',
   'fail-run',
   'insert-snapshot',

@@ -202,6 +202,13 @@ function printLineage(w: Line, lineage: DomainLineage): void {
   for (const c of lineage.checkpoints.filter((x) => x.state !== 'deleted').slice(-5)) {
     w(`  checkpoint ${c.name}: ${c.state}${c.stateReason ? ` (${c.stateReason})` : ''}`);
   }
+  for (const u of lineage.unconfirmed ?? []) {
+    const mine = u.repository === lineage.repository;
+    w(
+      `  checkpoint ${u.name}: made by a run of ${mine ? 'this repository' : u.repository} ` +
+        `whose end the lineage never recorded${mine ? '' : ' (kept for that repository)'}`,
+    );
+  }
 }
 
 /** What the next run will do and why, and what `--fix` did. */

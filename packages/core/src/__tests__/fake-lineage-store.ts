@@ -107,6 +107,31 @@ export class FakeLineageStore implements LineageStore {
     return Promise.resolve({ imported, missing, found });
   }
 
+  noteCheckpoint(runId: string, checkpoint: string): Promise<void> {
+    const r = this.runs.find((x) => x.id === runId && x.status === 'running');
+    if (r) {
+      r.newCheckpoint = checkpoint;
+    }
+    return Promise.resolve();
+  }
+
+  /** As `select-domain.sql`: checkpoints of runs whose outcome the lineage never learnt. */
+  // not a #private method: tests derive stores from this one with Object.create
+  unconfirmedOf(domainUuid: string): { name: string; repository: string }[] {
+    const unknown = (name: string) =>
+      !this.checkpoints.some((c) => c.domainUuid === domainUuid && c.name === name);
+    return this.runs.flatMap((r) =>
+      r.domain.uuid === domainUuid &&
+      r.newCheckpoint !== undefined &&
+      (r.status === 'running' ||
+        r.status === 'abandoned' ||
+        (r.status === 'failed' && r.errorCode === 'LINEAGE_COMMIT_FAILED')) &&
+      unknown(r.newCheckpoint)
+        ? [{ name: r.newCheckpoint, repository: r.repository }]
+        : [],
+    );
+  }
+
   loadLineage(repository: string, domain: { uuid: string; name: string }): Promise<DomainLineage> {
     const strip = <T extends object>(x: T, ...keys: string[]): T =>
       Object.fromEntries(Object.entries(x).filter(([k]) => !keys.includes(k))) as T;
@@ -120,6 +145,7 @@ export class FakeLineageStore implements LineageStore {
       checkpoints: this.checkpoints
         .filter((c) => c.domainUuid === domain.uuid)
         .map((c) => strip(c, 'domainUuid')),
+      unconfirmed: this.unconfirmedOf(domain.uuid),
       ...(this.owner !== undefined ? { owner: this.owner } : {}),
     });
   }

@@ -23,6 +23,8 @@ import {
 } from './run-fakes.js';
 
 const REPO = 'repo-suite';
+/** A second repository the same domain is backed up to (one store, one lineage). */
+const OTHER_REPO = 'repo-suite-other';
 const T0 = Date.UTC(2025, 0, 15, 12);
 const HOUR = 3_600_000;
 
@@ -98,6 +100,7 @@ function crashingOnCommit(inner: LineageStore): LineageStore {
   return {
     beginRun: (r, s) => inner.beginRun(r, s),
     heartbeat: (id, at) => inner.heartbeat(id, at),
+    noteCheckpoint: (id, cp) => inner.noteCheckpoint(id, cp),
     reconcile: (r, d, m, at) => inner.reconcile(r, d, m, at),
     loadLineage: (r, d) => inner.loadLineage(r, d),
     markCheckpoints: (d, u, at) => inner.markCheckpoints(d, u, at),
@@ -286,6 +289,43 @@ export function runBackupSuite(
         const again = await w.run();
         assert.ok(!again.plan.reasons.includes('SNAPSHOT_RECONCILED'));
         assert.equal((await w.lineage()).snapshots.length, 4);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it("leaves another repository's checkpoint alone when its lineage commit was lost", async () => {
+      const store = await makeStore();
+      try {
+        const w = world(store);
+        const other = () =>
+          runBackup(w.deps, {
+            domain: w.uuid,
+            repository: OTHER_REPO,
+            policy: { level: 'auto' },
+            staleRunAfterMs: HOUR,
+          });
+        await w.run();
+        await other();
+        w.clock.advance(HOUR);
+        await assert.rejects(w.run({ lineage: crashingOnCommit(store) }), (e) =>
+          hasErrorCode(e, 'LINEAGE_COMMIT_FAILED'),
+        );
+        // in the repository, not in the lineage: its checkpoint is on the host, named by no row
+        const lost = (w.repo.manifests.get(REPO) ?? []).at(-1);
+        const name = lost?.checkpoint?.name ?? '?';
+        assert.ok(w.hypervisor.state.checkpoints.some((c) => c.name === name));
+        w.clock.advance(2 * HOUR);
+        const o = await other();
+        assert.ok(
+          !o.plan.cleanup.some((c) => c.checkpoint === name),
+          `the other repository's run leaves ${name} alone`,
+        );
+        assert.equal(o.manifest.level, 'incremental');
+        const next = await w.run();
+        assert.equal(next.manifest.level, 'incremental', next.plan.reasons.join(', '));
+        assert.equal(next.manifest.parent, lost?.id);
+        assert.ok(next.plan.reasons.includes('SNAPSHOT_RECONCILED'));
       } finally {
         await store.close();
       }

@@ -61,7 +61,12 @@ function verdict(
     return { why: 'broken', reason: inconsistent ? 'BITMAP_INCONSISTENT' : null };
   }
   if (!known) {
-    return { why: 'orphan', reason: null };
+    // another repository's run made it and never told the lineage how it ended: that
+    // repository's next run finds out from its manifests (and keeps it, or removes it)
+    const pending = lineage.unconfirmed?.some(
+      (u) => u.name === name && u.repository !== lineage.repository,
+    );
+    return pending === true ? null : { why: 'orphan', reason: null };
   }
   if (missing) {
     return { why: 'broken', reason: 'BITMAP_MISSING' };

@@ -86,6 +86,18 @@ export interface LineageCheckpoint {
   stateReason: string | null;
 }
 
+/**
+ * The checkpoint of a run whose outcome never reached the lineage: the run died, or its snapshot
+ * was committed to the repository and recording it in the lineage failed. That repository's next
+ * run learns which from its manifests; until then no other repository's run may remove it.
+ */
+export interface UnconfirmedCheckpoint {
+  /** Checkpoint name. */
+  name: string;
+  /** Repository of the run that created it. */
+  repository: string;
+}
+
 /** The lineage of one domain in one repository. */
 export interface DomainLineage {
   /** The repository being planned for. */
@@ -96,6 +108,8 @@ export interface DomainLineage {
   snapshots: LineageSnapshot[];
   /** All checkpoints of the domain (every repository), oldest first. */
   checkpoints: LineageCheckpoint[];
+  /** Checkpoints of the domain's runs whose outcome is unknown (absent: none). */
+  unconfirmed?: UnconfirmedCheckpoint[];
   /**
    * This lineage's owner tag (8 hex digits): its new checkpoints are named `vv-<owner>-<ulid>`,
    * and checkpoints tagged by another lineage are left alone. Absent for a store without one:

@@ -118,6 +118,8 @@ export interface RunStart {
   host: string;
   /** Epoch ms. */
   startedAt: number;
+  /** The checkpoint the run creates, when it is known already (a backup started early). */
+  newCheckpoint?: string;
 }
 
 /** A snapshot to record with its run, after the repository committed it. */
@@ -208,6 +210,12 @@ export interface LineageStore {
   beginRun(run: RunStart, staleAfterMs: number): Promise<string[]>;
   /** Keeps a running run's lease alive. */
   heartbeat(runId: string, at: number): Promise<void>;
+  /**
+   * Records the checkpoint a running run is about to create, before it exists: should the run's
+   * outcome never reach the lineage, other repositories' runs leave it alone
+   * ({@link DomainLineage.unconfirmed}).
+   */
+  noteCheckpoint(runId: string, checkpoint: string): Promise<void>;
   /**
    * Makes the lineage match the repository's manifests: imports unknown snapshots (and their
    * checkpoints) idempotently, marks committed snapshots without a manifest missing.

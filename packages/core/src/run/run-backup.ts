@@ -61,10 +61,17 @@ const DEFAULT_STALE_MS = 6 * 3_600_000;
 async function begin(ctx: RunContext): Promise<void> {
   const { deps, observed, request } = ctx;
   const domain = { uuid: observed.domain.uuid, name: observed.domain.name };
-  const run = { id: ctx.runId, repository: request.repository, domain, host: observed.host };
+  const run = {
+    id: ctx.runId,
+    repository: request.repository,
+    domain,
+    host: observed.host,
+    ...(ctx.earlyCheckpoint !== null ? { newCheckpoint: ctx.earlyCheckpoint } : {}),
+  };
   try {
     const stale = request.staleRunAfterMs ?? DEFAULT_STALE_MS;
     const abandoned = await deps.lineage.beginRun({ ...run, startedAt: deps.clock.now() }, stale);
+    ctx.begun = true;
     for (const id of abandoned) {
       const message = `run ${id} stopped sending heartbeats and was taken over by ${ctx.runId}`;
       await event(ctx, 'run-abandoned', message);
@@ -128,26 +135,42 @@ async function redefine(ctx: RunContext, p: BackupPlan): Promise<BackupPlan> {
 }
 
 /**
+ * Tells the lineage the checkpoint the run is about to create; an attempt started before the run
+ * was begun hands it to `beginRun` instead (no round trip on the early path).
+ */
+async function noteCheckpoint(ctx: RunContext, name: string | null): Promise<void> {
+  if (name === null) {
+    return;
+  }
+  if (!ctx.begun) {
+    ctx.earlyCheckpoint = name;
+    return;
+  }
+  await ctx.deps.lineage.noteCheckpoint(ctx.runId, name);
+}
+
+/**
  * Runs the executor for `p` with fresh snapshot and checkpoint ids; `proceed` holds the commit of
  * an attempt started early.
  */
-function execute(
+async function execute(
   ctx: RunContext,
   p: BackupPlan,
   proceed?: Promise<Confirmed>,
 ): Promise<SnapshotManifest> {
   const { deps, request, observed } = ctx;
   const nc = p.newCheckpoint;
+  const snapshotId = deps.ids.next();
+  const name = nc ? toCheckpointName(deps.ids.next(), nc.owner) : null;
+  await noteCheckpoint(ctx, name);
   return deps.executor.execute({
     repository: request.repository,
-    snapshotId: deps.ids.next(),
+    snapshotId,
     observed,
     level: p.level,
     parentSnapshot: p.parentSnapshot,
     incrementalFrom: p.incrementalFrom,
-    newCheckpoint: nc
-      ? { name: toCheckpointName(deps.ids.next(), nc.owner), disks: nc.disks, mode: nc.mode }
-      : null,
+    newCheckpoint: nc && name !== null ? { name, disks: nc.disks, mode: nc.mode } : null,
     reasons: p.reasons,
     ...(request.quiesce === true ? { quiesce: true } : {}),
     heartbeat: () => deps.lineage.heartbeat(ctx.runId, deps.clock.now()),
@@ -303,6 +326,8 @@ export async function runBackup(
     plannedLevel: null,
     plan: null,
     cleanupFailures: [],
+    begun: false,
+    earlyCheckpoint: null,
   };
   const early = await startEarly(ctx, (p, proceed) => execute(ctx, p, proceed));
   try {

@@ -58,6 +58,10 @@ export interface RunContext {
   plannedLevel: BackupLevel | null;
   plan: BackupPlan | null;
   cleanupFailures: string[];
+  /** Whether the lineage has the run (its `beginRun` succeeded). */
+  begun: boolean;
+  /** The new checkpoint of an attempt started before the run was begun, for `beginRun`. */
+  earlyCheckpoint: string | null;
 }
 
 /** Records one event of this run. */

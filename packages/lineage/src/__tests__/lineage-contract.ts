@@ -122,6 +122,50 @@ export function lineageStoreContract(name: string, makeStore: MakePgStore): void
       }
     });
 
+    it("lists a run's checkpoint as unconfirmed until the lineage learns how the run ended", async () => {
+      const s = await makeStore();
+      try {
+        const uuid = randomUUID();
+        const dom = domainOf(uuid);
+        const start = (id: string, at: number, newCheckpoint?: string) =>
+          s.beginRun(
+            {
+              id,
+              repository: REPO,
+              domain: dom,
+              host: 'h',
+              startedAt: at,
+              ...(newCheckpoint !== undefined ? { newCheckpoint } : {}),
+            },
+            HOUR,
+          );
+        const unconfirmed = async () =>
+          (await s.loadLineage('another-repo', dom)).unconfirmed?.map((u) => [
+            u.name,
+            u.repository,
+          ]);
+        assert.deepEqual(await unconfirmed(), [], 'a domain never backed up');
+        // noted after the run began, as a run that was not started early notes it
+        await start('r1', T0);
+        await s.noteCheckpoint('r1', 'vv-1');
+        assert.deepEqual(await unconfirmed(), [['vv-1', REPO]], 'while it runs');
+        const failure = { plannedLevel: null, reasons: [], finishedAt: T0 + 1 };
+        await s.failRun('r1', { ...failure, errorCode: 'BACKUP_FAILED', message: 'x' });
+        assert.deepEqual(await unconfirmed(), [], 'a run that failed before committing made none');
+        // handed to beginRun, as an attempt started early does; its lineage commit then fails
+        const m = manifest(uuid, 2, null);
+        const cp = m.checkpoint?.name ?? '?';
+        await start('r2', T0 + 2, cp);
+        await s.failRun('r2', { ...failure, errorCode: 'LINEAGE_COMMIT_FAILED', message: 'x' });
+        assert.deepEqual(await unconfirmed(), [[cp, REPO]], 'the snapshot may be committed');
+        // the repository's next run recovers that snapshot (and its checkpoint) from its manifest
+        await s.reconcile(REPO, uuid, [m], T0 + 3);
+        assert.deepEqual(await unconfirmed(), [], 'recorded now');
+      } finally {
+        await s.close();
+      }
+    });
+
     it('has one owner tag, the same over every connection, for domains known or not', async () => {
       const [s, t] = [await makeStore(), await makeStore()];
       try {
