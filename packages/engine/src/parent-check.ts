@@ -4,7 +4,7 @@
  * retries the run as a full (`PARENT_SNAPSHOT_UNUSABLE`); doctor checks for it ahead.
  */
 import type { BackupRequest } from '@virtvault/core';
-import type { Repository } from '@virtvault/repo';
+import { refuseQuarantined, type Repository, unresolvedQuarantine } from '@virtvault/repo';
 
 import { EngineError } from './errors.js';
 
@@ -14,6 +14,9 @@ const PARENT_DAMAGE = new Set([
   'REPO_MANIFEST_INVALID',
   'REPO_SNAPSHOT_NOT_FOUND',
   'REPO_PARENT_MISSING',
+  // a chunk verify set aside, or one gone, found while checking for those
+  'REPO_CHUNK_QUARANTINED',
+  'REPO_CHUNK_MISSING',
 ]);
 
 /**
@@ -35,7 +38,8 @@ export function parentError(req: Pick<BackupRequest, 'parentSnapshot'>, e: unkno
 
 /**
  * What keeps the snapshot `id` from being built on (its manifest or a disk index damaged or
- * gone), in words; null when every index reads and matches its digest.
+ * gone, or a chunk it reaches set aside by verify), in words; null when every index reads and
+ * matches its digest and reaches no such chunk: what the writer checks when a backup opens it.
  */
 export async function parentProblem(
   repo: Repository,
@@ -44,8 +48,10 @@ export async function parentProblem(
 ): Promise<string | null> {
   try {
     const m = await repo.readManifest(domainUuid, id);
+    const bad = await unresolvedQuarantine(repo.root);
     for (const d of m.disks) {
-      await repo.readIndex(domainUuid, id, d.target, m);
+      const index = await repo.readIndex(domainUuid, id, d.target, m);
+      refuseQuarantined(repo, index, bad, { snapshot: id, target: d.target });
     }
     return null;
   } catch (e) {

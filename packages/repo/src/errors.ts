@@ -7,7 +7,8 @@
  * `REPO_MANIFEST_INVALID`, `REPO_SNAPSHOT_NOT_FOUND`, `REPO_SNAPSHOT_EXISTS`, `REPO_PARENT_MISSING`,
  * `REPO_BAD_ARGUMENT`, `REPO_STATE`, `REPO_LOCKED`, `REPO_LEASE_LOST`, `REPO_CLOSED`, `REPO_WORKER_FAILED`,
  * `REPO_NO_SPACE` (the filesystem refused a chunk: full, over quota or a file size limit),
- * `REPO_INTERRUPTED` (a long operation stopped by its caller's signal).
+ * `REPO_INTERRUPTED` (a long operation stopped by its caller's signal), `REPO_CHUNK_QUARANTINED` (a
+ * parent snapshot reaches a chunk verify set aside).
  */
 export class RepoError extends Error {
   /** Stable, machine-readable code such as `REPO_CHUNK_CORRUPT`. */

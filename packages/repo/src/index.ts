@@ -17,6 +17,7 @@ export type { DiskExtent, DiskSlot, ReadDiskOptions, ReadSlotsOptions } from './
 export { dataRuns, ZERO_GRANULE } from './data-runs.js';
 export type { DataRun } from './data-runs.js';
 export { verifyRepository, readVerifyResult, readVerifyResults } from './verify.js';
+export { refuseQuarantined, unresolvedQuarantine } from './quarantine.js';
 export type { VerifyReport, VerifyOptions, ChunkProblem, SnapshotVerifyResult } from './verify.js';
 export { Lease, readLeases } from './lease.js';
 export type { LeaseRecord, LeaseRequest } from './lease.js';

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { isErrno, RepoError, throwIfInterrupted } from './errors.js';
 import { ZERO_DIGEST_HEX } from './format/constants.js';
 import { readIfExists } from './fs-util.js';
+import { markQuarantined } from './quarantine.js';
 import type { Repository } from './repository.js';
 import { chunkFile } from './validate.js';
 
@@ -123,13 +124,15 @@ async function quarantine(repo: Repository, digest: string): Promise<boolean> {
   const file = chunkFile(repo.root, digest);
   try {
     await fsp.rename(file, `${file}.bad`);
-    return true;
   } catch (e) {
     if (isErrno(e, 'ENOENT')) {
       return false; // already moved aside, or removed meanwhile
     }
     throw e;
   }
+  // the snapshots not checked now may name it too: no backup may build on them
+  await markQuarantined(repo.root, digest);
+  return true;
 }
 
 /**

@@ -11,6 +11,7 @@ import { Lease } from './lease.js';
 import { checkRanges, compactedSlot, type PatchLimits, type SlotRange } from './patch-writer.js';
 import { type PackHost, PACKED_UP_TO, PatchPacks } from './patch-packs.js';
 import { NewChunks } from './new-chunks.js';
+import { refuseQuarantined, unresolvedQuarantine } from './quarantine.js';
 import type { Repository } from './repository.js';
 import type { StoredChunk } from './worker/chunk-job.js';
 import type { PatchStart } from './worker/slot-entry.js';
@@ -46,6 +47,8 @@ export class SnapshotWriter {
   #packs: PatchPacks<DiskState> | null = null;
   #lease: Lease | null = null;
   #parent: SnapshotManifest | null = null;
+  /** Chunks verify set aside that the parent must not reach (read once, at the first disk). */
+  #quarantined: Promise<Set<string>> | null = null;
   #state: 'new' | 'open' | 'committed' | 'aborted' = 'new';
 
   /** @param repo an opened repository @param opts writer options */
@@ -116,6 +119,11 @@ export class SnapshotWriter {
     if (inherit && this.#parent !== null) {
       const uuid = this.#opts.domain.uuid;
       index = await this.#repo.readIndex(uuid, this.#parent.id, target, this.#parent);
+      this.#quarantined ??= unresolvedQuarantine(this.#repo.root);
+      refuseQuarantined(this.#repo, index, await this.#quarantined, {
+        snapshot: this.#parent.id,
+        target,
+      });
       // Publish the inherited digests before using them, so GC marks them even if the parent is
       // pruned meanwhile; then prove the parent still existed after that point.
       await this.#repo.writeAtomic(path.join(this.dir, `${target}.index.base`), index.encode());
