@@ -61,11 +61,20 @@ async function observeDisk(
   };
 }
 
-function runState(s: DomainState): DomainRunState {
+/**
+ * The planner's view of libvirt's state. A domain whose QEMU still runs is never shut off, whatever
+ * the state says: `crashed` with `on_crash=preserve` after a guest panic, `shutdown` while the
+ * guest powers down, `nostate`. Taken for shut off, it got an offline plan whose `qemu-img` hit
+ * QEMU's image lock, and a preserved crash failed every night; its vCPUs stopped, it is paused.
+ */
+export function runState(s: DomainState, active: boolean): DomainRunState {
   if (s === 'running' || s === 'blocked') {
     return 'running';
   }
-  return s === 'paused' || s === 'pmsuspended' ? 'paused' : 'shut-off';
+  if (s === 'paused' || s === 'pmsuspended') {
+    return 'paused';
+  }
+  return active ? 'paused' : 'shut-off';
 }
 
 /** Options of {@link LibvirtHypervisor}. */
@@ -155,7 +164,7 @@ export class LibvirtHypervisor implements Hypervisor {
       domain: {
         uuid: desc.uuid,
         name: desc.name,
-        state: runState(status.state),
+        state: runState(status.state, status.active),
         transient: !status.persistent,
       },
       disks,
