@@ -235,6 +235,36 @@ export function runBackupSuite(
       }
     });
 
+    it('a redefine failing for no checkpoint reason (a timeout) leaves the parent for the next run', async () => {
+      const store = await makeStore();
+      try {
+        const w = world(store);
+        const first = await w.run();
+        const parentCp = first.manifest.checkpoint?.name ?? '?';
+        w.hypervisor.state.checkpoints = [];
+        w.hypervisor.failRedefine =
+          'Timed out during operation: cannot acquire state change lock (held by monitor)';
+        // libvirtd was restarting: tonight's full fails as well
+        w.executor.failWith = new Error('cannot connect to libvirtd');
+        await assert.rejects(w.run());
+        assert.ok(
+          !w.hypervisor.calls.some((c) => c.startsWith('remove-bitmap') && c.includes(parentCp)),
+          w.hypervisor.calls.join('; '),
+        );
+        assert.deepEqual(
+          (await w.lineage()).checkpoints.map((c) => [c.name, c.state]),
+          [[parentCp, 'live']],
+        );
+        w.hypervisor.failRedefine = null;
+        w.executor.failWith = null;
+        const next = await w.run();
+        assert.equal(next.manifest.level, 'incremental', next.plan.reasons.join(', '));
+        assert.equal(next.manifest.parent, first.manifest.id);
+      } finally {
+        await store.close();
+      }
+    });
+
     it('lets exactly one of two concurrent runs of a domain proceed', async () => {
       const store = await makeStore();
       const store2 = await makeStore();

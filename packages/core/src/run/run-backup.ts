@@ -109,7 +109,11 @@ async function plan(ctx: RunContext): Promise<BackupPlan> {
   return withReconcileNotes(planBackup(lineage, observed, request.policy, deps.clock.now()), notes);
 }
 
-/** Redefines the parent; on refusal the plan becomes a full (`REDEFINE_FAILED`). */
+/**
+ * Redefines the parent; on refusal the plan becomes a full (`REDEFINE_FAILED`). Only a refusal that
+ * names a checkpoint or bitmap problem marks the parent broken and removes its bitmaps; any other
+ * failure (a libvirt timeout, libvirtd restarting) leaves it for the next run to try again.
+ */
 async function redefine(ctx: RunContext, p: BackupPlan): Promise<BackupPlan> {
   const action = p.redefine[0];
   if (!action) {
@@ -125,10 +129,16 @@ async function redefine(ctx: RunContext, p: BackupPlan): Promise<BackupPlan> {
     return p;
   } catch (e) {
     const err = coerceError(e);
-    const cause = classifyLibvirtMessage(err.message) ?? 'unknown cause';
-    const message = `redefine of ${action.checkpoint} refused (${cause}): ${err.message}`;
+    const cause = classifyLibvirtMessage(err.message);
+    const what = cause ?? 'no checkpoint or bitmap problem named; the next run tries again';
+    const message = `redefine of ${action.checkpoint} refused (${what}): ${err.message}`;
     await event(ctx, 'fallback-full', message);
     const full = fallbackToFull(p, ctx.observed, 'REDEFINE_FAILED', message);
+    if (cause === null) {
+      // tonight's backup is still taken; should it fail too, tomorrow's may continue the chain
+      const cleanup = full.cleanup.filter((c) => c.checkpoint !== action.checkpoint);
+      return { ...full, cleanup, markBroken: p.markBroken };
+    }
     await markBroken(ctx, full.markBroken.slice(-1));
     return full;
   }
