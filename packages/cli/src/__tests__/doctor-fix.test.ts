@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 
 import type { BackupPlan, CleanupItem } from '@virtvault/core';
 
-import { cleanupLines, fix, fixIncomplete } from '../commands/doctor-fix.js';
+import { cleanupLines, fix, fixIncomplete, recordFix } from '../commands/doctor-fix.js';
 
 const ITEMS: CleanupItem[] = [
   {
@@ -66,6 +66,39 @@ describe('doctor --fix', () => {
     assert.deepEqual(cleanupLines(PLAN, null), [
       '  will clean up vv-01 (broken, BITMAP_MISSING)',
       '  will clean up vv-02 (orphan)',
+    ]);
+  });
+
+  it('tells the lineage what it did: broken as found, deleted only where every action succeeded', async () => {
+    const plan = {
+      cleanup: ITEMS,
+      markBroken: [{ checkpoint: 'vv-01', reason: 'BITMAP_INCONSISTENT' }],
+    } as unknown as BackupPlan;
+    const fixed = await fix(HV, 'uuid', plan);
+    // a fake store that records what it is told (the real ones are the lineage package's)
+    const marks: [string, string, string][] = [];
+    const events: string[] = [];
+    const store = {
+      markCheckpoints: (
+        _d: string,
+        u: readonly { checkpoint: string; state: string; reason: string }[],
+      ) => {
+        marks.push(...u.map((x): [string, string, string] => [x.checkpoint, x.state, x.reason]));
+        return Promise.resolve();
+      },
+      recordEvent: (e: { kind: string; message: string }) => {
+        events.push(`${e.kind}: ${e.message}`);
+        return Promise.resolve();
+      },
+    };
+    await recordFix(store, 'uuid', plan, fixed, 1000);
+    assert.deepEqual(marks, [
+      ['vv-01', 'broken', 'BITMAP_INCONSISTENT'],
+      // vv-02's bitmap removal failed: the lineage keeps it as it was, the next backup retries
+      ['vv-01', 'deleted', 'BITMAP_MISSING'],
+    ]);
+    assert.deepEqual(events, [
+      'chain-broken: checkpoint vv-01: BITMAP_INCONSISTENT (doctor --fix)',
     ]);
   });
 });

@@ -3,7 +3,7 @@
  * bitmaps of ours, one action at a time (a failure does not stop the others), and says per
  * checkpoint what came of it.
  */
-import type { BackupPlan, CleanupItem, Hypervisor } from '@virtvault/core';
+import type { BackupPlan, CleanupItem, Hypervisor, LineageStore } from '@virtvault/core';
 
 import { errorFields } from '../output.js';
 
@@ -51,6 +51,44 @@ export async function fix(
     }
   }
   return out;
+}
+
+/**
+ * Tells the lineage what `--fix` changed, as a backup's clean-up does: the checkpoints the plan
+ * found broken (with a `chain-broken` event each), and those whose every action succeeded as
+ * deleted, with the reason. Without it the next run found them gone while the lineage said live,
+ * and recorded another reason than the one doctor had named (or a `chain-broken` event for a
+ * superseded checkpoint `--fix` had removed on purpose).
+ */
+export async function recordFix(
+  store: Pick<LineageStore, 'markCheckpoints' | 'recordEvent'>,
+  uuid: string,
+  plan: BackupPlan,
+  fixed: readonly FixAction[],
+  at: number,
+): Promise<void> {
+  if (plan.markBroken.length > 0) {
+    const broken = plan.markBroken.map((m) => ({
+      checkpoint: m.checkpoint,
+      state: 'broken' as const,
+      reason: m.reason,
+    }));
+    await store.markCheckpoints(uuid, broken, at);
+    for (const m of plan.markBroken) {
+      const message = `checkpoint ${m.checkpoint}: ${m.reason} (doctor --fix)`;
+      await store.recordEvent({ domainUuid: uuid, runId: null, at, kind: 'chain-broken', message });
+    }
+  }
+  const done = (c: CleanupItem) =>
+    fixed.filter((a) => a.checkpoint === c.checkpoint).every((a) => a.ok);
+  const deleted = plan.cleanup.filter(done).map((c) => ({
+    checkpoint: c.checkpoint,
+    state: 'deleted' as const,
+    reason: c.reason ?? c.why,
+  }));
+  if (deleted.length > 0) {
+    await store.markCheckpoints(uuid, deleted, at);
+  }
 }
 
 /** The message of a `--fix` with failed actions, or null when every one succeeded (or none ran). */

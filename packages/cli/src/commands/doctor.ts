@@ -38,6 +38,7 @@ import {
   fix,
   fixIncomplete,
   type FixAction,
+  recordFix,
 } from './doctor-fix.js';
 
 interface Options extends HostOptions {
@@ -327,6 +328,9 @@ async function diagnose(
   );
   const plan = repo === null ? planned : await readableParent(repo, observed, planned);
   const fixed = o.fix ? await fix(hv, domain.uuid, plan) : null;
+  if (fixed !== null) {
+    await recordFix(store, domain.uuid, plan, fixed, ctx.now());
+  }
   const scratch = await scratchReport(o.scratch, observed);
   const repository = { path: root, exists: repo !== null };
   return { repository, observed, lineage, plan, fixed, scratch };

@@ -84,8 +84,28 @@ const cases: Case[] = [
     }),
     observed: healthy(FI),
     level: 'full',
-    reasons: ['PARENT_CHECKPOINT_UNUSABLE'],
+    // the cause found when it was marked is named again
+    reasons: ['PARENT_CHECKPOINT_UNUSABLE', 'INCREMENTAL_FAILED'],
     cleanup: [`${cp(2)}|broken|meta|vda|qmp`],
+  },
+  {
+    name: 'parent checkpoint removed by doctor --fix: the code doctor named is recorded',
+    covers: ['B1'],
+    lineage: edit(FI, (l) => {
+      const c = l.checkpoints[1];
+      if (c) {
+        c.state = 'deleted';
+        c.stateReason = 'BITMAP_INCONSISTENT';
+      }
+    }),
+    observed: edit(healthy(FI), (o) => {
+      o.checkpoints = o.checkpoints.filter((c) => c.name !== cp(2));
+      for (const d of o.disks) {
+        d.bitmaps = d.bitmaps.filter((b) => b.name !== cp(2));
+      }
+    }),
+    level: 'full',
+    reasons: ['PARENT_CHECKPOINT_UNUSABLE', 'BITMAP_INCONSISTENT'],
   },
   {
     name: 'disk added',

@@ -8,6 +8,7 @@ import type { DomainLineage, LineageCheckpoint, LineageSnapshot } from '../model
 import type { ObservedDomain } from '../model/observed.js';
 import type { BackupPlan, NewCheckpointPlan, RedefineAction } from '../model/plan.js';
 import type { LevelPolicy } from '../model/policy.js';
+import { isReasonCode } from '../model/reasons.js';
 
 import { checkBitmaps } from './bitmap-health.js';
 import { isLineageConcern, isOwnCheckpoint } from './checkpoint-names.js';
@@ -107,6 +108,12 @@ function checkBase(
       ? `is ${checkpoint.state} (${checkpoint.stateReason ?? 'no reason'})`
       : 'does not exist';
     log.add('PARENT_CHECKPOINT_UNUSABLE', `checkpoint of parent ${snapshot.id} ${what}`);
+    // the cause found when it was marked (by `doctor --fix` or an earlier run), so that the run
+    // records the code doctor named before the fix
+    const cause = checkpoint?.stateReason;
+    if (checkpoint && cause && isReasonCode(cause) && cause !== 'PARENT_CHECKPOINT_UNUSABLE') {
+      log.add(cause, `checkpoint ${checkpoint.name} was found ${checkpoint.state}: ${cause}`);
+    }
     return;
   }
   for (const f of checkBitmaps(checkpoint.name, checkpoint.disks, observed.disks)) {
