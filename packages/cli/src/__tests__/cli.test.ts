@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -85,6 +85,27 @@ describe('virtvault binary', () => {
         out.error.message,
         /unknown command 'no-such-command'|required option '--repo|--snapshot needs --domain/,
       );
+    }
+  });
+
+  it('doctor with libvirt unreachable: exits at once with its code and frees the state', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'vv-cli-doctor-'));
+    try {
+      const state = path.join(dir, 'state');
+      const uri = `qemu+unix:///system?socket=${dir}/no-libvirt.sock`;
+      const args = ['doctor', '--domain', 'vm1', '--repo', `${dir}/repo`, '--state', state];
+      // a hang is the defect: the lineage it had opened kept the process (and the lock) alive
+      const r = spawnSync(process.execPath, [MAIN, ...args, '--connect', uri, '--json'], {
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      assert.equal(r.signal, null, 'exited by itself, not killed by the timeout');
+      assert.equal(r.status, 1, r.stdout + r.stderr);
+      const err = (JSON.parse(r.stdout) as { error: { code: string } }).error;
+      assert.equal(err.code, 'VIR_ERR_SYSTEM_ERROR', "libvirt's own code, as backup reports it");
+      assert.equal(existsSync(path.join(state, 'state.lock')), false, 'the state lock is released');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -274,9 +274,16 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
     // with our jobs' folder: a backup running now is reported, never "fixed" under its feet
     const hv = await (
       await loadEngine()
-    ).openHypervisor(o.connect, o.host ?? ctx.env.hostname, {
-      scratchDir: o.scratch,
-    });
+    )
+      .openHypervisor(o.connect, o.host ?? ctx.env.hostname, { scratchDir: o.scratch })
+      .catch(async (e: unknown) => {
+        // the open lineage would keep the process, and the state's lock, alive for an hour
+        await closeAll(
+          () => lineage.close(),
+          () => repos.close(),
+        );
+        throw e;
+      });
     try {
       report(ctx, o.json === true, await diagnose(ctx, o, hv.hypervisor, lineage.store, repos));
     } finally {
