@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
@@ -22,6 +22,18 @@ function stateDir(): string {
   return d;
 }
 
+/** The start time of process `pid` as /proc gives it (field 22 of its stat). */
+function startTime(pid: number): string {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return text.slice(text.lastIndexOf(')') + 2).split(' ')[19] ?? '?';
+}
+
+/** What our own lock holds: pid, boot id and start time. */
+function ownLine(): string {
+  const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  return `${process.pid} ${boot} ${startTime(process.pid)}`;
+}
+
 /** A pid that no process has: a child that has already exited. */
 function deadPid(): number {
   const child = spawnSync(process.execPath, ['-e', '0']);
@@ -33,7 +45,7 @@ describe('state directory lock', () => {
   it('records its holder and is released by its unlock', () => {
     const dir = stateDir();
     const unlock = lockState(dir);
-    assert.equal(readFileSync(join(dir, 'state.lock'), 'utf8'), `${process.pid}\n`);
+    assert.equal(readFileSync(join(dir, 'state.lock'), 'utf8'), `${ownLine()}\n`);
     unlock();
     assert.equal(existsSync(join(dir, 'state.lock')), false);
   });
@@ -46,7 +58,7 @@ describe('state directory lock', () => {
         () => lockState(dir),
         (e: unknown) => hasErrorCode(e, 'STATE_LOCKED') && String(e).includes(`pid ${process.pid}`),
       );
-      assert.equal(readFileSync(join(dir, 'state.lock'), 'utf8'), `${process.pid}\n`);
+      assert.equal(readFileSync(join(dir, 'state.lock'), 'utf8'), `${ownLine()}\n`);
     } finally {
       unlock();
     }
@@ -56,8 +68,37 @@ describe('state directory lock', () => {
     const dir = stateDir();
     writeFileSync(join(dir, 'state.lock'), `${deadPid()}\n`);
     const unlock = lockState(dir);
-    assert.equal(readFileSync(join(dir, 'state.lock'), 'utf8'), `${process.pid}\n`);
+    assert.equal(readFileSync(join(dir, 'state.lock'), 'utf8'), `${ownLine()}\n`);
     unlock();
+  });
+
+  it('tells a holder from a process that reused its pid, or one of another boot', () => {
+    // a live process that is not virtvault, as a qemu given a dead holder's pid would be
+    const other = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      const pid = other.pid ?? 0;
+      const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+      const started = startTime(pid);
+      for (const [line, stale] of [
+        [`${pid} ${boot} ${started}`, false], // its own lock: it lives
+        [`${pid} ${boot} 1`, true], // the pid reused: another start time
+        [`${pid} 00000000-0000-0000-0000-000000000000 ${started}`, true], // before a reboot
+      ] as const) {
+        const dir = stateDir();
+        writeFileSync(join(dir, 'state.lock'), `${line}\n`);
+        if (stale) {
+          lockState(dir)();
+        } else {
+          assert.throws(
+            () => lockState(dir),
+            (e: unknown) => hasErrorCode(e, 'STATE_LOCKED'),
+          );
+          assert.equal(readFileSync(join(dir, 'state.lock'), 'utf8'), `${line}\n`);
+        }
+      }
+    } finally {
+      other.kill('SIGKILL');
+    }
   });
 });
 
