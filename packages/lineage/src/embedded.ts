@@ -51,6 +51,9 @@ export class EmbeddedLineage {
       return new EmbeddedLineage(store, server, server.url);
     } catch (e) {
       await server.close().catch(() => undefined);
+      if (e instanceof LineageError && e.code === 'LINEAGE_TOO_NEW') {
+        throw e; // not damage: the CLI's advice to move the lineage aside would lose it
+      }
       throw new LineageError('CONNECT_FAILED', `cannot open embedded lineage: ${String(e)}`, {
         cause: e,
       });

@@ -13,6 +13,8 @@ export const LINEAGE_ERRORS = {
   MIGRATION_CHECKSUM_MISMATCH:
     'An applied migration file was changed after it ran; migrations are forward-only.',
   MIGRATION_FAILED: 'A migration failed; the transaction was rolled back.',
+  LINEAGE_TOO_NEW:
+    'The lineage database was migrated by a newer virtvault; an older one would misread it. Upgrade.',
   QUERY_FAILED: 'A lineage query failed.',
   CLOSED: 'The store was used after close().',
   TOKEN_INVALID: 'A token name or role is not valid.',

@@ -41,7 +41,29 @@ async function upToDate(
     throw e;
   }
   const applied = new Map(rows.map((r) => [r.id, r.checksum]));
+  refuseNewer(applied, migrations);
   return migrations.every((m) => applied.get(m.id) === checksum(m.text));
+}
+
+/**
+ * `LINEAGE_TOO_NEW` when the database has a migration this build does not ship: a newer virtvault
+ * wrote it (the user went back a version). An older build would misread it, or quietly undo what
+ * the newer one fixed (one without migration 0006 stops recording a run's checkpoint, and other
+ * repositories' runs remove it again), so it is refused until virtvault is upgraded.
+ */
+function refuseNewer(
+  applied: ReadonlyMap<string, string>,
+  migrations: readonly { id: string }[],
+): void {
+  const known = new Set(migrations.map((m) => m.id));
+  const newer = [...applied.keys()].filter((id) => !known.has(id)).sort();
+  if (newer.length > 0) {
+    throw new LineageError(
+      'LINEAGE_TOO_NEW',
+      `the lineage database was written by a newer virtvault (migration ${newer.join(', ')}, ` +
+        'unknown to this one): upgrade virtvault to use it',
+    );
+  }
 }
 
 /**
@@ -59,6 +81,7 @@ export async function migrate(sql: Sql, q: Queries): Promise<string[]> {
       await tx.unsafe(q['create-schema-migrations']);
       const rows = await tx.unsafe<{ id: string; checksum: string }[]>(q['select-migrations']);
       const applied = new Map(rows.map((r) => [r.id, r.checksum]));
+      refuseNewer(applied, migrations);
       const now: string[] = [];
       for (const m of migrations) {
         const sum = checksum(m.text);

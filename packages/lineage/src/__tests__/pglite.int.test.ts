@@ -6,6 +6,9 @@ import { after, before, describe, it } from 'node:test';
 
 // The runBackup scenario suite lives with core's tests (compiled next to them).
 import { makeWorld, runBackupSuite } from '../../../core/dist/__tests__/run-backup-suite.js';
+import { hasErrorCode } from '@virtvault/core';
+import type postgres from 'postgres';
+
 import { EmbeddedLineage } from '../embedded.js';
 import type { PgLineageStore } from '../pg-lineage-store.js';
 
@@ -53,6 +56,25 @@ describe('embedded lineage', () => {
       const again = await EmbeddedLineage.open({ dataDir: dir });
       await again.close();
       await again.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a lineage a newer virtvault migrated, as such and not as damage', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vv-pglite-new-'));
+    try {
+      const first = await EmbeddedLineage.open({ dataDir: dir });
+      try {
+        // through the store's own connection: the embedded server serves one client at a time
+        const { sql } = first.store as unknown as { sql: postgres.Sql };
+        await sql`insert into schema_migrations (id, checksum) values ('9999_future', 'x')`;
+      } finally {
+        await first.close();
+      }
+      await assert.rejects(EmbeddedLineage.open({ dataDir: dir }), (e) =>
+        hasErrorCode(e, 'LINEAGE_TOO_NEW'),
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -50,6 +50,20 @@ describe('migrations on Postgres', () => {
     }
   });
 
+  it('refuses a database a newer virtvault migrated, and names the migration', async () => {
+    const sql = postgres(url(), { max: 1, onnotice: () => undefined });
+    try {
+      await sql`insert into schema_migrations (id, checksum) values ('9999_future', 'x')`;
+      await assert.rejects(
+        PgLineageStore.connect({ url: url() }),
+        (e) => hasErrorCode(e, 'LINEAGE_TOO_NEW') && /9999_future/.test(String(e)),
+      );
+    } finally {
+      await sql`delete from schema_migrations where id = '9999_future'`;
+      await sql.end();
+    }
+  });
+
   it('fails clearly when the server is unreachable', async () => {
     await assert.rejects(
       PgLineageStore.connect({ url: 'postgres://postgres@127.0.0.1:1/none', connectTimeoutSec: 2 }),
