@@ -132,8 +132,16 @@ export class LibvirtHypervisor implements Hypervisor {
     const names: string[] = [];
     const without: string[] = [];
     for (const d of await this.#conn.listDomains()) {
-      const desc = await d.describe();
-      (desc.disks.some(isBackupDisk) ? names : without).push(desc.name);
+      const desc = await d.describe().catch((e: unknown) => {
+        // gone since the listing (a transient domain powered off): not a reason to hide the rest
+        if ((e as { code?: unknown }).code === 'VIR_ERR_NO_DOMAIN') {
+          return null;
+        }
+        throw e;
+      });
+      if (desc !== null) {
+        (desc.disks.some(isBackupDisk) ? names : without).push(desc.name);
+      }
     }
     return { names: names.sort(), without: without.sort() };
   }
