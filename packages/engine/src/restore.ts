@@ -10,7 +10,13 @@ import path from 'node:path';
 import { buildRestoredDomainXml, Connection } from '@virtvault/libvirt';
 import { hasErrorCode, type SnapshotManifest } from '@virtvault/core';
 import { NbdError } from '@virtvault/nbd';
-import { makeDirsSync, SnapshotReader, type DiskSlot, type Repository } from '@virtvault/repo';
+import {
+  fsyncDir,
+  makeDirsSync,
+  SnapshotReader,
+  type DiskSlot,
+  type Repository,
+} from '@virtvault/repo';
 
 import { EngineError, interruptedError } from './errors.js';
 import { restoreQcow2, runBytes } from './restore-qcow2.js';
@@ -236,16 +242,6 @@ async function place(from: string, to: string): Promise<void> {
   }
 }
 
-/** Makes the names just placed in `dir` durable. */
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
 /**
  * Restores the disks of a snapshot into `outputDir`, all of them or nothing: on a failure every
  * file it wrote and every folder it created is removed, so the same restore can simply be run
@@ -290,7 +286,8 @@ export async function restoreSnapshot(o: RestoreOptions): Promise<RestoredDisk[]
     }
     await rm(work, { recursive: true, force: true });
     work = null;
-    await syncDir(o.outputDir);
+    // the repository's: best effort where a filesystem (some NFS clients) refuses to sync folders
+    await fsyncDir(o.outputDir);
     await o.complete?.(out, reader.manifest);
     return out;
   } catch (e) {

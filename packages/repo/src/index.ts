@@ -4,6 +4,7 @@
  */
 export { RepoError } from './errors.js';
 export { makeDirsSync } from './make-dirs.js';
+export { fsyncDir } from './fs-util.js';
 export { mayBeBeingCreated, Repository } from './repository.js';
 export { openIfPresent, openOrInit } from './open-or-init.js';
 export type { RepositoryOptions, InitOptions, SnapshotRef } from './repository.js';
