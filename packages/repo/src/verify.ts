@@ -102,6 +102,10 @@ export async function verifyRepository(
   if (opts.record !== false) {
     for (const c of chunks) {
       c.quarantined = c.code === 'REPO_CHUNK_CORRUPT' ? await quarantine(repo, c.digest) : false;
+      if (c.code === 'REPO_CHUNK_MISSING') {
+        // gone (or set aside before markers existed): no backup may build on what names it either
+        await markQuarantined(repo.root, c.digest);
+      }
     }
     for (const [key, r] of Object.entries(results)) {
       const [domain = '', id = ''] = key.split('/');

@@ -6,7 +6,7 @@
  * a full) until a backup stores the bytes again.
  */
 import assert from 'node:assert/strict';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
@@ -114,5 +114,14 @@ describe('chunks verify set aside', () => {
     assert.deepEqual(await readdir(path.join(repo.root, 'quarantine')), []);
     await buildOn('inc');
     await buildOn('patched');
+  });
+
+  it('marks a chunk verify finds missing the same way', async () => {
+    const digest = (await repo.readIndex(DOMAIN.uuid, 'other', 'vda')).get(0);
+    await rm(repo.chunkPath(digest));
+    const v = await verifyRepository(repo, { domain: DOMAIN.uuid, snapshot: 'other' });
+    assert.equal(v.chunks[0]?.code, 'REPO_CHUNK_MISSING');
+    assert.ok((await unresolvedQuarantine(repo.root)).has(digest));
+    await assert.rejects(buildOn('other'), (e) => hasErrorCode(e, 'REPO_CHUNK_QUARANTINED'));
   });
 });
