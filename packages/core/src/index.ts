@@ -16,6 +16,7 @@ export * from './chain/fallback.js';
 export * from './run/ports.js';
 export * from './run/run-errors.js';
 export * from './run/run-backup.js';
+export { recordBroken, removedUpdates } from './run/run-steps.js';
 export * from './run/reconcile-notes.js';
 export * from './report/index.js';
 export * from './ulid.js';

@@ -3,7 +3,14 @@
  * bitmaps of ours, one action at a time (a failure does not stop the others), and says per
  * checkpoint what came of it.
  */
-import type { BackupPlan, CleanupItem, Hypervisor, LineageStore } from '@virtvault/core';
+import {
+  type BackupPlan,
+  type CleanupItem,
+  type Hypervisor,
+  type LineageStore,
+  recordBroken,
+  removedUpdates,
+} from '@virtvault/core';
 
 import { errorFields } from '../output.js';
 
@@ -67,27 +74,17 @@ export async function recordFix(
   fixed: readonly FixAction[],
   at: number,
 ): Promise<void> {
-  if (plan.markBroken.length > 0) {
-    const broken = plan.markBroken.map((m) => ({
-      checkpoint: m.checkpoint,
-      state: 'broken' as const,
-      reason: m.reason,
-    }));
-    await store.markCheckpoints(uuid, broken, at);
-    for (const m of plan.markBroken) {
-      const message = `checkpoint ${m.checkpoint}: ${m.reason} (doctor --fix)`;
-      await store.recordEvent({ domainUuid: uuid, runId: null, at, kind: 'chain-broken', message });
-    }
-  }
+  await recordBroken(
+    store,
+    { domainUuid: uuid, runId: null, time: at },
+    plan.markBroken,
+    ' (doctor --fix)',
+  );
   const done = (c: CleanupItem) =>
     fixed.filter((a) => a.checkpoint === c.checkpoint).every((a) => a.ok);
-  const deleted = plan.cleanup.filter(done).map((c) => ({
-    checkpoint: c.checkpoint,
-    state: 'deleted' as const,
-    reason: c.reason ?? c.why,
-  }));
-  if (deleted.length > 0) {
-    await store.markCheckpoints(uuid, deleted, at);
+  const removed = plan.cleanup.filter(done);
+  if (removed.length > 0) {
+    await store.markCheckpoints(uuid, removedUpdates(removed), at);
   }
 }
 

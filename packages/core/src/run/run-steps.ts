@@ -5,7 +5,43 @@
 import { coerceError } from '../errors.js';
 import type { BackupPlan, CleanupItem } from '../model/plan.js';
 
+import type { CheckpointStateUpdate, LineageStore } from './ports.js';
 import { type RunContext, event } from './run-context.js';
+
+/**
+ * Records checkpoints found broken, with a `chain-broken` event each: what a run does, and what
+ * `doctor --fix` does (`runId` null, `note` saying so), so both leave the lineage alike.
+ */
+export async function recordBroken(
+  lineage: Pick<LineageStore, 'markCheckpoints' | 'recordEvent'>,
+  at: { domainUuid: string; runId: string | null; time: number },
+  list: BackupPlan['markBroken'],
+  note = '',
+): Promise<void> {
+  if (list.length === 0) {
+    return;
+  }
+  const updates = list.map((m) => ({
+    checkpoint: m.checkpoint,
+    state: 'broken' as const,
+    reason: m.reason,
+  }));
+  await lineage.markCheckpoints(at.domainUuid, updates, at.time);
+  for (const m of list) {
+    const message = `checkpoint ${m.checkpoint}: ${m.reason}${note}`;
+    const { domainUuid, runId, time } = at;
+    await lineage.recordEvent({ domainUuid, runId, at: time, kind: 'chain-broken', message });
+  }
+}
+
+/** The lineage's record of clean-up items carried out whole: deleted, with the reason. */
+export function removedUpdates(items: readonly CleanupItem[]): CheckpointStateUpdate[] {
+  return items.map((item) => ({
+    checkpoint: item.checkpoint,
+    state: 'deleted',
+    reason: item.reason ?? item.why,
+  }));
+}
 
 /** Records migrations and checkpoints found broken. */
 export async function recordFindings(ctx: RunContext, p: BackupPlan): Promise<void> {
@@ -17,19 +53,8 @@ export async function recordFindings(ctx: RunContext, p: BackupPlan): Promise<vo
 
 /** Records checkpoints found broken, with a chain-broken event each. */
 export async function markBroken(ctx: RunContext, list: BackupPlan['markBroken']): Promise<void> {
-  const uuid = ctx.observed.domain.uuid;
-  if (list.length === 0) {
-    return;
-  }
-  const updates = list.map((m) => ({
-    checkpoint: m.checkpoint,
-    state: 'broken' as const,
-    reason: m.reason,
-  }));
-  await ctx.deps.lineage.markCheckpoints(uuid, updates, ctx.deps.clock.now());
-  for (const m of list) {
-    await event(ctx, 'chain-broken', `checkpoint ${m.checkpoint}: ${m.reason}`);
-  }
+  const at = { domainUuid: ctx.observed.domain.uuid, runId: ctx.runId, time: ctx.deps.clock.now() };
+  await recordBroken(ctx.deps.lineage, at, list);
 }
 
 /** Runs one step, recording its failure instead of throwing. */
@@ -66,17 +91,14 @@ async function cleanOne(ctx: RunContext, item: CleanupItem): Promise<boolean> {
 
 /** Executes the plan's clean-up list in order and records the checkpoints removed. */
 export async function cleanUp(ctx: RunContext, items: readonly CleanupItem[]): Promise<void> {
-  const removed: { checkpoint: string; state: 'deleted'; reason: string }[] = [];
+  const removed: CleanupItem[] = [];
   for (const item of items) {
     if (await cleanOne(ctx, item)) {
-      removed.push({
-        checkpoint: item.checkpoint,
-        state: 'deleted',
-        reason: item.reason ?? item.why,
-      });
+      removed.push(item);
     }
   }
   if (removed.length > 0) {
-    await ctx.deps.lineage.markCheckpoints(ctx.observed.domain.uuid, removed, ctx.deps.clock.now());
+    const updates = removedUpdates(removed);
+    await ctx.deps.lineage.markCheckpoints(ctx.observed.domain.uuid, updates, ctx.deps.clock.now());
   }
 }
