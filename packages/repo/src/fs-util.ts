@@ -43,21 +43,26 @@ export async function createFileAtomic(
 ): Promise<boolean> {
   const tmp = tempNameFor(target);
   await writeNewDurable(tmp, data);
+  let failure: { error: unknown } | undefined;
   try {
     await link(tmp, target);
   } catch (e) {
-    if (isErrno(e, 'EEXIST')) {
-      return false;
-    }
-    if (!NO_LINKS.some((code) => isErrno(e, code))) {
-      throw e;
-    }
-    return createExclusive(target, data);
+    failure = { error: e };
   } finally {
+    // gone before any write in place, so that write has the temp's room too
     await fsp.rm(tmp, { force: true });
   }
-  await fsyncDir(path.dirname(target));
-  return true;
+  if (failure === undefined) {
+    await fsyncDir(path.dirname(target));
+    return true;
+  }
+  if (isErrno(failure.error, 'EEXIST')) {
+    return false;
+  }
+  if (!NO_LINKS.some((code) => isErrno(failure.error, code))) {
+    throw failure.error;
+  }
+  return createExclusive(target, data);
 }
 
 /** Creates `target` with `data` unless it exists (then false); fsyncs it and its folder. */

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -39,12 +39,29 @@ describe('a full filesystem', () => {
     const target = path.join(small, 'config.json');
     await assert.rejects(createFileAtomic(target, big), { code: 'ENOSPC' });
     assert.deepEqual(await readdir(small), []);
-    // no hard links: the file is created in place, and a failed write must not leave it half done
-    const noLinks = () => Promise.reject(Object.assign(new Error('no links'), { code: 'EPERM' }));
-    await assert.rejects(createFileAtomic(target, big.slice(0, 48 * 1024), noLinks), {
+    // no hard links: the file is written in place; a filler takes the room first, so that write
+    // fails part way and must not leave a half-written file
+    const filler = path.join(small, 'filler');
+    const fillThenRefuse = async (tmp: string): Promise<void> => {
+      await rm(tmp);
+      await writeFile(filler, 'f'.repeat(40 * 1024));
+      throw Object.assign(new Error('no links'), { code: 'EPERM' });
+    };
+    await assert.rejects(createFileAtomic(target, big.slice(0, 32 * 1024), fillThenRefuse), {
       code: 'ENOSPC',
     });
-    assert.deepEqual(await readdir(small), []);
+    assert.deepEqual(await readdir(small), ['filler']);
+    await rm(filler);
+  });
+
+  it('frees its temp before it writes in place, so that write has the room of both', async () => {
+    const target = path.join(small, 'config.json');
+    const data = big.slice(0, 40 * 1024);
+    const noLinks = () => Promise.reject(Object.assign(new Error('no links'), { code: 'EPERM' }));
+    assert.equal(await createFileAtomic(target, data, noLinks), true);
+    assert.deepEqual(await readdir(small), ['config.json']);
+    assert.equal(await readFile(target, 'utf8'), data);
+    await rm(target);
   });
 
   it('removes a lease temp whose write failed', async () => {
