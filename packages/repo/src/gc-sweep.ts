@@ -1,6 +1,7 @@
 /**
  * GC's sweep (see `gc.ts` for the mark and the protocol in `docs/repository-format.md`): unmarked
- * chunks older than the cutoff, quarantined chunks no longer evidence of anything, stale temps;
+ * chunks older than the cutoff, quarantined chunks no longer evidence of anything, the quarantine
+ * markers of chunks no snapshot reaches, stale temps;
  * and the marked chunks a GC that died mid-sweep left moved aside, put back.
  */
 import { randomBytes } from 'node:crypto';
@@ -9,6 +10,7 @@ import path from 'node:path';
 
 import { isErrno, throwIfInterrupted } from './errors.js';
 import { listDir } from './fs-util.js';
+import { dropUnreachedMarkers } from './quarantine.js';
 import type { Repository } from './repository.js';
 
 /** What a sweep removed. */
@@ -23,7 +25,10 @@ export interface SweepCounts {
   removedBad: number;
 }
 
-/** Sweeps every `chunks/<hh>/` folder: what `marked` does not name and is older than `cutoff`. */
+/**
+ * Sweeps every `chunks/<hh>/` folder: what `marked` does not name and is older than `cutoff`; then
+ * the quarantine markers of digests `marked` does not name (see `quarantine.ts`).
+ */
 export async function sweepChunks(
   {
     repo,
@@ -61,6 +66,9 @@ export async function sweepChunks(
         sweptBytes += size;
       }
     }
+  }
+  if (!dryRun) {
+    await dropUnreachedMarkers(repo.root, marked, cutoff);
   }
   return { swept, sweptBytes, removedTemps, removedBad };
 }

@@ -8,7 +8,7 @@
  * the run takes a full instead, which stores those bytes afresh when the disk still holds them.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { RepoError, isErrno } from './errors.js';
@@ -28,6 +28,32 @@ export async function markQuarantined(root: string, digest: string): Promise<voi
   const dir = path.join(root, QUARANTINE_DIR);
   await mkdir(dir, { recursive: true });
   await writeFile(path.join(dir, digest), '');
+}
+
+/**
+ * Removes the markers of digests no snapshot reaches any more (`reached`: a complete GC mark, through
+ * patches), so that a marker does not outlive every snapshot that named its chunk and make each
+ * later backup read its parent's patches for nothing. Only markers older than `cutoff` (GC's): a
+ * verify running beside the GC may have marked a chunk of a snapshot committed after the mark.
+ */
+export async function dropUnreachedMarkers(
+  root: string,
+  reached: ReadonlySet<string>,
+  cutoff: number,
+): Promise<void> {
+  const dir = path.join(root, QUARANTINE_DIR);
+  const names = await readdir(dir).catch((e: unknown) => {
+    if (isErrno(e, 'ENOENT')) {
+      return [];
+    }
+    throw e;
+  });
+  for (const d of names.filter((n) => DIGEST_NAME.test(n) && !reached.has(n))) {
+    const st = await stat(path.join(dir, d)).catch(() => null);
+    if (st !== null && st.mtimeMs < cutoff) {
+      await rm(path.join(dir, d), { force: true });
+    }
+  }
 }
 
 /**

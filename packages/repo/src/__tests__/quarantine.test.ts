@@ -6,13 +6,20 @@
  * a full) until a backup stores the bytes again.
  */
 import assert from 'node:assert/strict';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { hasErrorCode } from '@virtvault/core';
 
-import { Repository, SnapshotWriter, unresolvedQuarantine, verifyRepository } from '../index.js';
+import {
+  collectGarbage,
+  removeSnapshot,
+  Repository,
+  SnapshotWriter,
+  unresolvedQuarantine,
+  verifyRepository,
+} from '../index.js';
 import { commitInfo, DOMAIN, rnd, tempDir } from './helpers.js';
 
 const CS = 64 * 1024;
@@ -123,5 +130,19 @@ describe('chunks verify set aside', () => {
     assert.equal(v.chunks[0]?.code, 'REPO_CHUNK_MISSING');
     assert.ok((await unresolvedQuarantine(repo.root)).has(digest));
     await assert.rejects(buildOn('other'), (e) => hasErrorCode(e, 'REPO_CHUNK_QUARANTINED'));
+  });
+
+  it('GC drops a marker once no snapshot reaches its chunk, and not one verify just left', async () => {
+    const digest = (await repo.readIndex(DOMAIN.uuid, 'other', 'vda')).get(0);
+    const marker = path.join(repo.root, 'quarantine', digest);
+    await collectGarbage(repo);
+    assert.ok((await unresolvedQuarantine(repo.root)).has(digest), 'still named by "other"');
+    await removeSnapshot(repo, DOMAIN.uuid, 'other');
+    await collectGarbage(repo);
+    assert.ok((await unresolvedQuarantine(repo.root)).has(digest), 'younger than the cutoff');
+    const old = new Date(Date.now() - 3_600_000);
+    await utimes(marker, old, old);
+    await collectGarbage(repo);
+    assert.deepEqual(await readdir(path.join(repo.root, 'quarantine')), []);
   });
 });
