@@ -50,6 +50,16 @@ describe('values checked before any work', () => {
       [[...FLEET, 'hosts', 'add', 'h', 'h:7443', '--max-concurrent', 'two'], /--max-concurrent/],
       [[...FLEET, 'hosts', 'add', 'h', 'h:7443', '--max-concurrent', '1.5'], /--max-concurrent/],
       [[...FLEET, 'runs', '--limit', '0'], /--limit needs a whole number >= 1/],
+      // an unset shell variable, a blank, hex: never read as 0 or a number
+      [
+        ['prune', '--repo', '/nonexistent', '--keep-last', '1', '--keep-daily', ''],
+        /--keep-daily needs a whole number >= 0, not ""/,
+      ],
+      [['prune', '--repo', '/nonexistent', '--keep-last', ' '], /--keep-last needs a whole/],
+      [['backup', '--domain', 'x', '--repo', '/nonexistent', '--max-chain', ''], /--max-chain/],
+      [['backup', '--domain', 'x', '--repo', '/nonexistent', '--max-chain', '0x7'], /--max-chain/],
+      [[...FLEET, 'policies', 'set', 'p', '--keep-daily', ''], /--keep-daily needs a whole/],
+      [[...FLEET, 'runs', '--limit', ' 5'], /--limit needs a whole number >= 1/],
       [[...FLEET, 'runs', '--vm', 'a', '--domain', 'b'], /same filter/],
       [[...FLEET, 'tokens', 'create', 'ci', '--role', 'root'], /--role must be one of viewer/],
       [

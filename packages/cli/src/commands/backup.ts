@@ -15,6 +15,7 @@ import { PhaseClock } from '../phases.js';
 import { Progress } from '../progress.js';
 import { PlanHintFiles } from '../plan-hints.js';
 import { openLineage, RepositoryCache } from '../standalone.js';
+import { wholeNumber } from '../whole-number.js';
 
 import {
   reportBackup,
@@ -148,10 +149,7 @@ export function levelOptions(cmd: Command): Command {
 /** The level policy of --level and --max-chain. Throws `USAGE` on a bad value. */
 export function levelPolicyOf(o: { level: string; maxChain?: string }): LevelPolicy {
   const level = levelOf(o);
-  const maxChain = o.maxChain === undefined ? undefined : Number(o.maxChain);
-  if (maxChain !== undefined && (!Number.isInteger(maxChain) || maxChain < 0)) {
-    throw new CliError('USAGE', `--max-chain needs a whole number, not ${o.maxChain}`);
-  }
+  const maxChain = wholeNumber(o.maxChain, 'max-chain', 0);
   return { level, ...(maxChain !== undefined ? { maxChainLength: maxChain } : {}) };
 }
 

@@ -7,6 +7,7 @@ import type { CliContext } from '../context.js';
 import { loadRepo } from '../lazy.js';
 import { CliError, guard, printJson } from '../output.js';
 import { findSnapshot, openRepository } from '../repo-access.js';
+import { wholeNumber } from '../whole-number.js';
 
 interface Options {
   repo: string;
@@ -24,14 +25,7 @@ interface Options {
 }
 
 function count(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) {
-    return undefined;
-  }
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) {
-    throw new CliError('USAGE', `--${name} needs a whole number >= 0, not ${v}`);
-  }
-  return n;
+  return wholeNumber(v, name, 0);
 }
 
 function policyOf(o: Options): RetentionPolicy {

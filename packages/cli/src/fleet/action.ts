@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { CliError, EXIT_FAILED, formatTable, guard, printJson } from '../output.js';
 
+import { wholeNumber } from '../whole-number.js';
 import { type Column, type FleetTarget, cellText } from './client.js';
 
 interface Globals {
@@ -87,11 +88,7 @@ export function positiveInt(v: string | undefined, flag: string): number | undef
   if (v === undefined) {
     return undefined;
   }
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isSafeInteger(n) || n < 1) {
-    throw new CliError('USAGE', `--${flag} needs a whole number >= 1, not ${JSON.stringify(v)}`);
-  }
-  return n;
+  return wholeNumber(v, flag, 1);
 }
 
 /**

@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { levelOf } from '../commands/backup.js';
 import type { CliContext } from '../context.js';
 import { CliError } from '../output.js';
+import { wholeNumber } from '../whole-number.js';
 
 import { assertRemoved, fleetAction, printAnswer, printList } from './action.js';
 import { type Column, callApi, cellText, field } from './client.js';
@@ -46,14 +47,7 @@ interface SetOptions {
 }
 
 function num(v: string | undefined, name: string): number | undefined {
-  if (v === undefined) {
-    return undefined;
-  }
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) {
-    throw new CliError('USAGE', `--${name} must be a non-negative integer`);
-  }
-  return n;
+  return wholeNumber(v, name, 0);
 }
 
 function defined(o: Record<string, unknown>): Record<string, unknown> {
