@@ -299,7 +299,7 @@ describe('standalone backups through the virtvault binary', () => {
       doc.runs.map((x) => [x.domain, x.ok, x.backup?.level ?? x.error?.code]),
       [
         ['e2e-run', true, 'incremental'],
-        ['e2e-nosuch', false, 'VIR_ERR_NO_DOMAIN'],
+        ['e2e-nosuch', false, 'DOMAIN_NOT_FOUND'],
         ['e2e-off', true, 'incremental'],
       ],
     );
@@ -324,7 +324,7 @@ describe('standalone backups through the virtvault binary', () => {
     assert.equal(r.code, 1, r.stdout);
     assert.equal(
       (JSON.parse(r.stdout) as { error: { code: string } }).error.code,
-      'VIR_ERR_NO_DOMAIN',
+      'DOMAIN_NOT_FOUND',
     );
     await assert.rejects(stat(fresh), { code: 'ENOENT' }, 'no folder made for the repository');
     // an empty folder stays empty; one holding other files is refused before anything is done

@@ -2,6 +2,7 @@
  * The error class of `@virtvault/agent`. Callers branch on `code`; the server sends it to the
  * controller as the `vv-code` trailer or the `Failure` message.
  */
+import { LIBVIRT_CODES } from '@virtvault/core';
 import { LibvirtError } from '@virtvault/libvirt';
 
 /** An agent failure with a stable `code` and the underlying `cause`. */
@@ -20,12 +21,6 @@ export class AgentError extends Error {
     this.code = code;
   }
 }
-
-// libvirt's own codes the controller branches on, in our vocabulary
-const LIBVIRT_CODES: Record<string, string> = {
-  VIR_ERR_NO_DOMAIN: 'DOMAIN_NOT_FOUND',
-  VIR_ERR_NO_DOMAIN_CHECKPOINT: 'CHECKPOINT_NOT_FOUND',
-};
 
 /**
  * Gives a libvirt error that callers branch on our code (`DOMAIN_NOT_FOUND`, …); every other error

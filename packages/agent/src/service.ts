@@ -22,12 +22,14 @@ import type {
 } from '@virtvault/core';
 import {
   assertDomainNameFree,
+  connectLibvirt,
   defineRestoredDomain,
   Executor,
   LibvirtHypervisor,
   restoreSnapshot,
 } from '@virtvault/engine';
-import { Connection, type LibvirtEvent } from '@virtvault/libvirt';
+import type { Connection } from '@virtvault/libvirt';
+import { type LibvirtEvent } from '@virtvault/libvirt';
 import type {
   AgentBackupRequest,
   AgentGcResult,
@@ -121,7 +123,7 @@ export class AgentService {
     if (this.#conn !== null && !this.#conn.closed) {
       return this.#conn;
     }
-    this.#connecting ??= Connection.connect(this.#o.config.libvirtUri)
+    this.#connecting ??= connectLibvirt(this.#o.config.libvirtUri)
       .then((c) => {
         c.subscribe((e) => this.#dispatch(e));
         this.#conn = c;

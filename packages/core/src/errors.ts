@@ -33,7 +33,18 @@ export function coerceError(e: unknown): Error {
 }
 
 /**
- * The stable code of anything thrown: its string `code`, else `INTERNAL`. A system call's errno
+ * libvirt's codes that name a failure we have a word of our own for (`DOMAIN_NOT_FOUND` is also
+ * what a repository or the lineage says of an unknown VM), so the CLI and the agent report one
+ * failure the same way, and callers branch on our code rather than libvirt's.
+ */
+export const LIBVIRT_CODES: Readonly<Record<string, string>> = {
+  VIR_ERR_NO_DOMAIN: 'DOMAIN_NOT_FOUND',
+  VIR_ERR_NO_DOMAIN_CHECKPOINT: 'CHECKPOINT_NOT_FOUND',
+};
+
+/**
+ * The stable code of anything thrown: its string `code` (libvirt's in our words where
+ * {@link LIBVIRT_CODES} has them), else `INTERNAL`. A system call's errno
  * (EACCES, EROFS, …: Node's errors carry `syscall`) is `IO_ERROR`: the platform's word is no stable
  * code of ours, and the message keeps it with the path. The CLI prints this code and the agent
  * sends it over gRPC, so both say the same for one failure.
@@ -42,5 +53,8 @@ export function stableErrorCode(e: unknown): string {
   if (typeof e !== 'object' || e === null || !('code' in e) || typeof e.code !== 'string') {
     return 'INTERNAL';
   }
-  return 'syscall' in e && typeof e.syscall === 'string' ? 'IO_ERROR' : e.code;
+  if ('syscall' in e && typeof e.syscall === 'string') {
+    return 'IO_ERROR';
+  }
+  return LIBVIRT_CODES[e.code] ?? e.code;
 }

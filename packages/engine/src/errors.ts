@@ -24,6 +24,7 @@ export const ENGINE_ERROR_CODES = [
   'BACKUP_INTERRUPTED',
   'CHECKPOINT_CREATE_FAILED',
   'SCRATCH_NO_SPACE',
+  'LIBVIRT_CONNECT_FAILED',
 ] as const;
 
 /** A stable engine error code. */

@@ -11,8 +11,8 @@ import type {
   ObservedDomain,
   RedefineAction,
 } from '@virtvault/core';
+import type { Connection } from '@virtvault/libvirt';
 import {
-  Connection,
   diskBitmaps,
   isNoCheckpoint,
   LibvirtError,
@@ -25,6 +25,7 @@ import {
 } from '@virtvault/libvirt';
 
 import { EngineError } from './errors.js';
+import { connectLibvirt } from './libvirt-connect.js';
 import { staleJobSocket } from './pull-backup.js';
 import { formatArgs, imageFacts, imageInfo, qemuImg } from './qemu-img.js';
 
@@ -241,6 +242,6 @@ export async function openHypervisor(
   host: string,
   options: HypervisorOptions = {},
 ): Promise<OpenHypervisor> {
-  const conn = await Connection.connect(uri);
+  const conn = await connectLibvirt(uri);
   return { hypervisor: new LibvirtHypervisor(conn, host, options), close: () => conn.close() };
 }

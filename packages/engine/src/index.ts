@@ -5,6 +5,7 @@
  */
 export * from './slot-plan.js';
 export * from './errors.js';
+export { connectLibvirt } from './libvirt-connect.js';
 export { copyDisk, copyExport, BASE_ALLOCATION } from './disk-copy.js';
 export type { DiskProgress, CopyDiskOptions, ExportCopy, CopyCommon } from './disk-copy.js';
 export {

@@ -7,7 +7,8 @@ import { chmodSync } from 'node:fs';
 import { link, mkdtemp, open, rename, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 
-import { buildRestoredDomainXml, Connection } from '@virtvault/libvirt';
+import type { Connection } from '@virtvault/libvirt';
+import { buildRestoredDomainXml } from '@virtvault/libvirt';
 import { hasErrorCode, type SnapshotManifest } from '@virtvault/core';
 import { NbdError } from '@virtvault/nbd';
 import {
@@ -19,6 +20,7 @@ import {
 } from '@virtvault/repo';
 
 import { EngineError, interruptedError } from './errors.js';
+import { connectLibvirt } from './libvirt-connect.js';
 import { restoreQcow2, runBytes } from './restore-qcow2.js';
 
 /** Output format of a restored disk. */
@@ -303,7 +305,7 @@ export async function restoreSnapshot(o: RestoreOptions): Promise<RestoredDisk[]
  * a restore whose disks the new domain would use, not hours later once they are written.
  */
 export async function assertDomainNameFree(uri: string, name: string): Promise<void> {
-  const conn = await Connection.connect(uri);
+  const conn = await connectLibvirt(uri);
   try {
     await refuseTakenName(conn, name);
   } finally {
@@ -336,7 +338,7 @@ export async function defineRestoredDomain(
     name,
     disks.map((d) => ({ target: d.target, file: d.path, format: d.format })),
   );
-  const conn = await Connection.connect(uri);
+  const conn = await connectLibvirt(uri);
   try {
     // checked again: a domain of that name may have been defined while the disks were written
     await refuseTakenName(conn, name);

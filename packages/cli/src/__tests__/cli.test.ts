@@ -102,7 +102,7 @@ describe('virtvault binary', () => {
       assert.equal(r.signal, null, 'exited by itself, not killed by the timeout');
       assert.equal(r.status, 1, r.stdout + r.stderr);
       const err = (JSON.parse(r.stdout) as { error: { code: string } }).error;
-      assert.equal(err.code, 'VIR_ERR_SYSTEM_ERROR', "libvirt's own code, as backup reports it");
+      assert.equal(err.code, 'LIBVIRT_CONNECT_FAILED', 'our code, as backup and the agent say it');
       assert.equal(existsSync(path.join(state, 'state.lock')), false, 'the state lock is released');
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -35,4 +35,14 @@ describe('stableErrorCode', () => {
     assert.equal(stableErrorCode('a string'), 'INTERNAL');
     assert.equal(stableErrorCode({ code: 7 }), 'INTERNAL');
   });
+
+  it("says libvirt's codes in our words where we have them, else as libvirt does", () => {
+    const libvirt = (code: string) => Object.assign(new Error('x'), { name: 'LibvirtError', code });
+    assert.equal(stableErrorCode(libvirt('VIR_ERR_NO_DOMAIN')), 'DOMAIN_NOT_FOUND');
+    assert.equal(stableErrorCode(libvirt('VIR_ERR_NO_DOMAIN_CHECKPOINT')), 'CHECKPOINT_NOT_FOUND');
+    assert.equal(
+      stableErrorCode(libvirt('VIR_ERR_OPERATION_TIMEOUT')),
+      'VIR_ERR_OPERATION_TIMEOUT',
+    );
+  });
 });
