@@ -98,7 +98,12 @@ describe('standalone backups through the virtvault binary', () => {
     const err = (JSON.parse(inUse.stdout) as { error: { code: string } }).error;
     assert.equal(err.code, 'RESTORE_TARGET_EXISTS');
     await assert.rejects(stat(out), { code: 'ENOENT' });
-    const r = await vv.cli([...args, '--define', 'e2e-run-copy', '--connect', await lab.uri('a')]);
+    // a relative --output: the new domain must still name its disks by absolute paths
+    const relative = args.map((a) => (a === out ? 'restore-defined' : a));
+    const r = await vv.cli(
+      [...relative, '--define', 'e2e-run-copy', '--connect', await lab.uri('a')],
+      vv.dir,
+    );
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const doc = JSON.parse(r.stdout) as { defined: { name: string; uuid: string } };
     assert.notEqual(doc.defined.uuid, last.json.domain.uuid);

@@ -66,10 +66,13 @@ export class Standalone {
     return `${this.dir}/repo`;
   }
 
-  /** Runs the binary; never throws on a non-zero exit. */
-  async cli(args: string[]): Promise<CliRun> {
+  /** Runs the binary (in folder `cwd` when given); never throws on a non-zero exit. */
+  async cli(args: string[], cwd?: string): Promise<CliRun> {
     try {
-      const r = await run(process.execPath, [CLI, ...args], { maxBuffer: 64 * 1024 * 1024 });
+      const r = await run(process.execPath, [CLI, ...args], {
+        maxBuffer: 64 * 1024 * 1024,
+        ...(cwd !== undefined ? { cwd } : {}),
+      });
       return { code: 0, stdout: r.stdout, stderr: r.stderr };
     } catch (e) {
       const x = e as { code?: number; stdout?: string; stderr?: string };

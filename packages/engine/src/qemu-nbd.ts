@@ -71,6 +71,13 @@ export class QemuNbd {
         this.#exitCode = code ?? -1;
         resolve();
       });
+      // a spawn that failed (setpriv missing, EAGAIN under a task limit) emits no 'exit': without
+      // this the error event would be thrown and take the whole process down
+      child.on('error', (e) => {
+        this.#stderr += e.message;
+        this.#exitCode = -1;
+        resolve();
+      });
     });
   }
 

@@ -1,4 +1,6 @@
 /** `virtvault restore`: a snapshot's disks as qcow2 or sparse raw files, every chunk checked. */
+import path from 'node:path';
+
 import type { Command } from 'commander';
 
 import type { SnapshotManifest } from '@virtvault/core';
@@ -117,7 +119,9 @@ async function restore(
     repo,
     domainUuid: manifest.domain.uuid,
     snapshotId: manifest.id,
-    outputDir: o.output,
+    // absolute: a domain --define makes names its disks by these paths, which libvirt and QEMU
+    // would resolve against their own working folder
+    outputDir: path.resolve(o.output),
     format,
     ...(o.disk ? { disks: o.disk } : {}),
     // through the disk, holes included: a sparse disk's bar still ends at 100 %

@@ -65,6 +65,21 @@ describe('buildRestoredDomainXml', () => {
     assert.match(out, /<genid(><\/genid>|\/>)/);
   });
 
+  it("leaves out a writable floppy (backups skip it; kept, the copy would write the original's)", () => {
+    const xml = XML.replace(
+      '</devices>',
+      "<disk type='file' device='floppy'><source file='/images/web1-fd.img'/><target dev='fda'/></disk>" +
+        "<disk type='file' device='floppy'><source file='/images/drivers.img'/><target dev='fdb'/><readonly/></disk>" +
+        '</devices>',
+    );
+    const out = buildRestoredDomainXml(xml, 'web1-copy', [
+      { target: 'vda', file: '/srv/r/vda.raw', format: 'raw' },
+      { target: 'vdb', file: '/srv/r/vdb.qcow2', format: 'qcow2' },
+    ]);
+    assert.ok(!out.includes('web1-fd.img'), out);
+    assert.ok(out.includes('drivers.img'), 'a read-only floppy stays, as a cdrom does');
+  });
+
   it('renames, drops uuid and MACs, points restored disks at their files, keeps the rest', () => {
     const out = buildRestoredDomainXml(XML, 'web1-restored', [
       { target: 'vda', file: '/srv/r/vda.qcow2', format: 'qcow2' },

@@ -47,12 +47,13 @@ function setKids(n: Ordered, list: Ordered[]): void {
   }
 }
 
-/** A disk the guest can write: not a cdrom or floppy, not marked read-only. */
+/**
+ * A disk the guest can write: not a cdrom, not marked read-only. A floppy without `<readonly/>` is
+ * writable too, and backups skip it: kept, the copy would write into the original's image.
+ */
 function writable(disk: Ordered): boolean {
   const device = disk[':@']?.['@_device'] ?? 'disk';
-  return (
-    (device === 'disk' || device === 'lun') && !kids(disk).some((c) => tagOf(c) === 'readonly')
-  );
+  return device !== 'cdrom' && !kids(disk).some((c) => tagOf(c) === 'readonly');
 }
 
 /** The restored disk, rewritten; null for a writable disk not restored (left out of the copy). */
