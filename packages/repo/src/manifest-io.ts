@@ -132,6 +132,10 @@ export async function readManifests(repo: Repository, domain?: string): Promise<
     try {
       return { ref, manifest: await repo.readManifest(ref.domain, ref.id) };
     } catch (e) {
+      if (e instanceof RepoError && e.code === 'REPO_SNAPSHOT_NOT_FOUND') {
+        // removed (prune, forget) since the listing: gone, as it would be a moment later
+        return null;
+      }
       if (!(e instanceof RepoError) || e.code !== 'REPO_MANIFEST_INVALID') {
         throw e;
       }
@@ -139,6 +143,9 @@ export async function readManifests(repo: Repository, domain?: string): Promise<
     }
   });
   for (const r of read) {
+    if (r === null) {
+      continue;
+    }
     if ('manifest' in r) {
       out.manifests.push(r.manifest);
     } else {

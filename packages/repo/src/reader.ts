@@ -110,12 +110,10 @@ export class SnapshotReader {
       }
     } finally {
       // Slots still resolving when the consumer stopped or a chunk failed hold regions, and a raw
-      // restore's workers may still be writing them: wait, then give the regions back.
-      for (const s of await Promise.allSettled(pending)) {
-        if (s.status === 'fulfilled') {
-          s.value.release();
-        }
-      }
+      // restore's workers may still be writing them: each is given back as soon as it settles, not
+      // once all have: two restores cleaning up at once on one pool would otherwise each hold
+      // regions while waiting for a slot that needs one of the other's.
+      await Promise.allSettled(pending.map((p) => p.then((s) => s.release())));
     }
   }
 

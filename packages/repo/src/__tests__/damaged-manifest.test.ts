@@ -239,3 +239,29 @@ describe('prune and the chain', () => {
     }
   });
 });
+
+describe('a snapshot removed while the manifests are read', () => {
+  it('is gone from the listing, not a failure of it (a backup reconciling beside a prune)', async () => {
+    const { repo, cleanup } = await tempRepo(CS);
+    try {
+      for (const id of ['x', 'y']) {
+        await snapshot(repo, id);
+      }
+      // prune's removal lands between the listing and the read of the manifests it found
+      const list = repo.listSnapshots.bind(repo);
+      repo.listSnapshots = async (domain?: string) => {
+        const refs = await list(domain);
+        await removeSnapshot(repo, DOMAIN.uuid, 'x');
+        return refs;
+      };
+      const l = await readManifests(repo);
+      assert.deepEqual(
+        l.manifests.map((m) => m.id),
+        ['y'],
+      );
+      assert.deepEqual(l.damaged, []);
+    } finally {
+      await cleanup();
+    }
+  });
+});
