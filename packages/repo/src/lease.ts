@@ -132,6 +132,13 @@ export class Lease {
   }
 
   async #renew(): Promise<void> {
+    // Expired is lost for good, even with the file still ours: a GC may have counted this writer
+    // gone (its cutoff, its removal of the snapshot folder) while the process was stopped
+    // (Ctrl-Z, a suspended host); a renewal now would let the commit go on over that.
+    if (this.#repo.options.now() > this.#record.expiresAt) {
+      this.#lost = true;
+      throw new RepoError('REPO_LEASE_LOST', `lease ${this.#record.id} expired before renewal`);
+    }
     const cur = await readLease(this.#file);
     if (cur?.id !== this.#record.id) {
       this.#lost = true;
@@ -168,10 +175,11 @@ export class Lease {
 
   #startHeartbeat(): void {
     const every = Math.max(50, Math.floor(this.#repo.options.leaseTtlMs / 3));
+    // A failed write (a transient EIO on a network mount) is not a lost lease: the next beat
+    // tries again, and `lost` turns true by itself once the expiry passes unrenewed. Gone, taken
+    // over or expired, #renew has marked it lost already.
     this.#timer = setInterval(() => {
-      this.renew().catch(() => {
-        this.#lost = true;
-      });
+      this.renew().catch(() => undefined);
     }, every);
     // The heartbeat must never keep a process alive on its own.
     this.#timer.unref();

@@ -67,6 +67,21 @@ describe('leases', () => {
     await Promise.all(ws.map((w) => w.close()));
     await repo.close();
   });
+  it('an expired writer lease is lost for good, though its file is still there to renew', async () => {
+    let t = 7_000_000;
+    const repo = new Repository(dir, { now: () => t, leaseTtlMs: 10_000 });
+    await repo.open();
+    const w = await Lease.acquire(repo, { kind: 'writer', snapshot: 'x/y' });
+    t += 20_000; // the process was stopped (Ctrl-Z) past its expiry: a GC may have counted it gone
+    await assert.rejects(w.renew(), (e) => hasErrorCode(e, 'REPO_LEASE_LOST'));
+    assert.ok(w.lost);
+    assert.equal((await readLeases(repo)).length, 1, 'the file was there to renew');
+    await assert.rejects(w.renew(), (e) => hasErrorCode(e, 'REPO_LEASE_LOST'));
+    assert.ok(w.lost);
+    await w.close();
+    await repo.close();
+  });
+
   it('a close during a renewal waits for it: the released lease never comes back', async () => {
     const repo = new Repository(dir, { leaseTtlMs: 10_000 });
     await repo.open();
