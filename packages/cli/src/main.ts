@@ -53,7 +53,11 @@ async function main(argv: string[]): Promise<number> {
     const { runAgentMain } = await import('@virtvault/agent/main');
     return runAgentMain(argv.slice(3));
   }
-  if (argv[2] === 'controller' && argv[3] !== 'token' && argv[3] !== '--help' && argv[3] !== '-h') {
+  // the daemon only for `controller` alone or followed by its options: a word after it (a typo of
+  // `token`) goes to commander, which names the unknown command and suggests the right one
+  const daemonArgs =
+    argv[3] === undefined || (argv[3].startsWith('-') && !['--help', '-h'].includes(argv[3]));
+  if (argv[2] === 'controller' && daemonArgs) {
     const { runControllerMain } = await import('@virtvault/controller/main');
     return runControllerMain(argv.slice(3));
   }

@@ -27,6 +27,7 @@ Exit codes:
   0  success
   1  the operation failed (the error's code is printed, and in --json output)
   2  usage error
+  130  a second SIGINT or SIGTERM: killed at once, without clean-up
 
 Signals:
   The first SIGINT (Ctrl-C) or SIGTERM stops the command cleanly: a backup ends
@@ -34,7 +35,8 @@ Signals:
   a commit already under way completes), a restore removes every file it wrote
   (RESTORE_INTERRUPTED), verify and gc stop between chunks and prune between
   snapshots (REPO_INTERRUPTED), a fleet command drops its request
-  (FLEET_INTERRUPTED); all exit 1. A second one exits at once.
+  (FLEET_INTERRUPTED); all exit 1. A second one exits at once (130), leaving
+  what the first was cleaning up (the next run ends a stale job).
 
 Environment:
   DATABASE_URL  Postgres for the lineage instead of the embedded store

@@ -86,7 +86,13 @@ function takeStateDir(stateDir: string): () => void {
     if (e instanceof CliError || !(e instanceof Error) || !('syscall' in e)) {
       throw e;
     }
-    const message = `cannot use --state ${stateDir}: ${e.message} (run as root or pass --state)`;
+    // the root hint only where permission is what failed: a root user told to run as root for a
+    // --state that is a file would look in the wrong place
+    const denied = ['EACCES', 'EPERM'].includes(String((e as { code?: unknown }).code));
+    const hint = denied
+      ? 'run as root or pass --state'
+      : '--state must be a folder virtvault can write';
+    const message = `cannot use --state ${stateDir}: ${e.message} (${hint})`;
     throw new CliError('STATE_UNWRITABLE', message, 1);
   }
 }

@@ -76,6 +76,8 @@ describe('virtvault binary', () => {
       ['no-such-command', '--json'],
       ['snapshots', '--json'],
       ['verify', '--repo', '/nonexistent', '--snapshot', 'NOPE', '--json'],
+      // a typo after `controller` is no argument of the daemon's
+      ['controller', 'tokens', 'list', '--json'],
     ]) {
       const r = run(...args);
       assert.equal(r.code, 2, args.join(' '));
@@ -83,8 +85,32 @@ describe('virtvault binary', () => {
       assert.equal(out.error.code, 'USAGE');
       assert.match(
         out.error.message,
-        /unknown command 'no-such-command'|required option '--repo|--snapshot needs --domain/,
+        /unknown command '(no-such-command|tokens)'|required option '--repo|--snapshot needs --domain/,
       );
+    }
+  });
+
+  it('a --state that is a file: STATE_UNWRITABLE saying so, not "run as root"', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'vv-cli-state-'));
+    try {
+      const file = path.join(dir, 'afile');
+      writeFileSync(file, '');
+      const r = run(
+        'doctor',
+        '--domain',
+        'vm1',
+        '--repo',
+        `${dir}/repo`,
+        '--state',
+        file,
+        '--json',
+      );
+      const err = (JSON.parse(r.stdout) as { error: { code: string; message: string } }).error;
+      assert.equal(err.code, 'STATE_UNWRITABLE', r.stdout);
+      assert.match(err.message, /--state must be a folder/);
+      assert.doesNotMatch(err.message, /run as root/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

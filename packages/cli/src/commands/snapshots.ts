@@ -43,6 +43,10 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
           tableRows(found),
         ),
       );
+      if (o.domain !== undefined && found.entries.length === 0 && found.damaged.length === 0) {
+        // an empty list is an answer (no backup yet), but a typo should not look like one
+        ctx.stderr.write(`virtvault: no snapshots of domain ${o.domain} in ${repo.root}\n`);
+      }
       for (const d of found.damaged) {
         ctx.stderr.write(
           `virtvault: snapshot ${d.domain}/${d.id} is damaged: ${d.error.message}\n`,
