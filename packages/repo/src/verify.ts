@@ -98,6 +98,7 @@ export async function verifyRepository(
     throw new RepoError('REPO_SNAPSHOT_NOT_FOUND', `snapshot ${opts.snapshot} not found`);
   }
   const states = await checkAll(repo, roots, opts.concurrency ?? repo.pool().capacity, opts.signal);
+  await dropRemoved(repo, roots, results);
   const chunks = attribute(roots, states, results);
   if (opts.record !== false) {
     for (const c of chunks) {
@@ -109,10 +110,17 @@ export async function verifyRepository(
     }
     for (const [key, r] of Object.entries(results)) {
       const [domain = '', id = ''] = key.split('/');
-      await repo.writeAtomic(
-        path.join(repo.snapshotDir(domain, id), 'verify.json'),
-        JSON.stringify(r, null, 2) + '\n',
-      );
+      await repo
+        .writeAtomic(
+          path.join(repo.snapshotDir(domain, id), 'verify.json'),
+          JSON.stringify(r, null, 2) + '\n',
+        )
+        .catch((e: unknown) => {
+          // removed since dropRemoved looked: nothing left to record it for
+          if (!isErrno(e, 'ENOENT')) {
+            throw e;
+          }
+        });
     }
   }
   const ok = Object.values(results).every((r) => r.status === 'ok');
@@ -194,6 +202,26 @@ async function snapshotRoots(
     r.problems.push({ code, message: e instanceof Error ? e.message : String(e) });
   }
   return out;
+}
+
+/**
+ * Forgets the snapshots removed (prune, forget) while verify read them: the chunks only they
+ * named may be gone with them (a GC), which is no damage of theirs nor of anything that stays,
+ * and must neither be reported nor quarantined.
+ */
+async function dropRemoved(
+  repo: Repository,
+  roots: Map<string, Set<string>>,
+  results: Record<string, SnapshotVerifyResult>,
+): Promise<void> {
+  for (const key of [...roots.keys()]) {
+    const [domain = '', id = ''] = key.split('/');
+    const manifest = path.join(repo.snapshotDir(domain, id), 'manifest.json');
+    if ((await readIfExists(manifest)) === null) {
+      roots.delete(key);
+      delete results[key];
+    }
+  }
 }
 
 /** Checks every chunk reachable from the roots, each once, a few at a time. */

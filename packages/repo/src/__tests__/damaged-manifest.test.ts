@@ -7,13 +7,17 @@ import {
   collectGarbage,
   prune,
   readManifests,
+  readVerifyResult,
   removeSnapshot,
   type Repository,
   SnapshotWriter,
+  unresolvedQuarantine,
+  verifyRepository,
 } from '../index.js';
 import { commitInfo, DOMAIN, readSnapshot, rnd, tempRepo } from './helpers.js';
 
 const CS = 64 * 1024;
+const HOUR_MS = 3_600_000;
 
 async function snapshot(repo: Repository, id: string): Promise<void> {
   const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: id });
@@ -260,6 +264,31 @@ describe('a snapshot removed while the manifests are read', () => {
         ['y'],
       );
       assert.deepEqual(l.damaged, []);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('is left out of a verify, which records the rest and quarantines nothing of it', async () => {
+    const { repo, cleanup } = await tempRepo(CS);
+    try {
+      for (const id of ['x', 'y']) {
+        await snapshot(repo, id);
+      }
+      const list = repo.listSnapshots.bind(repo);
+      repo.listSnapshots = async (domain?: string) => {
+        const refs = await list(domain);
+        repo.listSnapshots = list; // once: GC lists too
+        await removeSnapshot(repo, DOMAIN.uuid, 'x');
+        await collectGarbage(repo, { skewMarginMs: -HOUR_MS });
+        return refs;
+      };
+      const v = await verifyRepository(repo);
+      assert.deepEqual(Object.keys(v.snapshots), [`${DOMAIN.uuid}/y`]);
+      assert.equal(v.ok, true);
+      assert.deepEqual(v.chunks, []);
+      assert.equal((await unresolvedQuarantine(repo.root)).size, 0);
+      assert.equal((await readVerifyResult(repo, DOMAIN.uuid, 'y'))?.status, 'ok');
     } finally {
       await cleanup();
     }
