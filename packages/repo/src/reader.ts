@@ -1,8 +1,9 @@
 import type { SnapshotManifest } from '@virtvault/core';
 
-import { RepoError } from './errors.js';
+import { isErrno, RepoError } from './errors.js';
 import { ZERO_DIGEST_HEX } from './format/constants.js';
 import type { DiskIndex } from './format/index-file.js';
+import { Lease } from './lease.js';
 import type { Repository } from './repository.js';
 import { resolveSlot } from './resolve.js';
 import type { ResolvedSlot } from './worker/pool.js';
@@ -34,14 +35,18 @@ export interface ReadSlotsOptions {
 }
 
 /**
- * Reads a committed snapshot. `open()` loads the manifest (aborted snapshots are invisible:
- * `REPO_SNAPSHOT_NOT_FOUND`); `readDisk()` streams a disk as extents, verifying every chunk.
+ * Reads a committed snapshot. `open()` takes a lease naming the snapshot as its parent, as a backup
+ * building on it does, so that prune and forget leave it (and with its indexes, GC its chunks)
+ * until `close()`: a restore of hours must not fail halfway because retention removed what it
+ * reads. Then it loads the manifest (aborted snapshots are invisible: `REPO_SNAPSHOT_NOT_FOUND`);
+ * `readDisk()` streams a disk as extents, verifying every chunk.
  */
 export class SnapshotReader {
   readonly #repo: Repository;
   readonly #domain: string;
   readonly #id: string;
   #manifest: SnapshotManifest | null = null;
+  #lease: Lease | null = null;
 
   /** @param repo an opened repository @param domain domain uuid @param id snapshot id */
   constructor(repo: Repository, domain: string, id: string) {
@@ -50,15 +55,37 @@ export class SnapshotReader {
     this.#id = id;
   }
 
-  /** Loads the manifest. */
+  /** Takes the lease, then loads the manifest. */
   async open(): Promise<void> {
-    this.#manifest ??= await this.#repo.readManifest(this.#domain, this.#id);
+    if (this.#manifest !== null) {
+      return;
+    }
+    this.#lease ??= await this.#takeLease();
+    try {
+      this.#manifest = await this.#repo.readManifest(this.#domain, this.#id);
+    } catch (e) {
+      await this.close();
+      throw e;
+    }
   }
 
-  /** Nothing to release today; kept for the open/close contract. Idempotent. */
-  close(): Promise<void> {
+  /** Releases the lease. Idempotent. */
+  async close(): Promise<void> {
     this.#manifest = null;
-    return Promise.resolve();
+    const lease = this.#lease;
+    this.#lease = null;
+    await lease?.close();
+  }
+
+  /** The lease; none where the repository cannot be written (mounted read-only: no prune there). */
+  async #takeLease(): Promise<Lease | null> {
+    const parent = `${this.#domain}/${this.#id}`;
+    return Lease.acquire(this.#repo, { kind: 'writer', parent }).catch((e: unknown) => {
+      if (['EROFS', 'EACCES', 'EPERM'].some((code) => isErrno(e, code))) {
+        return null;
+      }
+      throw e;
+    });
   }
 
   /** The snapshot's manifest. */
