@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, Help, type Option } from 'commander';
 
 import { registerBackup } from './commands/backup.js';
 import { registerAgentHelp, registerControllerToken } from './commands/controller-token.js';
@@ -45,6 +45,34 @@ Environment:
 
 Documentation: README.md and docs/ in the virtvault source tree.`;
 
+/**
+ * Help as every command prints it: options a command cannot run without say so (commander's
+ * synopsis shows only `[options]`), and a subcommand lists the options it inherits (a fleet
+ * command's --controller and --token).
+ */
+const HELP: Partial<Help> = {
+  showGlobalOptions: true,
+  optionDescription(this: Help, option: Option): string {
+    const text = Help.prototype.optionDescription.call(this, option);
+    return option.mandatory ? `${text} (required)` : text;
+  },
+};
+
+const EXIT_CODES = `
+Exit codes: 0 success, 1 failed (the error's code on stderr, or in "error" with
+--json), 2 usage error, 130 a second Ctrl-C (killed without clean-up).`;
+
+/** Adds the exit codes to the help of every command that runs (not of command groups). */
+function addExitCodes(commands: readonly Command[]): void {
+  for (const c of commands) {
+    if (c.commands.length > 0) {
+      addExitCodes(c.commands);
+    } else {
+      c.addHelpText('after', EXIT_CODES);
+    }
+  }
+}
+
 /** Options that build the command tree; the version is passed in by `main.ts`. */
 export interface ProgramOptions {
   /** The version printed by `--version`. */
@@ -63,6 +91,8 @@ export function buildProgram(options: ProgramOptions): Command {
     .addHelpText('after', EPILOG)
     .showSuggestionAfterError(true)
     .exitOverride();
+  // set before the commands are added: each inherits it
+  program.configureHelp(HELP);
   program.configureOutput({
     outputError: (text, write) => write(text),
   });
@@ -81,5 +111,6 @@ export function buildProgram(options: ProgramOptions): Command {
   for (const c of program.commands) {
     c.exitOverride();
   }
+  addExitCodes(program.commands);
   return program;
 }

@@ -109,6 +109,19 @@ describe('help texts', () => {
     assert.match(r.stdout, /virtvault snapshots/);
   });
 
+  it('every command: required options marked, its exit codes, inherited options shown', () => {
+    for (const cmd of [['snapshots'], ['verify'], ['prune'], ['gc'], ['restore'], ['doctor']]) {
+      const r = run(...cmd, '--help');
+      assert.equal(r.code, 0, cmd.join(' '));
+      assert.match(r.stdout, /--repo <dir> [^\n]*(\n {20,}[^\n]*)*\(required\)/, cmd.join(' '));
+      assert.match(r.stdout, /^Exit codes: 0 success, 1 failed .*\n.*2 usage error, 130 /m);
+    }
+    const fleet = run('fleet', 'hosts', 'add', '--help');
+    assert.match(fleet.stdout, /--controller <url>/);
+    assert.match(fleet.stdout, /--token <token>/);
+    assert.match(run('prune', '--help').stdout, /^Examples:\n {2}virtvault prune --repo /m);
+  });
+
   it('fleet policies set: an example, the required options and the retention rule', () => {
     const r = run('fleet', 'policies', 'set', '--help');
     assert.equal(r.code, 0);

@@ -143,7 +143,10 @@ export function levelOf(o: { level: string }): RequestedLevel {
 export function levelOptions(cmd: Command): Command {
   return cmd
     .option('--level <auto|full|inc|diff>', 'backup level; auto continues the chain', 'auto')
-    .option('--max-chain <n>', 'with auto: a full after n snapshots since the last full');
+    .option(
+      '--max-chain <n>',
+      'with auto: a full after n snapshots since the last full (default: no limit)',
+    );
 }
 
 /** The level policy of --level and --max-chain. Throws `USAGE` on a bad value. */

@@ -22,7 +22,12 @@ export function registerGc(program: Command, ctx: () => CliContext): void {
     .option('--json', 'print one JSON document')
     .addHelpText(
       'after',
-      '\nChunks younger than the oldest running backup (its writer lease) are never removed.',
+      `
+Chunks younger than the oldest running backup or restore (its lease) are never removed.
+
+Examples:
+  virtvault gc --repo /backups --dry-run
+  virtvault prune --repo /backups --keep-daily 7 && virtvault gc --repo /backups`,
     )
     .action((o: Options) => run(ctx(), o));
 }

@@ -89,7 +89,13 @@ Every snapshot stands alone, so any snapshot can be removed without harming anot
 each domain's newest full is always kept (reason "base"): the next differential builds on it,
 and without it that run would have to take a full. Run 'virtvault gc' afterwards to free the
 chunks no snapshot uses any more. A Ctrl-C stops prune between two removals (REPO_INTERRUPTED);
-every snapshot is then either removed or whole, and running prune again finishes the job.`,
+every snapshot is then either removed or whole, and running prune again finishes the job.
+A snapshot a running backup builds on, or a restore reads, is kept for now (listed as in use).
+
+Examples:
+  virtvault prune --repo /backups --keep-daily 7 --keep-weekly 4 --dry-run
+  virtvault prune --repo /backups --keep-daily 7 --keep-weekly 4 --keep-monthly 6 --tz Europe/Berlin
+  virtvault gc --repo /backups`,
     )
     .action((o: Options) => run(ctx(), o));
 }

@@ -27,7 +27,11 @@ export function registerVerify(program: Command, ctx: () => CliContext): void {
       `
 Exit code 1 when anything failed (REPO_VERIFY_FAILED; with --json the report carries
 "error": {"code", "message"}). Each snapshot's result is written into its folder
-(verify.json); a snapshot that failed is never used as the parent of an incremental.`,
+(verify.json); a snapshot that failed is never used as the parent of an incremental.
+
+Examples:
+  virtvault verify --repo /backups
+  virtvault verify --repo /backups --domain web1 --snapshot latest --json`,
     )
     .action((o: Options) => run(ctx(), o));
 }
