@@ -245,52 +245,58 @@ describe('prune and the chain', () => {
 });
 
 describe('a snapshot removed while the manifests are read', () => {
-  it('is gone from the listing, not a failure of it (a backup reconciling beside a prune)', async () => {
+  /**
+   * A repository of snapshots x and y whose next listing is followed by `meanwhile` (a prune's
+   * removal landing between the listing and the reads of what it found); runs `check` on it.
+   */
+  async function removedWhileListed(
+    meanwhile: (repo: Repository) => Promise<void>,
+    check: (repo: Repository) => Promise<void>,
+  ): Promise<void> {
     const { repo, cleanup } = await tempRepo(CS);
     try {
       for (const id of ['x', 'y']) {
         await snapshot(repo, id);
       }
-      // prune's removal lands between the listing and the read of the manifests it found
       const list = repo.listSnapshots.bind(repo);
       repo.listSnapshots = async (domain?: string) => {
         const refs = await list(domain);
-        await removeSnapshot(repo, DOMAIN.uuid, 'x');
+        repo.listSnapshots = list; // once: a GC in `meanwhile` lists too
+        await meanwhile(repo);
         return refs;
       };
-      const l = await readManifests(repo);
-      assert.deepEqual(
-        l.manifests.map((m) => m.id),
-        ['y'],
-      );
-      assert.deepEqual(l.damaged, []);
+      await check(repo);
     } finally {
       await cleanup();
     }
-  });
+  }
 
-  it('is left out of a verify, which records the rest and quarantines nothing of it', async () => {
-    const { repo, cleanup } = await tempRepo(CS);
-    try {
-      for (const id of ['x', 'y']) {
-        await snapshot(repo, id);
-      }
-      const list = repo.listSnapshots.bind(repo);
-      repo.listSnapshots = async (domain?: string) => {
-        const refs = await list(domain);
-        repo.listSnapshots = list; // once: GC lists too
+  it('is gone from the listing, not a failure of it (a backup reconciling beside a prune)', () =>
+    removedWhileListed(
+      (repo) => removeSnapshot(repo, DOMAIN.uuid, 'x'),
+      async (repo) => {
+        const l = await readManifests(repo);
+        assert.deepEqual(
+          l.manifests.map((m) => m.id),
+          ['y'],
+        );
+        assert.deepEqual(l.damaged, []);
+      },
+    ));
+
+  it('is left out of a verify, which records the rest and quarantines nothing of it', () =>
+    removedWhileListed(
+      async (repo) => {
         await removeSnapshot(repo, DOMAIN.uuid, 'x');
         await collectGarbage(repo, { skewMarginMs: -HOUR_MS });
-        return refs;
-      };
-      const v = await verifyRepository(repo);
-      assert.deepEqual(Object.keys(v.snapshots), [`${DOMAIN.uuid}/y`]);
-      assert.equal(v.ok, true);
-      assert.deepEqual(v.chunks, []);
-      assert.equal((await unresolvedQuarantine(repo.root)).size, 0);
-      assert.equal((await readVerifyResult(repo, DOMAIN.uuid, 'y'))?.status, 'ok');
-    } finally {
-      await cleanup();
-    }
-  });
+      },
+      async (repo) => {
+        const v = await verifyRepository(repo);
+        assert.deepEqual(Object.keys(v.snapshots), [`${DOMAIN.uuid}/y`]);
+        assert.equal(v.ok, true);
+        assert.deepEqual(v.chunks, []);
+        assert.equal((await unresolvedQuarantine(repo.root)).size, 0);
+        assert.equal((await readVerifyResult(repo, DOMAIN.uuid, 'y'))?.status, 'ok');
+      },
+    ));
 });
