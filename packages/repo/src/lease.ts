@@ -156,6 +156,20 @@ export class Lease {
     this.#record = next;
   }
 
+  /**
+   * Throws `REPO_LEASE_LOST` unless the lease is live and its file still ours, read now: what a
+   * writer checks right before it commits. The heartbeat's last word is up to a third of the
+   * lifetime old, and a GC on another host may have removed the file since (its clock saw it
+   * expired), together with the snapshot folder it claimed.
+   */
+  async confirm(): Promise<void> {
+    const cur = this.lost ? null : await readLease(this.#file);
+    if (cur?.id !== this.#record.id) {
+      this.#lost = true;
+      throw new RepoError('REPO_LEASE_LOST', `lease ${this.#record.id} was lost before commit`);
+    }
+  }
+
   /** Stops the heartbeat and removes the lease file if still ours. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) {

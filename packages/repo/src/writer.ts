@@ -260,9 +260,10 @@ export class SnapshotWriter {
     // manifest that commits it: mkdir alone is not
     await fsyncDir(path.dirname(this.dir));
     await fsyncDir(path.dirname(path.dirname(this.dir)));
-    if (this.#lease === null || this.#lease.lost) {
+    if (this.#lease === null) {
       throw new RepoError('REPO_LEASE_LOST', `writer lease of ${this.id} expired before commit`);
     }
+    await this.#lease.confirm();
     const manifest: SnapshotManifest = {
       format: 'virtvault-snapshot',
       version: 1,

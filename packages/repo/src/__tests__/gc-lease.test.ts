@@ -82,6 +82,29 @@ describe('leases', () => {
     await repo.close();
   });
 
+  it('a writer whose lease file is gone (a GC elsewhere saw it expired) does not commit', async () => {
+    const { repo, cleanup: done } = await tempRepo(CS);
+    try {
+      const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 'late' });
+      await w.open();
+      await w.startDisk({ target: 'vda', virtualSize: CS, source: 's', format: 'raw' });
+      await w.putSlot('vda', 0, rnd(CS));
+      for (const name of await readdir(repo.locksDir)) {
+        await rm(path.join(repo.locksDir, name));
+      }
+      await assert.rejects(w.commit(commitInfo()), (e) => hasErrorCode(e, 'REPO_LEASE_LOST'));
+      await w.abort();
+      await w.close();
+      assert.deepEqual(
+        (await repo.listSnapshots()).filter((s) => s.committed),
+        [],
+      );
+    } finally {
+      await repo.close();
+      await done();
+    }
+  });
+
   it('a close during a renewal waits for it: the released lease never comes back', async () => {
     const repo = new Repository(dir, { leaseTtlMs: 10_000 });
     await repo.open();
