@@ -183,7 +183,10 @@ export class AgentService {
   /** Every domain of the host with disks, checkpoints and tags; domains gone meanwhile are left out. */
   async listDomains(): Promise<InventoryDomain[]> {
     const conn = await this.#connection();
-    const hv = await this.#hypervisor();
+    // without the scratch folder: observing for a backup refuses a domain whose backup job runs
+    // (BACKUP_JOB_ACTIVE, ours included), which here failed the whole host's inventory, and the
+    // controller took the host for down during every backup
+    const hv = new LibvirtHypervisor(conn, this.#o.config.hostName);
     const out: InventoryDomain[] = [];
     for (const d of await conn.listDomains()) {
       try {

@@ -225,17 +225,28 @@ describe('agent over gRPC/mTLS against a lab host', () => {
     const before = await checkpointNames(uri, VM);
     const aborter = new AbortController();
     let busy = '';
+    // the host's inventory while the backup job runs (the controller polls it meanwhile)
+    const during: { inventory?: Promise<string[] | string> } = {};
     const run = agent.runBackup(request('s3', 'full'), {
       signal: aborter.signal,
       onProgress: () => {
-        if (!aborter.signal.aborted) {
+        if (during.inventory === undefined) {
           // sent before the cancel, so the agent sees it while s3 still runs
           void agent.runBackup(request('s3b', 'full')).catch((e: unknown) => (busy = code(e)));
+          during.inventory = agent.listDomains().then(
+            (ds) => ds.map((d) => d.name),
+            (e: unknown) => code(e),
+          );
           aborter.abort();
         }
       },
     });
     assert.equal(code(await run.catch((e: unknown) => e)), 'AGENT_CANCELLED');
+    const meanwhile = await during.inventory;
+    assert.ok(
+      Array.isArray(meanwhile) && meanwhile.includes(VM),
+      `inventory: ${String(meanwhile)}`,
+    );
     assert.ok(await eventually(() => hasNoJob(uri, VM)), 'the backup job was ended');
     assert.ok(
       await eventually(() => Promise.resolve(service.runningBackups === 0)),
