@@ -49,7 +49,11 @@ export function grpcStatusFor(code: string): status {
   if (STATE_CODES.has(code) || /_(ACTIVE|EXISTS|LOCKED|BUSY)$/.test(code)) {
     return status.FAILED_PRECONDITION;
   }
-  if (/^BAD_|_INVALID$|_UNKNOWN$|^USAGE$/.test(code) || code === 'REPO_BAD_ARGUMENT') {
+  // a malformed id or a path leaving the repository is the request's fault, not the server's
+  if (
+    /^BAD_|_INVALID$|_INVALID_ID$|_UNKNOWN$|^USAGE$|PATH_ESCAPE$/.test(code) ||
+    code === 'REPO_BAD_ARGUMENT'
+  ) {
     return status.INVALID_ARGUMENT;
   }
   return status.INTERNAL;

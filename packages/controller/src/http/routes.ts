@@ -136,6 +136,9 @@ function int(v: string | null | undefined, name: string): number | undefined {
   return n;
 }
 
+/** The largest time a Date can hold, ms from the epoch either way (ECMAScript's limit). */
+const MAX_DATE_MS = 8.64e15;
+
 /** `7d`, `12h`, `30m` or an ISO time → epoch ms. */
 export function parseSince(v: string | null, now: number): number | undefined {
   if (v === null || v === '') {
@@ -144,7 +147,12 @@ export function parseSince(v: string | null, now: number): number | undefined {
   const rel = /^(\d+)([smhd])$/.exec(v);
   if (rel?.[1] !== undefined && rel[2] !== undefined) {
     const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[rel[2] as 's'];
-    return now - Number(rel[1]) * unit;
+    const t = now - Number(rel[1]) * unit;
+    // beyond what a Date holds (`99999999999d`): a bad request, not a 500 from toISOString
+    if (!(Math.abs(t) <= MAX_DATE_MS)) {
+      throw problem('BAD_REQUEST', `bad time ${v}: too far back`);
+    }
+    return t;
   }
   const t = Date.parse(v);
   if (Number.isNaN(t)) {

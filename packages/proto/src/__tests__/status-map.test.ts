@@ -40,6 +40,8 @@ describe('proto: stable codes ⇄ gRPC status', () => {
       ['BAD_MESSAGE', status.INVALID_ARGUMENT],
       ['REPOSITORY_UNKNOWN', status.INVALID_ARGUMENT],
       ['CONFIG_INVALID', status.INVALID_ARGUMENT],
+      ['REPO_INVALID_ID', status.INVALID_ARGUMENT],
+      ['REPO_PATH_ESCAPE', status.INVALID_ARGUMENT],
       ['AGENT_BUSY', status.RESOURCE_EXHAUSTED],
       ['TLS_PEER_REFUSED', status.PERMISSION_DENIED],
       ['AGENT_SHUTTING_DOWN', status.UNAVAILABLE],
