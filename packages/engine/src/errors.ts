@@ -25,6 +25,7 @@ export const ENGINE_ERROR_CODES = [
   'CHECKPOINT_CREATE_FAILED',
   'SCRATCH_NO_SPACE',
   'LIBVIRT_CONNECT_FAILED',
+  'DISKS_CHANGED',
 ] as const;
 
 /** A stable engine error code. */

@@ -56,6 +56,26 @@ async function copyAll(o: OfflineBackupOptions, held: HeldImages): Promise<void>
   }
 }
 
+/**
+ * Throws `DISKS_CHANGED` unless every disk to read is the domain's, as libvirt defines it now: the
+ * images are opened and given bitmaps as root, so their paths are never taken from the request
+ * alone (an agent's caller, or an observation gone stale: a disk swapped since).
+ */
+async function assertDisksAsObserved(o: OfflineBackupOptions): Promise<void> {
+  const defined = (await o.domain.describe()).disks;
+  for (const d of o.observed.disks) {
+    const now = defined.find((x) => x.target === d.target);
+    const format = now?.source?.format;
+    if (now?.path !== d.source || (format !== undefined && format !== d.format)) {
+      throw new EngineError(
+        'DISKS_CHANGED',
+        `disk ${d.target} of ${o.domain.name} is ${now?.path ?? 'gone'} (${format ?? '?'}) in ` +
+          `libvirt, not ${d.source} (${d.format}) as observed: observe the domain again`,
+      );
+    }
+  }
+}
+
 /** REDEFINEs the new checkpoint's metadata over the bitmaps {@link holdImages} added. */
 async function redefineCheckpoint(o: OfflineBackupOptions, now: number): Promise<string | null> {
   const cp = o.newCheckpoint;
@@ -85,6 +105,7 @@ async function redefineCheckpoint(o: OfflineBackupOptions, now: number): Promise
  * byte is read until the last is; a start before the locks are held aborts the run cleanly.
  */
 export async function offlineBackup(o: OfflineBackupOptions): Promise<PullBackupResult> {
+  await assertDisksAsObserved(o);
   const held = await hold(o);
   let ok = false;
   try {

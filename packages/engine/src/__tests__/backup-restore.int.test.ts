@@ -384,4 +384,36 @@ describe('engine: pull backups of a running domain, restored byte-exact', () => 
       assert.ok(bitmaps.includes(last.checkpoint?.name ?? '?'), `${d}: the parent's stays`);
     }
   });
+
+  it('an offline backup reads only the disks libvirt defines, never a path the request names', async () => {
+    const observed = await hv.observe(VM);
+    assert.equal(observed.domain.state, 'shut-off', 'runs after the power-off above');
+    // another image of the host, named as if it were vda (a stale observation, a forged request)
+    const decoy = `${work}/decoy.qcow2`;
+    await run('qemu-img', ['create', '-q', '-f', 'qcow2', decoy, '64M']);
+    const forged = {
+      ...observed,
+      disks: observed.disks.map((d) => (d.target === 'vda' ? { ...d, source: decoy } : d)),
+    };
+    const attempt = executor.execute({
+      repository: repo.root,
+      snapshotId: 's13',
+      observed: forged,
+      level: 'full',
+      parentSnapshot: null,
+      incrementalFrom: null,
+      newCheckpoint: { name: 'vv-cp13', disks: ['vda', 'vdb'], mode: 'live' },
+      reasons: [],
+      heartbeat: () => Promise.resolve(),
+    });
+    await assert.rejects(
+      attempt,
+      (e: unknown) => (e as { code?: string }).code === 'DISKS_CHANGED',
+    );
+    const out = await run('qemu-img', ['info', '--output=json', decoy]);
+    assert.doesNotMatch(out.stdout, /vv-cp13/, 'no bitmap added to the decoy');
+    assert.ok(!(await checkpoints()).includes('vv-cp13'));
+    const ids = (await repo.listSnapshots()).filter((x) => x.committed).map((x) => x.id);
+    assert.ok(!ids.includes('s13'), 'nothing committed');
+  });
 });
