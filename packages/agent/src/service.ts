@@ -28,8 +28,7 @@ import {
   LibvirtHypervisor,
   restoreSnapshot,
 } from '@virtvault/engine';
-import type { Connection } from '@virtvault/libvirt';
-import { type LibvirtEvent } from '@virtvault/libvirt';
+import type { Connection, LibvirtEvent } from '@virtvault/libvirt';
 import type {
   AgentBackupRequest,
   AgentGcResult,

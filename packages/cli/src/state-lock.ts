@@ -1,6 +1,7 @@
 /**
  * The state directory's lock (`state.lock`: the holder's pid, boot id and start time): PGlite
- * serves one process per data directory. Every step is atomic, so two processes starting together never both hold it:
+ * serves one process per data directory. Every step is atomic, so two processes starting together
+ * never both hold it:
  * - the lock appears with its content (written to a private name, then hard-linked into place;
  *   a link fails if the name exists), so a reader never sees an empty lock and takes it for stale;
  * - a dead holder's lock is removed by one taker at a time (a second lock serializes them), which

@@ -15,6 +15,7 @@ import type { Connection } from '@virtvault/libvirt';
 import {
   diskBitmaps,
   isNoCheckpoint,
+  isNoDomain,
   LibvirtError,
   removeRunningBitmap,
   withoutCheckpointParent,
@@ -135,7 +136,7 @@ export class LibvirtHypervisor implements Hypervisor {
     for (const d of await this.#conn.listDomains()) {
       const desc = await d.describe().catch((e: unknown) => {
         // gone since the listing (a transient domain powered off): not a reason to hide the rest
-        if ((e as { code?: unknown }).code === 'VIR_ERR_NO_DOMAIN') {
+        if (isNoDomain(e)) {
           return null;
         }
         throw e;

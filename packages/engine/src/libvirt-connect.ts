@@ -7,7 +7,7 @@ import { Connection, LibvirtError } from '@virtvault/libvirt';
 
 import { EngineError } from './errors.js';
 
-/** Opens a libvirt connection to `uri`; throws `LIBVIRT_CONNECT_FAILED` (libvirt's error the cause). */
+/** Opens a libvirt connection to `uri`; throws `LIBVIRT_CONNECT_FAILED` (caused by libvirt's). */
 export async function connectLibvirt(uri: string): Promise<Connection> {
   try {
     return await Connection.connect(uri);

@@ -31,10 +31,11 @@ export async function markQuarantined(root: string, digest: string): Promise<voi
 }
 
 /**
- * Removes the markers of digests no snapshot reaches any more (`reached`: a complete GC mark, through
- * patches), so that a marker does not outlive every snapshot that named its chunk and make each
- * later backup read its parent's patches for nothing. Only markers older than `cutoff` (GC's): a
- * verify running beside the GC may have marked a chunk of a snapshot committed after the mark.
+ * Removes the markers of digests no snapshot reaches any more (`reached`: a complete GC mark,
+ * through patches), so that a marker does not outlive every snapshot that named its chunk and
+ * make each later backup read its parent's patches for nothing. Only markers older than `cutoff`
+ * (GC's): a verify running beside the GC may have marked a chunk of a snapshot committed after
+ * the mark.
  */
 export async function dropUnreachedMarkers(
   root: string,
