@@ -21,7 +21,9 @@
 // "phases": prepare, job start, copy, commit, finish; node's own start and exit are the rest of the
 // wall time). Last line:
 //   backup: full_vs_nbdcopy=<r> full_vs_virtnbdbackup=<r> inc_vs_virtnbdbackup=<r> rss=<MiB>
-// (ratios of wall time, ours over theirs; rss = peak RSS of the virtvault process).
+// (ratios of wall time, ours over theirs; rss = peak RSS of the virtvault process). Before it, the
+// incremental's floor (read-floor.mjs): libvirt's job start plus QEMU serving the same changes to a
+// bare reader, as a fraction of virtnbdbackup's time, the lowest inc ratio any tool could reach.
 // Usage: bench/backup [--runs 5]   (run it through the bash wrapper: it installs and builds first)
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
@@ -42,6 +44,7 @@ import {
   STRIPPED_ENV,
   timed,
 } from './bench-lab.mjs';
+import { parentCheckpoint, readFloor } from './read-floor.mjs';
 
 const { values: opt } = parseArgs({
   options: { runs: { type: 'string', default: '5' } },
@@ -97,6 +100,8 @@ async function main() {
   const conn = await Connection.connect(lab('uri', 'a'));
   const full = { ours: [], nbdcopy: [], vnb: [] };
   const inc = { ours: [], vnb: [] };
+  // per incremental: libvirt's job start and QEMU serving the same changes to a bare reader
+  const floor = { start: [], read: [] };
   // where our time went (backup --json "phases"), per level
   const phases = { full: [], inc: [] };
   let rss = 0;
@@ -133,9 +138,14 @@ async function main() {
       const vi = await timed('bash', vnbArgs(`${OUT}/vnb`, 'inc'));
       inc.vnb.push(vi.secs);
       steal.push(o.steal, vi.steal);
+      // after both tools, untimed by them: the changes since our previous checkpoint, read again
+      const f = await readFloor(lab('uri', 'a'), 'bvv', parentCheckpoint(lab('uri', 'a'), 'bvv'));
+      floor.start.push(f.start);
+      floor.read.push(f.read);
       console.log(
         `inc ${i + 1}: ours=${o.secs.toFixed(2)}s virtnbdbackup=${vi.secs.toFixed(2)}s ` +
-          `rss=${o.rss.toFixed(0)}MiB steal=${pct(o)}/${pct(vi)}`,
+          `rss=${o.rss.toFixed(0)}MiB steal=${pct(o)}/${pct(vi)} floor: job start=` +
+          `${f.start.toFixed(2)}s bare read=${f.read.toFixed(2)}s (${f.mib.toFixed(0)} MiB)`,
       );
     }
   } finally {
@@ -156,6 +166,12 @@ async function main() {
     `medians: full ours=${median(full.ours).toFixed(2)}s nbdcopy=${median(full.nbdcopy).toFixed(2)}s ` +
       `virtnbdbackup=${median(full.vnb).toFixed(2)}s; inc ours=${median(inc.ours).toFixed(2)}s ` +
       `virtnbdbackup=${median(inc.vnb).toFixed(2)}s`,
+  );
+  const floorSecs = median(floor.start) + median(floor.read);
+  console.log(
+    `inc floor (virsh backup-begin + QEMU serving the changes to a bare reader, medians): ` +
+      `${floorSecs.toFixed(2)}s = ${(floorSecs / median(inc.vnb)).toFixed(2)} of virtnbdbackup's inc ` +
+      '(no tool reading through the export can reach a lower inc_vs_virtnbdbackup)',
   );
   console.log(
     `host: CPU stolen by the machine's host during the measured runs: median ` +
