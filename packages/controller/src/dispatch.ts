@@ -219,7 +219,7 @@ export class Dispatcher implements JobHandlers {
       retention: data.retention,
       timeZone: data.timeZone,
     };
-    const id = pruneJobId(data.domainUuid, data.fireTime);
+    const id = pruneJobId(data);
     await this.d.queues().enqueueMaintenance(host, prune, id);
   }
 

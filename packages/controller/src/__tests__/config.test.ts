@@ -5,6 +5,7 @@ import { parseConfig } from '../config.js';
 import {
   backoffMs,
   backupJobId,
+  pruneJobId,
   hostOfQueue,
   hostQueueName,
   schedulerId,
@@ -83,10 +84,20 @@ describe('config', () => {
 
 describe('job ids', () => {
   it('are deterministic, free of ":" and carry the fire time', () => {
-    const id = backupJobId('AAAAAAAA-0000-4000-8000-000000000001', 1_700_000_000_123.7);
-    assert.equal(id, 'backup_aaaaaaaa-0000-4000-8000-000000000001_1700000000123');
+    const uuid = 'aaaaaaaa-0000-4000-8000-000000000001';
+    const key = {
+      policy: 'night_ly',
+      domainUuid: uuid.toUpperCase(),
+      fireTime: 1_700_000_000_123.7,
+    };
+    const id = backupJobId(key);
+    assert.equal(id, `backup_night_ly_${uuid}_1700000000123`);
     assert.ok(!id.includes(':'));
-    assert.equal(backupJobId('aaaaaaaa-0000-4000-8000-000000000001', 1_700_000_000_123), id);
+    assert.equal(backupJobId({ ...key, domainUuid: uuid, fireTime: 1_700_000_000_123 }), id);
+    // another policy, or none (a manual run), is another job
+    assert.equal(backupJobId({ ...key, policy: 'weekly' }), `backup_weekly_${uuid}_1700000000123`);
+    assert.equal(backupJobId({ ...key, policy: null }), `backup_-_${uuid}_1700000000123`);
+    assert.equal(pruneJobId({ ...key, policy: null }), `prune_-_${uuid}_1700000000123`);
     assert.ok(!schedulerId('nightly').includes(':'));
     assert.equal(hostOfQueue(hostQueueName('kvm-1')), 'kvm-1');
     assert.equal(hostOfQueue('plan'), null);

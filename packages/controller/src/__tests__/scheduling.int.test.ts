@@ -1,13 +1,25 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+
 import type { Controller } from '../controller.js';
+import { PLAN_QUEUE, schedulerId } from '../queue/job-ids.js';
 import type { BackupJobData } from '../queue/types.js';
 
 import { FakeAgentWorld } from './fake-agent.js';
 import { type TestEnv, createTestEnv, policy, replica, testConfig, waitFor } from './harness.js';
 
 const U = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
+
+const HOSTS = [
+  { name: 'a', address: 'a:7443', maxConcurrentBackups: 2 },
+  { name: 'b', address: 'b:7443', maxConcurrentBackups: 2 },
+  { name: 'c', address: 'c:7443', maxConcurrentBackups: 1 },
+];
+const config = () =>
+  testConfig(env, { hosts: HOSTS, policies: [policy('solo', { selector: { tag: 'solo' } })] });
 
 let env: TestEnv;
 let world: FakeAgentWorld;
@@ -20,19 +32,14 @@ before(async () => {
   world.place({ uuid: U(2), name: 'web-2', host: 'a', tags: [] });
   world.place({ uuid: U(3), name: 'web-3', host: 'b', tags: [] });
   world.place({ uuid: U(4), name: 'db-1', host: 'b', tags: [] });
+  world.place({ uuid: U(8), name: 'twin-8', host: 'a', tags: ['twin'] });
   for (const n of [5, 6, 7]) {
     world.place({ uuid: U(n), name: `solo-${n}`, host: 'c', tags: ['solo'] });
   }
-  const hosts = [
-    { name: 'a', address: 'a:7443', maxConcurrentBackups: 2 },
-    { name: 'b', address: 'b:7443', maxConcurrentBackups: 2 },
-    { name: 'c', address: 'c:7443', maxConcurrentBackups: 1 },
-  ];
-  const policies = [policy('solo', { selector: { tag: 'solo' } })];
-  ctl = replica(env, world, testConfig(env, { hosts, policies }));
+  ctl = replica(env, world, config());
   await ctl.start();
   await waitFor('the first inventory', async () =>
-    (await ctl.fleet.listDomains()).length === 7 ? true : undefined,
+    (await ctl.fleet.listDomains()).length === 8 ? true : undefined,
   );
 });
 
@@ -72,10 +79,10 @@ describe('scheduling', () => {
         .filter((j) => (j.data as BackupJobData).fireTime === fire)
         .map((j) => j.id)
         .sort();
-    assert.deepEqual(await ids('a'), [`backup_${U(1)}_${fire}`, `backup_${U(2)}_${fire}`]);
-    assert.deepEqual(await ids('b'), [`backup_${U(3)}_${fire}`]);
+    assert.deepEqual(await ids('a'), [`backup_web_${U(1)}_${fire}`, `backup_web_${U(2)}_${fire}`]);
+    assert.deepEqual(await ids('b'), [`backup_web_${U(3)}_${fire}`]);
     assert.deepEqual(await ids('c'), []);
-    const job = (await ctl.queues.listJobs('a')).find((j) => j.id === `backup_${U(1)}_${fire}`);
+    const job = (await ctl.queues.listJobs('a')).find((j) => j.id === `backup_web_${U(1)}_${fire}`);
     assert.equal((job?.data as BackupJobData).trigger, 'schedule');
     assert.equal((job?.data as BackupJobData).policy, 'web');
   });
@@ -96,8 +103,44 @@ describe('scheduling', () => {
     );
     assert.deepEqual(
       again.map((j) => j.id).sort(),
-      [5, 6, 7].map((n) => `backup_${U(n)}_${fire}`),
+      [5, 6, 7].map((n) => `backup_solo_${U(n)}_${fire}`),
     );
+  });
+
+  it('two policies selecting one VM at one fire both back it up, one after the other, each on its first attempt', async () => {
+    const fire = Date.parse('2030-01-02T03:00:00Z');
+    for (const name of ['twin-a', 'twin-b']) {
+      await ctl.service.upsertPolicy({ ...policy(name), selector: { tag: 'twin' } });
+    }
+    await Promise.all([
+      ctl.queues.enqueuePlan('twin-a', fire),
+      ctl.queues.enqueuePlan('twin-b', fire),
+    ]);
+    const runs = await waitFor('a succeeded run of each policy', async () => {
+      const all = await ctl.service.listRuns({ domain: U(8) });
+      return all.filter((r) => r.status === 'succeeded').length === 2 ? all : undefined;
+    });
+    assert.deepEqual(runs.map((r) => r.policy).sort(), ['twin-a', 'twin-b']);
+    // the second waited for the first without spending an attempt: no failed run, no retry
+    assert.deepEqual(
+      runs.map((r) => [r.status, r.attempt, r.trigger]),
+      [
+        ['succeeded', 1, 'schedule'],
+        ['succeeded', 1, 'schedule'],
+      ],
+    );
+    const jobs = (await ctl.queues.listJobs('a')).filter(
+      (j) => (j.data as BackupJobData).fireTime === fire,
+    );
+    assert.deepEqual(jobs.map((j) => j.id).sort(), [
+      `backup_twin-a_${U(8)}_${fire}`,
+      `backup_twin-b_${U(8)}_${fire}`,
+    ]);
+    const waits = jobs.map((j) => (j.data as BackupJobData).busyWaits ?? 0).sort();
+    assert.equal(waits[0], 0);
+    assert.ok((waits[1] ?? 0) >= 1, 'the jobs ran at once and one should have waited');
+    const onTwin = world.backups.filter((b) => b.domainUuid === U(8));
+    assert.equal(onTwin.length, 2);
   });
 
   it('a host limited to 1 never runs two backups at once', async () => {
@@ -125,5 +168,31 @@ describe('scheduling', () => {
     assert.ok(
       runs.every((r) => r.policy === 'solo' && r.trigger === 'schedule' && r.attempt === 1),
     );
+  });
+
+  it('a fire that found no replica up is planned when a replica starts, not dropped', async () => {
+    await ctl.service.upsertPolicy({
+      ...policy('tick'),
+      selector: { nameGlob: 'nothing-*' },
+      cron: '* * * * * *',
+    });
+    await ctl.stop();
+    // the scheduler's pending fire, which comes while no replica runs: its job waits in Redis
+    const redis = new Redis(env.redisUrl, { maxRetriesPerRequest: null });
+    const plan = new Queue(PLAN_QUEUE, { connection: redis, prefix: env.prefix });
+    const pending = (await plan.getJobScheduler(schedulerId('tick')))?.next;
+    await plan.close();
+    redis.disconnect();
+    assert.ok(pending !== undefined);
+    await new Promise((r) => setTimeout(r, Math.max(0, pending - Date.now()) + 300));
+    ctl = replica(env, world, config());
+    await ctl.start();
+    await waitFor('the missed fire planned', async () => {
+      const plans = await ctl.queues.listJobs(null);
+      const done = plans.filter((j) => j.state === 'completed' && j.returnValue !== null);
+      const fires = done.map((j) => j.returnValue as { policy: string; fireTime: number });
+      return fires.some((v) => v.policy === 'tick' && v.fireTime === pending) ? true : undefined;
+    });
+    assert.equal(await ctl.service.deletePolicy('tick'), true);
   });
 });

@@ -7,17 +7,26 @@
 import {
   DelayedError,
   type Job,
+  type JobSchedulerJson,
   type JobsOptions,
   Queue,
   UnrecoverableError,
   Worker,
 } from 'bullmq';
+import { hasErrorCode } from '@virtvault/core';
 import type { Redis } from 'ioredis';
 
 import { ControllerError } from '../errors.js';
 
 import { HostWorkers, closeWorker } from './host-workers.js';
-import { PLAN_QUEUE, backupJobId, hostQueueName, planJobId, schedulerId } from './job-ids.js';
+import {
+  PLAN_QUEUE,
+  backoffMs,
+  backupJobId,
+  hostQueueName,
+  planJobId,
+  schedulerId,
+} from './job-ids.js';
 import { RepoLeases } from './repo-leases.js';
 import type {
   BackupJobData,
@@ -133,7 +142,12 @@ export class JobQueues {
     this.#hostWorkers.start();
   }
 
-  /** Creates or updates a policy's job scheduler; a disabled policy loses it. */
+  /**
+   * Creates or updates a policy's job scheduler; a disabled policy loses it. An unchanged one is
+   * left alone: BullMQ's upsert replaces the scheduler's pending job with the next fire after now,
+   * so a replica starting after a fire that found no replica up (its job waiting in Redis) dropped
+   * that fire. A changed one is upserted, its overdue fire first enqueued as a plan of its own.
+   */
   async syncSchedule(p: {
     name: string;
     cron: string;
@@ -144,6 +158,30 @@ export class JobQueues {
       await this.removeSchedule(p.name);
       return;
     }
+    const cur = await this.queue(PLAN_QUEUE).getJobScheduler(schedulerId(p.name));
+    if (cur !== undefined && this.#sameSchedule(cur, p)) {
+      return;
+    }
+    if (cur?.next !== undefined && cur.next <= Date.now()) {
+      await this.enqueuePlan(p.name, cur.next);
+    }
+    await this.#upsertSchedule(p);
+  }
+
+  /** Whether a stored scheduler fires as `p` does, with this replica's retry settings. */
+  #sameSchedule(cur: JobSchedulerJson, p: { cron: string; timeZone: string }): boolean {
+    const opts = cur.template?.opts;
+    const backoff = opts?.backoff;
+    return (
+      cur.pattern === p.cron &&
+      cur.tz === p.timeZone &&
+      opts?.attempts === this.settings.attempts &&
+      typeof backoff === 'object' &&
+      backoff.delay === this.settings.backoffMs
+    );
+  }
+
+  async #upsertSchedule(p: { name: string; cron: string; timeZone: string }): Promise<void> {
     try {
       await this.queue(PLAN_QUEUE).upsertJobScheduler(
         schedulerId(p.name),
@@ -198,7 +236,7 @@ export class JobQueues {
    * (a double fire) is left as it is. Returns the id.
    */
   async enqueueBackup(host: string, data: BackupJobData): Promise<string> {
-    const id = backupJobId(data.domainUuid, data.fireTime);
+    const id = backupJobId(data);
     await this.queue(hostQueueName(host)).add('backup', data, this.jobOptions(id));
     await this.#hostWorkers.markBusy(host);
     void this.#hostWorkers.tick();
@@ -211,7 +249,7 @@ export class JobQueues {
    * job ran), is replaced: BullMQ ignores an add under an id it still keeps, and the job was lost.
    */
   async rerouteBackup(host: string, data: BackupJobData): Promise<string> {
-    const id = backupJobId(data.domainUuid, data.fireTime);
+    const id = backupJobId(data);
     const old = await this.queue(hostQueueName(host)).getJob(id);
     const state = await old?.getState();
     if (old !== undefined && (state === 'completed' || state === 'failed')) {
@@ -329,6 +367,24 @@ export class JobQueues {
       return guard(() => this.handlers.maintenance(host, job.data as MaintenanceJobData, ctx));
     }
     const data = job.data as BackupJobData;
+    try {
+      return await this.backupInSlot(host, data, ctx, job, token);
+    } catch (e) {
+      if (hasErrorCode(e, 'ALREADY_RUNNING')) {
+        await waitForDomain(job, token, data);
+      }
+      throw e;
+    }
+  }
+
+  /** Runs a backup job within its repository's limit (delayed while the repository is full). */
+  private async backupInSlot(
+    host: string,
+    data: BackupJobData,
+    ctx: JobContext,
+    job: Job,
+    token: string | undefined,
+  ): Promise<unknown> {
     const limit = this.limits.repoConcurrency(data.repository);
     const work = () => guard(() => this.handlers.backup(host, data, ctx));
     if (limit === null) {
@@ -352,6 +408,25 @@ export class JobQueues {
     await Promise.all([...this.#queues.values()].map((q) => q.close()));
     this.#queues.clear();
   }
+}
+
+/** First wait of a backup whose domain has another run running; doubles per wait, to 60 s. */
+const BUSY_FIRST_WAIT_MS = 1000;
+
+/**
+ * Another run of the job's domain is running (another policy's, a manual one): the job waits for
+ * it without spending an attempt, as for a full repository. The wait ends: the lineage marks a run
+ * whose heartbeat stopped abandoned. Retries spent on it failed a backup that had done no wrong.
+ */
+async function waitForDomain(
+  job: Job,
+  token: string | undefined,
+  data: BackupJobData,
+): Promise<never> {
+  const waits = (data.busyWaits ?? 0) + 1;
+  await job.updateData({ ...data, busyWaits: waits });
+  await job.moveToDelayed(Date.now() + backoffMs(BUSY_FIRST_WAIT_MS, waits), token);
+  throw new DelayedError();
 }
 
 /** Runs a handler; errors no retry can fix fail the job at once. */

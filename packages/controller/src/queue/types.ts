@@ -25,6 +25,8 @@ export interface BackupJobData {
   fireTime: number;
   /** What asked for it. */
   trigger: Exclude<RunTrigger, 'retry'>;
+  /** Times the job waited for another run of its domain to end (absent: none). */
+  busyWaits?: number;
 }
 
 /** Prune of one domain, or GC of one repository, through an agent. */
