@@ -253,7 +253,8 @@ export class Dispatcher implements JobHandlers {
     const lineage = new TaggedLineage(this.d.lineage, this.d.fleet, tag);
     const domain = { uuid: data.domainUuid, name: data.domainName };
     try {
-      const run = { id, repository: data.repository, domain, host, startedAt: at };
+      // unreached: the VM may have left a host whose agent died; it is not seen there again
+      const run = { id, repository: data.repository, domain, host, startedAt: at, unreached: true };
       await lineage.beginRun(run, this.d.timings.staleRunAfterMs);
       await lineage.failRun(id, {
         errorCode: codeOf(e),

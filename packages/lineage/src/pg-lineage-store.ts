@@ -114,10 +114,15 @@ export class PgLineageStore implements LineageStore {
     const at = new Date(run.startedAt);
     const uuid = run.domain.uuid;
     return this.tx(async (tx) => {
-      await this.run(tx, 'upsert-host', [run.host, at]);
-      // No `domain-migrated` event here: the run records it when its plan finds the move (against
-      // the newest snapshot's host), and a second one for the same move doubled the domain's log.
-      await this.run(tx, 'upsert-domain', [uuid, run.domain.name, run.host, at]);
+      if (run.unreached === true) {
+        // the row the run needs, without moving the VM back to a host it may have left
+        await this.run(tx, 'ensure-domain', [uuid, run.domain.name, at]);
+      } else {
+        await this.run(tx, 'upsert-host', [run.host, at]);
+        // No `domain-migrated` event here: the run records it when its plan finds the move
+        // (against the newest snapshot's host); a second one for the same move doubled the log.
+        await this.run(tx, 'upsert-domain', [uuid, run.domain.name, run.host, at]);
+      }
       const cutoff = new Date(run.startedAt - staleAfterMs);
       const stale = await this.run<{ id: string }>(tx, 'abandon-stale-runs', [uuid, cutoff, at]);
       const ins = await this.run<{ id: string }>(tx, 'insert-run', [

@@ -82,6 +82,25 @@ describe('dispatch', () => {
     assert.equal(runs[0]?.host, 'b');
   });
 
+  it('a job left on a dead host records its failed runs there without moving the VM back', async () => {
+    // the VM is on b now (the first test); a job queued while it was on a meets a's dead agent
+    const [first] = await ctl.service.listRuns({ domain: MOVER, status: 'succeeded' });
+    const onA = (await ctl.queues.listJobs('a')).find((j) => j.id === first?.jobId);
+    world.down.add('a');
+    try {
+      const data = { ...(onA?.data as BackupJobData), fireTime: Date.now() };
+      await ctl.queues.enqueueBackup('a', data);
+      const failed = await waitFor('three unreached attempts', async () => {
+        const r = await ctl.service.listRuns({ domain: MOVER, status: 'failed' });
+        return r.length === 3 ? r : undefined;
+      });
+      assert.ok(failed.every((r) => r.host === 'a' && r.errorCode === 'AGENT_UNAVAILABLE'));
+      assert.equal((await ctl.fleet.getDomain(MOVER))?.currentHost, 'b');
+    } finally {
+      world.down.delete('a');
+    }
+  });
+
   it('records AGENT_UNAVAILABLE failures and retries with backoff until the run succeeds', async () => {
     const [job] = await ctl.service.runNow({ domain: 'flaky-vm', policy: 'all' });
     await waitFor('the successful retry', async () => {

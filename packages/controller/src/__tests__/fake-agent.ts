@@ -71,6 +71,8 @@ export class FakeAgentWorld {
   readonly vms = new Map<string, FakeVm>();
   readonly checkpoints = new Map<string, { name: string; parent: string | null }[]>();
   readonly backups: FakeBackupRecord[] = [];
+  /** Hosts whose agent answers no call (AGENT_UNAVAILABLE). */
+  readonly down = new Set<string>();
   readonly #failuresLeft = new Map<string, number>();
 
   /**
@@ -179,6 +181,9 @@ export class FakeAgentApi implements AgentApi {
 
   async observe(domain: string): Promise<ObservedDomain> {
     await Promise.resolve();
+    if (this.world.down.has(this.host)) {
+      throw new ProtoError('AGENT_UNAVAILABLE', `agent of ${this.host}: connection refused`);
+    }
     const vm = this.vm(domain);
     return observedOf(vm, this.world.checkpoints.get(vm.uuid) ?? []);
   }

@@ -120,6 +120,11 @@ export interface RunStart {
   startedAt: number;
   /** The checkpoint the run creates, when it is known already (a backup started early). */
   newCheckpoint?: string;
+  /**
+   * The host's agent never answered: the run is recorded against `host`, but neither the host nor
+   * the domain counts as seen there (the VM may have left a host that died).
+   */
+  unreached?: boolean;
 }
 
 /** A snapshot to record with its run, after the repository committed it. */
