@@ -1,6 +1,6 @@
 /**
- * Cancellation of backups: one signal per backup, aborted by its caller or by the agent's
- * shutdown, and the error that says which of the two ended it.
+ * Cancellation of backups and repository maintenance: one signal per call, aborted by its caller
+ * or by the agent's shutdown, and the error that says which of the two ended it.
  */
 import { setMaxListeners } from 'node:events';
 
@@ -39,4 +39,21 @@ export function cancelledError(signal: AbortSignal, stopping: AbortSignal): Agen
   return stopping.aborted
     ? new AgentError('AGENT_SHUTTING_DOWN', 'the agent is shutting down; the backup was cleaned up')
     : new AgentError('BACKUP_CANCELLED', 'the backup was cancelled and cleaned up');
+}
+
+/**
+ * The error of repository maintenance (`what`: prune, GC) ended by its signal: shutting down
+ * (the controller tries again elsewhere or later), or cancelled by its caller.
+ */
+export function interruptedError(
+  signal: AbortSignal,
+  stopping: AbortSignal,
+  what: string,
+): AgentError | null {
+  if (!signal.aborted) {
+    return null;
+  }
+  return stopping.aborted
+    ? new AgentError('AGENT_SHUTTING_DOWN', `the agent is shutting down; the ${what} stopped`)
+    : new AgentError('CANCELLED', `the ${what} was cancelled by its caller`);
 }

@@ -66,7 +66,7 @@ export class RepositorySet {
   }
 
   /** GFS retention over one domain (or all); refuses a policy that keeps nothing. */
-  async prune(req: AgentPruneRequest): Promise<AgentPruneResult> {
+  async prune(req: AgentPruneRequest, signal?: AbortSignal): Promise<AgentPruneResult> {
     const { keepLast, keepDaily, keepWeekly, keepMonthly } = req;
     if (keepLast + keepDaily + keepWeekly + keepMonthly === 0) {
       // an all-zero request is far more likely a defaulted message than a wish to delete all
@@ -79,14 +79,24 @@ export class RepositorySet {
       ...(req.domainUuid !== undefined ? { domain: req.domainUuid } : {}),
       ...(req.protect !== undefined ? { protect: req.protect } : {}),
       ...(req.dryRun !== undefined ? { dryRun: req.dryRun } : {}),
+      ...(signal ? { signal } : {}),
     });
     const kept = r.kept.map((k) => k.snapshot);
     return { kept, removed: r.removed, inUse: r.inUse, damaged: r.damaged };
   }
 
   /** Mark and sweep in one repository. */
-  async collectGarbage(name: string, dryRun: boolean, host: string): Promise<AgentGcResult> {
-    const r = await collectGarbage(await this.get(name), { dryRun, host });
+  async collectGarbage(
+    name: string,
+    dryRun: boolean,
+    host: string,
+    signal?: AbortSignal,
+  ): Promise<AgentGcResult> {
+    const r = await collectGarbage(await this.get(name), {
+      dryRun,
+      host,
+      ...(signal ? { signal } : {}),
+    });
     const incomplete = gcIncomplete(r);
     if (incomplete !== null) {
       throw new AgentError('REPO_GC_INCOMPLETE', incomplete);

@@ -159,18 +159,33 @@ export class AgentServer {
     return toGrpcError(new AgentError('TLS_PEER_REFUSED', msg));
   }
 
-  #unary<Req, Res>(name: string, f: (req: Req) => Promise<Res>): handleUnaryCall<Req, Res> {
+  /**
+   * A unary handler: `f` gets the request and a signal aborted when the caller cancels (or its
+   * deadline passes), which the long ones (prune, GC) stop on.
+   */
+  #unary<Req, Res>(
+    name: string,
+    f: (req: Req, signal: AbortSignal) => Promise<Res>,
+  ): handleUnaryCall<Req, Res> {
     return (call, callback) => {
       const refused = this.#refusal(call);
       if (refused !== null) {
         callback(refused);
         return;
       }
+      const aborter = new AbortController();
+      const onCancel = (): void =>
+        aborter.abort(new AgentError('CANCELLED', 'the caller cancelled'));
+      call.on('cancelled', onCancel);
       Promise.resolve()
-        .then(() => f(call.request))
+        .then(() => f(call.request, aborter.signal))
         .then(
-          (res) => callback(null, res),
+          (res) => {
+            call.off('cancelled', onCancel);
+            callback(null, res);
+          },
           (e: unknown) => {
+            call.off('cancelled', onCancel);
             this.#log('call-failed', { call: name, code: errorCodeOf(e), error: String(e) });
             callback(toGrpcError(e));
           },
@@ -250,13 +265,13 @@ export class AgentServer {
           return {};
         },
       ),
-      Prune: this.#unary('Prune', async (r: Parameters<typeof pruneRequestFromMsg>[0]) =>
-        pruneResultToMsg(await s.prune(pruneRequestFromMsg(r))),
+      Prune: this.#unary('Prune', async (r: Parameters<typeof pruneRequestFromMsg>[0], signal) =>
+        pruneResultToMsg(await s.prune(pruneRequestFromMsg(r), signal)),
       ),
       CollectGarbage: this.#unary(
         'CollectGarbage',
-        async (r: { repository: string; dryRun: boolean }) =>
-          gcResultToMsg(await s.collectGarbage(r.repository, r.dryRun)),
+        async (r: { repository: string; dryRun: boolean }, signal) =>
+          gcResultToMsg(await s.collectGarbage(r.repository, r.dryRun, signal)),
       ),
     };
   }

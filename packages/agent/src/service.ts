@@ -39,7 +39,7 @@ import type {
 } from '@virtvault/proto';
 
 import type { AgentConfig } from './config.js';
-import { cancelledError, linkedAbort } from './abort.js';
+import { cancelledError, interruptedError, linkedAbort } from './abort.js';
 import { AgentError, translateError } from './errors.js';
 import { toAgentEvent } from './events.js';
 import { RepositorySet } from './repositories.js';
@@ -93,6 +93,8 @@ export class AgentService {
   readonly #running = new Set<Promise<unknown>>();
   /** Restores under way (not counted against maxConcurrentBackups; awaited by close). */
   readonly #restores = new Set<Promise<unknown>>();
+  /** Running prunes and GCs. */
+  readonly #maintenance = new Set<Promise<unknown>>();
   readonly #stopping = new AbortController();
   #conn: Connection | null = null;
   #connecting: Promise<Connection> | null = null;
@@ -358,23 +360,62 @@ export class AgentService {
     }
   }
 
-  /** GFS retention. */
-  prune(req: AgentPruneRequest): Promise<AgentPruneResult> {
-    return this.#repos.prune(req);
-  }
-
-  /** Mark and sweep. */
-  collectGarbage(repository: string, dryRun: boolean): Promise<AgentGcResult> {
-    return this.#repos.collectGarbage(repository, dryRun, this.#o.config.hostName);
+  /**
+   * GFS retention. Aborting `signal` (the caller cancelled) or closing the service stops it between
+   * snapshots; what it removed stays removed, the rest stays.
+   */
+  prune(req: AgentPruneRequest, signal?: AbortSignal): Promise<AgentPruneResult> {
+    return this.#maintain('prune', signal, (s) => this.#repos.prune(req, s));
   }
 
   /**
-   * Aborts every running backup and waits (at most `graceMs`) for their clean-up, then closes
+   * Mark and sweep. Aborting `signal` or closing the service stops it (an interrupted sweep leaves
+   * the repository consistent: the next GC goes on).
+   */
+  collectGarbage(
+    repository: string,
+    dryRun: boolean,
+    signal?: AbortSignal,
+  ): Promise<AgentGcResult> {
+    const host = this.#o.config.hostName;
+    return this.#maintain('GC', signal, (s) =>
+      this.#repos.collectGarbage(repository, dryRun, host, s),
+    );
+  }
+
+  /**
+   * Runs repository maintenance under a signal of its caller and of the shutdown, which
+   * {@link close} waits for: closing the repositories under a running sweep cut it off anywhere.
+   */
+  async #maintain<T>(
+    what: string,
+    signal: AbortSignal | undefined,
+    f: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    if (this.#stopping.signal.aborted) {
+      throw new AgentError('AGENT_SHUTTING_DOWN', 'the agent is shutting down');
+    }
+    const aborter = linkedAbort(signal ?? new AbortController().signal, this.#stopping.signal);
+    const work = f(aborter.signal);
+    this.#maintenance.add(work);
+    try {
+      return await work;
+    } catch (e) {
+      throw interruptedError(aborter.signal, this.#stopping.signal, what) ?? e;
+    } finally {
+      this.#maintenance.delete(work);
+      aborter.dispose();
+    }
+  }
+
+  /**
+   * Aborts every running backup, restore, prune and GC and waits (at most `graceMs`) for their
+   * clean-up, then closes
    * the repositories and libvirt. Idempotent.
    */
   async close(graceMs = 30_000): Promise<void> {
     this.#stopping.abort(new AgentError('AGENT_SHUTTING_DOWN', 'the agent is shutting down'));
-    const settled = Promise.allSettled([...this.#running, ...this.#restores]);
+    const settled = Promise.allSettled([...this.#running, ...this.#restores, ...this.#maintenance]);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, graceMs);
