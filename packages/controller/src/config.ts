@@ -9,7 +9,7 @@ import { parse } from 'yaml';
 
 import { ControllerError } from './errors.js';
 import { readPolicy } from './policy-input.js';
-import { ADDRESS_RE, Fields, NAME_RE } from './validate.js';
+import { ADDRESS_RE, Fields, MAX_PERIOD_SEC, MAX_RPO_HOURS, NAME_RE } from './validate.js';
 
 /** A host of the fleet. */
 export interface HostEntry {
@@ -83,13 +83,13 @@ function reporting(f: Fields): ReportingConfig {
   f.only(['defaultRpoHours', 'webhooks', 'events', 'notifyIntervalSec', 'retryBaseSec']);
   const kinds = ['rpo-violation', 'run-failed', 'chain-break'] as const;
   return {
-    defaultRpoHours: f.at('defaultRpoHours').opt((x) => x.num(0.01), 26),
+    defaultRpoHours: f.at('defaultRpoHours').opt((x) => x.num(0.01, MAX_RPO_HOURS), 26),
     webhooks: f
       .at('webhooks')
       .opt((x) => x.items().map((u) => u.str(/^https?:\/\/\S+$/, 'an http(s) URL')), []),
     events: f.at('events').opt((x) => x.items().map((e) => e.oneOf(kinds)), []),
-    notifyIntervalSec: f.at('notifyIntervalSec').opt((x) => x.num(0.1), 15),
-    retryBaseSec: f.at('retryBaseSec').opt((x) => x.num(0.1), 15),
+    notifyIntervalSec: f.at('notifyIntervalSec').opt((x) => x.num(0.1, MAX_PERIOD_SEC), 15),
+    retryBaseSec: f.at('retryBaseSec').opt((x) => x.num(0.1, MAX_PERIOD_SEC), 15),
   };
 }
 
@@ -129,7 +129,7 @@ function host(f: Fields): HostEntry {
 function timings(root: Fields): Timings {
   const t: Timings = { ...DEFAULT_TIMINGS, retry: { ...DEFAULT_TIMINGS.retry } };
   for (const k of TIMING_KEYS) {
-    const v = root.at(k).opt((x) => x.num(k === 'gcAfterSec' ? 0 : 0.1));
+    const v = root.at(k).opt((x) => x.num(k === 'gcAfterSec' ? 0 : 0.1, MAX_PERIOD_SEC));
     if (v !== undefined) {
       (t as unknown as Record<string, number>)[k] = v;
     }
@@ -138,7 +138,9 @@ function timings(root: Fields): Timings {
   if (!retry.absent) {
     retry.only(['attempts', 'backoffSec']);
     t.retry.attempts = retry.at('attempts').opt((x) => x.int(1, 100), t.retry.attempts);
-    t.retry.backoffSec = retry.at('backoffSec').opt((x) => x.num(0), t.retry.backoffSec);
+    t.retry.backoffSec = retry
+      .at('backoffSec')
+      .opt((x) => x.num(0, MAX_PERIOD_SEC), t.retry.backoffSec);
   }
   return t;
 }

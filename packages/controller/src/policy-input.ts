@@ -10,7 +10,7 @@ import type {
   PolicySelector,
 } from '@virtvault/lineage';
 
-import { type Fields, NAME_RE } from './validate.js';
+import { type Fields, MAX_RPO_HOURS, NAME_RE } from './validate.js';
 
 const LEVELS: readonly RequestedLevel[] = ['auto', 'full', 'incremental', 'differential'];
 const CRON_RE = /^\S+(\s+\S+){4,5}$/;
@@ -120,7 +120,7 @@ export function readPolicy(f: Fields): FleetPolicy {
     retention: f.at('retention').opt(retention, null),
     repository: f.at('repository').str(NAME_RE, 'a repository name'),
     enabled: f.at('enabled').opt((x) => x.bool(), true),
-    rpoHours: f.at('rpoHours').opt((x) => x.num(0.001), null),
+    rpoHours: f.at('rpoHours').opt((x) => x.num(0.001, MAX_RPO_HOURS), null),
     notify: f.at('notify').opt(notify, { webhooks: [], events: [] }),
   };
 }

@@ -82,10 +82,12 @@ export class Fields {
   }
 
   /** A number within bounds. */
-  num(min: number): number {
+  num(min: number, max = Infinity): number {
     const v = this.value;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < min) {
-      this.fail(`must be a number >= ${min}`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
+      this.fail(
+        max === Infinity ? `must be a number >= ${min}` : `must be a number from ${min} to ${max}`,
+      );
     }
     return v;
   }
@@ -112,6 +114,18 @@ export class Fields {
     return this.absent ? (fallback as F) : read(this);
   }
 }
+
+/**
+ * Longest RPO, in hours (a leap year): longer is no recovery point objective, and the database
+ * keeps it in seconds as a 32-bit integer (which overflowed at ~68 years as a 500).
+ */
+export const MAX_RPO_HOURS = 8784;
+
+/**
+ * Longest period or timeout in the configuration, in seconds (a week): Node's timers take at most
+ * 2^31-1 ms (~24.8 days) and fire at once beyond it, so a larger value turned a period into a loop.
+ */
+export const MAX_PERIOD_SEC = 7 * 24 * 3600;
 
 /** Names of hosts, policies and repositories: safe in queue names, ids and paths. */
 export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;

@@ -80,6 +80,22 @@ describe('config', () => {
     rejects(`${BASE}\nbogus: 1\n`, /bogus is not a known field/);
     rejects('[: not yaml', /not valid YAML/);
   });
+
+  it('bounds periods and RPOs where a timer or the database would overflow', () => {
+    // an RPO of 10^6 hours overflowed the database's 32-bit seconds (a 500); a period beyond
+    // ~24.8 days made Node's timer fire at once, turning it into a loop
+    rejects(
+      BASE.replace('repository: main\n', 'repository: main\n    rpoHours: 1000000\n'),
+      /policies\[0\]\.rpoHours must be a number from 0.001 to 8784/,
+    );
+    rejects(
+      BASE.replace('staleRunAfterSec: 45', 'staleRunAfterSec: 3000000'),
+      /staleRunAfterSec must be a number from 0.1 to 604800/,
+    );
+    rejects(BASE.replace('backoffSec: 10', 'backoffSec: 1e9'), /retry\.backoffSec/);
+    const ok = BASE.replace('repository: main\n', 'repository: main\n    rpoHours: 8784\n');
+    assert.equal(parseConfig(ok).policies[0]?.rpoHours, 8784);
+  });
 });
 
 describe('job ids', () => {
