@@ -6,13 +6,17 @@ import type { AgentRestoreResult } from '@virtvault/proto';
 
 import type { DiskProgressInfo } from './service.js';
 
-/** A restore's progress: bytes written of the disk's virtual size. */
+/**
+ * A restore's progress: how far through the disk's virtual size it is, holes included. Bytes
+ * written (data only) stayed far below the size on a sparse disk, so a finished restore showed,
+ * say, 12 % done.
+ */
 export function restoreProgress(p: {
   target: string;
-  bytesWritten: number;
+  position: number;
   virtualSize: number;
 }): DiskProgressInfo {
-  return { target: p.target, bytesRead: p.bytesWritten, bytesToRead: p.virtualSize };
+  return { target: p.target, bytesRead: p.position, bytesToRead: p.virtualSize };
 }
 
 /** One restored disk, with the fields the API returns. */
