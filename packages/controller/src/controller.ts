@@ -35,6 +35,11 @@ export interface ControllerOptions {
   log?: (line: string) => void;
   /** Time. @default Date.now */
   now?: () => number;
+  /**
+   * How often the host limits are read again and Redis's share of the configuration (the policies'
+   * job schedulers, the hosts' limits) is put back. @default 30000
+   */
+  reconcileMs?: number;
 }
 
 interface Running {
@@ -46,6 +51,8 @@ interface Running {
   inventory: Inventory;
   service: FleetService;
   limitsTimer: NodeJS.Timeout;
+  /** The reconcile in progress, which `stop()` waits for. */
+  reconciling: Promise<void> | null;
   web: Web | null;
 }
 
@@ -204,8 +211,9 @@ export class Controller {
     });
     queues = this.#jobQueues(redis, dispatcher);
     const service = new FleetService({ fleet, queues, dispatcher, inventory, agents, now });
-    const limitsTimer = setInterval(() => void this.refreshLimits(), 30_000);
-    return { fleet, lineage, redis, agents, queues, inventory, service, limitsTimer, web: null };
+    const limitsTimer = setInterval(() => this.#reconcileSoon(), this.o.reconcileMs ?? 30_000);
+    const parts = { fleet, lineage, redis, agents, queues, inventory, service, limitsTimer };
+    return { ...parts, reconciling: null, web: null };
   }
 
   /** The BullMQ queues and workers, with the per-host and per-repository limits. */
@@ -230,6 +238,37 @@ export class Controller {
       },
       this.#log,
     );
+  }
+
+  /** Starts a reconcile unless one is running. */
+  #reconcileSoon(): void {
+    const r = this.#running;
+    if (r === null || r.reconciling !== null) {
+      return;
+    }
+    r.reconciling = this.#reconcile(r).finally(() => {
+      r.reconciling = null;
+    });
+  }
+
+  /**
+   * The host limits from the database, and Redis's share of the configuration put back: a Redis
+   * restarted without persistence (or flushed) lost the job schedulers, written only at start, so
+   * no policy fired again until a replica restarted, and the hosts' limits, so nothing bounded a
+   * host's backups across replicas. Unchanged schedulers are left alone (see `syncSchedule`).
+   */
+  async #reconcile(r: Running): Promise<void> {
+    try {
+      await this.refreshLimits();
+      for (const h of await r.fleet.listHosts()) {
+        await r.queues.setHostConcurrency(h.name, h.maxConcurrent);
+      }
+      for (const p of await r.fleet.listPolicies()) {
+        await r.queues.syncSchedule(p);
+      }
+    } catch (e) {
+      this.#log(`reconcile: ${messageOf(e)}`);
+    }
   }
 
   private async refreshLimits(): Promise<void> {
@@ -273,6 +312,7 @@ export class Controller {
     }
     this.#running = null;
     clearInterval(r.limitsTimer);
+    await r.reconciling;
     if (r.web !== null) {
       await r.web.http.stop();
       await r.web.notifier.stop();

@@ -44,7 +44,10 @@ export interface DispatcherDeps {
   /** Inventory (locating moved VMs). */
   inventory: Inventory;
   /** The queues (set after construction: they call back into the dispatcher). */
-  queues: () => Pick<JobQueues, 'enqueueBackup' | 'rerouteBackup' | 'enqueueMaintenance'>;
+  queues: () => Pick<
+    JobQueues,
+    'enqueueBackup' | 'rerouteBackup' | 'enqueueMaintenance' | 'removeSchedule'
+  >;
   /** Timings. */
   timings: DispatchTimings;
   /** Time. */
@@ -93,6 +96,10 @@ export class Dispatcher implements JobHandlers {
     const p = await this.d.fleet.getPolicy(policyName);
     if (p === null || !p.enabled) {
       this.d.log(`policy ${policyName} fired but is gone or disabled`);
+      if (p === null) {
+        // left by a reconcile that read the policy just before another replica deleted it
+        await this.d.queues().removeSchedule(policyName);
+      }
       return;
     }
     const jobs = await this.fanOut(p, fireTime, 'schedule');
