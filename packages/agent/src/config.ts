@@ -11,6 +11,7 @@
  * repositories:
  *   - { name: main, path: /backups/main, create: true }
  * scratchDir: /var/tmp/virtvault   # NBD sockets (short path: 107 bytes)
+ * restoreRoots: [/var/lib/libvirt/images]   # where restores may write
  * maxConcurrentBackups: 2
  * ```
  */
@@ -49,6 +50,11 @@ export interface AgentConfig {
   repositories: RepositoryConfig[];
   /** Scratch directory, absolute. */
   scratchDir: string;
+  /**
+   * Absolute directories a restore may write under: the agent runs as root, so a request (with
+   * the controller's certificate) must not name any folder of the host.
+   */
+  restoreRoots: string[];
   /** Backups at once at most. */
   maxConcurrentBackups: number;
 }
@@ -133,6 +139,22 @@ function repositories(o: Obj, base: string): RepositoryConfig[] {
   });
 }
 
+/** Default restore roots: libvirt's own image folder. */
+const RESTORE_ROOTS = ['/var/lib/libvirt/images'];
+
+function restoreRoots(o: Obj, base: string): string[] {
+  const list = o['restoreRoots'] ?? RESTORE_ROOTS;
+  if (!Array.isArray(list) || list.length === 0) {
+    throw invalid('restoreRoots', 'must be a non-empty list of directories');
+  }
+  return list.map((d: unknown, i) => {
+    if (typeof d !== 'string' || d.trim() === '') {
+      throw invalid(`restoreRoots[${i}]`, 'must be a directory path');
+    }
+    return path.resolve(base, d.trim());
+  });
+}
+
 function positiveInt(o: Obj, field: string, fallback: number): number {
   const v = o[field] ?? fallback;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
@@ -149,6 +171,7 @@ const KEYS = [
   'libvirtUri',
   'repositories',
   'scratchDir',
+  'restoreRoots',
   'maxConcurrentBackups',
 ] as const;
 
@@ -175,6 +198,7 @@ export function parseConfig(text: string, defaults: ConfigDefaults): AgentConfig
     libvirtUri: str(doc, 'libvirtUri', 'libvirtUri', 'qemu:///system'),
     repositories: repositories(doc, base),
     scratchDir: path.resolve(base, str(doc, 'scratchDir', 'scratchDir', '/var/tmp/virtvault')),
+    restoreRoots: restoreRoots(doc, base),
     maxConcurrentBackups: positiveInt(doc, 'maxConcurrentBackups', 2),
   };
 }

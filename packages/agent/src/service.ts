@@ -44,6 +44,7 @@ import { AgentError, translateError } from './errors.js';
 import { toAgentEvent } from './events.js';
 import { RepositorySet } from './repositories.js';
 import { restoredDisk, restoreProgress } from './restore-reply.js';
+import { assertUnderRestoreRoots } from './restore-roots.js';
 import { parseTags } from './tags.js';
 
 /** Progress of one disk of a backup or restore. */
@@ -326,6 +327,7 @@ export class AgentService {
     if (!path.isAbsolute(req.outputDir)) {
       throw new AgentError('BAD_REQUEST', `outputDir must be absolute, not "${req.outputDir}"`);
     }
+    await assertUnderRestoreRoots(req.outputDir, this.#o.config.restoreRoots);
     const repo = await this.#repos.get(req.repository);
     const uri = this.#o.config.libvirtUri;
     const name = req.defineName;

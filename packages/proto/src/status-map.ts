@@ -40,7 +40,7 @@ export function grpcStatusFor(code: string): status {
   if (code === 'AGENT_BUSY') {
     return status.RESOURCE_EXHAUSTED;
   }
-  if (code === 'TLS_PEER_REFUSED') {
+  if (code === 'TLS_PEER_REFUSED' || code === 'OUTPUT_DIR_REFUSED') {
     return status.PERMISSION_DENIED;
   }
   if (code === 'AGENT_SHUTTING_DOWN') {

@@ -41,6 +41,7 @@ export function agentYaml(o: { dir: string; port: number; uri: string; max: numb
     'repositories:',
     `  - { name: main, path: ${o.dir}/repo, create: true }`,
     `scratchDir: ${o.dir}/s`,
+    `restoreRoots: [${o.dir}]`,
     `maxConcurrentBackups: ${o.max}`,
     '',
   ].join('\n');

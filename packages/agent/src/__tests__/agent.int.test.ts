@@ -1,10 +1,16 @@
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
-import type { AgentEventInfo, ObservedDomain, SnapshotManifest } from '@virtvault/core';
+import {
+  hasErrorCode,
+  type AgentEventInfo,
+  type ObservedDomain,
+  type SnapshotManifest,
+} from '@virtvault/core';
 import {
   loadAgentPackage,
   ProtoError,
@@ -217,6 +223,19 @@ describe('agent over gRPC/mTLS against a lab host', () => {
     );
     assert.equal(restored.definedUuid, null);
     assert.match(await compareImages(`${dir}/r2/vda.qcow2`, source), /Images are identical/);
+    // the agent runs as root: a folder outside its restore roots is refused, nothing written
+    const outside = await mkdtemp(path.join(tmpdir(), 'vv-outside-'));
+    try {
+      const req = { repository: 'main', domainUuid: observed.domain.uuid, snapshotId: 's2' };
+      const refused = agent.restore(
+        { ...req, outputDir: `${outside}/r`, format: 'raw' },
+        { onProgress: () => undefined },
+      );
+      await assert.rejects(refused, (e) => hasErrorCode(e, 'OUTPUT_DIR_REFUSED'));
+      assert.deepEqual(await readdir(outside), []);
+    } finally {
+      await rm(outside, { recursive: true, force: true });
+    }
   });
 
   it('cancels a running backup cleanly; a second one meanwhile is AGENT_BUSY', async () => {

@@ -43,8 +43,11 @@ describe('agent config', () => {
         { name: 'offsite', path: '/etc/offsite', create: false },
       ],
       scratchDir: '/var/tmp/virtvault',
+      restoreRoots: ['/var/lib/libvirt/images'],
       maxConcurrentBackups: 2,
     });
+    const roots = parseConfig(`${VALID}restoreRoots: [/srv/restores, restored]\n`, DEFAULTS);
+    assert.deepEqual(roots.restoreRoots, ['/srv/restores', '/etc/virtvault/restored']);
     const ipv6 = parseConfig(
       `${VALID}listen: "[::1]:0"\nhostName: host-a\n`.replace(/^listen: 0.*$/m, ''),
       DEFAULTS,
@@ -64,6 +67,8 @@ describe('agent config', () => {
       [VALID.replace('key: host-a.key', 'key: ""'), /tls\.key must be a non-empty string/],
       [VALID.replace('key: host-a.key', 'pem: x'), /tls\.pem is unknown/],
       [VALID.replace('controllerName: controller', ''), /controllerName is required/],
+      [`${VALID}restoreRoots: []\n`, /restoreRoots must be a non-empty list/],
+      [`${VALID}restoreRoots: [7]\n`, /restoreRoots\[0\] must be a directory path/],
       [
         VALID.replace(/repositories:[\s\S]*$/, 'repositories: []'),
         /repositories must be a non-empty list/,
