@@ -8,6 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import { hasErrorCode } from '@virtvault/core';
 import { Repository, SnapshotWriter } from '@virtvault/repo';
 
+// the engine's fields of a hand-written commit (compiled next to its tests)
+import { COMMIT } from '../../../engine/dist/__tests__/test-commit.js';
 import { parseConfig } from '../config.js';
 import { AgentService } from '../service.js';
 
@@ -26,16 +28,7 @@ async function seedRepository(): Promise<void> {
     await w.startDisk({ target: 'vda', virtualSize: 2 * CS, source: 's', format: 'raw' });
     await w.putSlot('vda', 0, randomBytes(CS));
     await w.putSlot('vda', 1, randomBytes(CS));
-    await w.commit({
-      host: 'h',
-      level: 'full',
-      reasons: [],
-      checkpoint: null,
-      domainXml: '<domain/>',
-      startedAt: '2026-01-01T00:00:00.000Z',
-      endedAt: '2026-01-01T00:00:01.000Z',
-      toolVersion: 'test',
-    });
+    await w.commit(COMMIT);
   } finally {
     await repo.close();
   }
