@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
@@ -141,6 +144,21 @@ describe('fleet commands', () => {
     assert.deepEqual((asked[1]?.body as { level: unknown }).level, { level: 'incremental' });
     assert.equal((await fleet(...set, '--level', 'diff')).code, 0);
     assert.deepEqual((asked[2]?.body as { level: unknown }).level, { level: 'differential' });
+  });
+
+  it('policies set merges an option into a file whose level is in its short form', async () => {
+    asked.length = 0;
+    const dir = await mkdtemp(path.join(tmpdir(), 'vv-policy-'));
+    try {
+      const file = path.join(dir, 'p.yaml');
+      await writeFile(file, 'cron: "0 2 * * *"\nrepository: main\nlevel: incremental\n');
+      const r = await fleet('policies', 'set', 'nightly', '--file', file, '--max-chain', '5');
+      assert.equal(r.code, 0, r.stderr);
+      const body = asked[0]?.body as { level: unknown };
+      assert.deepEqual(body.level, { level: 'incremental', maxChainLength: 5 });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('reports a request the signal stopped as FLEET_INTERRUPTED, not CONTROLLER_UNREACHABLE', async () => {

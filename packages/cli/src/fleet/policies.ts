@@ -74,6 +74,17 @@ async function policyFile(file: string): Promise<Record<string, unknown>> {
   return parsed as Record<string, unknown>;
 }
 
+/**
+ * A file's value under an option that sets one of its fields: a map, or `level` in its short
+ * form (`level: incremental`), which spread as a string became `{"0": "i", ...}`.
+ */
+function asObject(key: string, v: unknown): Record<string, unknown> {
+  if (key === 'level' && typeof v === 'string') {
+    return { level: v };
+  }
+  return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {};
+}
+
 /** The policy body from the options (a file's content is merged under them). */
 async function policyBody(o: SetOptions): Promise<Record<string, unknown>> {
   const base = o.file === undefined ? {} : await policyFile(o.file);
@@ -92,9 +103,7 @@ async function policyBody(o: SetOptions): Promise<Record<string, unknown>> {
     keepMonthly: num(o.keepMonthly, 'keep-monthly'),
   });
   const merge = (k: string, v: Record<string, unknown>) =>
-    Object.keys(v).length === 0
-      ? {}
-      : { [k]: { ...((base[k] as object | undefined) ?? {}), ...v } };
+    Object.keys(v).length === 0 ? {} : { [k]: { ...asObject(k, base[k]), ...v } };
   const rpo = o.rpoHours === undefined ? undefined : Number(o.rpoHours);
   if (rpo !== undefined && !(rpo > 0)) {
     throw new CliError('USAGE', '--rpo-hours must be a positive number');
