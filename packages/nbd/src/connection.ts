@@ -287,13 +287,14 @@ export class Connection {
       p.dest?.fill(0, m.offset - p.offset, m.offset - p.offset + m.length);
       this.count(p, m.length);
     } else if (m.type === 'status') {
-      // An id this connection never granted is left out; the caller then misses its context.
+      // an id this connection never granted: a broken server, whose extents cannot be trusted
       const name = this.contextNames.get(m.contextId);
-      if (name !== undefined) {
-        const list = p.status.get(name) ?? [];
-        list.push(m.pairs);
-        p.status.set(name, list);
+      if (name === undefined) {
+        throw new NbdError('NBD_ERR_REPLY_CONTEXT', `block status for context ${m.contextId}`);
       }
+      const list = p.status.get(name) ?? [];
+      list.push(m.pairs);
+      p.status.set(name, list);
     } else if (m.type === 'error') {
       p.error ??= new NbdError('NBD_ERR_SERVER', m.message || `server error ${m.errno}`, {
         errno: m.errno,

@@ -5,6 +5,7 @@
  * small headers/payloads, and caps every length it is told about.
  */
 import { NbdError } from './errors.js';
+import { ReplyCoverage } from './reply-coverage.js';
 import {
   NBD_MAX_STRING,
   NBD_REPLY_FLAG_DONE,
@@ -110,6 +111,7 @@ export class ReplyDecoder {
   private dataLeft = 0;
   private out: ReplyMessage[] = [];
   private failure: NbdError | undefined;
+  private readonly coverage = new ReplyCoverage();
 
   /** Builds a decoder that resolves cookies through `lookup`. */
   constructor(
@@ -247,6 +249,12 @@ export class ReplyDecoder {
       this.dataLeft = info.length;
       return;
     }
+    this.done(errno);
+  }
+
+  /** The current reply is complete. */
+  private done(errno: number): void {
+    this.coverage.end(this.cookie);
     this.out.push({ type: 'done', cookie: this.cookie, errno });
   }
 
@@ -324,6 +332,7 @@ export class ReplyDecoder {
         `data [${this.dataOffset}, +${len}) outside request [${info.offset}, +${info.length})`,
       );
     }
+    this.coverage.claim(this.cookie, this.dataOffset, len);
     this.dataLeft = len;
     this.state = ST_PAYLOAD;
   }
@@ -341,7 +350,7 @@ export class ReplyDecoder {
     if (this.dataLeft === 0) {
       this.reset();
       if (this.simple) {
-        this.out.push({ type: 'done', cookie: this.cookie, errno: 0 });
+        this.done(0);
       } else {
         this.chunkEnd();
       }
@@ -352,7 +361,7 @@ export class ReplyDecoder {
   private chunkEnd(): void {
     this.reset();
     if ((this.chunkFlags & NBD_REPLY_FLAG_DONE) !== 0) {
-      this.out.push({ type: 'done', cookie: this.cookie, errno: 0 });
+      this.done(0);
     }
   }
 
@@ -366,7 +375,9 @@ export class ReplyDecoder {
       for (let i = 0; i < pairs.length; i++) {
         pairs[i] = b.readUInt32BE(4 + 4 * i);
       }
-      this.out.push({ type: 'status', cookie: this.cookie, contextId: b.readUInt32BE(0), pairs });
+      const contextId = b.readUInt32BE(0);
+      this.coverage.context(this.cookie, contextId);
+      this.out.push({ type: 'status', cookie: this.cookie, contextId, pairs });
     } else if ((t & NBD_REPLY_TYPE_ERROR_BIT) !== 0) {
       this.error(b);
     }
@@ -381,6 +392,7 @@ export class ReplyDecoder {
     if (length === 0 || offset < info.offset || offset + length > info.offset + info.length) {
       throw new NbdError('NBD_ERR_REPLY_RANGE', `hole [${offset}, +${length}) outside request`);
     }
+    this.coverage.claim(this.cookie, offset, length);
     this.out.push({ type: 'hole', cookie: this.cookie, offset, length });
   }
 
@@ -395,6 +407,12 @@ export class ReplyDecoder {
     }
     const message = b.toString('utf8', 6, 6 + msgLen);
     const offset = withOffset ? u64(b, 6 + msgLen) : undefined;
+    const info = this.pending(this.cookie);
+    // the spec: the offset "MUST lie within the original offset and length of the request"
+    const end = info.offset + info.length;
+    if (offset !== undefined && info.length > 0 && (offset < info.offset || offset >= end)) {
+      throw new NbdError('NBD_ERR_REPLY_RANGE', `error chunk offset ${offset} outside request`);
+    }
     this.out.push({ type: 'error', cookie: this.cookie, errno, message, offset });
   }
 }

@@ -134,13 +134,13 @@ describe('malicious fake server', () => {
     );
   });
 
-  it('overlapping data chunks give NBD_ERR_REPLY_TOO_LONG', async () => {
+  it('overlapping data chunks give NBD_ERR_REPLY_RANGE', async () => {
     await expectFailure(
       reply((req, sock) => {
         sock.write(dataChunk(req, 0, Buffer.alloc(req.length), 0));
         sock.write(dataChunk(req, 0, Buffer.alloc(req.length)));
       }),
-      'NBD_ERR_REPLY_TOO_LONG',
+      'NBD_ERR_REPLY_RANGE',
       'read',
     );
   });
