@@ -304,8 +304,8 @@ export class Dispatcher implements JobHandlers {
   }
 
   /**
-   * The snapshots a prune removed: those it says, and those the lineage still has committed but
-   * the repository no longer holds, no newer than the newest kept. A retried prune job finds
+   * The snapshots a prune removed: those it says, and those the lineage still has committed (or
+   * marked missing) but the repository no longer holds, no newer than the newest kept. A retried prune job finds
    * its snapshots already removed (`removed` empty) when the marking failed the first time; the
    * age bound leaves out snapshots committed after the agent listed the repository.
    */
@@ -321,7 +321,9 @@ export class Dispatcher implements JobHandlers {
     const kept = lineage.snapshots.filter((s) => held.has(s.id)).map((s) => s.startedAt);
     const newestKept = Math.max(...kept);
     for (const s of lineage.snapshots) {
-      if (s.status === 'committed' && !held.has(s.id) && s.startedAt <= newestKept) {
+      // `missing`: a backup's reconcile found it gone between the prune and its retry
+      const listed = s.status === 'committed' || s.status === 'missing';
+      if (listed && !held.has(s.id) && s.startedAt <= newestKept) {
         gone.add(s.id);
       }
     }

@@ -152,11 +152,17 @@ describe('dispatch', () => {
         timeZone: 'UTC',
       };
       await ctl.queues.enqueueMaintenance('flaky', again, 'prune_again');
-      await waitFor('the snapshot marked deleted again', async () => {
-        const l2 = await store.loadLineage('main', { uuid: FLAKY, name: 'flaky-vm' });
-        const st = l2.snapshots.find((x) => x.id === first?.snapshotId)?.status;
-        return st === 'deleted' ? st : undefined;
-      });
+      const markedDeleted = (what: string) =>
+        waitFor(what, async () => {
+          const l2 = await store.loadLineage('main', { uuid: FLAKY, name: 'flaky-vm' });
+          const st = l2.snapshots.find((x) => x.id === first?.snapshotId)?.status;
+          return st === 'deleted' ? st : undefined;
+        });
+      await markedDeleted('the snapshot marked deleted again');
+      // meanwhile a backup's reconcile found it gone and marked it missing: still deleted
+      await store.setSnapshotStatus('main', first?.snapshotId ?? '', 'missing');
+      await ctl.queues.enqueueMaintenance('flaky', again, 'prune_after_missing');
+      await markedDeleted('a missing snapshot the prune removed marked deleted');
     } finally {
       await store.close();
     }

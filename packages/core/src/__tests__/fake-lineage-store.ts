@@ -25,6 +25,15 @@ export interface FakeRun extends RunStart {
   reasons: string[];
 }
 
+/** Failures after which a run's snapshot may be committed (as `select-domain.sql` lists them). */
+const OUTCOME_UNKNOWN = [
+  'LINEAGE_COMMIT_FAILED',
+  'AGENT_UNAVAILABLE',
+  'AGENT_TIMEOUT',
+  'AGENT_CANCELLED',
+  'AGENT_ERROR',
+];
+
 export class FakeLineageStore implements LineageStore {
   readonly runs: FakeRun[] = [];
   readonly events: LineageEvent[] = [];
@@ -125,7 +134,7 @@ export class FakeLineageStore implements LineageStore {
       r.newCheckpoint !== undefined &&
       (r.status === 'running' ||
         r.status === 'abandoned' ||
-        (r.status === 'failed' && r.errorCode === 'LINEAGE_COMMIT_FAILED')) &&
+        (r.status === 'failed' && OUTCOME_UNKNOWN.includes(r.errorCode ?? ''))) &&
       unknown(r.newCheckpoint)
         ? [{ name: r.newCheckpoint, repository: r.repository }]
         : [],

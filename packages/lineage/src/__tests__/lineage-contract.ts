@@ -161,6 +161,10 @@ export function lineageStoreContract(name: string, makeStore: MakePgStore): void
         // the repository's next run recovers that snapshot (and its checkpoint) from its manifest
         await s.reconcile(REPO, uuid, [m], T0 + 3);
         assert.deepEqual(await unconfirmed(), [], 'recorded now');
+        // a controller's run that lost its agent: the agent may have committed before the loss
+        await start('r3', T0 + 4, 'vv-3');
+        await s.failRun('r3', { ...failure, errorCode: 'AGENT_TIMEOUT', message: 'silent' });
+        assert.deepEqual(await unconfirmed(), [['vv-3', REPO]], 'the agent may have committed');
       } finally {
         await s.close();
       }

@@ -52,6 +52,17 @@ describe('TokenStore (Postgres)', () => {
     assert.equal(await store.verify(rev.token, t0 + 10), null);
   });
 
+  it("revokes by id before by name: a name that is another token's id ends one token", async () => {
+    const a = await store.create({ name: 'id-holder', role: 'viewer', now: t0 });
+    const b = await store.create({ name: a.info.id, role: 'viewer', now: t0 });
+    assert.equal(await store.revoke(a.info.id, t0 + 1), true);
+    assert.equal(await store.verify(a.token, t0 + 2), null);
+    assert.notEqual(await store.verify(b.token, t0 + 2), null, 'the token of that name stays');
+    // no live token has that id now: the name is meant
+    assert.equal(await store.revoke(a.info.id, t0 + 3), true);
+    assert.equal(await store.verify(b.token, t0 + 4), null);
+  });
+
   it('rejects duplicate names and bad input with stable codes', async () => {
     await store.create({ name: 'dup', role: 'viewer', now: t0 });
     await assert.rejects(store.create({ name: 'dup', role: 'viewer', now: t0 }), {
