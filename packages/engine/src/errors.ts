@@ -26,6 +26,7 @@ export const ENGINE_ERROR_CODES = [
   'SCRATCH_NO_SPACE',
   'LIBVIRT_CONNECT_FAILED',
   'DISKS_CHANGED',
+  'DISK_IN_USE',
 ] as const;
 
 /** A stable engine error code. */

@@ -28,7 +28,7 @@ import {
 import { EngineError } from './errors.js';
 import { connectLibvirt } from './libvirt-connect.js';
 import { staleJobSocket } from './pull-backup.js';
-import { formatArgs, imageFacts, imageInfo, qemuImg } from './qemu-img.js';
+import { assertImageFree, formatArgs, imageFacts, imageInfo, qemuImg } from './qemu-img.js';
 
 /** Disks virtvault backs up: real disks with a local file or block source, writable, not shared. */
 export function isBackupDisk(d: DiskInfo): boolean {
@@ -157,6 +157,11 @@ export class LibvirtHypervisor implements Hypervisor {
       await staleJobSocket(domain, this.#scratchDir);
     }
     const desc = await domain.describe();
+    if (!status.active) {
+      for (const d of desc.disks.filter(isBackupDisk)) {
+        await assertImageFree(d.path as string, d.source?.format);
+      }
+    }
     const bitmaps = await diskBitmaps(domain).catch((e: unknown) => {
       throw imageError(desc.name, e);
     });

@@ -106,3 +106,30 @@ export function imageFacts(i: {
     bitmapsSupported: i.format === 'qcow2' && i.compat !== '0.10',
   };
 }
+
+/** What qemu-img says when another process holds an image's lock (QEMU's `raw_check_lock`). */
+const LOCKED = /Failed to get "?(shared )?\S+"? lock|Is another process using the image/i;
+
+/**
+ * Throws `DISK_IN_USE` when another process holds `file` (a stopped domain's image): `qemu-img
+ * info` without `-U` takes the shared lock that a running QEMU (the domain after a migration left
+ * its old definition here, another domain on the same image) refuses. The observation of a
+ * stopped domain reads bitmaps with `-U`, which a live QEMU elsewhere had marked in use or not yet
+ * written: every checkpoint looked broken, and was recorded so, under a chain that was fine.
+ */
+export async function assertImageFree(file: string, format?: string): Promise<void> {
+  try {
+    await runDetached(['info', ...formatArgs(format), '--output=json', file]);
+  } catch (e) {
+    const stderr = (e as { stderr?: string }).stderr ?? '';
+    if (LOCKED.test(stderr)) {
+      throw new EngineError(
+        'DISK_IN_USE',
+        `${file} is open in another process (is the domain running elsewhere, e.g. on the host ` +
+          `it migrated to?): ${stderr.trim()}`,
+        { cause: e },
+      );
+    }
+    // anything else: the observation's own reads report it
+  }
+}

@@ -25,6 +25,7 @@ const STATE_CODES = new Set([
   'DISK_UNSUPPORTED',
   'WRONG_HOST',
   'SCRATCH_NO_SPACE',
+  'DISK_IN_USE',
 ]);
 
 /** The stable code of anything thrown (see core's `stableErrorCode`: errnos are `IO_ERROR`). */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { access, mkdtemp, rm, stat } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 
@@ -20,6 +20,11 @@ import { LibvirtHypervisor } from '../hypervisor.js';
 import { restoreSnapshot } from '../restore.js';
 
 const run = promisify(execFile);
+const exists = (p: string) =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
 const MiB = 1024 * 1024;
 const VM = 'engtest1';
 
@@ -415,5 +420,25 @@ describe('engine: pull backups of a running domain, restored byte-exact', () => 
     assert.ok(!(await checkpoints()).includes('vv-cp13'));
     const ids = (await repo.listSnapshots()).filter((x) => x.committed).map((x) => x.id);
     assert.ok(!ids.includes('s13'), 'nothing committed');
+  });
+
+  it('a stopped domain whose image another process holds is DISK_IN_USE, not a broken chain', async () => {
+    // the domain migrated and runs on another host: its old definition here is shut off, and
+    // that host's QEMU holds the image (here a writable qemu-nbd does)
+    const image = await lab.image(VM, 'vda');
+    const sock = `${work}/holder.sock`;
+    const holder = spawn('qemu-nbd', ['-k', sock, '-f', 'qcow2', image], { stdio: 'ignore' });
+    const exited = new Promise((r) => holder.once('exit', r));
+    try {
+      for (let i = 0; i < 200 && !(await exists(sock)); i++) {
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      await assert.rejects(hv.observe(VM), (e: unknown) => hasErrorCode(e, 'DISK_IN_USE'));
+    } finally {
+      holder.kill('SIGTERM');
+      await exited;
+    }
+    const observed = await hv.observe(VM);
+    assert.equal(observed.domain.state, 'shut-off');
   });
 });
