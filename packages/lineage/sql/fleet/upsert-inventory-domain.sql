@@ -1,10 +1,15 @@
 -- The domain as the host's inventory reports it now. Returns the host it was on before; no row
 -- when a newer report of the domain was recorded already (an older poll landing late must not
--- move it back and record a migration that never happened).
+-- move it back and record a migration that never happened), or when the report is a definition
+-- left shut off on another host than the one where the domain runs (a live migration keeps the
+-- source's definition: the two hosts' polls moved the domain back and forth, with a migration
+-- recorded each time and backups sent to the host where it does not run).
 insert into domains (uuid, name, current_host, last_seen, tags, state, transient)
 values ($1::uuid, $2, $3, $4::timestamptz, $5::text::jsonb, $6, $7::boolean)
 on conflict (uuid) do update
   set name = excluded.name, current_host = excluded.current_host, last_seen = excluded.last_seen,
       tags = excluded.tags, state = excluded.state, transient = excluded.transient
   where domains.last_seen <= excluded.last_seen
+    and not (excluded.state = 'shut-off' and domains.state <> 'shut-off'
+             and coalesce(domains.current_host, excluded.current_host) <> excluded.current_host)
 returning (select d.current_host from domains d where d.uuid = $1::uuid) as previous_host

@@ -186,6 +186,27 @@ describe('FleetStore', () => {
     );
   });
 
+  it("a definition left shut off on a migration's source never takes the domain from where it runs", async () => {
+    const U9 = '77777777-7777-4777-8777-777777777777';
+    await fleet.recordInventory('c', [dom(U9, 'live-1')], T0 + 30_000);
+    // migrated live to d: c keeps a shut-off definition and goes on listing it
+    const moved = await fleet.recordInventory('d', [dom(U9, 'live-1')], T0 + 31_000);
+    assert.equal(moved.length, 1);
+    const stale = { ...dom(U9, 'live-1'), state: 'shut-off' as const };
+    assert.deepEqual(await fleet.recordInventory('c', [stale], T0 + 32_000), []);
+    assert.equal((await fleet.getDomain(U9))?.currentHost, 'd');
+    // stopped on d too: where it was last defined and seen counts again
+    await fleet.recordInventory('d', [{ ...stale }], T0 + 33_000);
+    assert.equal((await fleet.recordInventory('c', [stale], T0 + 34_000)).length, 1);
+    assert.deepEqual(
+      (await fleet.listMoves(U9)).map((m) => [m.from, m.to]),
+      [
+        ['c', 'd'],
+        ['d', 'c'],
+      ],
+    );
+  });
+
   it('records nothing from the inventory of a host removed meanwhile', async () => {
     await fleet.upsertHost(
       { name: 'gone', address: 'g:7443', maxConcurrent: 1, enabled: true },
