@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { readdir, stat } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { access, readdir, stat } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 
@@ -9,6 +9,11 @@ import { Lab } from '../lab/index.js';
 import { assertIdentical, copyDisks, freshVm, Standalone, virsh, type BackupJson } from './cli.js';
 
 const run = promisify(execFile);
+const exists = (p: string) =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
 const MiB = 1024 * 1024;
 const K64 = 64 * 1024;
 
@@ -320,6 +325,31 @@ describe('standalone backups through the virtvault binary', () => {
     }
     assert.equal((await vv.cli(['backup', '--all', '--domain', 'x', ...common])).code, 2);
     assert.equal((await vv.cli(['backup', ...common])).code, 2);
+
+    // a stopped domain whose disk another process holds, as the QEMU of the host it migrated to
+    // does: --all leaves it out without failing the night, and its chain stays whole
+    const sock = `${vv.dir}/holder.sock`;
+    const image = await lab.image('e2e-off', 'vda');
+    const holder = spawn('qemu-nbd', ['-k', sock, '-f', 'qcow2', image], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => holder.once('exit', resolve));
+    try {
+      for (let i = 0; i < 200 && !(await exists(sock)); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      const held = await vv.cli(['backup', '--all', ...common]);
+      const heldDoc = JSON.parse(held.stdout) as Many & { inUseElsewhere: string[] };
+      assert.deepEqual(heldDoc.inUseElsewhere, ['e2e-off'], held.stdout);
+      assert.ok(!heldDoc.runs.some((x) => x.domain === 'e2e-off'));
+      assert.equal(held.code, heldDoc.failed > 0 ? 1 : 0, held.stdout);
+      const one = await vv.cli(['backup', '--domain', 'e2e-off', ...common]);
+      assert.equal(one.code, 1, 'named, it fails');
+      assert.match(one.stdout + one.stderr, /DISK_IN_USE/);
+    } finally {
+      holder.kill('SIGTERM');
+      await exited;
+    }
+    const next = await vv.backup('e2e-off', 'a');
+    assert.equal(next.level, 'incremental', JSON.stringify(next.reasons));
   });
 
   it('a backup that fails before its copy leaves no new repository behind', async () => {

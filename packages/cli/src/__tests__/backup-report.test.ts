@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { reportDomainFailure } from '../commands/backup-report.js';
+import { reportDomainFailure, reportMany } from '../commands/backup-report.js';
 import type { CliContext } from '../context.js';
 import { CliError } from '../output.js';
 
@@ -27,5 +27,24 @@ describe('backup of several domains', () => {
     reportDomainFailure(ctx, 'web2', new CliError('DOMAIN_NOT_FOUND', 'no domain web2', 1));
     assert.deepEqual(out, []);
     assert.deepEqual(err, ['backup of web2 FAILED: DOMAIN_NOT_FOUND: no domain web2\n']);
+  });
+
+  it('names the domains --all left to another host, and does not count them failed', () => {
+    const { ctx, out } = capture();
+    const skipped = { without: ['cdrom-only'], inUse: ['migrated'] };
+    reportMany(ctx, false, [], skipped, 1500);
+    assert.equal(ctx.exitCode, 0);
+    assert.deepEqual(out, [
+      '0 domains in 1.5 s: 0 backed up, 0 failed\n',
+      '  skipped, no disk to back up: cdrom-only\n',
+      '  skipped, disks in use by another process (running elsewhere?): migrated\n',
+    ]);
+    const json = capture();
+    reportMany(json.ctx, true, [], skipped, 1500);
+    const doc = JSON.parse(json.out.join('')) as Record<string, unknown>;
+    assert.deepEqual(
+      [doc['skipped'], doc['inUseElsewhere'], doc['failed']],
+      [['cdrom-only'], ['migrated'], 0],
+    );
   });
 });

@@ -82,6 +82,14 @@ export function reportDomainFailure(ctx: CliContext, domain: string, error: unkn
   ctx.stderr.write(`backup of ${domain} FAILED: ${e.code}: ${e.message}\n`);
 }
 
+/** Domains a run over several left out: with no disk to back up, or with disks in use elsewhere. */
+export interface SkippedDomains {
+  /** No disk to back up. */
+  without: string[];
+  /** Disks held by another process (`--all`: the domain runs on another host). */
+  inUse: string[];
+}
+
 /**
  * Ends a run over several domains: the JSON document of every outcome, or a summary line. Exit
  * code 1 when any failed; the others' snapshots are made all the same.
@@ -90,7 +98,7 @@ export function reportMany(
   ctx: CliContext,
   json: boolean,
   outcomes: DomainOutcome[],
-  skipped: string[],
+  skipped: SkippedDomains,
   durationMs: number,
 ): void {
   const failed = outcomes.filter((o) => !o.ok).map((o) => o.domain);
@@ -102,7 +110,8 @@ export function reportMany(
           : { domain: o.domain, ok: false, error: errorFields(o.error) },
       ),
       failed: failed.length,
-      skipped,
+      skipped: skipped.without,
+      inUseElsewhere: skipped.inUse,
       durationMs,
     });
   } else {
@@ -112,8 +121,14 @@ export function reportMany(
       `${outcomes.length} domains in ${(durationMs / 1000).toFixed(1)} s: ${done} backed up, ` +
         `${failed.length} failed${which}\n`,
     );
-    if (skipped.length > 0) {
-      ctx.stdout.write(`  skipped, no disk to back up: ${skipped.join(', ')}\n`);
+    if (skipped.without.length > 0) {
+      ctx.stdout.write(`  skipped, no disk to back up: ${skipped.without.join(', ')}\n`);
+    }
+    if (skipped.inUse.length > 0) {
+      const names = skipped.inUse.join(', ');
+      ctx.stdout.write(
+        `  skipped, disks in use by another process (running elsewhere?): ${names}\n`,
+      );
     }
   }
   if (failed.length > 0) {

@@ -3,7 +3,7 @@ import path from 'node:path';
 
 import type { Command } from 'commander';
 
-import { runBackup, type LevelPolicy, type RequestedLevel } from '@virtvault/core';
+import { hasErrorCode, runBackup, type LevelPolicy, type RequestedLevel } from '@virtvault/core';
 
 import { closeAll } from '../close-all.js';
 import type { CliContext } from '../context.js';
@@ -115,7 +115,9 @@ JSON: with one --domain, --json prints {"snapshot", "domain": {"uuid", "name"}, 
 
 Several domains (--domain repeated, or --all): backed up one after another; a failure is reported
 on stderr and the next domain goes on; exit code 1 when any failed. --json prints {"runs":
-[{"domain", "ok", "backup" (the document above) or "error"}], "failed", "skipped", "durationMs"}.
+[{"domain", "ok", "backup" (the document above) or "error"}], "failed", "skipped",
+"inUseElsewhere", "durationMs"}. --all skips a stopped domain whose disks another process holds
+(DISK_IN_USE: it migrated and runs on another host) and names it; it is not a failure.
 A Ctrl-C stops the domain being backed up (cleaned up) and starts no other.
 
 Time: the report says where the time went (--json: "phases", adding up to "durationMs"): prepare
@@ -243,14 +245,27 @@ async function backupOne(sh: Shared, domain: string, started: number): Promise<B
   return { result, notes, durationMs: ended - started, phases: clock.phases(started, ended) };
 }
 
+/** The domains of a run over several: each in turn, and which of them to skip. */
+interface ManyDomains {
+  /** Domains to back up, in order. */
+  names: string[];
+  /** Domains with no disk to back up. */
+  without: string[];
+  /** `--all`: a domain whose disks another process holds is skipped, not failed. */
+  all: boolean;
+}
+
 /**
  * Backs up each domain in turn: a failure is reported and the next goes on; an interruption
- * (SIGINT, SIGTERM) stops the run after the current domain's clean-up.
+ * (SIGINT, SIGTERM) stops the run after the current domain's clean-up. Under `--all`, a stopped
+ * domain whose disks another process holds (`DISK_IN_USE`: it migrated and runs on another host,
+ * which backs it up) is skipped: a nightly `--all` on the host it left failed every night.
  */
-async function backupMany(sh: Shared, domains: string[], skipped: string[], started: number) {
+async function backupMany(sh: Shared, many: ManyDomains, started: number) {
   const { ctx, o } = sh;
   const outcomes: DomainOutcome[] = [];
-  for (const [i, domain] of domains.entries()) {
+  const inUse: string[] = [];
+  for (const [i, domain] of many.names.entries()) {
     if (ctx.signal.aborted) {
       const error = new CliError('BACKUP_INTERRUPTED', 'not started: interrupted', 1);
       outcomes.push({ domain, ok: false, error });
@@ -263,12 +278,17 @@ async function backupMany(sh: Shared, domains: string[], skipped: string[], star
         reportBackup(ctx, false, done);
       }
     } catch (error) {
+      if (many.all && hasErrorCode(error, 'DISK_IN_USE')) {
+        inUse.push(domain);
+        continue;
+      }
       outcomes.push({ domain, ok: false, error });
       if (o.json !== true) {
         reportDomainFailure(ctx, domain, error);
       }
     }
   }
+  const skipped = { without: many.without, inUse };
   reportMany(ctx, o.json === true, outcomes, skipped, ctx.now() - started);
 }
 
@@ -310,7 +330,8 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
         reportBackup(ctx, o.json === true, await backupOne(sh, named[0] as string, started));
       } else {
         const all = named === null ? await hv.hypervisor.backupDomains() : null;
-        await backupMany(sh, all?.names ?? named ?? [], all?.without ?? [], started);
+        const many = { names: all?.names ?? named ?? [], without: all?.without ?? [] };
+        await backupMany(sh, { ...many, all: all !== null }, started);
       }
     } finally {
       await closeAll(
