@@ -171,6 +171,7 @@ export class Controller {
       tokens,
       now,
       extraRoutes: dashboardRoutes({ reporter, tokens, now }),
+      logError: (line) => this.#log(`http: ${line}`),
     });
     const address = await http.start();
     notifier.start();

@@ -15,9 +15,13 @@ const SERVER =
 /** A fake fleet service that records calls: this file tests the HTTP layer, not the fleet. */
 class RecordingFleetFake implements FleetBackend {
   calls: { method: string; arg: unknown }[] = [];
+  /** Thrown by the next call, as a failing database would. */
+  failNext: Error | null = null;
   #rec(method: string, arg: unknown, result: unknown): Promise<unknown> {
     this.calls.push({ method, arg });
-    return Promise.resolve(result);
+    const fail = this.failNext;
+    this.failNext = null;
+    return fail === null ? Promise.resolve(result) : Promise.reject(fail);
   }
   addHost(h: { name: string; address: string }) {
     return this.#rec('addHost', h, h);
@@ -55,6 +59,7 @@ describe('HTTP API: tokens, roles, errors', () => {
   const fleet = new RecordingFleetFake();
   const t: Record<string, string> = {};
   const now = Date.UTC(2026, 10, 25, 12);
+  const errors: string[] = [];
 
   before(async () => {
     await admin.unsafe(`create database ${dbName}`);
@@ -71,7 +76,8 @@ describe('HTTP API: tokens, roles, errors', () => {
       defaultRpoMs: 26 * 3_600_000,
       now: () => now,
     });
-    api = new HttpApi({ listen: '127.0.0.1:0', fleet, report, tokens, now: () => now });
+    const logError = (line: string) => errors.push(line);
+    api = new HttpApi({ listen: '127.0.0.1:0', fleet, report, tokens, now: () => now, logError });
     base = `http://${await api.start()}`;
   });
   after(async () => {
@@ -192,5 +198,28 @@ describe('HTTP API: tokens, roles, errors', () => {
     assert.equal((bad.body['error'] as { code: string }).code, 'BAD_REQUEST');
     const big = await call('PUT', '/api/v1/policies/p', t['admin'], { x: 'y'.repeat(1_100_000) });
     assert.equal(big.status, 413);
+  });
+
+  it('refuses NUL characters and endless token lifetimes as bad requests; a 500 tells no detail', async () => {
+    for (const path of ['/api/v1/runs?host=%00', '/api/v1/runs/%00', '/ui/runs?host=a%00']) {
+      assert.equal((await call('GET', path, t['viewer'])).status, 400, path);
+    }
+    const tag = '{"name":"p","selector":{"tag":"a\\u0000b"}}';
+    const before = fleet.calls.length;
+    assert.equal((await call('PUT', '/api/v1/policies/p', t['admin'], tag)).status, 400);
+    assert.equal(fleet.calls.length, before, 'the service never saw it');
+    const token = { name: 'long', role: 'viewer', expiresInDays: 1e9 };
+    assert.equal((await call('POST', '/api/v1/tokens', t['admin'], token)).status, 400);
+    // a failure below the API, a driver's error naming the database's address
+    const refused = new Error('connect ECONNREFUSED 10.1.2.3:5432');
+    fleet.failNext = Object.assign(refused, { code: 'ECONNREFUSED' });
+    const down = await call('GET', '/api/v1/runs', t['viewer']);
+    assert.equal(down.status, 500);
+    assert.equal((down.body['error'] as { code: string }).code, 'INTERNAL');
+    assert.doesNotMatch(JSON.stringify(down.body), /10\.1\.2\.3/);
+    assert.ok(
+      errors.some((l) => l.includes('10.1.2.3')),
+      'the log has it',
+    );
   });
 });

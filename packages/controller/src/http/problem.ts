@@ -56,16 +56,38 @@ export function problem(code: string, message: string): Error & { code: string }
   return Object.assign(new Error(message), { code });
 }
 
-/** Turns anything thrown into a problem; errors without a string `code` become `INTERNAL`. */
+/**
+ * Codes that are not ours: Node's errnos (`ECONNREFUSED`) and internal codes (`ERR_…`). Their
+ * messages name addresses, files and SQL: they are not answered as they are.
+ */
+const FOREIGN_CODE = /^E[A-Z]+$|^ERR_/;
+
+/**
+ * Turns anything thrown into a problem; errors without a string `code` of ours become `INTERNAL`.
+ * A 500's message says only that it is one: its text (a driver's, naming the database's address
+ * or SQL) goes to the log (see `HttpApiOptions.logError`), never to the caller.
+ */
 export function toProblem(e: unknown): Problem {
+  let code = 'INTERNAL';
   if (typeof e === 'object' && e !== null) {
-    const code = (e as { code?: unknown }).code;
-    const message = (e as { message?: unknown }).message;
-    if (typeof code === 'string' && /^[A-Z][A-Z0-9_]*$/.test(code)) {
-      const text = typeof message === 'string' ? message : code;
-      return { status: statusForCode(code), code, message: text };
+    const c = (e as { code?: unknown }).code;
+    if (typeof c === 'string' && /^[A-Z][A-Z0-9_]*$/.test(c) && !FOREIGN_CODE.test(c)) {
+      code = c;
     }
   }
-  const text = e instanceof Error ? e.message : String(e);
-  return { status: 500, code: 'INTERNAL', message: text };
+  const status = code === 'INTERNAL' ? 500 : statusForCode(code);
+  if (status === 500) {
+    return {
+      status,
+      code,
+      message: `internal error (${code}); the controller's log has the details`,
+    };
+  }
+  const message = (e as { message?: unknown }).message;
+  return { status, code, message: typeof message === 'string' ? message : code };
+}
+
+/** The text of anything thrown, for the log. */
+export function detailOf(e: unknown): string {
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
 }

@@ -136,27 +136,34 @@ function int(v: string | null | undefined, name: string): number | undefined {
   return n;
 }
 
-/** The largest time a Date can hold, ms from the epoch either way (ECMAScript's limit). */
-const MAX_DATE_MS = 8.64e15;
+/**
+ * An ISO 8601 date, or date and time with a zone (`Z` or `±hh:mm`): a time without a zone was read
+ * in the controller's own zone, and V8's lenient parser took `7` (a unit forgotten) for July 2001.
+ */
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/;
 
-/** `7d`, `12h`, `30m` or an ISO time → epoch ms. */
+/** The latest time accepted (year 9999): Postgres and a Date both hold it. */
+const MAX_TIME_MS = Date.UTC(9999, 11, 31, 23, 59, 59);
+
+/** `7d`, `12h`, `30m` or an ISO 8601 time with a zone → epoch ms, from 1970 to year 9999. */
 export function parseSince(v: string | null, now: number): number | undefined {
   if (v === null || v === '') {
     return undefined;
   }
   const rel = /^(\d+)([smhd])$/.exec(v);
+  let t = Number.NaN;
   if (rel?.[1] !== undefined && rel[2] !== undefined) {
     const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[rel[2] as 's'];
-    const t = now - Number(rel[1]) * unit;
-    // beyond what a Date holds (`99999999999d`): a bad request, not a 500 from toISOString
-    if (!(Math.abs(t) <= MAX_DATE_MS)) {
-      throw problem('BAD_REQUEST', `bad time ${v}: too far back`);
-    }
-    return t;
+    t = now - Number(rel[1]) * unit;
+  } else if (ISO_TIME.test(v)) {
+    t = Date.parse(v);
+  } else {
+    throw problem('BAD_REQUEST', `bad time ${v}: use 7d, 12h, 30m or an ISO 8601 time with a zone`);
   }
-  const t = Date.parse(v);
-  if (Number.isNaN(t)) {
-    throw problem('BAD_REQUEST', `bad time ${v}: use 7d, 12h, 30m or an ISO 8601 time`);
+  // before 1970 or past year 9999 (`99999999999d`, year 0): a bad request, not a 500 from the
+  // database or from toISOString
+  if (!(t >= 0 && t <= MAX_TIME_MS)) {
+    throw problem('BAD_REQUEST', `bad time ${v}: out of range (1970 to 9999)`);
   }
   return t;
 }
@@ -295,8 +302,9 @@ function tokenRoutes(t: TokenAdmin): Route<ApiHandler>[] {
         throw problem('BAD_REQUEST', 'role must be viewer, operator or admin');
       }
       const days = b['expiresInDays'];
-      if (days !== undefined && (typeof days !== 'number' || !(days > 0))) {
-        throw problem('BAD_REQUEST', 'expiresInDays must be a positive number');
+      // at most 100 years: a larger one overflowed the date (a 500)
+      if (days !== undefined && (typeof days !== 'number' || !(days > 0 && days <= 36_500))) {
+        throw problem('BAD_REQUEST', 'expiresInDays must be a number from 0 (exclusive) to 36500');
       }
       const expiresAt = typeof days === 'number' ? now + days * 86_400_000 : null;
       const created = await t.create({ name: str(b, 'name', true), role, now, expiresAt });

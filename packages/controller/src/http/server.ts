@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { TokenInfo } from '@virtvault/lineage';
 import { roleAllows } from '@virtvault/lineage';
 
-import { type Problem, problem, toProblem } from './problem.js';
+import { detailOf, type Problem, problem, toProblem } from './problem.js';
 import {
   type ApiHandler,
   type FleetBackend,
@@ -41,6 +41,8 @@ export interface HttpApiOptions {
   extraRoutes?: Route<RawHandler>[];
   /** One line per request, for the log. */
   log?: (line: string) => void;
+  /** The details of a 500 (its answer names only its code). */
+  logError?: (line: string) => void;
 }
 
 /** A handler that writes the response itself (HTML, metrics text). */
@@ -84,10 +86,28 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
   if (size === 0) {
     return undefined;
   }
+  const text = Buffer.concat(chunks).toString('utf8');
+  let body: unknown;
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    body = JSON.parse(text) as unknown;
   } catch {
     throw problem('BAD_REQUEST', 'the body is not valid JSON');
+  }
+  if (/\\u0000/i.test(text)) {
+    refuseNul(['\0']);
+  }
+  return body;
+}
+
+/**
+ * A NUL character in a path, query or body: refused as a bad request. Postgres refuses it in
+ * text, which answered a 500 naming the driver's error.
+ */
+function refuseNul(values: Iterable<string>): void {
+  for (const v of values) {
+    if (v.includes('\0')) {
+      throw problem('BAD_REQUEST', 'a NUL character is not allowed in a request');
+    }
   }
 }
 
@@ -134,7 +154,7 @@ export class HttpApi {
     const server = createServer((req, res) => {
       this.#handle(req, res).catch((e: unknown) => {
         if (!res.headersSent) {
-          sendProblem(res, toProblem(e));
+          sendProblem(res, this.#problem(req, e));
         } else {
           res.destroy();
         }
@@ -196,6 +216,12 @@ export class HttpApi {
       send(res, 200, { status: 'ok' });
       return;
     }
+    // every route's path parameters and query (the dashboard's too) reach SQL as text
+    refuseNul([
+      url.pathname.replace(/%00/g, '\0'),
+      ...url.searchParams.keys(),
+      ...url.searchParams.values(),
+    ]);
     const extra = matchRoute(this.#o.extraRoutes ?? [], method, url.pathname);
     if (extra.kind === 'match') {
       await extra.match.handler.serve(req, res, extra.match.params);
@@ -212,6 +238,15 @@ export class HttpApi {
       return;
     }
     await this.#dispatch(req, res, m.match.handler, m.match.params, url);
+  }
+
+  /** The answer to `e`; a 500's details go to the log. */
+  #problem(req: IncomingMessage, e: unknown): Problem {
+    const p = toProblem(e);
+    if (p.status === 500) {
+      this.#o.logError?.(`${method(req)} ${req.url ?? ''}: ${detailOf(e)}`);
+    }
+    return p;
   }
 
   async #dispatch(
@@ -239,7 +274,7 @@ export class HttpApi {
       });
       send(res, out.status ?? 200, out.body);
     } catch (e) {
-      const p = toProblem(e);
+      const p = this.#problem(req, e);
       sendProblem(
         res,
         p,
