@@ -282,14 +282,18 @@ export class ReportStore {
     }));
   }
 
-  /** Records a delivery (`deliveredAt`) or a failed attempt (`error`, `retryAt`). */
+  /**
+   * Records a delivery (`deliveredAt`) or a failed attempt (`error`, `retryAt`) of a claim; false
+   * when the claim no longer holds (claimed again since, or delivered): nothing is recorded then.
+   */
   async finishNotification(
-    id: number,
+    claim: Pick<R.Claimed, 'id' | 'attempts'>,
     outcome: { deliveredAt: number } | { error: string; retryAt: number },
-  ): Promise<void> {
+  ): Promise<boolean> {
     const delivered = 'deliveredAt' in outcome ? new Date(outcome.deliveredAt).toISOString() : null;
     const error = 'error' in outcome ? outcome.error.slice(0, 500) : null;
     const retry = 'retryAt' in outcome ? new Date(outcome.retryAt).toISOString() : null;
-    await this.run('finish-notification', [id, delivered, error, retry]);
+    const params = [claim.id, delivered, error, retry, claim.attempts];
+    return (await this.run('finish-notification', params)).length > 0;
   }
 }

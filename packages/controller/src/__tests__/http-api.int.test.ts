@@ -12,6 +12,9 @@ import { Reporter } from '../report/reporter.js';
 const SERVER =
   process.env['VV_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:55432/postgres';
 
+/** An incoming-webhook URL: its path is the secret. */
+const HOOK = 'https://hooks.example.net/services/T000/B000/s3cr3t';
+
 /** A fake fleet service that records calls: this file tests the HTTP layer, not the fleet. */
 class RecordingFleetFake implements FleetBackend {
   calls: { method: string; arg: unknown }[] = [];
@@ -30,7 +33,8 @@ class RecordingFleetFake implements FleetBackend {
     return this.#rec('removeHost', name, true);
   }
   listPolicies() {
-    return this.#rec('listPolicies', null, []);
+    const notify = { webhooks: [HOOK], events: [] };
+    return this.#rec('listPolicies', null, [{ name: 'nightly', notify }]);
   }
   upsertPolicy(p: unknown) {
     return this.#rec('upsertPolicy', p, p);
@@ -221,5 +225,13 @@ describe('HTTP API: tokens, roles, errors', () => {
       errors.some((l) => l.includes('10.1.2.3')),
       'the log has it',
     );
+  });
+
+  it('shows a viewer only the origin of a webhook URL (its path is a secret); an operator all', async () => {
+    const listed = async (role: string) =>
+      JSON.stringify((await call('GET', '/api/v1/policies', t[role])).body);
+    assert.doesNotMatch(await listed('viewer'), /s3cr3t/);
+    assert.match(await listed('viewer'), /https:\/\/hooks\.example\.net\/…/);
+    assert.match(await listed('operator'), /s3cr3t/);
   });
 });

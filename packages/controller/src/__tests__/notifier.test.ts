@@ -45,7 +45,7 @@ function fakeStore(runs: FinishedRun[]) {
       return Promise.resolve(fresh);
     },
     claimNotifications: () => Promise.resolve([]),
-    finishNotification: () => Promise.resolve(),
+    finishNotification: () => Promise.resolve(true),
   } as unknown as ReportStore;
   return { store, queued, state };
 }

@@ -3,7 +3,9 @@
  * service or the token store. Handlers are plain async functions over parsed input; the server
  * owns the socket.
  */
-import type { TokenInfo, TokenRole } from '@virtvault/lineage';
+import { roleAllows, type TokenInfo, type TokenRole } from '@virtvault/lineage';
+
+import { maskPolicyWebhooks } from '../report/webhook-origin.js';
 
 import { problem } from './problem.js';
 import type { Route } from './router.js';
@@ -263,7 +265,12 @@ function fleetRoutes(f: FleetBackend): Route<ApiHandler>[] {
     r('DELETE', '/api/v1/hosts/:name', 'admin', async ({ params }) =>
       ok({ removed: await f.removeHost(params['name'] ?? '') }),
     ),
-    r('GET', '/api/v1/policies', 'viewer', async () => ok({ policies: await f.listPolicies() })),
+    r('GET', '/api/v1/policies', 'viewer', async ({ principal }) => {
+      const policies = await f.listPolicies();
+      // a webhook URL is a credential: below operator (who may set them), only its origin
+      const full = roleAllows(principal.role, 'operator');
+      return ok({ policies: full ? policies : maskPolicyWebhooks(policies) });
+    }),
     r('PUT', '/api/v1/policies/:name', 'operator', async ({ params, body }) => {
       const p = { ...obj(body), name: params['name'] };
       return ok({ policy: await f.upsertPolicy(p) });

@@ -7,6 +7,7 @@ import { isChainBreak } from '@virtvault/core';
 import type { FinishedRun, PolicySettings, ReportStore } from '@virtvault/lineage';
 
 import { type VmReport, vmReports } from './figures.js';
+import { webhookOrigin } from './webhook-origin.js';
 
 /** Notification kinds. */
 export type NotificationKind = 'rpo-violation' | 'run-failed' | 'chain-break';
@@ -199,24 +200,31 @@ export class Notifier {
   async #deliver(): Promise<{ delivered: number; failed: number }> {
     const { store } = this.#o;
     const max = this.#o.maxAttempts ?? 6;
-    const claimed = await store.claimNotifications(this.#o.now(), 50, max);
+    const claimed = await store.claimNotifications(this.#o.now(), CLAIM_BATCH, max);
     let delivered = 0;
     let failed = 0;
     for (const c of claimed) {
       const error = await post(c.url, c.payload);
       if (error === null) {
-        await store.finishNotification(c.id, { deliveredAt: this.#o.now() });
+        await store.finishNotification(c, { deliveredAt: this.#o.now() });
         delivered++;
         continue;
       }
       failed++;
       const wait = (this.#o.retryBaseMs ?? 15_000) * 2 ** (c.attempts - 1);
-      await store.finishNotification(c.id, { error, retryAt: this.#o.now() + wait });
-      this.#o.log?.(`webhook ${c.url}: ${error} (attempt ${c.attempts}/${max})`);
+      await store.finishNotification(c, { error, retryAt: this.#o.now() + wait });
+      this.#o.log?.(`webhook ${webhookOrigin(c.url)}: ${error} (attempt ${c.attempts}/${max})`);
     }
     return { delivered, failed };
   }
 }
+
+/**
+ * Notifications claimed at once: each is posted in turn with a 5 s timeout, and the batch must end
+ * within the claim (2 minutes, `claim-notifications.sql`). 50 took up to 250 s against a webhook
+ * that never answered, and another replica sent the rest of the batch a second time.
+ */
+const CLAIM_BATCH = 20;
 
 /** Posts JSON; null on a 2xx answer, else the error in words. */
 async function post(url: string, payload: unknown): Promise<string | null> {

@@ -164,11 +164,23 @@ describe('ReportStore (Postgres)', () => {
     assert.equal((first?.length ?? 0) + (second?.length ?? 0), 1);
     const claimed = [...(first ?? []), ...(second ?? [])][0];
     assert.deepEqual(claimed?.payload, { a: 1 });
-    await report.finishNotification(claimed?.id ?? 0, { error: 'refused', retryAt: T0 + 10 });
+    const first1 = { id: claimed?.id ?? 0, attempts: claimed?.attempts ?? 0 };
+    assert.equal(
+      await report.finishNotification(first1, { error: 'refused', retryAt: T0 + 10 }),
+      true,
+    );
     assert.equal((await report.claimNotifications(T0 + 5, 10, 5)).length, 0, 'not before retryAt');
     const again = await report.claimNotifications(T0 + 11, 10, 5);
     assert.equal(again[0]?.attempts, 2);
-    await report.finishNotification(again[0]?.id ?? 0, { deliveredAt: T0 + 12 });
-    assert.equal((await report.claimNotifications(T0 + 999_999, 10, 5)).length, 0);
+    // that claim runs out (a replica stuck on a slow webhook); another takes it and delivers
+    const stale = { id: again[0]?.id ?? 0, attempts: again[0]?.attempts ?? 0 };
+    const taken = await report.claimNotifications(T0 + 11 + 121_000, 10, 5);
+    assert.equal(taken[0]?.attempts, 3);
+    const fresh = { id: taken[0]?.id ?? 0, attempts: 3 };
+    assert.equal(await report.finishNotification(fresh, { deliveredAt: T0 + 11 + 122_000 }), true);
+    // the stale claim's late failure changes nothing: still delivered, never sent again
+    const late = { error: 'timeout', retryAt: T0 + 11 + 123_000 };
+    assert.equal(await report.finishNotification(stale, late), false);
+    assert.equal((await report.claimNotifications(T0 + 999_999_999, 10, 5)).length, 0);
   });
 });
