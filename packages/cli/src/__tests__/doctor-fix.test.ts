@@ -54,6 +54,26 @@ describe('doctor --fix', () => {
     assert.equal(fixIncomplete(null), null);
   });
 
+  it("keeps a checkpoint's bitmaps when its metadata could not be deleted", async () => {
+    const removed: string[] = [];
+    const hv = {
+      deleteCheckpointMetadata: () => Promise.reject(new Error('operation timed out')),
+      removeBitmap: (_uuid: string, _disk: string, bitmap: string) => {
+        removed.push(bitmap);
+        return Promise.resolve();
+      },
+    };
+    const fixed = await fix(hv, 'uuid', PLAN);
+    assert.deepEqual(
+      fixed.map((a) => [a.checkpoint, a.action.split(' ')[0], a.ok]),
+      [
+        ['vv-01', 'delete', false],
+        ['vv-02', 'remove', true],
+      ],
+    );
+    assert.deepEqual(removed, ['vv-02'], 'vv-01 keeps its bitmap with its metadata');
+  });
+
   it('says done or FAILED per checkpoint, its actions below', async () => {
     const fixed = await fix(HV, 'uuid', PLAN);
     assert.deepEqual(cleanupLines(PLAN, fixed), [

@@ -40,16 +40,22 @@ export async function fix(
     try {
       await step();
       out.push({ checkpoint, action, ok: true });
+      return true;
     } catch (e) {
       out.push({ checkpoint, action, ok: false, error: errorFields(e) });
+      return false;
     }
   };
   for (const item of plan.cleanup) {
     const c = item.checkpoint;
-    if (item.deleteMetadata) {
-      await attempt(c, `delete checkpoint metadata ${c} (${item.why})`, () =>
+    const metadataGone =
+      !item.deleteMetadata ||
+      (await attempt(c, `delete checkpoint metadata ${c} (${item.why})`, () =>
         hv.deleteCheckpointMetadata(uuid, c),
-      );
+      ));
+    // metadata that stays keeps its bitmaps: libvirt never holds a checkpoint without them
+    if (!metadataGone) {
+      continue;
     }
     for (const b of item.bitmaps) {
       await attempt(c, `remove bitmap ${b.bitmap} from ${b.disk}`, () =>

@@ -235,6 +235,33 @@ export function runBackupSuite(
       }
     });
 
+    it("keeps a checkpoint's bitmaps when its metadata could not be deleted (never metadata without a bitmap)", async () => {
+      const store = await makeStore();
+      try {
+        const w = world(store);
+        await w.run();
+        const [cp] = w.hypervisor.state.checkpoints;
+        for (const d of w.hypervisor.state.disks) {
+          for (const b of d.bitmaps) {
+            b.inconsistent = true;
+          }
+        }
+        w.hypervisor.failDeleteMetadata = 'libvirt: operation timed out';
+        const before = w.hypervisor.calls.length;
+        const second = await w.run();
+        assert.equal(second.manifest.level, 'full');
+        const calls = w.hypervisor.calls.slice(before);
+        assert.ok(calls.includes(`delete-metadata ${cp?.name}`), calls.join('; '));
+        assert.ok(
+          !calls.some((c) => c.startsWith('remove-bitmap') && c.includes(cp?.name ?? '?')),
+          calls.join('; '),
+        );
+        assert.ok(second.cleanupFailures.some((f) => f.includes('operation timed out')));
+      } finally {
+        await store.close();
+      }
+    });
+
     it('a redefine failing for no checkpoint reason (a timeout) leaves the parent for the next run', async () => {
       const store = await makeStore();
       try {

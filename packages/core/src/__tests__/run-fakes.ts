@@ -63,6 +63,8 @@ export class FakeHypervisor implements Hypervisor {
   failRedefine: string | null = null;
   /** When set, bitmap removal throws this message. */
   failRemoveBitmap: string | null = null;
+  /** When set, deleting checkpoint metadata throws this message. */
+  failDeleteMetadata: string | null = null;
   constructor(public state: ObservedDomain) {}
 
   observe(domain: string): Promise<ObservedDomain> {
@@ -81,6 +83,9 @@ export class FakeHypervisor implements Hypervisor {
   }
   deleteCheckpointMetadata(_uuid: string, checkpoint: string): Promise<void> {
     this.calls.push(`delete-metadata ${checkpoint}`);
+    if (this.failDeleteMetadata) {
+      return Promise.reject(new Error(this.failDeleteMetadata));
+    }
     this.state.checkpoints = this.state.checkpoints.filter((c) => c.name !== checkpoint);
     return Promise.resolve();
   }

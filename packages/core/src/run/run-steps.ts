@@ -70,15 +70,24 @@ async function tryStep(ctx: RunContext, what: string, step: () => Promise<void>)
   }
 }
 
-/** Cleans up one checkpoint: metadata first, then each bitmap. */
+/**
+ * Cleans up one checkpoint: metadata first, then each bitmap. When the metadata stays (its delete
+ * failed), so do the bitmaps: libvirt then holds no checkpoint without its bitmaps, which
+ * validation would refuse and every later redefine or backup would stumble on.
+ */
 async function cleanOne(ctx: RunContext, item: CleanupItem): Promise<boolean> {
   const { hypervisor } = ctx.deps;
   const uuid = ctx.observed.domain.uuid;
-  let ok = true;
   if (item.deleteMetadata) {
     const what = `delete metadata of ${item.checkpoint}`;
-    ok = await tryStep(ctx, what, () => hypervisor.deleteCheckpointMetadata(uuid, item.checkpoint));
+    const ok = await tryStep(ctx, what, () =>
+      hypervisor.deleteCheckpointMetadata(uuid, item.checkpoint),
+    );
+    if (!ok) {
+      return false;
+    }
   }
+  let ok = true;
   for (const b of item.bitmaps) {
     const what = `remove bitmap ${b.bitmap} from ${b.disk}`;
     const removed = await tryStep(ctx, what, () =>
