@@ -262,6 +262,51 @@ export function runBackupSuite(
       }
     });
 
+    it('sends a heartbeat after each checkpoint it cleans up, so a long clean-up is not taken over', async () => {
+      const store = await makeStore();
+      try {
+        // where each heartbeat came, in the hypervisor's calls
+        const beats: number[] = [];
+        let calls: string[] = [];
+        const counting = new Proxy(store, {
+          get(target, key) {
+            if (key === 'heartbeat') {
+              return (id: string, at: number) => {
+                beats.push(calls.length);
+                return target.heartbeat(id, at);
+              };
+            }
+            const v: unknown = Reflect.get(target, key, target);
+            return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+          },
+        });
+        const w = world(counting);
+        calls = w.hypervisor.calls;
+        await w.run();
+        w.clock.advance(HOUR);
+        await w.run();
+        for (const d of w.hypervisor.state.disks) {
+          for (const b of d.bitmaps) {
+            b.inconsistent = true;
+          }
+        }
+        const from = calls.length;
+        await w.run();
+        const cleaning = calls
+          .map((c, i) => [c, i] as const)
+          .filter(([c, i]) => i >= from && c.startsWith('delete-metadata'));
+        assert.equal(cleaning.length, 2, calls.slice(from).join('; '));
+        // a heartbeat between the first checkpoint's clean-up and the second's
+        const second = cleaning[1]?.[1] ?? 0;
+        assert.ok(
+          beats.some((b) => b > (cleaning[0]?.[1] ?? 0) && b <= second),
+          `heartbeats at ${beats.join(', ')}; calls ${calls.slice(from).join('; ')}`,
+        );
+      } finally {
+        await store.close();
+      }
+    });
+
     it('a redefine failing for no checkpoint reason (a timeout) leaves the parent for the next run', async () => {
       const store = await makeStore();
       try {

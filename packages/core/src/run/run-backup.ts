@@ -290,6 +290,7 @@ async function runStarted(ctx: RunContext, early: EarlyAttempt | null): Promise<
   await recordFindings(ctx, p);
   p = await redefine(ctx, p);
   ctx.plan = p;
+  await ctx.deps.lineage.heartbeat(ctx.runId, ctx.deps.clock.now());
   if (keep === null) {
     await cleanUp(ctx, p.cleanup);
   }

@@ -105,6 +105,10 @@ export async function cleanUp(ctx: RunContext, items: readonly CleanupItem[]): P
     if (await cleanOne(ctx, item)) {
       removed.push(item);
     }
+    // each item is a few hypervisor calls (qemu-img on a large image takes seconds): without a
+    // heartbeat between them, a long clean-up looked like a crashed run, and another run of the
+    // domain took it over while it went on
+    await ctx.deps.lineage.heartbeat(ctx.runId, ctx.deps.clock.now());
   }
   if (removed.length > 0) {
     const updates = removedUpdates(removed);
