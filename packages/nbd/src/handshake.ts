@@ -270,9 +270,20 @@ export class Handshake {
     const name = r.data.toString('utf8', 4);
     if (r.option === NBD_OPT_LIST_META_CONTEXT) {
       this.listed.push(name);
-    } else {
-      this.granted.set(name, id);
+      return;
     }
+    // the spec: one reply per selected context, "each with a unique metadata context ID"; a
+    // context granted under another's id (or never asked for) would have its extents read as
+    // that other context's
+    const known = this.opts.metaContexts.includes(name);
+    const taken = [...this.granted.values()].includes(id) || this.granted.has(name);
+    if (!known || taken) {
+      throw new NbdError(
+        'NBD_ERR_OPT_REPLY_MISMATCH',
+        `context '${name}' granted as ${id}: ${known ? 'a repeated name or id' : 'not asked for'}`,
+      );
+    }
+    this.granted.set(name, id);
   }
 
   private onInfo(d: Buffer): void {
@@ -296,7 +307,10 @@ export class Handshake {
       const minimum = d.readUInt32BE(2);
       const preferred = d.readUInt32BE(6);
       const maximum = d.readUInt32BE(10);
-      if (minimum < 1 || preferred < minimum || maximum < minimum) {
+      // the spec: the minimum a power of 2 up to 64 KiB, the maximum a multiple of it (or 2^32-1)
+      const pow2 = minimum >= 1 && minimum <= 0x1_0000 && (minimum & (minimum - 1)) === 0;
+      const maxOk = maximum === 0xffff_ffff || maximum % minimum === 0;
+      if (!pow2 || !maxOk || preferred < minimum || maximum < minimum) {
         throw new NbdError('NBD_ERR_EXPORT_INFO', 'inconsistent NBD_INFO_BLOCK_SIZE');
       }
       this.blockSize = { minimum, preferred, maximum };

@@ -125,12 +125,18 @@ describe('nbd client: multi-conn metadata contexts', () => {
   });
 
   const first: Grant = { contexts: [['base:allocation', 1]] };
-  const mismatches: [string, Grant][] = [
-    ['a different size', { ...first, size: FAKE_SIZE / 2 }],
-    ['different transmission flags', { ...first, flags: FLAGS | P.NBD_FLAG_READ_ONLY }],
-    ['different contexts', { contexts: [...first.contexts, ['qemu:allocation-depth', 2]] }],
+  const MISMATCH = 'NBD_ERR_MULTI_CONN_MISMATCH';
+  const mismatches: [string, Grant, string][] = [
+    ['a different size', { ...first, size: FAKE_SIZE / 2 }, MISMATCH],
+    ['different transmission flags', { ...first, flags: FLAGS | P.NBD_FLAG_READ_ONLY }, MISMATCH],
+    // a context never asked for: refused by that connection's handshake already
+    [
+      'different contexts',
+      { contexts: [...first.contexts, ['qemu:allocation-depth', 2]] },
+      'NBD_ERR_OPT_REPLY_MISMATCH',
+    ],
   ];
-  for (const [what, second] of mismatches) {
+  for (const [what, second, code] of mismatches) {
     it(`refuses a second connection that negotiated ${what}`, async () => {
       const { fake } = await multiFake([first, second]);
       try {
@@ -140,7 +146,7 @@ describe('nbd client: multi-conn metadata contexts', () => {
             connections: 2,
             metaContexts: ['base:allocation'],
           }),
-          { name: 'NbdError', code: 'NBD_ERR_MULTI_CONN_MISMATCH' },
+          { name: 'NbdError', code },
         );
         await fake.clientGone;
       } finally {
