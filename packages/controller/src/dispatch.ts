@@ -167,6 +167,14 @@ export class Dispatcher implements JobHandlers {
       await this.recordUnreachable(host, data, ctx, e);
       throw e;
     }
+    if (observed.host !== host) {
+      // the run would be recorded on a host of that name, not in the fleet (no address), and the
+      // VM moved there: its next jobs went to a host nobody can reach
+      const msg =
+        `the agent of host ${host} calls itself ${observed.host}: ` +
+        `set hostName: ${host} in its configuration`;
+      throw new ControllerError('HOST_NAME_MISMATCH', msg, { retryable: false });
+    }
     return this.run(host, agent, observed, data, ctx);
   }
 

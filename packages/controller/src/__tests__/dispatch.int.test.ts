@@ -101,6 +101,22 @@ describe('dispatch', () => {
     }
   });
 
+  it("refuses at once an agent whose hostName is not the fleet's name for its host", async () => {
+    world.selfNames.set('b', 'b.lan');
+    try {
+      const [job] = await ctl.service.runNow({ domain: 'mover' });
+      const failed = await waitFor('the job failed', async () => {
+        const j = (await ctl.queues.listJobs('b')).find((x) => x.id === job?.jobId);
+        return j?.state === 'failed' ? j : undefined;
+      });
+      assert.equal(failed.attemptsMade, 1, 'no retry can fix it');
+      assert.equal((await ctl.fleet.getDomain(MOVER))?.currentHost, 'b');
+      assert.equal(await ctl.fleet.getHost('b.lan'), null, 'no host of that name recorded');
+    } finally {
+      world.selfNames.delete('b');
+    }
+  });
+
   it('records AGENT_UNAVAILABLE failures and retries with backoff until the run succeeds', async () => {
     const [job] = await ctl.service.runNow({ domain: 'flaky-vm', policy: 'all' });
     await waitFor('the successful retry', async () => {

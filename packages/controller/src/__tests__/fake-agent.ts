@@ -73,6 +73,8 @@ export class FakeAgentWorld {
   readonly backups: FakeBackupRecord[] = [];
   /** Hosts whose agent answers no call (AGENT_UNAVAILABLE). */
   readonly down = new Set<string>();
+  /** Per host: the name its agent calls itself (its `hostName`), when not the fleet's. */
+  readonly selfNames = new Map<string, string>();
   readonly #failuresLeft = new Map<string, number>();
 
   /**
@@ -185,7 +187,8 @@ export class FakeAgentApi implements AgentApi {
       throw new ProtoError('AGENT_UNAVAILABLE', `agent of ${this.host}: connection refused`);
     }
     const vm = this.vm(domain);
-    return observedOf(vm, this.world.checkpoints.get(vm.uuid) ?? []);
+    const o = observedOf(vm, this.world.checkpoints.get(vm.uuid) ?? []);
+    return { ...o, host: this.world.selfNames.get(this.host) ?? o.host };
   }
 
   private dir(repository: string, uuid: string): string {
