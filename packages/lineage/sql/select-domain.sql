@@ -5,7 +5,8 @@
 -- before the loss (one query, not two: this is on every backup's critical path).
 select o.tag as owner, d.current_host,
        (select coalesce(json_agg(json_build_object('name', r.new_checkpoint,
-                                                   'repository', r.repository)), '[]')::text
+                                                   'repository', r.repository,
+                                                   'running', r.status = 'running')), '[]')::text
           from runs r
          where r.domain_uuid = $1::uuid
            and r.new_checkpoint is not null

@@ -100,10 +100,15 @@ export function toCheckpoint(r: CheckpointRow): LineageCheckpoint {
   };
 }
 
-/** `select-domain`'s `unconfirmed` column (JSON text: `json_agg` of name and repository) → core. */
+/**
+ * `select-domain`'s `unconfirmed` column (JSON text: `json_agg` of name, repository and whether
+ * the run is running) → core.
+ */
 export function toUnconfirmed(text: string): UnconfirmedCheckpoint[] {
-  return (JSON.parse(text) as { name: string; repository: string }[]).map((u) => ({
+  const rows = JSON.parse(text) as { name: string; repository: string; running?: boolean }[];
+  return rows.map((u) => ({
     name: u.name,
     repository: u.repository,
+    ...(u.running === true ? { running: true } : {}),
   }));
 }

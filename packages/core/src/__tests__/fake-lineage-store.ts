@@ -126,7 +126,7 @@ export class FakeLineageStore implements LineageStore {
 
   /** As `select-domain.sql`: checkpoints of runs whose outcome the lineage never learnt. */
   // not a #private method: tests derive stores from this one with Object.create
-  unconfirmedOf(domainUuid: string): { name: string; repository: string }[] {
+  unconfirmedOf(domainUuid: string): { name: string; repository: string; running?: boolean }[] {
     const unknown = (name: string) =>
       !this.checkpoints.some((c) => c.domainUuid === domainUuid && c.name === name);
     return this.runs.flatMap((r) =>
@@ -136,7 +136,13 @@ export class FakeLineageStore implements LineageStore {
         r.status === 'abandoned' ||
         (r.status === 'failed' && OUTCOME_UNKNOWN.includes(r.errorCode ?? ''))) &&
       unknown(r.newCheckpoint)
-        ? [{ name: r.newCheckpoint, repository: r.repository }]
+        ? [
+            {
+              name: r.newCheckpoint,
+              repository: r.repository,
+              ...(r.status === 'running' ? { running: true } : {}),
+            },
+          ]
         : [],
     );
   }

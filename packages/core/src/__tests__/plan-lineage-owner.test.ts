@@ -75,6 +75,21 @@ describe('planning beside another lineage', () => {
     }
   });
 
+  it('keeps the checkpoint of a run still running, of its own repository too (doctor --fix beside a backup)', () => {
+    const name = `vv-${OURS}-${ULID}`;
+    const running = edit(owned(OURS), (l) => {
+      l.unconfirmed = [{ name, repository: l.repository, running: true }];
+    });
+    const plan = planBackup(running, withCheckpoint(healthy(running), name), POLICY, T0);
+    assert.deepEqual(cleanupView(plan), []);
+    // its run ended without telling the lineage (failed, abandoned): this repository's own
+    const ended = edit(owned(OURS), (l) => {
+      l.unconfirmed = [{ name, repository: l.repository }];
+    });
+    const after = planBackup(ended, withCheckpoint(healthy(ended), name), POLICY, T0);
+    assert.deepEqual(cleanupView(after), [`${name}|orphan|meta|vda|qmp`]);
+  });
+
   it('a lineage without an owner removes any vv- orphan and names checkpoints untagged', () => {
     const lineage = owned(undefined);
     const other = `vv-${THEIRS}-${ULID}`;

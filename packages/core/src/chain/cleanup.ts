@@ -62,9 +62,10 @@ function verdict(
   }
   if (!known) {
     // another repository's run made it and never told the lineage how it ended: that
-    // repository's next run finds out from its manifests (and keeps it, or removes it)
+    // repository's next run finds out from its manifests (and keeps it, or removes it); a run
+    // still running (any repository's: a doctor --fix beside a backup) may yet commit it
     const pending = lineage.unconfirmed?.some(
-      (u) => u.name === name && u.repository !== lineage.repository,
+      (u) => u.name === name && (u.repository !== lineage.repository || u.running === true),
     );
     return pending === true ? null : { why: 'orphan', reason: null };
   }

@@ -96,6 +96,8 @@ export interface UnconfirmedCheckpoint {
   name: string;
   /** Repository of the run that created it. */
   repository: string;
+  /** Its run is still running (absent: not, or not known): its commit may yet come. */
+  running?: boolean;
 }
 
 /** The lineage of one domain in one repository. */

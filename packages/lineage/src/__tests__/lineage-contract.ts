@@ -149,6 +149,8 @@ export function lineageStoreContract(name: string, makeStore: MakePgStore): void
         await start('r1', T0);
         await s.noteCheckpoint('r1', 'vv-1');
         assert.deepEqual(await unconfirmed(), [['vv-1', REPO]], 'while it runs');
+        const whileRunning = (await s.loadLineage(REPO, dom)).unconfirmed;
+        assert.equal(whileRunning?.[0]?.running, true, 'known to be running');
         const failure = { plannedLevel: null, reasons: [], finishedAt: T0 + 1 };
         await s.failRun('r1', { ...failure, errorCode: 'BACKUP_FAILED', message: 'x' });
         assert.deepEqual(await unconfirmed(), [], 'a run that failed before committing made none');
