@@ -200,6 +200,10 @@ describe('HTTP API: tokens, roles, errors', () => {
     assert.match(m.res.headers.get('allow') ?? '', /GET/);
     const bad = await call('POST', '/api/v1/hosts', t['admin'], '{not json');
     assert.equal((bad.body['error'] as { code: string }).code, 'BAD_REQUEST');
+    // a field missing or of another type: the documented HOST_INVALID, not BAD_REQUEST
+    const noAddress = await call('POST', '/api/v1/hosts', t['admin'], { name: 'kvm-9' });
+    assert.equal(noAddress.status, 400);
+    assert.equal((noAddress.body['error'] as { code: string }).code, 'HOST_INVALID');
     const big = await call('PUT', '/api/v1/policies/p', t['admin'], { x: 'y'.repeat(1_100_000) });
     assert.equal(big.status, 413);
   });

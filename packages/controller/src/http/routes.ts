@@ -228,13 +228,21 @@ function reportRoutes(rep: ReportBackend): Route<ApiHandler>[] {
 }
 
 /** A host to add, from a request body. */
+/** A host from a request body; a missing or mistyped field is `HOST_INVALID`, as the docs say. */
 function hostBody(body: unknown): Parameters<FleetBackend['addHost']>[0] {
   const b = obj(body);
   const max = b['maxConcurrentBackups'];
   if (max !== undefined && (typeof max !== 'number' || !Number.isInteger(max) || max < 1)) {
-    throw problem('BAD_REQUEST', 'maxConcurrentBackups must be an integer >= 1');
+    throw problem('HOST_INVALID', 'maxConcurrentBackups must be an integer >= 1');
   }
-  const host = { name: str(b, 'name', true), address: str(b, 'address', true) };
+  const field = (key: string): string => {
+    const v = b[key];
+    if (typeof v !== 'string' || v === '') {
+      throw problem('HOST_INVALID', `field ${key} must be a non-empty string`);
+    }
+    return v;
+  };
+  const host = { name: field('name'), address: field('address') };
   return max === undefined ? host : { ...host, maxConcurrentBackups: max };
 }
 
