@@ -270,6 +270,7 @@ export class Connection {
       this.decoder = new ReplyDecoder(
         (c) => this.pending.get(c),
         this.opts.limits ?? DEFAULT_DECODER_LIMITS,
+        this.info.structuredReplies,
       );
       this.connecting?.resolve(this.info);
       this.connecting = undefined;

@@ -113,10 +113,16 @@ export class ReplyDecoder {
   private failure: NbdError | undefined;
   private readonly coverage = new ReplyCoverage();
 
-  /** Builds a decoder that resolves cookies through `lookup`. */
+  /**
+   * Builds a decoder that resolves cookies through `lookup`. `structured`: whether structured
+   * replies were negotiated (undefined: either kind is taken). The spec: with them the server
+   * "MUST NOT use a simple reply for NBD_CMD_READ", without them it must not send chunks; a simple
+   * reply to a read where chunks were due would have its next bytes taken for data.
+   */
   constructor(
     private readonly lookup: CookieLookup,
     private readonly limits: DecoderLimits = DEFAULT_DECODER_LIMITS,
+    private readonly structured?: boolean,
   ) {}
 
   /** True when no reply is partially decoded (a clean point to close). */
@@ -202,6 +208,9 @@ export class ReplyDecoder {
       if (magic === NBD_SIMPLE_REPLY_MAGIC) {
         this.need = SIMPLE_REPLY_HEADER_SIZE;
       } else if (magic === NBD_STRUCTURED_REPLY_MAGIC) {
+        if (this.structured === false) {
+          throw new NbdError('NBD_ERR_REPLY_TYPE', 'a reply chunk, structured replies refused');
+        }
         this.need = STRUCTURED_REPLY_HEADER_SIZE;
       } else {
         throw new NbdError('NBD_ERR_REPLY_MAGIC', `bad reply magic 0x${magic.toString(16)}`);
@@ -241,6 +250,9 @@ export class ReplyDecoder {
     const errno = this.stage.readUInt32BE(4);
     this.cookie = this.readCookie(8);
     const info = this.pending(this.cookie);
+    if (this.structured === true && info.kind === 'read' && errno === 0 && info.length > 0) {
+      throw new NbdError('NBD_ERR_REPLY_TYPE', 'a simple reply to a read (structured replies)');
+    }
     this.simple = true;
     this.reset();
     if (info.kind === 'read' && errno === 0 && info.length > 0) {
