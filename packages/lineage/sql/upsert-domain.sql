@@ -2,4 +2,5 @@
 insert into domains (uuid, name, current_host, last_seen)
 values ($1::uuid, $2, $3, $4::timestamptz)
 on conflict (uuid) do update
-  set name = excluded.name, current_host = excluded.current_host, last_seen = excluded.last_seen
+  set name = excluded.name, current_host = excluded.current_host, last_seen = excluded.last_seen,
+      gone_at = null

@@ -38,6 +38,7 @@ export interface DomainRow {
   tags: string[];
   state: DomainRunState | null;
   transient: boolean;
+  gone_at: Date | null;
   snap_repository: string | null;
   snap_id: string | null;
   snap_level: BackupLevel | null;
@@ -143,6 +144,7 @@ export function toDomain(r: DomainRow): FleetDomain {
     transient: r.transient,
     tags: r.tags,
     lastSeen: r.last_seen.getTime(),
+    goneAt: ms(r.gone_at),
     lastSnapshot: snap,
     lastRun: run,
   };

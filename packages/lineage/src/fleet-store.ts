@@ -46,6 +46,7 @@ const FLEET_QUERIES = [
   'set-host-status',
   'select-hosts',
   'upsert-inventory-domain',
+  'mark-gone-domains',
   'insert-domain-migration',
   'select-domain-migrations',
   'select-domains',
@@ -142,15 +143,18 @@ export class FleetStore {
   /**
    * Records what a host's agent reports: every listed domain now has this host as its current
    * host. A domain whose current host was another one is a migration, recorded (table and event)
-   * and returned. Domains missing from the list are left alone (the inventory of their new host
-   * moves them). A host no longer configured (removed meanwhile) records nothing: its inventory
-   * must not bring it or its domains back.
+   * and returned. Domains missing from a `complete` list (the host's whole inventory) whose
+   * current host this is are marked gone (`goneAt`): undefined, or a transient domain that ended
+   * (one that moved away too, until its new host lists it: that clears the mark). A host no longer
+   * configured (removed meanwhile) records nothing: its inventory must not bring it or its
+   * domains back.
    */
   recordInventory(
     host: string,
     domains: readonly InventoryEntry[],
     at: number,
     detectedBy = 'inventory',
+    complete = true,
   ): Promise<DomainMove[]> {
     const when = new Date(at);
     return this.tx(async (tx) => {
@@ -170,6 +174,13 @@ export class FleetStore {
           await this.run(tx, 'insert-domain-migration', [d.uuid, prev, host, when, detectedBy]);
           moves.push({ domainUuid: d.uuid, from: prev, to: host, at, detectedBy });
         }
+      }
+      if (complete) {
+        await this.run(tx, 'mark-gone-domains', [
+          host,
+          when,
+          JSON.stringify(domains.map((d) => d.uuid)),
+        ]);
       }
       return moves;
     });

@@ -85,6 +85,8 @@ export interface FleetDomain {
   tags: string[];
   /** Last time seen. */
   lastSeen: number;
+  /** When its host stopped listing it (undefined, or a transient domain that ended); else null. */
+  goneAt: number | null;
   /** Newest committed snapshot. */
   lastSnapshot: { repository: string; id: string; level: BackupLevel; endedAt: number } | null;
   /** Newest run. */

@@ -1,6 +1,7 @@
 -- Domains with their last committed snapshot and last run. $1 host, $2 name regex, $3 tag,
 -- $4 uuid or name (each null for any).
 select d.uuid::text as uuid, d.name, d.current_host, d.last_seen, d.tags, d.state, d.transient,
+       d.gone_at,
        s.repository as snap_repository, s.id as snap_id, s.level as snap_level, s.ended_at as snap_ended_at,
        r.id as run_id, r.status as run_status, r.started_at as run_started_at,
        r.finished_at as run_finished_at, r.error_code as run_error_code

@@ -8,7 +8,8 @@ insert into domains (uuid, name, current_host, last_seen, tags, state, transient
 values ($1::uuid, $2, $3, $4::timestamptz, $5::text::jsonb, $6, $7::boolean)
 on conflict (uuid) do update
   set name = excluded.name, current_host = excluded.current_host, last_seen = excluded.last_seen,
-      tags = excluded.tags, state = excluded.state, transient = excluded.transient
+      tags = excluded.tags, state = excluded.state, transient = excluded.transient,
+      gone_at = null
   where domains.last_seen <= excluded.last_seen
     and not (excluded.state = 'shut-off' and domains.state <> 'shut-off'
              and coalesce(domains.current_host, excluded.current_host) <> excluded.current_host)

@@ -1,4 +1,5 @@
--- Every known VM with its last good snapshot, its last run and the length of its current chain.
+-- Every known VM (not gone from its host) with its last good snapshot, its last run and the length
+-- of its current chain.
 select d.uuid::text as uuid, d.name, d.current_host, d.state, d.tags, d.last_seen,
        ls.id as snap_id, ls.ended_at as snap_at, ls.level as snap_level,
        ls.repository as snap_repository,
@@ -22,4 +23,5 @@ select d.uuid::text as uuid, d.name, d.current_host, d.state, d.tags, d.last_see
                       where r.domain_uuid = d.uuid
                       order by r.started_at desc, r.id desc limit 1) lr on true
   left join policies p on p.name = lr.policy
+ where d.gone_at is null
  order by d.name, d.uuid

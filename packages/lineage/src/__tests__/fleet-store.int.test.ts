@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { FleetStore } from '../fleet-store.js';
 import { PgLineageStore } from '../pg-lineage-store.js';
+import { ReportStore } from '../report-store.js';
 
 import { createTestDatabase } from './test-db.js';
 
@@ -205,6 +206,28 @@ describe('FleetStore', () => {
         ['d', 'c'],
       ],
     );
+  });
+
+  it('marks a domain its host stops listing gone, out of the report, and clears it when seen', async () => {
+    const G = '66666666-6666-4666-8666-666666666666';
+    const keep = '55555555-5555-4555-8555-555555555555';
+    await fleet.recordInventory('c', [dom(G, 'gone-1'), dom(keep, 'kept-1')], T0 + 40_000);
+    // undefined from libvirt: the next full listing of c lacks it
+    await fleet.recordInventory('c', [dom(keep, 'kept-1')], T0 + 41_000);
+    assert.equal((await fleet.getDomain(G))?.goneAt, T0 + 41_000);
+    assert.equal((await fleet.getDomain(keep))?.goneAt, null);
+    const report = await ReportStore.connect({ url: db?.url ?? '' });
+    try {
+      const uuids = (await report.vmStatus()).map((v) => v.uuid);
+      assert.ok(!uuids.includes(G), 'no per-VM figures (and no RPO alert) for it');
+      assert.ok(uuids.includes(keep));
+      // defined again (or listed by another host): back
+      await fleet.recordInventory('c', [dom(G, 'gone-1'), dom(keep, 'kept-1')], T0 + 42_000);
+      assert.equal((await fleet.getDomain(G))?.goneAt, null);
+      assert.ok((await report.vmStatus()).some((v) => v.uuid === G));
+    } finally {
+      await report.close();
+    }
   });
 
   it('records nothing from the inventory of a host removed meanwhile', async () => {
