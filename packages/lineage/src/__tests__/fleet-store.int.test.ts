@@ -64,6 +64,19 @@ describe('FleetStore', () => {
     assert.equal((await fleet.getHost('b'))?.lastContactAt, null);
   });
 
+  it('keeps the newest host status when an older poll lands late', async () => {
+    const up = { name: 'a', state: 'up' as const, agentVersion: '1', error: null };
+    await fleet.setHostStatus({ ...up, at: T0 + 5_000 });
+    // a poll started earlier timed out and lands now
+    const down = { ...up, state: 'down' as const, agentVersion: null, error: 'timeout' };
+    await fleet.setHostStatus({ ...down, at: T0 + 1_000 });
+    const h = await fleet.getHost('a');
+    assert.equal(h?.state, 'up');
+    assert.equal(h?.lastContactAt, T0 + 5_000);
+    await fleet.setHostStatus({ ...down, at: T0 + 6_000 });
+    assert.equal((await fleet.getHost('a'))?.state, 'down');
+  });
+
   it('records inventory and a migration when a domain changes host', async () => {
     const first = await fleet.recordInventory(
       'a',
