@@ -241,11 +241,7 @@ export function runBackupSuite(
         const w = world(store);
         await w.run();
         const [cp] = w.hypervisor.state.checkpoints;
-        for (const d of w.hypervisor.state.disks) {
-          for (const b of d.bitmaps) {
-            b.inconsistent = true;
-          }
-        }
+        w.hypervisor.markAllInconsistent();
         w.hypervisor.failDeleteMetadata = 'libvirt: operation timed out';
         const before = w.hypervisor.calls.length;
         const second = await w.run();
@@ -285,11 +281,7 @@ export function runBackupSuite(
         await w.run();
         w.clock.advance(HOUR);
         await w.run();
-        for (const d of w.hypervisor.state.disks) {
-          for (const b of d.bitmaps) {
-            b.inconsistent = true;
-          }
-        }
+        w.hypervisor.markAllInconsistent();
         const from = calls.length;
         await w.run();
         const cleaning = calls

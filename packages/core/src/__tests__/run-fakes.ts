@@ -100,6 +100,14 @@ export class FakeHypervisor implements Hypervisor {
     }
     return Promise.resolve();
   }
+  /** Every bitmap of every disk in use, as after QEMU was killed. */
+  markAllInconsistent(): void {
+    for (const d of this.state.disks) {
+      for (const b of d.bitmaps) {
+        b.inconsistent = true;
+      }
+    }
+  }
   /** What a backup job with a new checkpoint leaves on the host. */
   addCheckpoint(name: string, disks: readonly string[]): void {
     this.state.checkpoints.push({ name, parent: null });
