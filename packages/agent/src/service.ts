@@ -412,8 +412,7 @@ export class AgentService {
 
   /**
    * Aborts every running backup, restore, prune and GC and waits (at most `graceMs`) for their
-   * clean-up, then closes
-   * the repositories and libvirt. Idempotent.
+   * clean-up, then closes the repositories and libvirt. Idempotent.
    */
   async close(graceMs = 30_000): Promise<void> {
     this.#stopping.abort(new AgentError('AGENT_SHUTTING_DOWN', 'the agent is shutting down'));
