@@ -104,12 +104,15 @@ describe('dispatch', () => {
   it("refuses at once an agent whose hostName is not the fleet's name for its host", async () => {
     world.selfNames.set('b', 'b.lan');
     try {
+      const before = world.observeCalls.length;
       const [job] = await ctl.service.runNow({ domain: 'mover' });
-      const failed = await waitFor('the job failed', async () => {
+      await waitFor('the job failed', async () => {
         const j = (await ctl.queues.listJobs('b')).find((x) => x.id === job?.jobId);
         return j?.state === 'failed' ? j : undefined;
       });
-      assert.equal(failed.attemptsMade, 1, 'no retry can fix it');
+      // longer than the retries' backoff (0.2 + 0.4 s): none came, no retry can fix it
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.deepEqual(world.observeCalls.slice(before), [`b ${MOVER}`]);
       assert.equal((await ctl.fleet.getDomain(MOVER))?.currentHost, 'b');
       assert.equal(await ctl.fleet.getHost('b.lan'), null, 'no host of that name recorded');
     } finally {

@@ -75,6 +75,8 @@ export class FakeAgentWorld {
   readonly down = new Set<string>();
   /** Per host: the name its agent calls itself (its `hostName`), when not the fleet's. */
   readonly selfNames = new Map<string, string>();
+  /** Every `observe` call, as `host domain`. */
+  readonly observeCalls: string[] = [];
   readonly #failuresLeft = new Map<string, number>();
 
   /**
@@ -183,6 +185,7 @@ export class FakeAgentApi implements AgentApi {
 
   async observe(domain: string): Promise<ObservedDomain> {
     await Promise.resolve();
+    this.world.observeCalls.push(`${this.host} ${domain}`);
     if (this.world.down.has(this.host)) {
       throw new ProtoError('AGENT_UNAVAILABLE', `agent of ${this.host}: connection refused`);
     }

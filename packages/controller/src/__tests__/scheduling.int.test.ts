@@ -112,14 +112,22 @@ describe('scheduling', () => {
     for (const name of ['twin-a', 'twin-b']) {
       await ctl.service.upsertPolicy({ ...policy(name), selector: { tag: 'twin' } });
     }
-    await Promise.all([
-      ctl.queues.enqueuePlan('twin-a', fire),
-      ctl.queues.enqueuePlan('twin-b', fire),
-    ]);
-    const runs = await waitFor('a succeeded run of each policy', async () => {
-      const all = await ctl.service.listRuns({ domain: U(8) });
-      return all.filter((r) => r.status === 'succeeded').length === 2 ? all : undefined;
-    });
+    // backups long enough that the two jobs, started together on host a (limit 2), surely meet
+    world.behaviour.backupMs = 1000;
+    const runs = await (async () => {
+      try {
+        await Promise.all([
+          ctl.queues.enqueuePlan('twin-a', fire),
+          ctl.queues.enqueuePlan('twin-b', fire),
+        ]);
+        return await waitFor('a succeeded run of each policy', async () => {
+          const all = await ctl.service.listRuns({ domain: U(8) });
+          return all.filter((r) => r.status === 'succeeded').length === 2 ? all : undefined;
+        });
+      } finally {
+        world.behaviour.backupMs = 150;
+      }
+    })();
     assert.deepEqual(runs.map((r) => r.policy).sort(), ['twin-a', 'twin-b']);
     // the second waited for the first without spending an attempt: no failed run, no retry
     assert.deepEqual(
