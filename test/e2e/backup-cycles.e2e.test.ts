@@ -86,6 +86,9 @@ describe('standalone backups through the virtvault binary', () => {
     );
     assert.equal(taken[2]?.json.parent, taken[0]?.json.snapshot, 'differential builds on the full');
     assert.equal(taken[3]?.json.parent, taken[2]?.json.snapshot);
+    // the full skips what the export promises reads as zeros (a hole not so promised is read)
+    const full = taken[0]?.json.disks.find((d) => d.target === 'vda');
+    assert.ok(full !== undefined && full.bytesRead < 32 * MiB, `full read ${full?.bytesRead}`);
     // an incremental reads what changed, not whole slots
     const inc = taken[1]?.json.disks.find((d) => d.target === 'vda');
     assert.ok(inc !== undefined && inc.bytesRead <= 2 * MiB + 3 * K64, `read ${inc?.bytesRead}`);

@@ -57,7 +57,7 @@ export interface CopyDiskOptions {
   signal?: AbortSignal;
 }
 
-/** The source's extents as the walk finds them: zero extents read as zeros, never stored. */
+/** The source's extents as the walk finds them: extents known to read as zeros are never read. */
 async function* sourceExtents(o: CopyDiskOptions): AsyncGenerator<SourceExtent> {
   const contexts: [string] | [string, string] =
     o.mode.kind === 'full' ? [BASE_ALLOCATION] : [BASE_ALLOCATION, o.mode.bitmapContext];
@@ -66,7 +66,9 @@ async function* sourceExtents(o: CopyDiskOptions): AsyncGenerator<SourceExtent> 
     yield {
       offset: e.offset,
       length: e.length,
-      allocated: e.allocated && !e.zero,
+      // only a promise of zeros lets a range go unread: a hole without NBD_STATE_ZERO may hold
+      // data (the spec's sparse file over a backing file), so it is read like any data
+      allocated: !e.zero,
       changed: o.mode.kind === 'full' || e.dirty,
     };
   }
