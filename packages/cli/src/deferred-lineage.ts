@@ -21,7 +21,7 @@ export class DeferredLineage implements LineageStore {
   }
 
   /** See {@link LineageStore.heartbeat}. */
-  async heartbeat(...a: Args<'heartbeat'>): Promise<void> {
+  async heartbeat(...a: Args<'heartbeat'>): Promise<boolean> {
     return (await this.ready).heartbeat(...a);
   }
 

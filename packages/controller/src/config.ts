@@ -27,7 +27,11 @@ export interface Timings {
   inventoryIntervalSec: number;
   /** Attempts per backup job and the first backoff (doubling). @default {attempts: 3, backoffSec: 30} */
   retry: { attempts: number; backoffSec: number };
-  /** A running run without heartbeat this long is taken over (agents beat every 5 s). @default 30 */
+  /**
+   * A running run without heartbeat this long is taken over (agents beat every 5 s during the
+   * copy; before it, a run renews its lease between steps of up to three agent calls, each up to
+   * `agentCallTimeoutSec`). A run taken over stops at its next heartbeat. @default 90
+   */
   staleRunAfterSec: number;
   /** BullMQ job lock; a dead replica's job is taken over after about this plus the stalled interval. @default 30 */
   lockDurationSec: number;
@@ -96,7 +100,7 @@ function reporting(f: Fields): ReportingConfig {
 const DEFAULT_TIMINGS: Timings = {
   inventoryIntervalSec: 60,
   retry: { attempts: 3, backoffSec: 30 },
-  staleRunAfterSec: 30,
+  staleRunAfterSec: 90,
   lockDurationSec: 30,
   stalledIntervalSec: 15,
   agentCallTimeoutSec: 30,

@@ -215,7 +215,13 @@ export class Dispatcher implements JobHandlers {
     this.d.log(
       `backup of ${data.domainName} on ${host} started (job ${ctx.id}, attempt ${ctx.attempt})`,
     );
-    const result = await runBackup(deps, request);
+    const result = await runBackup(deps, request).catch((e: unknown) => {
+      if (hasErrorCode(e, 'RUN_TAKEN_OVER')) {
+        // the run that took over backs the VM up: a retry would only queue behind it to repeat it
+        throw new ControllerError('RUN_TAKEN_OVER', messageOf(e), { cause: e, retryable: false });
+      }
+      throw e;
+    });
     this.d.log(
       `backup of ${data.domainName} on ${host} done: ${result.manifest.level} ${result.manifest.id}`,
     );

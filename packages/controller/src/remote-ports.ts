@@ -53,7 +53,7 @@ export class TaggedLineage implements LineageStore {
     return abandoned;
   }
   /** {@inheritDoc LineageStore.heartbeat} */
-  heartbeat(runId: string, at: number): Promise<void> {
+  heartbeat(runId: string, at: number): Promise<boolean> {
     return this.inner.heartbeat(runId, at);
   }
   /** {@inheritDoc LineageStore.noteCheckpoint} */
@@ -166,6 +166,7 @@ async function streamBackup(o: RemotePortsOptions, req: BackupRequest): Promise<
     onJobAbort();
   }
   let silent = false;
+  const takenOver: { by?: Error } = {};
   let timer: NodeJS.Timeout | undefined;
   const alive = () => {
     clearTimeout(timer);
@@ -188,12 +189,21 @@ async function streamBackup(o: RemotePortsOptions, req: BackupRequest): Promise<
         },
         onHeartbeat: () => {
           alive();
-          req.heartbeat().catch(() => undefined);
+          req.heartbeat().catch((e: unknown) => {
+            // another run has the domain now: cancelling the call stops the agent's attempt
+            if (hasErrorCode(e, 'RUN_TAKEN_OVER')) {
+              takenOver.by = e as Error;
+              ac.abort(e);
+            }
+          });
         },
       },
     );
     return answersRequest(req, manifest);
   } catch (e) {
+    if (takenOver.by !== undefined) {
+      throw takenOver.by;
+    }
     if (silent) {
       const msg = `agent sent nothing for ${o.streamSilenceMs} ms; backup cancelled`;
       throw new ControllerError('AGENT_TIMEOUT', msg, { cause: e });

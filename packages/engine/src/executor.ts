@@ -7,7 +7,13 @@
 import { setMaxListeners } from 'node:events';
 import { chmodSync } from 'node:fs';
 
-import type { BackupExecutor, BackupRequest, Consistency, SnapshotManifest } from '@virtvault/core';
+import {
+  hasErrorCode,
+  type BackupExecutor,
+  type BackupRequest,
+  type Consistency,
+  type SnapshotManifest,
+} from '@virtvault/core';
 import type { Domain } from '@virtvault/libvirt';
 import { makeDirsSync, SnapshotWriter, type Repository } from '@virtvault/repo';
 
@@ -64,7 +70,8 @@ export class Executor implements BackupExecutor {
   /** Takes the backup and commits the snapshot; returns its manifest. */
   async execute(req: BackupRequest): Promise<SnapshotManifest> {
     this.#o.onPhase?.('started');
-    const signal = this.#signalFor(req);
+    const lease = new AbortController();
+    const signal = this.#signalFor(req, lease.signal);
     const repo = await this.#o.openRepository(req.repository);
     const domain = await this.#o.hypervisor.domain(req.observed.domain.uuid);
     const startedAt = new Date(this.#o.now()).toISOString();
@@ -72,11 +79,16 @@ export class Executor implements BackupExecutor {
     let produced: Produced | null = null;
     // a long transfer must not look like a dead run to the lineage
     const beat = setInterval(() => {
-      req.heartbeat().catch(() => undefined);
+      req.heartbeat().catch((e: unknown) => {
+        // another run has the domain now: stop as if cancelled, with nothing committed
+        if (hasErrorCode(e, 'RUN_TAKEN_OVER')) {
+          lease.abort(e);
+        }
+      });
     }, this.#o.heartbeatMs ?? 60_000);
     try {
       produced = await this.#produce(repo, domain, writer, req, signal);
-      const manifest = await this.#commit(writer, req, produced, startedAt);
+      const manifest = await this.#commit(writer, req, produced, startedAt, signal);
       await this.#settle(produced);
       return manifest;
     } catch (e) {
@@ -87,7 +99,7 @@ export class Executor implements BackupExecutor {
       // also when the attempt itself failed: it dropped the checkpoint's metadata, but a guest
       // that shut down meanwhile kept the new bitmaps in its images
       await this.#dropNewCheckpoint(domain, req);
-      throw interruptedOr(this.#o.signal, e);
+      throw lease.signal.aborted ? lease.signal.reason : interruptedOr(this.#o.signal, e);
     } finally {
       clearInterval(beat);
       await writer.close().catch(() => undefined);
@@ -96,7 +108,7 @@ export class Executor implements BackupExecutor {
 
   /**
    * Commits the snapshot once the plan is confirmed (an attempt started early waits for it). A
-   * signal that came while the copy ended or the plan was being confirmed stops the run here, with
+   * signal (or a lost lease) that came while the copy ended or the plan was being confirmed stops the run here, with
    * nothing committed; once the commit has begun it completes (the snapshot is whole and kept).
    */
   async #commit(
@@ -104,8 +116,9 @@ export class Executor implements BackupExecutor {
     req: BackupRequest,
     produced: Produced,
     startedAt: string,
+    signal: AbortSignal,
   ): Promise<SnapshotManifest> {
-    const confirmed = await unlessAborted(req.proceed, this.#o.signal);
+    const confirmed = await unlessAborted(req.proceed, signal);
     for (const note of produced.notes) {
       this.#o.onNote?.(note);
     }
@@ -158,16 +171,18 @@ export class Executor implements BackupExecutor {
     }
   }
 
-  /** The run's signal, which an early attempt's cancellation also aborts. */
-  #signalFor(req: BackupRequest): AbortSignal | undefined {
-    if (req.proceed === undefined) {
-      return this.#o.signal;
+  /** The run's signal, which the lost lease and an early attempt's cancellation also abort. */
+  #signalFor(req: BackupRequest, lease: AbortSignal): AbortSignal {
+    const parts = [lease];
+    if (this.#o.signal !== undefined) {
+      parts.push(this.#o.signal);
     }
-    const cancelled = new AbortController();
-    req.proceed.catch((e: unknown) => cancelled.abort(e));
-    const mine = this.#o.signal;
-    const signal =
-      mine === undefined ? cancelled.signal : AbortSignal.any([mine, cancelled.signal]);
+    if (req.proceed !== undefined) {
+      const cancelled = new AbortController();
+      req.proceed.catch((e: unknown) => cancelled.abort(e));
+      parts.push(cancelled.signal);
+    }
+    const signal = AbortSignal.any(parts);
     // every NBD request of the copy listens to it
     setMaxListeners(0, signal);
     return signal;

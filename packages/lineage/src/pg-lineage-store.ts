@@ -141,8 +141,9 @@ export class PgLineageStore implements LineageStore {
   }
 
   /** {@inheritDoc LineageStore.heartbeat} */
-  async heartbeat(runId: string, at: number): Promise<void> {
-    await this.run(this.sql, 'heartbeat-run', [runId, new Date(at)]);
+  async heartbeat(runId: string, at: number): Promise<boolean> {
+    const rows = await this.run<{ id: string }>(this.sql, 'heartbeat-run', [runId, new Date(at)]);
+    return rows.length > 0;
   }
 
   /** {@inheritDoc LineageStore.noteCheckpoint} */

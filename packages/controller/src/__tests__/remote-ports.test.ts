@@ -92,6 +92,29 @@ describe('remote ports', () => {
     assert.equal(seen.abortedAtStart, true);
   });
 
+  it('cancels the agent backup when a heartbeat says another run took over (RUN_TAKEN_OVER)', async () => {
+    let cancelled = false;
+    const agent = {
+      // the agent beats, then would go on until its call is cancelled
+      runBackup: (_r: AgentBackupRequest, o?: StreamOptions) =>
+        new Promise<SnapshotManifest>((_resolve, reject) => {
+          const never = setTimeout(() => reject(new Error('the call was never cancelled')), 2000);
+          o?.signal?.addEventListener('abort', () => {
+            clearTimeout(never);
+            cancelled = true;
+            reject(Object.assign(new Error('cancelled'), { code: 'AGENT_CANCELLED' }));
+          });
+          o?.onHeartbeat?.(1);
+        }),
+    } as unknown as AgentApi;
+    const lost = Object.assign(new Error('run-1 was taken over'), { code: 'RUN_TAKEN_OVER' });
+    const e = await ports(agent, new AbortController().signal)
+      .executor.execute({ ...REQUEST, heartbeat: () => Promise.reject(lost) })
+      .catch((x: unknown) => x);
+    assert.ok(cancelled, 'the call was cancelled');
+    assert.equal(codeOf(e), 'RUN_TAKEN_OVER');
+  });
+
   it("refuses an agent's manifest of another domain, host, id or level", async () => {
     const cases: [Partial<SnapshotManifest> & { uuid?: string }, RegExp][] = [
       [{ uuid: U2 }, /domain/],

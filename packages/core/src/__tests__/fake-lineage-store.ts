@@ -72,12 +72,12 @@ export class FakeLineageStore implements LineageStore {
     return Promise.resolve(abandoned);
   }
 
-  heartbeat(runId: string, at: number): Promise<void> {
-    const r = this.runs.find((x) => x.id === runId);
+  heartbeat(runId: string, at: number): Promise<boolean> {
+    const r = this.runs.find((x) => x.id === runId && x.status === 'running');
     if (r) {
-      r.heartbeatAt = at;
+      r.heartbeatAt = Math.max(r.heartbeatAt, at);
     }
-    return Promise.resolve();
+    return Promise.resolve(r !== undefined);
   }
 
   private importManifest(repository: string, m: SnapshotManifest): boolean {

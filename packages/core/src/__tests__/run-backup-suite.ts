@@ -258,6 +258,88 @@ export function runBackupSuite(
       }
     });
 
+    it('stops when taken over during its clean-up (RUN_TAKEN_OVER), recording what it removed', async () => {
+      const store = await makeStore();
+      try {
+        let calls: string[] = [];
+        let from = Number.POSITIVE_INFINITY;
+        let takeOver: (() => Promise<unknown>) | null = null;
+        // another process takes the domain over once the run has removed its first checkpoint
+        const racing = new Proxy(store, {
+          get(target, key) {
+            if (key === 'heartbeat') {
+              return async (id: string, at: number) => {
+                const cleaning = calls.slice(from).some((c) => c.startsWith('delete-metadata'));
+                if (takeOver !== null && cleaning) {
+                  const t = takeOver;
+                  takeOver = null;
+                  await t();
+                }
+                return target.heartbeat(id, at);
+              };
+            }
+            const v: unknown = Reflect.get(target, key, target);
+            return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+          },
+        });
+        const w = world(racing);
+        calls = w.hypervisor.calls;
+        await w.run();
+        w.clock.advance(HOUR);
+        await w.run();
+        w.hypervisor.markAllInconsistent();
+        from = calls.length;
+        const domain = { uuid: w.uuid, name: w.hypervisor.state.domain.name };
+        takeOver = () =>
+          store.beginRun(
+            {
+              id: `taker-${w.uuid}`,
+              repository: REPO,
+              domain,
+              host: 'host-a',
+              startedAt: w.clock.now(),
+            },
+            0,
+          );
+        await assert.rejects(w.run(), (e) => hasErrorCode(e, 'RUN_TAKEN_OVER'));
+        const deleted = calls.slice(from).filter((c) => c.startsWith('delete-metadata'));
+        assert.equal(deleted.length, 1, `it stopped after one: ${calls.slice(from).join('; ')}`);
+        const l = await w.lineage();
+        assert.equal(l.snapshots.length, 2, 'nothing committed');
+        assert.equal(
+          l.checkpoints.filter((c) => c.state === 'deleted').length,
+          1,
+          'the checkpoint it removed is recorded as deleted',
+        );
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('stops when taken over during its backup (RUN_TAKEN_OVER at a heartbeat), committing nothing', async () => {
+      const store = await makeStore();
+      try {
+        const w = world(store);
+        await w.run();
+        w.clock.advance(HOUR);
+        const domain = { uuid: w.uuid, name: w.hypervisor.state.domain.name };
+        const executor = {
+          execute: async (req: Parameters<FakeExecutor['execute']>[0]) => {
+            // the attempt has begun (an early one once confirmed) when another process takes over
+            await req.proceed;
+            const taker = { id: `taker-${w.uuid}`, repository: REPO, domain, host: 'host-a' };
+            await store.beginRun({ ...taker, startedAt: w.clock.now() }, 0);
+            return w.executor.execute(req);
+          },
+        };
+        await assert.rejects(w.run({ executor }), (e) => hasErrorCode(e, 'RUN_TAKEN_OVER'));
+        const l = await w.lineage();
+        assert.equal(l.snapshots.length, 1, 'nothing committed, and no retry as a full');
+      } finally {
+        await store.close();
+      }
+    });
+
     it('sends a heartbeat after each checkpoint it cleans up, so a long clean-up is not taken over', async () => {
       const store = await makeStore();
       try {

@@ -69,7 +69,11 @@ export interface BackupRequest {
    * an agent the backup proceeds crash-consistent and says so. @default false
    */
   quiesce?: boolean;
-  /** Call now and then during long transfers: keeps the run's lease alive. */
+  /**
+   * Call now and then during long transfers: keeps the run's lease alive. Rejects with code
+   * `RUN_TAKEN_OVER` once another run has taken the domain over: the executor then stops the
+   * attempt as if cancelled (nothing committed, its checkpoint removed).
+   */
   heartbeat: () => Promise<void>;
   /**
    * Set for an attempt started before its plan was confirmed (see {@link PlanHints}): the
@@ -213,8 +217,12 @@ export interface LineageStore {
    * @returns ids of the abandoned runs
    */
   beginRun(run: RunStart, staleAfterMs: number): Promise<string[]>;
-  /** Keeps a running run's lease alive. */
-  heartbeat(runId: string, at: number): Promise<void>;
+  /**
+   * Keeps a running run's lease alive.
+   * @returns false when the run is no longer running: another run took it over (its heartbeats
+   *   had stopped for longer than that run's `staleAfterMs`), so this one must stop
+   */
+  heartbeat(runId: string, at: number): Promise<boolean>;
   /**
    * Records the checkpoint a running run is about to create, before it exists: should the run's
    * outcome never reach the lineage, other repositories' runs leave it alone

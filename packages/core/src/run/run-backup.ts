@@ -26,6 +26,7 @@ import {
   type RunBackupRequest,
   type RunContext,
   event,
+  keepLease,
 } from './run-context.js';
 import { type EarlyAttempt, samePlan, startEarly } from './early-start.js';
 import { reconcileNotes, withReconcileNotes } from './reconcile-notes.js';
@@ -183,7 +184,7 @@ async function execute(
     newCheckpoint: nc && name !== null ? { name, disks: nc.disks, mode: nc.mode } : null,
     reasons: p.reasons,
     ...(request.quiesce === true ? { quiesce: true } : {}),
-    heartbeat: () => deps.lineage.heartbeat(ctx.runId, deps.clock.now()),
+    heartbeat: () => keepLease(ctx),
     ...(proceed !== undefined ? { proceed } : {}),
   });
 }
@@ -290,11 +291,11 @@ async function runStarted(ctx: RunContext, early: EarlyAttempt | null): Promise<
   await recordFindings(ctx, p);
   p = await redefine(ctx, p);
   ctx.plan = p;
-  await ctx.deps.lineage.heartbeat(ctx.runId, ctx.deps.clock.now());
+  await keepLease(ctx);
   if (keep === null) {
     await cleanUp(ctx, p.cleanup);
   }
-  await ctx.deps.lineage.heartbeat(ctx.runId, ctx.deps.clock.now());
+  await keepLease(ctx);
   // confirmed only now: a failure of any step above must leave the repository untouched
   keep?.confirm(p.reasons);
   const done = await executeWithRetry(ctx, p, keep?.attempt);

@@ -1,6 +1,7 @@
 /**
  * The dependencies, request and shared state of one `runBackup` run.
  */
+import { CoreError } from '../errors.js';
 import type { BackupLevel } from '../model/manifest.js';
 import type { ObservedDomain } from '../model/observed.js';
 import type { BackupPlan } from '../model/plan.js';
@@ -73,4 +74,16 @@ export async function event(
   const at = ctx.deps.clock.now();
   const domainUuid = ctx.observed.domain.uuid;
   await ctx.deps.lineage.recordEvent({ domainUuid, runId: ctx.runId, at, kind, message });
+}
+
+/**
+ * Renews the run's lease; throws `RUN_TAKEN_OVER` when the lineage says another run took the
+ * domain over (this run's heartbeats had stalled): going on would race that run on the domain.
+ */
+export async function keepLease(ctx: RunContext): Promise<void> {
+  // an attempt started early beats before the run is begun: there is no lease yet to lose
+  if (ctx.begun && !(await ctx.deps.lineage.heartbeat(ctx.runId, ctx.deps.clock.now()))) {
+    const msg = `run ${ctx.runId} of ${ctx.observed.domain.name} was taken over by a later run; it stops`;
+    throw new CoreError('RUN_TAKEN_OVER', msg);
+  }
 }

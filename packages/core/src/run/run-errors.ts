@@ -13,6 +13,8 @@ export const RUN_ERRORS = {
   LINEAGE_COMMIT_FAILED:
     'The repository committed the snapshot but the lineage could not record it; the next run imports it from the manifest.',
   RUN_ABANDONED: 'The run stopped sending heartbeats (process crashed) and a later run took over.',
+  RUN_TAKEN_OVER:
+    'The run learned at a heartbeat that a later run had taken it over (its heartbeats had stalled); it stopped with nothing committed.',
 } as const;
 
 /** A run error code. */

@@ -6,7 +6,7 @@ import { coerceError } from '../errors.js';
 import type { BackupPlan, CleanupItem } from '../model/plan.js';
 
 import type { CheckpointStateUpdate, LineageStore } from './ports.js';
-import { type RunContext, event } from './run-context.js';
+import { type RunContext, event, keepLease } from './run-context.js';
 
 /**
  * Records checkpoints found broken, with a `chain-broken` event each: what a run does, and what
@@ -101,17 +101,22 @@ async function cleanOne(ctx: RunContext, item: CleanupItem): Promise<boolean> {
 /** Executes the plan's clean-up list in order and records the checkpoints removed. */
 export async function cleanUp(ctx: RunContext, items: readonly CleanupItem[]): Promise<void> {
   const removed: CleanupItem[] = [];
-  for (const item of items) {
-    if (await cleanOne(ctx, item)) {
-      removed.push(item);
+  try {
+    for (const item of items) {
+      if (await cleanOne(ctx, item)) {
+        removed.push(item);
+      }
+      // each item is a few hypervisor calls (qemu-img on a large image takes seconds): without a
+      // heartbeat between them, a long clean-up looked like a crashed run, and another run of the
+      // domain took it over while it went on
+      await keepLease(ctx);
     }
-    // each item is a few hypervisor calls (qemu-img on a large image takes seconds): without a
-    // heartbeat between them, a long clean-up looked like a crashed run, and another run of the
-    // domain took it over while it went on
-    await ctx.deps.lineage.heartbeat(ctx.runId, ctx.deps.clock.now());
-  }
-  if (removed.length > 0) {
-    const updates = removedUpdates(removed);
-    await ctx.deps.lineage.markCheckpoints(ctx.observed.domain.uuid, updates, ctx.deps.clock.now());
+  } finally {
+    // also when the lease was lost: what was removed is recorded, for the run that took over
+    if (removed.length > 0) {
+      const updates = removedUpdates(removed);
+      const at = ctx.deps.clock.now();
+      await ctx.deps.lineage.markCheckpoints(ctx.observed.domain.uuid, updates, at);
+    }
   }
 }

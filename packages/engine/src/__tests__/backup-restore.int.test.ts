@@ -8,6 +8,7 @@ import {
   type BackupLevel,
   type BackupRequest,
   type Confirmed,
+  CoreError,
   hasErrorCode,
   type SnapshotManifest,
 } from '@virtvault/core';
@@ -303,6 +304,49 @@ describe('engine: pull backups of a running domain, restored byte-exact', () => 
     const jobs = await run('virsh', ['-q', '-c', await lab.uri('a'), 'domjobinfo', VM]);
     assert.match(jobs.stdout, /Job type:\s+None/);
     const next = await backup('incremental', 11);
+    assert.equal(next.parent, last.id, 'the chain goes on from the same checkpoint');
+  });
+  it('a run taken over (its heartbeat says so) stops and commits nothing (RUN_TAKEN_OVER)', async () => {
+    const last = snapshots.at(-1)?.manifest;
+    assert.ok(last !== undefined, 'runs after the chain above');
+    const before = await checkpoints();
+    await lab.write(VM, 'vda', 34 * MiB, 2 * MiB, { randomSeed: 'eng-h' });
+    const beaten = new Executor({
+      hypervisor: hv,
+      openRepository: () => Promise.resolve(repo),
+      scratchDir: `${work}/scratch`,
+      toolVersion: 'test',
+      now: () => (clock += 1000),
+      heartbeatMs: 20,
+      // an executor deaf to the lost lease would wait for the confirmation forever
+      signal: AbortSignal.timeout(20_000),
+    });
+    let beats = 0;
+    const req: BackupRequest = {
+      repository: repo.root,
+      snapshotId: 's20',
+      observed: await hv.observe(VM),
+      level: 'incremental',
+      parentSnapshot: last.id,
+      incrementalFrom: last.checkpoint?.name ?? null,
+      newCheckpoint: { name: 'vv-cp20', disks: ['vda', 'vdb'], mode: 'live' },
+      reasons: [],
+      // what runBackup's heartbeat does once the lineage says another run took the domain over
+      heartbeat: () => {
+        beats += 1;
+        return Promise.reject(new CoreError('RUN_TAKEN_OVER', 'run taken over by a later run'));
+      },
+      // never confirmed: only the lost lease can end the attempt, whatever the copy's speed
+      proceed: new Promise<Confirmed>(() => undefined),
+    };
+    await assert.rejects(beaten.execute(req), (e) => hasErrorCode(e, 'RUN_TAKEN_OVER'));
+    assert.ok(beats > 0, 'the lease was renewed during the attempt');
+    assert.deepEqual(await checkpoints(), before, 'the new checkpoint is gone');
+    const ids = (await repo.listSnapshots(last.domain.uuid)).map((r) => r.id);
+    assert.ok(!ids.includes('s20'), 'no snapshot s20');
+    const jobs = await run('virsh', ['-q', '-c', await lab.uri('a'), 'domjobinfo', VM]);
+    assert.match(jobs.stdout, /Job type:\s+None/);
+    const next = await backup('incremental', 21);
     assert.equal(next.parent, last.id, 'the chain goes on from the same checkpoint');
   });
   it('a restore whose last step fails (a definition refused) removes every disk it wrote', async () => {
