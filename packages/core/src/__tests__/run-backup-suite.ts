@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 
-import { hasErrorCode } from '../errors.js';
+import { CoreError, hasErrorCode } from '../errors.js';
 import type { DomainLineage } from '../model/lineage.js';
 import type { SnapshotManifest } from '../model/manifest.js';
 import type { LineageStore, RunFailure, SnapshotCommit } from '../run/ports.js';
@@ -190,6 +190,81 @@ export function runBackupSuite(
         const l = await w.lineage();
         assert.equal(l.checkpoints.find((c) => c.name === cp)?.state, 'deleted');
         assert.notEqual(w.executor.requests[1]?.snapshotId, w.executor.requests[2]?.snapshotId);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('plans again when the checkpoint vanished between plan and start: redefined, still incremental', async () => {
+      const store = await makeStore();
+      try {
+        const w = world(store);
+        const first = await w.run();
+        const cp = first.manifest.checkpoint?.name ?? '';
+        let rejected = 0;
+        const executor = {
+          execute: (req: Parameters<FakeExecutor['execute']>[0]) => {
+            if (rejected === 0 && req.level !== 'full') {
+              rejected += 1;
+              // the domain re-created between the run's look and the job's start: metadata gone,
+              // bitmaps fine, and libvirt's refusal as it words it
+              w.hypervisor.state.checkpoints = [];
+              const msg = `Domain checkpoint not found: Checkpoint '${cp}' for incremental backup of disk 'vda' not found`;
+              return Promise.reject(new CoreError('INCREMENTAL_REJECTED', msg));
+            }
+            return w.executor.execute(req);
+          },
+        };
+        w.hypervisor.calls.length = 0;
+        const second = await w.run({ executor });
+        assert.equal(rejected, 1);
+        assert.equal(second.attempts, 2);
+        assert.equal(second.manifest.level, 'incremental', second.plan.reasons.join());
+        assert.equal(second.manifest.parent, first.manifest.id);
+        assert.ok(second.plan.reasons.includes('CHECKPOINT_REDEFINED'), second.plan.reasons.join());
+        assert.ok(!second.plan.reasons.includes('INCREMENTAL_FAILED'));
+        assert.deepEqual(w.hypervisor.calls, [`redefine ${cp} validate`]);
+        const l = await w.lineage();
+        assert.equal(
+          l.checkpoints.find((c) => c.name === cp)?.state,
+          'live',
+          'not taken for broken',
+        );
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('plans again when a bitmap broke between plan and start: a full that names the cause', async () => {
+      const store = await makeStore();
+      try {
+        const w = world(store);
+        const first = await w.run();
+        const cp = first.manifest.checkpoint?.name ?? '';
+        let rejected = 0;
+        const executor = {
+          execute: (req: Parameters<FakeExecutor['execute']>[0]) => {
+            if (rejected === 0 && req.level !== 'full') {
+              rejected += 1;
+              // QEMU killed between the look and the start: the bitmap is left in use
+              w.hypervisor.markAllInconsistent();
+              const msg = `checkpoint inconsistent: missing or broken bitmap '${cp}' for disk 'vda'`;
+              return Promise.reject(new CoreError('INCREMENTAL_REJECTED', msg));
+            }
+            return w.executor.execute(req);
+          },
+        };
+        const second = await w.run({ executor });
+        assert.equal(second.attempts, 2);
+        assert.equal(second.manifest.level, 'full');
+        assert.ok(!second.plan.reasons.includes('INCREMENTAL_FAILED'), second.plan.reasons.join());
+        const l = await w.lineage();
+        const broken = l.checkpoints.find((c) => c.name === cp);
+        assert.ok(broken?.state === 'broken' || broken?.state === 'deleted', broken?.state);
+        assert.ok(
+          broken?.stateReason !== 'INCREMENTAL_FAILED',
+          `recorded as ${broken?.stateReason ?? ''}`,
+        );
       } finally {
         await store.close();
       }

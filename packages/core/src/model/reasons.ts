@@ -88,7 +88,7 @@ export const REASONS = {
   INCREMENTAL_FAILED: {
     effect: 'full',
     explanation:
-      'libvirt rejected the incremental backup at start (for example a missing or broken bitmap); it was retried once as a full in the same run.',
+      'libvirt rejected the incremental backup at start (for example a missing or broken bitmap) and a fresh look at the domain found no cause to act on; it was retried once as a full in the same run.',
   },
   DOMAIN_MIGRATED: {
     effect: 'info',

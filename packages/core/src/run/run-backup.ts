@@ -200,22 +200,36 @@ function retryReason(e: unknown): ReasonCode | null {
   return RETRY_AS_FULL.find(([code]) => hasErrorCode(e, code))?.[1] ?? null;
 }
 
+/** What executing a plan gave: the manifest, the plan it followed, the attempts it took. */
+interface Executed {
+  manifest: SnapshotManifest;
+  plan: BackupPlan;
+  attempts: number;
+}
+
 /**
- * Executes (or awaits `first`, the attempt started early); an incremental rejected at start
- * (`INCREMENTAL_FAILED`) or over an unreadable parent (`PARENT_SNAPSHOT_UNUSABLE`) is retried
- * once as a full.
+ * Executes (or awaits `first`, the attempt started early). An incremental the hypervisor rejected
+ * at start is planned again once from a fresh look at the domain when that look differs (see
+ * {@link replan}); otherwise, or when it is rejected again, and for an unreadable parent
+ * (`PARENT_SNAPSHOT_UNUSABLE`), it is retried once as a full (`INCREMENTAL_FAILED`).
  */
 async function executeWithRetry(
   ctx: RunContext,
   p: BackupPlan,
   first?: Promise<SnapshotManifest>,
-): Promise<{ manifest: SnapshotManifest; plan: BackupPlan; attempts: number }> {
+  replanned = false,
+): Promise<Executed> {
   try {
     return { manifest: await (first ?? execute(ctx, p)), plan: p, attempts: 1 };
   } catch (e) {
     const reason = retryReason(e);
     if (p.level === 'full' || reason === null) {
       throw e;
+    }
+    const fresh = reason === 'INCREMENTAL_FAILED' && !replanned ? await replan(ctx, p) : null;
+    if (fresh !== null) {
+      const done = await executeWithRetry(ctx, fresh, undefined, true);
+      return { ...done, attempts: done.attempts + 1 };
     }
     const err = coerceError(e);
     const message = `${p.level} from ${p.incrementalFrom ?? '?'} rejected at start: ${err.message}`;
@@ -226,6 +240,34 @@ async function executeWithRetry(
     await cleanUp(ctx, full.cleanup.slice(0, 1));
     return { manifest: await execute(ctx, full), plan: full, attempts: 2 };
   }
+}
+
+/**
+ * After an incremental was rejected at start: the domain looked at again and planned again. The
+ * hypervisor changed under the run (checkpoint metadata gone since the plan, a domain re-created,
+ * a bitmap broken by a QEMU that died): the new plan names why, redefines what it can and the run
+ * goes on from that, rather than taking the parent for broken. Null when the new plan is the one
+ * that was rejected: nothing explains the rejection, and the retry as a full does.
+ */
+async function replan(ctx: RunContext, rejected: BackupPlan): Promise<BackupPlan | null> {
+  ctx.observed = await ctx.deps.hypervisor.observe(ctx.observed.domain.uuid);
+  const fresh = await plan(ctx);
+  const same =
+    fresh.level === rejected.level &&
+    fresh.incrementalFrom === rejected.incrementalFrom &&
+    fresh.redefine.length === 0;
+  if (same) {
+    return null;
+  }
+  ctx.plan = fresh;
+  // the first plan's findings are recorded (a migration is one event), what broke since is not
+  await markBroken(ctx, fresh.markBroken);
+  const p = await redefine(ctx, fresh);
+  ctx.plan = p;
+  await keepLease(ctx);
+  await cleanUp(ctx, p.cleanup);
+  await keepLease(ctx);
+  return p;
 }
 
 /** Records the snapshot in the lineage; a failure here leaves the manifest for the next run. */
