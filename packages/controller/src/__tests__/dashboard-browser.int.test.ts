@@ -306,6 +306,10 @@ describe('dashboard in a real browser over a seeded lineage', () => {
 
   it('serves /metrics as well-formed Prometheus text with the seeded figures', async () => {
     assert.equal((await fetch(`${base}/metrics`)).status, 401, 'no token, no metrics');
+    // another method on the path is refused as such (405, Allow), not as a path unknown (404)
+    const posted = await fetch(`${base}/metrics`, { method: 'POST' });
+    assert.equal(posted.status, 405);
+    assert.match(posted.headers.get('allow') ?? '', /GET/);
     const res = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${token}` } });
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);

@@ -228,13 +228,15 @@ export class HttpApi {
       return;
     }
     const m = matchRoute(this.#routes, method, url.pathname);
-    if (m.kind === 'not-found') {
-      sendProblem(res, { status: 404, code: 'NOT_FOUND', message: `no route ${url.pathname}` });
-      return;
-    }
-    if (m.kind === 'method-not-allowed') {
-      const p = { status: 405, code: 'METHOD_NOT_ALLOWED', message: `use ${m.allow.join(', ')}` };
-      sendProblem(res, p, { allow: m.allow.join(', ') });
+    if (m.kind !== 'match') {
+      // a path the dashboard or /metrics serves under another method is a 405 too, not a 404
+      const allow = [m, extra].flatMap((x) => (x.kind === 'method-not-allowed' ? x.allow : []));
+      if (allow.length === 0) {
+        sendProblem(res, { status: 404, code: 'NOT_FOUND', message: `no route ${url.pathname}` });
+        return;
+      }
+      const p = { status: 405, code: 'METHOD_NOT_ALLOWED', message: `use ${allow.join(', ')}` };
+      sendProblem(res, p, { allow: allow.join(', ') });
       return;
     }
     await this.#dispatch(req, res, m.match.handler, m.match.params, url);
