@@ -34,14 +34,23 @@ export interface SnapshotList {
   damaged: DamagedSnapshot[];
 }
 
-/** Committed snapshots, oldest first, of every domain or those matching a name or UUID. */
+/**
+ * Committed snapshots, oldest first, of every domain or of the one a UUID or name gives. Throws
+ * `DOMAIN_AMBIGUOUS` when a name is carried by snapshots of more than one UUID: libvirt names are
+ * unique per host only, and hosts share repositories.
+ */
 export async function listSnapshots(repo: Repository, domain?: string): Promise<SnapshotList> {
   const { readManifests, readVerifyResult } = await loadRepo();
   const all = await readManifests(repo);
+  const byUuid = all.manifests.some((m) => m.domain.uuid === domain);
   const matches = (m: SnapshotManifest): boolean =>
-    domain === undefined || m.domain.uuid === domain || m.domain.name === domain;
+    domain === undefined || (byUuid ? m.domain.uuid === domain : m.domain.name === domain);
+  const found = all.manifests.filter(matches);
+  if (domain !== undefined && !byUuid) {
+    refuseAmbiguous(repo, domain, found);
+  }
   const entries: SnapshotEntry[] = [];
-  for (const manifest of all.manifests.filter(matches)) {
+  for (const manifest of found) {
     const v = await readVerifyResult(repo, manifest.domain.uuid, manifest.id);
     entries.push({ manifest, verify: v === null ? 'unverified' : v.status });
   }
@@ -53,6 +62,24 @@ export async function listSnapshots(repo: Repository, domain?: string): Promise<
   ]);
   const damaged = all.damaged.filter((d) => domain === undefined || uuids.has(d.domain));
   return { entries, damaged };
+}
+
+/** Throws `DOMAIN_AMBIGUOUS` when the snapshots of `name` belong to more than one domain UUID. */
+function refuseAmbiguous(repo: Repository, name: string, found: SnapshotManifest[]): void {
+  const newest = new Map<string, SnapshotManifest>();
+  for (const m of found) {
+    newest.set(m.domain.uuid, m); // oldest first: the last one kept is the newest
+  }
+  if (newest.size < 2) {
+    return;
+  }
+  const which = [...newest.values()]
+    .map((m) => `${m.domain.uuid} (host ${m.host}, newest snapshot ${m.id} of ${m.endedAt})`)
+    .join('; ');
+  const msg =
+    `${newest.size} domains named ${name} have snapshots in ${repo.root}: ${which}; ` +
+    'give --domain the UUID of the one you mean';
+  throw new CliError('DOMAIN_AMBIGUOUS', msg);
 }
 
 /**

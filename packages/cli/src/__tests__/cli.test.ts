@@ -151,6 +151,53 @@ describe('virtvault binary', () => {
     }
   });
 
+  it('a domain name two UUIDs carry is DOMAIN_AMBIGUOUS (exit 2), never the newest of either', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'vv-cli-ambiguous-'));
+    const other = { uuid: '99999999-8888-7777-6666-555555555555', name: DOMAIN.name };
+    try {
+      // two hosts' VMs of one name back up into one repository; the other host's is newer
+      await repoWithSnapshots(dir, [
+        { id: '01JA0000000000000000000001', startedAt: '2025-01-01T02:00:00.000Z', host: 'kvm-1' },
+        {
+          id: '01JA0000000000000000000002',
+          startedAt: '2025-01-01T02:10:00.000Z',
+          host: 'kvm-2',
+          domain: other,
+        },
+      ]);
+      const out = path.join(dir, 'out');
+      for (const args of [
+        ['restore', '--domain', DOMAIN.name, '--output', out, '--format', 'raw'],
+        ['verify', '--domain', DOMAIN.name],
+        ['prune', '--domain', DOMAIN.name, '--keep-last', '1'],
+        ['forget', '--domain', DOMAIN.name, '--snapshot', '01JA0000000000000000000001'],
+        ['snapshots', '--domain', DOMAIN.name],
+      ]) {
+        const r = run(...args, '--repo', dir);
+        assert.equal(r.code, 2, `${args[0] ?? ''}: ${r.stderr}`);
+        assert.match(r.stderr, /DOMAIN_AMBIGUOUS: 2 domains named vm1/, args[0]);
+        assert.ok(r.stderr.includes(DOMAIN.uuid) && r.stderr.includes(other.uuid), r.stderr);
+      }
+      assert.ok(!existsSync(out), 'nothing restored');
+      // by UUID, each is found
+      const ok = run(
+        'restore',
+        '--domain',
+        other.uuid,
+        '--output',
+        out,
+        '--format',
+        'raw',
+        '--repo',
+        dir,
+      );
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.equal(readFileSync(path.join(out, 'vda.raw'))[0], 2, "the other host's VM's disk");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('verify over a damaged chunk: exit 1, REPO_VERIFY_FAILED on stderr and in --json', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'vv-cli-verify-'));
     try {

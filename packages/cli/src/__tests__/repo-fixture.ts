@@ -9,22 +9,28 @@ export const DOMAIN = { uuid: '11111111-2222-3333-4444-555555555555', name: 'vm1
 
 /**
  * Makes a repository in `dir` holding one full snapshot per entry of `snapshots` (id and start
- * time, ISO), each disk filled with its own byte so that no two share a chunk.
+ * time, ISO; of {@link DOMAIN} on host `h` unless given), each disk filled with its own byte so
+ * that no two share a chunk.
  */
 export async function repoWithSnapshots(
   dir: string,
-  snapshots: { id: string; startedAt: string }[],
+  snapshots: {
+    id: string;
+    startedAt: string;
+    domain?: { uuid: string; name: string };
+    host?: string;
+  }[],
 ): Promise<void> {
   const repo = await Repository.init(dir, { chunkSize: 65536, workers: 1 });
   try {
     for (const [i, s] of snapshots.entries()) {
-      const w = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: s.id });
+      const w = new SnapshotWriter(repo, { domain: s.domain ?? DOMAIN, snapshotId: s.id });
       await w.open();
       await w.startDisk({ target: 'vda', virtualSize: 65536, source: 's', format: 'raw' });
       await w.putSlot('vda', 0, Buffer.alloc(65536, i + 1));
       const ended = new Date(Date.parse(s.startedAt) + 60_000).toISOString();
       await w.commit({
-        host: 'h',
+        host: s.host ?? 'h',
         level: 'full',
         reasons: [],
         checkpoint: null,

@@ -31,7 +31,10 @@ export function registerRestore(program: Command, ctx: () => CliContext): void {
     .command('restore')
     .description("write a snapshot's disks into a directory, checking every chunk's digest")
     .requiredOption('--repo <dir>', 'repository directory')
-    .requiredOption('--domain <name|uuid>', 'the backed-up domain')
+    .requiredOption(
+      '--domain <name|uuid>',
+      'the backed-up domain (its UUID where VMs of one name on several hosts share the repository)',
+    )
     .option('--snapshot <id|latest>', 'snapshot to restore', 'latest')
     .requiredOption(
       '--output <dir>',
