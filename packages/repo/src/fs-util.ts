@@ -148,3 +148,20 @@ export async function listDir(p: string): Promise<string[]> {
     throw e;
   }
 }
+
+/**
+ * True when `p` exists, false when it does not (ENOENT, ENOTDIR); any other error (EIO, ESTALE,
+ * EACCES) is thrown: a manifest that could not be looked at is not a manifest that is absent, and
+ * callers delete what has none.
+ */
+export async function pathExists(p: string): Promise<boolean> {
+  try {
+    await fsp.stat(p);
+    return true;
+  } catch (e) {
+    if (isErrno(e, 'ENOENT') || isErrno(e, 'ENOTDIR')) {
+      return false;
+    }
+    throw e;
+  }
+}

@@ -5,7 +5,7 @@ import { RepoError, throwIfInterrupted } from './errors.js';
 import { decodeChunkHeader } from './format/chunk-header.js';
 import { CHUNK_HEADER_BYTES, ChunkKind, ZERO_DIGEST_HEX } from './format/constants.js';
 import { DiskIndex } from './format/index-file.js';
-import { listDir, readIfExists } from './fs-util.js';
+import { listDir, pathExists, readIfExists } from './fs-util.js';
 import { removeStaleTemps, restoreLeftover, sweepChunks } from './gc-sweep.js';
 import { Lease, readLeases, removeExpiredWriterLeases, type LeaseRecord } from './lease.js';
 import type { Repository } from './repository.js';
@@ -161,10 +161,7 @@ async function removeAborted(repo: Repository, now: number, dryRun: boolean): Pr
     // A writer may have committed between the listing and the lease read (it releases its lease
     // only after its manifest is durable): a manifest now means the folder is a snapshot.
     const manifest = path.join(repo.snapshotDir(s.domain, s.id), 'manifest.json');
-    const committedMeanwhile = await fsp.stat(manifest).then(
-      () => true,
-      () => false,
-    );
+    const committedMeanwhile = await pathExists(manifest);
     if (!claimed.has(key) && !committedMeanwhile) {
       if (!dryRun) {
         await repo.removeSnapshotDir(s.domain, s.id);

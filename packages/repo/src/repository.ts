@@ -17,7 +17,14 @@ import {
 } from './format/constants.js';
 import { DiskIndex } from './format/index-file.js';
 import { parseManifest } from './manifest-io.js';
-import { createFileAtomic, fsyncDir, listDir, readIfExists, writeFileAtomic } from './fs-util.js';
+import {
+  createFileAtomic,
+  fsyncDir,
+  listDir,
+  pathExists,
+  readIfExists,
+  writeFileAtomic,
+} from './fs-util.js';
 import { sha256hex } from './hash.js';
 import {
   chunkFile,
@@ -248,7 +255,7 @@ export class Repository {
       // all at once: one after another, each stat waited for a turn of an event loop that a
       // backup's copy keeps busy (a planner listing 25 snapshots took 0.3-0.6 s during the copy)
       const committed = await Promise.all(
-        ids.map((id) => exists(path.join(this.snapshotDir(d, id), 'manifest.json'))),
+        ids.map((id) => pathExists(path.join(this.snapshotDir(d, id), 'manifest.json'))),
       );
       ids.forEach((id, i) => out.push({ domain: d, id, committed: committed[i] === true }));
     }
@@ -332,12 +339,4 @@ function isValid(check: () => unknown): boolean {
   } catch {
     return false;
   }
-}
-
-/** True when `p` exists (a snapshot's manifest names a committed snapshot). */
-function exists(p: string): Promise<boolean> {
-  return fsp.stat(p).then(
-    () => true,
-    () => false,
-  );
 }

@@ -298,7 +298,9 @@ export class SnapshotWriter {
       await Promise.allSettled([...this.#inflight]);
     }
     await this.#news.discard();
-    await fsp.rm(this.dir, { recursive: true, force: true });
+    // manifest first: a commit that failed after placing it (its folder's fsync) left a snapshot
+    // that looks committed, and a crash midway through removing the rest must not leave that
+    await this.#repo.removeSnapshotDir(this.#opts.domain.uuid, this.id);
     await this.#lease?.close();
   }
 
