@@ -107,9 +107,15 @@ export async function collectGarbage(repo: Repository, opts: GcOptions = {}): Pr
   });
   try {
     const now = repo.options.now();
-    const live = (await readLeases(repo)).filter((l) => l.kind === 'writer' && l.expiresAt >= now);
-    const cutoff = Math.min(now, ...live.map((l) => l.startedAt)) - (opts.skewMarginMs ?? 60_000);
-    const removedSnapshots = await removeAborted(repo, now, opts.dryRun === true);
+    const margin = opts.skewMarginMs ?? 60_000;
+    // a writer's lease counts as live for the margin past its expiry too: its expiry is its own
+    // host's clock, and this one may run ahead of it
+    const expired = now - margin;
+    const live = (await readLeases(repo)).filter(
+      (l) => l.kind === 'writer' && l.expiresAt >= expired,
+    );
+    const cutoff = Math.min(now, ...live.map((l) => l.startedAt)) - margin;
+    const removedSnapshots = await removeAborted(repo, expired, opts.dryRun === true);
     const ctx: GcContext = {
       repo,
       signal: opts.signal,
@@ -131,7 +137,7 @@ export async function collectGarbage(repo: Repository, opts: GcOptions = {}): Pr
         : await sweepChunks(ctx, cutoff, opts.dryRun === true);
     sweep.removedTemps += await removeStaleTemps(repo, cutoff, opts.dryRun === true);
     if (opts.dryRun !== true) {
-      await removeExpiredWriterLeases(repo, now);
+      await removeExpiredWriterLeases(repo, expired);
     }
     return {
       marked: ctx.marked.size,
@@ -146,13 +152,17 @@ export async function collectGarbage(repo: Repository, opts: GcOptions = {}): Pr
   }
 }
 
-/** Removes snapshot folders without manifest whose writer lease is gone or expired. */
-async function removeAborted(repo: Repository, now: number, dryRun: boolean): Promise<string[]> {
+/** Removes snapshot folders without manifest whose writer lease is gone or expired before `expired`. */
+async function removeAborted(
+  repo: Repository,
+  expired: number,
+  dryRun: boolean,
+): Promise<string[]> {
   const folders = (await repo.listSnapshots()).filter((s) => !s.committed);
   // Leases are read after listing: a writer creates its lease before its folder.
   const claimed = new Set(
     (await readLeases(repo))
-      .filter((l: LeaseRecord) => l.kind === 'writer' && l.expiresAt >= now)
+      .filter((l: LeaseRecord) => l.kind === 'writer' && l.expiresAt >= expired)
       .map((l) => l.snapshot),
   );
   const removed: string[] = [];

@@ -157,16 +157,23 @@ export class Lease {
   }
 
   /**
-   * Throws `REPO_LEASE_LOST` unless the lease is live and its file still ours, read now: what a
-   * writer checks right before it commits. The heartbeat's last word is up to a third of the
-   * lifetime old, and a GC on another host may have removed the file since (its clock saw it
-   * expired), together with the snapshot folder it claimed.
+   * Throws `REPO_LEASE_LOST` unless the lease is live and its file still ours, read now, and
+   * renews it: what a writer does right before it commits. The heartbeat's last word is up to a
+   * third of the lifetime old, and a GC on another host may have removed the file since (its clock
+   * saw it expired), together with the snapshot folder it claimed. Renewed, not only read: the
+   * commit then has a whole lifetime ahead, so a GC whose clock runs ahead of this one cannot take
+   * the writer for gone while its manifest is being placed.
    */
   async confirm(): Promise<void> {
-    const cur = this.lost ? null : await readLease(this.#file);
-    if (cur?.id !== this.#record.id) {
+    try {
+      if (this.#closed) {
+        throw new RepoError('REPO_LEASE_LOST', `lease ${this.#record.id} is closed`);
+      }
+      await this.renew();
+    } catch (e) {
       this.#lost = true;
-      throw new RepoError('REPO_LEASE_LOST', `lease ${this.#record.id} was lost before commit`);
+      const msg = `lease ${this.#record.id} was lost before commit`;
+      throw new RepoError('REPO_LEASE_LOST', msg, { cause: e });
     }
   }
 
