@@ -113,8 +113,12 @@ describe('standalone backups through the virtvault binary', () => {
       vv.dir,
     );
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    const doc = JSON.parse(r.stdout) as { defined: { name: string; uuid: string } };
+    const doc = JSON.parse(r.stdout) as {
+      defined: { name: string; uuid: string; changes: string[] };
+    };
     assert.notEqual(doc.defined.uuid, last.json.domain.uuid);
+    // the lab's VMs reach nothing of the host's but their disks: nothing else to leave out
+    assert.deepEqual(doc.defined.changes, []);
     const blk = await virsh(lab, 'a', 'domblklist', 'e2e-run-copy');
     assert.match(blk, new RegExp(`vda\\s+${out}/vda.qcow2`));
     assert.match(await virsh(lab, 'a', 'domstate', vm), /running/);

@@ -8,7 +8,7 @@ import { link, mkdtemp, open, rename, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 import type { Connection } from '@virtvault/libvirt';
-import { buildRestoredDomainXml } from '@virtvault/libvirt';
+import { buildRestoredDomain } from '@virtvault/libvirt';
 import { hasErrorCode, type SnapshotManifest } from '@virtvault/core';
 import { NbdError } from '@virtvault/nbd';
 import {
@@ -325,19 +325,23 @@ async function refuseTakenName(conn: Connection, name: string): Promise<void> {
 
 /**
  * Defines a new domain `name` from a snapshot's domain XML with the restored disks (new UUID, new
- * MAC addresses); the original domain is never touched. Returns the new domain's UUID.
+ * MAC addresses); the original domain is never touched, nor any host resource of its (see
+ * `buildRestoredDomain`: `onChanges` hears one line per device left out or changed, before the
+ * definition). Returns the new domain's UUID.
  */
 export async function defineRestoredDomain(
   uri: string,
   domainXml: string,
   name: string,
   disks: readonly RestoredDisk[],
+  onChanges?: (changes: readonly string[]) => void,
 ): Promise<string> {
-  const xml = buildRestoredDomainXml(
+  const { xml, changes } = buildRestoredDomain(
     domainXml,
     name,
     disks.map((d) => ({ target: d.target, file: d.path, format: d.format })),
   );
+  onChanges?.(changes);
   const conn = await connectLibvirt(uri);
   try {
     // checked again: a domain of that name may have been defined while the disks were written

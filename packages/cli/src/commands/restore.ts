@@ -95,7 +95,7 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
 interface Restored {
   manifest: SnapshotManifest;
   disks: RestoredDisk[];
-  defined: { name: string; uuid: string } | null;
+  defined: { name: string; uuid: string; changes: readonly string[] } | null;
   durationMs: number;
 }
 
@@ -134,8 +134,11 @@ async function restore(
     ...(name !== undefined
       ? {
           complete: async (written, m) => {
-            const uuid = await defineRestoredDomain(o.connect, m.domainXml, name, written);
-            defined = { name, uuid };
+            let changes: readonly string[] = [];
+            const uuid = await defineRestoredDomain(o.connect, m.domainXml, name, written, (c) => {
+              changes = c;
+            });
+            defined = { name, uuid, changes };
           },
         }
       : {}),
@@ -163,11 +166,18 @@ function restoredJson({ manifest, disks, defined, durationMs }: Restored): unkno
 
 /** The text report: each disk's file, and the domain defined. */
 function printRestored(ctx: CliContext, { manifest, disks, defined }: Restored): void {
-  ctx.stdout.write(`restored snapshot ${manifest.id} of ${manifest.domain.name}:\n`);
+  const { name, uuid } = manifest.domain;
+  ctx.stdout.write(
+    `restored snapshot ${manifest.id} of ${name} (${uuid}, host ${manifest.host}):\n`,
+  );
   for (const d of disks) {
     ctx.stdout.write(`  ${d.target}: ${d.path} (${formatBytes(d.virtualSize)})\n`);
   }
   if (defined !== null) {
     ctx.stdout.write(`defined domain ${defined.name} (${defined.uuid}) with the restored disks\n`);
+    // what the copy does not share with the original: to check before starting it
+    for (const c of defined.changes) {
+      ctx.stdout.write(`  ${c}\n`);
+    }
   }
 }
