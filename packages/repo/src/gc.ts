@@ -3,7 +3,12 @@ import path from 'node:path';
 
 import { RepoError, throwIfInterrupted } from './errors.js';
 import { decodeChunkHeader } from './format/chunk-header.js';
-import { CHUNK_HEADER_BYTES, ChunkKind, ZERO_DIGEST_HEX } from './format/constants.js';
+import {
+  CHUNK_HEADER_BYTES,
+  ChunkKind,
+  PATCH_MAX_FILE_BYTES,
+  ZERO_DIGEST_HEX,
+} from './format/constants.js';
 import { DiskIndex } from './format/index-file.js';
 import { listDir, pathExists, readIfExists } from './fs-util.js';
 import { removeStaleTemps, restoreLeftover, sweepChunks } from './gc-sweep.js';
@@ -229,7 +234,7 @@ async function markFrom(ctx: GcContext, roots: string[]): Promise<void> {
     throwIfInterrupted(ctx.signal, 'GC');
     ctx.marked.add(d);
     try {
-      if ((await chunkKind(ctx.repo, d)) !== ChunkKind.patch) {
+      if ((await verifiedKind(ctx.repo, d)) !== ChunkKind.patch) {
         continue;
       }
       const p = await readPatch(ctx.repo, d);
@@ -255,6 +260,22 @@ async function markFrom(ctx: GcContext, roots: string[]): Promise<void> {
 }
 
 /**
+ * The chunk's kind, from its header; a file small enough to be a patch is read whole and verified
+ * first. A flipped kind byte made a patch look like data (the header alone still decodes), and its
+ * base and ranges, reachable through it only, were swept. The name spaces of data and patches
+ * differ, so the verification catches the flip; the header alone is trusted only for files no
+ * patch can be.
+ */
+async function verifiedKind(repo: Repository, digest: string): Promise<number> {
+  const kind = await chunkKind(repo, digest);
+  if (kind === ChunkKind.patch) {
+    return kind;
+  }
+  const { size } = await fsp.stat(repo.chunkPath(digest));
+  return size > PATCH_MAX_FILE_BYTES ? kind : (await repo.readChunk(digest)).kind;
+}
+
+/**
  * True when a chunk GC cannot read is known to be a data chunk, which names no other chunk: one
  * that verify moved aside (`<digest>.bad`) whose header still says so. Anything else may be a
  * patch whose base and ranges are live.
@@ -266,7 +287,9 @@ async function quarantinedData(repo: Repository, digest: string): Promise<boolea
       const head = Buffer.alloc(CHUNK_HEADER_BYTES);
       const { bytesRead } = await fh.read(head, 0, CHUNK_HEADER_BYTES, 0);
       const size = (await fh.stat()).size;
+      // a damaged file small enough to be a patch may be one whose kind byte flipped
       return (
+        size > PATCH_MAX_FILE_BYTES &&
         bytesRead === CHUNK_HEADER_BYTES &&
         decodeChunkHeader(head, digest, size).kind === ChunkKind.data
       );
