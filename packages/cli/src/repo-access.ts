@@ -1,7 +1,7 @@
 /**
  * Opening repositories and finding snapshots by domain name or UUID, for every command.
  */
-import type { SnapshotManifest } from '@virtvault/core';
+import { hasErrorCode, type SnapshotManifest } from '@virtvault/core';
 import type { DamagedSnapshot, Repository } from '@virtvault/repo';
 
 import { loadRepo } from './lazy.js';
@@ -51,8 +51,17 @@ export async function listSnapshots(repo: Repository, domain?: string): Promise<
   }
   const entries: SnapshotEntry[] = [];
   for (const manifest of found) {
-    const v = await readVerifyResult(repo, manifest.domain.uuid, manifest.id);
-    entries.push({ manifest, verify: v === null ? 'unverified' : v.status });
+    // a damaged verify.json is a result nobody can read: unverified, as the planner takes it
+    const v = await readVerifyResult(repo, manifest.domain.uuid, manifest.id).catch(
+      (e: unknown) => {
+        if (hasErrorCode(e, 'REPO_MANIFEST_INVALID')) {
+          return null;
+        }
+        throw e;
+      },
+    );
+    const known = v?.status === 'ok' || v?.status === 'failed';
+    entries.push({ manifest, verify: known ? v.status : 'unverified' });
   }
   // a damaged manifest names no domain: it matches by its folder's UUID, or by a name that
   // readable snapshots of that UUID carry

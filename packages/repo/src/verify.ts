@@ -149,7 +149,11 @@ async function quarantine(repo: Repository, digest: string): Promise<boolean> {
 
 /**
  * The recorded verify results of one domain's committed snapshots, by snapshot id (a snapshot
- * never verified is absent): what the planner takes over the lineage's own verify state.
+ * never verified is absent): what the planner takes over the lineage's own verify state. A
+ * `verify.json` that is damaged (not JSON, not a verify result, a status this build does not
+ * know) counts as never verified, as `readManifests` lists a damaged manifest apart: it
+ * failed the whole listing, and with it every backup of the domain at planning. An I/O error
+ * still throws.
  */
 export async function readVerifyResults(
   repo: Repository,
@@ -157,12 +161,22 @@ export async function readVerifyResults(
 ): Promise<Map<string, SnapshotVerifyResult['status']>> {
   const out = new Map<string, SnapshotVerifyResult['status']>();
   for (const ref of await repo.listSnapshots(domainUuid)) {
-    const r = ref.committed ? await readVerifyResult(repo, ref.domain, ref.id) : null;
-    if (r !== null) {
+    const r = ref.committed
+      ? await readVerifyResult(repo, ref.domain, ref.id).catch(damaged)
+      : null;
+    if (r !== null && (r.status === 'ok' || r.status === 'failed')) {
       out.set(ref.id, r.status);
     }
   }
   return out;
+}
+
+/** null for a verify.json whose content is damaged; any other error is thrown again. */
+function damaged(e: unknown): null {
+  if (e instanceof RepoError && e.code === 'REPO_MANIFEST_INVALID') {
+    return null;
+  }
+  throw e;
 }
 
 /** Reads the recorded verify result of a snapshot, or null when it was never verified. */
@@ -175,8 +189,15 @@ export async function readVerifyResult(
   if (b === null) {
     return null;
   }
-  const r = JSON.parse(b.toString('utf8')) as SnapshotVerifyResult;
-  if (r.format !== 'virtvault-verify') {
+  let r: SnapshotVerifyResult | null;
+  try {
+    r = JSON.parse(b.toString('utf8')) as SnapshotVerifyResult | null;
+  } catch (e) {
+    throw new RepoError('REPO_MANIFEST_INVALID', `verify.json of ${domain}/${id} is not JSON`, {
+      cause: e,
+    });
+  }
+  if (r?.format !== 'virtvault-verify') {
     throw new RepoError('REPO_MANIFEST_INVALID', `verify.json of ${domain}/${id} is invalid`);
   }
   return r;

@@ -198,6 +198,30 @@ describe('virtvault binary', () => {
     }
   });
 
+  it('a damaged verify.json lists its snapshot unverified, the others as recorded', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'vv-cli-verifyjson-'));
+    try {
+      await repoWithSnapshots(dir, [
+        { id: 's1', startedAt: '2025-01-01T00:00:00.000Z' },
+        { id: 's2', startedAt: '2025-01-02T00:00:00.000Z' },
+      ]);
+      assert.equal(run('verify', '--repo', dir).code, 0);
+      writeFileSync(path.join(dir, 'snapshots', DOMAIN.uuid, 's1', 'verify.json'), '{not json');
+      const r = run('snapshots', '--repo', dir, '--json');
+      assert.equal(r.code, 0, r.stderr);
+      const doc = JSON.parse(r.stdout) as { snapshots: { id: string; verify: string }[] };
+      assert.deepEqual(
+        doc.snapshots.map((x) => [x.id, x.verify]),
+        [
+          ['s1', 'unverified'],
+          ['s2', 'ok'],
+        ],
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('verify over a damaged chunk: exit 1, REPO_VERIFY_FAILED on stderr and in --json', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'vv-cli-verify-'));
     try {
