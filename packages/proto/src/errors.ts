@@ -3,7 +3,8 @@
  *
  * Codes of our own: `BAD_MESSAGE` (a message that breaks the contract, e.g. an unknown enum
  * string), `AGENT_UNAVAILABLE`, `AGENT_TIMEOUT`, `AGENT_CANCELLED`, `AGENT_TLS_REFUSED`,
- * `AGENT_UNIMPLEMENTED` (an older agent without the method). Every other
+ * `AGENT_UNIMPLEMENTED` (an older agent without the method), `AGENT_MESSAGE_TOO_LARGE` (a request
+ * or reply beyond gRPC's message size limit). Every other
  * code is the agent's, carried over the wire unchanged (`vv-code` trailer or `Failure.code`).
  */
 export class ProtoError extends Error {

@@ -88,6 +88,9 @@ export function isServiceError(e: unknown): e is ServiceError {
 const TLS_WORDS =
   /certificate|ssl|tls|handshake|self[- ]signed|unable to verify|alert|identity|altnames/i;
 
+// grpc-js: "Received message larger than max (N vs. M)", "… decompresses to a size larger than M"
+const TOO_LARGE_WORDS = /larger than/i;
+
 function transportCode(e: ServiceError, cancelledByUs: boolean): string {
   switch (e.code) {
     case status.UNAVAILABLE:
@@ -98,6 +101,9 @@ function transportCode(e: ServiceError, cancelledByUs: boolean): string {
       return 'AGENT_UNIMPLEMENTED';
     case status.CANCELLED:
       return cancelledByUs ? 'AGENT_CANCELLED' : 'AGENT_UNAVAILABLE';
+    case status.RESOURCE_EXHAUSTED:
+      // grpc-js's size limits (the agent's own RESOURCE_EXHAUSTED, AGENT_BUSY, carries vv-code)
+      return TOO_LARGE_WORDS.test(e.details) ? 'AGENT_MESSAGE_TOO_LARGE' : 'AGENT_ERROR';
     default:
       return 'AGENT_ERROR';
   }
@@ -106,7 +112,7 @@ function transportCode(e: ServiceError, cancelledByUs: boolean): string {
 /**
  * Maps a failed call to a `ProtoError`: the agent's `vv-code` when it sent one, else a transport
  * code (`AGENT_UNAVAILABLE`, `AGENT_TIMEOUT`, `AGENT_CANCELLED` when `cancelledByUs`,
- * `AGENT_TLS_REFUSED`, `AGENT_ERROR`).
+ * `AGENT_TLS_REFUSED`, `AGENT_MESSAGE_TOO_LARGE`, `AGENT_ERROR`).
  */
 export function fromGrpcError(e: unknown, cancelledByUs: boolean): ProtoError {
   if (e instanceof ProtoError) {
@@ -121,5 +127,9 @@ export function fromGrpcError(e: unknown, cancelledByUs: boolean): ProtoError {
     typeof sent === 'string' && sent !== '' && !(cancelledByUs && e.code === status.CANCELLED)
       ? sent
       : transportCode(e, cancelledByUs);
-  return new ProtoError(code, e.details || e.message, { cause: e });
+  const message =
+    code === 'AGENT_MESSAGE_TOO_LARGE'
+      ? `a message between the controller and the agent exceeded gRPC's size limit: ${e.details}`
+      : e.details || e.message;
+  return new ProtoError(code, message, { cause: e });
 }

@@ -81,6 +81,13 @@ describe('proto: stable codes ⇄ gRPC status', () => {
       [serviceError(status.CANCELLED, 'Cancelled'), false, 'AGENT_UNAVAILABLE'],
       [serviceError(status.UNIMPLEMENTED, 'not implemented'), false, 'AGENT_UNIMPLEMENTED'],
       [serviceError(status.UNKNOWN, 'odd'), false, 'AGENT_ERROR'],
+      [
+        serviceError(status.RESOURCE_EXHAUSTED, 'Received message larger than max (9 vs. 4)'),
+        false,
+        'AGENT_MESSAGE_TOO_LARGE',
+      ],
+      [serviceError(status.RESOURCE_EXHAUSTED, 'x', 'AGENT_BUSY'), false, 'AGENT_BUSY'],
+      [serviceError(status.RESOURCE_EXHAUSTED, 'Bandwidth exhausted'), false, 'AGENT_ERROR'],
     ];
     for (const [e, ours, want] of cases) {
       const p = fromGrpcError(e, ours);
