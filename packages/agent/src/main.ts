@@ -82,7 +82,7 @@ function firstSignal(log: LogFn): Promise<NodeJS.Signals> {
 
 async function serve(args: Args, log: LogFn): Promise<number> {
   const config = await loadConfig(args.config, hostname());
-  const service = new AgentService({ config, version: readVersion(), now: () => Date.now() });
+  const service = new AgentService({ config, version: readVersion(), now: () => Date.now(), log });
   const signal = firstSignal(log);
   await service.connect();
   service.watchEvents((e) => log('event', { ...e }));

@@ -211,9 +211,9 @@ export class AgentServer {
     const s = this.#service;
     return {
       GetHostInfo: this.#unary('GetHostInfo', async () => hostInfoToMsg(await s.hostInfo())),
-      ListDomains: this.#unary('ListDomains', async () => ({
+      ListDomains: this.#unary('ListDomains', async (_r, signal) => ({
         hostName: this.#config.hostName,
-        domains: (await s.listDomains()).map(inventoryToMsg),
+        domains: (await s.listDomains(signal)).map(inventoryToMsg),
       })),
       ObserveDomain: this.#unary('ObserveDomain', async (r: { domain: string }) =>
         observedToMsg(await s.observe(r.domain)),

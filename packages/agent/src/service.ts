@@ -42,10 +42,11 @@ import type { AgentConfig } from './config.js';
 import { cancelledError, interruptedError, linkedAbort } from './abort.js';
 import { AgentError, translateError } from './errors.js';
 import { toAgentEvent } from './events.js';
+import { listInventory } from './inventory.js';
 import { RepositorySet } from './repositories.js';
 import { restoredDisk, restoreProgress } from './restore-reply.js';
 import { assertUnderRestoreRoots } from './restore-roots.js';
-import { parseTags } from './tags.js';
+import { assertBackupNames, assertOwnName, assertRedefinable } from './wire-names.js';
 
 /** Progress of one disk of a backup or restore. */
 export interface DiskProgressInfo {
@@ -77,6 +78,8 @@ export interface AgentServiceOptions {
   now: () => number;
   /** How often a running backup sends a heartbeat. @default 5000 */
   heartbeatMs?: number;
+  /** One log line: an event name and its fields (a domain the inventory could not observe). */
+  log?: (event: string, fields: Record<string, unknown>) => void;
 }
 
 const run = promisify(execFile);
@@ -182,27 +185,14 @@ export class AgentService {
     };
   }
 
-  /** Every domain of the host with disks, checkpoints and tags; domains gone meanwhile are left out. */
-  async listDomains(): Promise<InventoryDomain[]> {
+  /**
+   * Every domain of the host with disks, checkpoints and tags (see {@link listInventory}); aborting
+   * `signal` (the caller went away) stops between domains.
+   */
+  async listDomains(signal?: AbortSignal): Promise<InventoryDomain[]> {
     const conn = await this.#connection();
-    // without the scratch folder: observing for a backup refuses a domain whose backup job runs
-    // (BACKUP_JOB_ACTIVE, ours included), which here failed the whole host's inventory, and the
-    // controller took the host for down during every backup
-    const hv = new LibvirtHypervisor(conn, this.#o.config.hostName);
-    const out: InventoryDomain[] = [];
-    for (const d of await conn.listDomains()) {
-      try {
-        const o = await hv.observe(d.uuid);
-        const tags = parseTags(await d.xml());
-        out.push({ ...o.domain, tags, disks: o.disks, checkpoints: o.checkpoints });
-      } catch (e) {
-        const err = translateError(e);
-        if (!(err instanceof AgentError && err.code === 'DOMAIN_NOT_FOUND')) {
-          throw err;
-        }
-      }
-    }
-    return out.sort((a, b) => a.name.localeCompare(b.name));
+    const log = this.#o.log ?? (() => undefined);
+    return listInventory(conn, this.#o.config.hostName, { log, ...(signal ? { signal } : {}) });
   }
 
   /** The planner's view of one domain (name or UUID). */
@@ -220,31 +210,35 @@ export class AgentService {
     return this.#repos.verifyResults(repository, domainUuid);
   }
 
-  /** Redefines one checkpoint from the lineage's XML. */
+  /** Redefines one checkpoint from the lineage's XML (`BAD_REQUEST` unless it is ours, by name). */
   async redefineCheckpoint(domainUuid: string, action: RedefineAction): Promise<void> {
+    assertRedefinable(action);
     await guard(async () => (await this.#hypervisor()).redefineCheckpoint(domainUuid, action));
   }
 
-  /** Deletes libvirt's metadata of one checkpoint. */
+  /** Deletes libvirt's metadata of one checkpoint (`BAD_REQUEST` for a name not ours). */
   async deleteCheckpointMetadata(domainUuid: string, checkpoint: string): Promise<void> {
+    assertOwnName('checkpoint', checkpoint);
     await guard(async () =>
       (await this.#hypervisor()).deleteCheckpointMetadata(domainUuid, checkpoint),
     );
   }
 
-  /** Removes one bitmap from one disk. */
+  /** Removes one bitmap from one disk (`BAD_REQUEST` for a name not ours). */
   async removeBitmap(
     domainUuid: string,
     disk: string,
     bitmap: string,
     via: BitmapRemoval,
   ): Promise<void> {
+    assertOwnName('bitmap', bitmap);
     await guard(async () => (await this.#hypervisor()).removeBitmap(domainUuid, disk, bitmap, via));
   }
 
   /**
    * Throws unless a backup of `req` may start now: `AGENT_BUSY` beyond `maxConcurrentBackups`,
-   * `WRONG_HOST` for a plan observed elsewhere, `REPOSITORY_UNKNOWN`, `AGENT_SHUTTING_DOWN`.
+   * `WRONG_HOST` for a plan observed elsewhere, `BAD_REQUEST` for a checkpoint name not ours,
+   * `REPOSITORY_UNKNOWN`, `AGENT_SHUTTING_DOWN`.
    */
   admitBackup(req: AgentBackupRequest): void {
     const c = this.#o.config;
@@ -259,6 +253,7 @@ export class AgentService {
       const msg = `the plan observed ${req.observed.domain.name} on ${req.observed.host}, this is ${c.hostName}`;
       throw new AgentError('WRONG_HOST', msg);
     }
+    assertBackupNames(req);
     this.#repos.config(req.repository);
   }
 

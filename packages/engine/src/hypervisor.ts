@@ -28,7 +28,7 @@ import {
 import { EngineError } from './errors.js';
 import { connectLibvirt } from './libvirt-connect.js';
 import { staleJobSocket } from './pull-backup.js';
-import { assertImageFree, formatArgs, imageFacts, imageInfo, qemuImg } from './qemu-img.js';
+import { assertImageFree, bitmapArgs, imageFacts, imageInfo, qemuImg } from './qemu-img.js';
 
 /** Disks virtvault backs up: real disks with a local file or block source, writable, not shared. */
 export function isBackupDisk(d: DiskInfo): boolean {
@@ -230,7 +230,7 @@ export class LibvirtHypervisor implements Hypervisor {
     if (d?.path === undefined) {
       return;
     }
-    await qemuImg(['bitmap', '--remove', ...formatArgs(d.source?.format), d.path, bitmap]);
+    await qemuImg(bitmapArgs('--remove', d.path, d.source?.format, bitmap));
   }
 }
 

@@ -25,6 +25,7 @@ export {
   LibvirtHypervisor,
   isBackupDisk,
   openHypervisor,
+  runState,
   type HypervisorOptions,
   type OpenHypervisor,
 } from './hypervisor.js';

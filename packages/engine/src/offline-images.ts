@@ -11,7 +11,7 @@
  * removed again.
  */
 import { EngineError } from './errors.js';
-import { formatArgs, qemuImg } from './qemu-img.js';
+import { bitmapArgs, qemuImg } from './qemu-img.js';
 import { QemuNbd } from './qemu-nbd.js';
 
 /** One image of a stopped domain. */
@@ -66,7 +66,7 @@ async function removeBitmaps(o: HoldImagesOptions, added: OfflineImage[]): Promi
     await (
       live
         ? o.removeLive(img.target, name)
-        : qemuImg(['bitmap', '--remove', ...formatArgs(img.format), img.source, name])
+        : qemuImg(bitmapArgs('--remove', img.source, img.format, name))
     )
       .then(() => undefined)
       .catch(() => undefined);
@@ -76,7 +76,7 @@ async function removeBitmaps(o: HoldImagesOptions, added: OfflineImage[]): Promi
 async function addBitmaps(o: HoldImagesOptions, added: OfflineImage[]): Promise<void> {
   const nb = o.newBitmap;
   for (const img of o.images.filter((i) => nb?.targets.includes(i.target) === true)) {
-    await qemuImg(['bitmap', '--add', ...formatArgs(img.format), img.source, nb?.name as string]);
+    await qemuImg(bitmapArgs('--add', img.source, img.format, nb?.name as string));
     added.push(img);
   }
 }

@@ -83,9 +83,23 @@ export function formatArgs(format: string | undefined): string[] {
   return format === undefined || format === '' ? [] : ['-f', format];
 }
 
+/**
+ * `qemu-img bitmap --add|--remove` of `name` on `file`. The positionals come after `--`: a bitmap
+ * name is the last argument, and one such as `--help` was taken for an option (qemu-img printed
+ * its usage and exited 0, so a removal that never ran looked done).
+ */
+export function bitmapArgs(
+  op: '--add' | '--remove',
+  file: string,
+  format: string | undefined,
+  name: string,
+): string[] {
+  return ['bitmap', op, ...formatArgs(format), '--', file, name];
+}
+
 /** Facts of an image; `-U` so a running QEMU's lock does not stop the look. */
 export async function imageInfo(file: string, format?: string): Promise<ImageInfo> {
-  const args = ['info', '-U', ...formatArgs(format), '--output=json', file];
+  const args = ['info', '-U', ...formatArgs(format), '--output=json', '--', file];
   const info = JSON.parse(await qemuImg(args)) as QemuImgInfoJson;
   return imageFacts({
     virtualSize: info['virtual-size'],
@@ -119,7 +133,7 @@ const LOCKED = /Failed to get "?(shared )?\S+"? lock|Is another process using th
  */
 export async function assertImageFree(file: string, format?: string): Promise<void> {
   try {
-    await runDetached(['info', ...formatArgs(format), '--output=json', file]);
+    await runDetached(['info', ...formatArgs(format), '--output=json', '--', file]);
   } catch (e) {
     const stderr = (e as { stderr?: string }).stderr ?? '';
     if (LOCKED.test(stderr)) {

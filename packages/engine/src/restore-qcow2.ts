@@ -79,7 +79,7 @@ export async function restoreQcow2(
   slots: AsyncIterable<DiskSlot>,
   written: (n: number) => void,
 ): Promise<void> {
-  await qemuImg(['create', '-q', '-f', 'qcow2', file, String(size)]);
+  await qemuImg(['create', '-q', '-f', 'qcow2', '--', file, String(size)]);
   // a folder of its own under the system's temp folder, not next to the output: a unix socket's
   // path is limited to 107 bytes, which an output folder may well pass
   const sockDir = await mkdtemp(path.join(tmpdir(), 'vv-restore-'));

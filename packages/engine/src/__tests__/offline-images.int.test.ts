@@ -93,6 +93,15 @@ describe('holdImages: a stopped domain is locked against a start during its offl
     }
   });
 
+  it('adds and removes a bitmap whose name reads like an option as that very name', async () => {
+    // qemu-img once took a trailing `--help` for its option: usage printed, exit 0, nothing done
+    const held = await holdImages(options({ newBitmap: { name: '--help', targets: ['vda'] } }));
+    await held.release();
+    assert.deepEqual(await bitmaps(images[0]?.source as string), ['--help']);
+    await held.dropNewBitmaps();
+    assert.deepEqual(await bitmaps(images[0]?.source as string), []);
+  });
+
   it('a domain that started before the locks: DOMAIN_STARTED_DURING_BACKUP, no bitmap left', async () => {
     // the "started QEMU" holds vdb: vda gets its bitmap, vdb's add fails on the lock
     const qemu = await QemuNbd.start({
