@@ -23,6 +23,7 @@ import type { LibvirtHypervisor } from './hypervisor.js';
 import type { BackupPhase } from './job-options.js';
 import { offlineBackup } from './offline-backup.js';
 import { parentError } from './parent-check.js';
+import { assertPrivateScratch } from './scratch-guard.js';
 import { dropCheckpoint, pullBackup } from './pull-backup.js';
 
 /** Options of the {@link Executor}. */
@@ -255,6 +256,7 @@ export class Executor implements BackupExecutor {
     for (const d of makeDirsSync(this.#o.scratchDir)) {
       chmodSync(d, 0o711);
     }
+    assertPrivateScratch(this.#o.scratchDir);
     if (req.observed.domain.state === 'shut-off') {
       return offlineBackup({ ...common, observed: req.observed });
     }
