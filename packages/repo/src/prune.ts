@@ -1,3 +1,6 @@
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+
 import {
   selectRetention,
   type RetentionCandidate,
@@ -6,8 +9,8 @@ import {
   type SnapshotManifest,
 } from '@virtvault/core';
 
-import { RepoError, throwIfInterrupted } from './errors.js';
-import { readLeases } from './lease.js';
+import { isErrno, RepoError, throwIfInterrupted } from './errors.js';
+import { Lease, readLeases } from './lease.js';
 import { readManifests } from './manifest-io.js';
 import type { Repository } from './repository.js';
 
@@ -98,7 +101,10 @@ export async function prune(repo: Repository, opts: PruneOptions): Promise<Prune
       if (opts.dryRun !== true) {
         const done = `${report.removed.length} snapshots removed`;
         throwIfInterrupted(opts.signal, `prune (${done})`);
-        await repo.removeSnapshotDir(domain, d.id);
+        if (!(await removeUnlessUsed(repo, domain, d.id))) {
+          report.inUse.push(key);
+          continue;
+        }
       }
       report.removed.push(key);
     }
@@ -119,10 +125,54 @@ export async function removeSnapshot(repo: Repository, domain: string, id: strin
       throw e;
     }
   });
-  const now = repo.options.now();
-  const live = (await readLeases(repo)).filter((l) => l.kind === 'writer' && l.expiresAt >= now);
-  if (live.some((l) => l.parent === `${domain}/${id}`)) {
-    throw new RepoError('REPO_LOCKED', `a running backup builds on ${domain}/${id}; try later`);
+  if (!(await removeUnlessUsed(repo, domain, id))) {
+    const msg = `a running backup or restore uses ${domain}/${id}; try later`;
+    throw new RepoError('REPO_LOCKED', msg);
   }
-  await repo.removeSnapshotDir(domain, id);
+}
+
+/** True when a live writer or reader lease names `key` as the snapshot it reads. */
+async function inUse(repo: Repository, key: string): Promise<boolean> {
+  const now = repo.options.now();
+  return (await readLeases(repo)).some(
+    (l) => l.kind === 'writer' && l.expiresAt >= now && l.parent === key,
+  );
+}
+
+/**
+ * Removes a committed snapshot unless a live lease reads it (a backup's parent, a restore). The
+ * leases are read after the manifest is set aside: a reader takes its lease before it reads the
+ * manifest, so one that started after a lease listing taken earlier (a prune's, at its start) is
+ * seen, and the manifest put back. Meanwhile a lease of the prune's own claims the folder, which
+ * GC would otherwise take for an aborted snapshot's. Returns false when the snapshot is kept.
+ */
+async function removeUnlessUsed(repo: Repository, domain: string, id: string): Promise<boolean> {
+  const key = `${domain}/${id}`;
+  if (await inUse(repo, key)) {
+    return false;
+  }
+  const claim = await Lease.acquire(repo, { kind: 'writer', snapshot: key });
+  try {
+    const dir = repo.snapshotDir(domain, id);
+    const manifest = path.join(dir, 'manifest.json');
+    const aside = path.join(dir, '.manifest.removing');
+    const setAside = await fsp.rename(manifest, aside).then(
+      () => true,
+      (e: unknown) => {
+        // removed meanwhile (a second prune): what is left of the folder goes all the same
+        if (!isErrno(e, 'ENOENT')) {
+          throw e;
+        }
+        return false;
+      },
+    );
+    if (setAside && (await inUse(repo, key))) {
+      await fsp.rename(aside, manifest);
+      return false;
+    }
+    await repo.removeSnapshotDir(domain, id);
+    return true;
+  } finally {
+    await claim.close();
+  }
 }
