@@ -178,7 +178,12 @@ async function streamBackup(o: RemotePortsOptions, req: BackupRequest): Promise<
   alive();
   try {
     // the heartbeat travels back on the stream instead
-    const { heartbeat, ...request } = req;
+    const { heartbeat, proceed, ...request } = req;
+    if (proceed !== undefined) {
+      // the agent would commit without waiting for the plan's confirmation (no plan hints here)
+      const msg = 'an attempt started before its plan was confirmed cannot run on an agent';
+      throw new ControllerError('INTERNAL', msg, { retryable: false });
+    }
     const manifest = await o.agent.runBackup(
       { ...request, runId },
       {

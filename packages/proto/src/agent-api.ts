@@ -20,10 +20,11 @@ import type {
 
 /**
  * What RunBackup needs: core's `BackupRequest` minus the heartbeat function (the agent's stream
- * carries heartbeats instead), plus the run id of the controller's lineage. `repository` is a
- * repository name from the agent's configuration, not a path.
+ * carries heartbeats instead) and minus `proceed` (an attempt started before its plan was
+ * confirmed: the wire has no way to hold the agent's commit until then), plus the run id of the
+ * controller's lineage. `repository` is a repository name from the agent's configuration.
  */
-export type AgentBackupRequest = Omit<BackupRequest, 'heartbeat'> & {
+export type AgentBackupRequest = Omit<BackupRequest, 'heartbeat' | 'proceed'> & {
   /** Run id in the controller's lineage. */
   runId: string;
 };

@@ -115,6 +115,16 @@ describe('remote ports', () => {
     assert.equal(codeOf(e), 'RUN_TAKEN_OVER');
   });
 
+  it('refuses an attempt started before its plan was confirmed: the agent would not wait', async () => {
+    const { agent, seen } = fakeAgent(manifest());
+    const proceed = new Promise<never>(() => undefined);
+    const e = await ports(agent, new AbortController().signal)
+      .executor.execute({ ...REQUEST, proceed })
+      .catch((x: unknown) => x);
+    assert.equal(codeOf(e), 'INTERNAL');
+    assert.equal(seen.abortedAtStart, null, 'the agent was never asked');
+  });
+
   it("refuses an agent's manifest of another domain, host, id or level", async () => {
     const cases: [Partial<SnapshotManifest> & { uuid?: string }, RegExp][] = [
       [{ uuid: U2 }, /domain/],
