@@ -314,16 +314,31 @@ export class Controller {
     this.#running = null;
     clearInterval(r.limitsTimer);
     await r.reconciling;
-    if (r.web !== null) {
-      await r.web.http.stop();
-      await r.web.notifier.stop();
-      await Promise.all([r.web.tokens.close(), r.web.reports.close()]);
-    }
     r.inventory.stop();
     const grace = this.o.config.timings.shutdownGraceSec * 1000;
-    await r.queues.stop(grace).catch((e: unknown) => this.#log(`queues: ${messageOf(e)}`));
+    // the workers first: no job starts after the signal, and the running ones have the whole
+    // grace, not what the webhook round behind the HTTP server's stop left of it
+    const queues = r.queues.stop(grace).catch((e: unknown) => this.#log(`queues: ${messageOf(e)}`));
+    if (r.web !== null) {
+      await r.web.http.stop();
+      // a round posting to webhooks that do not answer may take longer: its news stay queued
+      // in the database for the next replica's round
+      await withinMs(r.web.notifier.stop(), grace);
+      await Promise.all([r.web.tokens.close(), r.web.reports.close()]);
+    }
+    await queues;
     r.agents.closeAll();
     await r.redis.quit().catch(() => undefined);
     await Promise.all([r.fleet.close(), r.lineage.close()]);
   }
+}
+
+/** Waits for `p`, or `ms` at most. */
+async function withinMs(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  await Promise.race([p.catch(() => undefined), late]);
+  clearTimeout(timer);
 }

@@ -42,6 +42,11 @@ export interface FakeAgentBehaviour {
   heartbeatMs?: number;
   /** Per host: backups that fail with AGENT_UNAVAILABLE before one succeeds. */
   failFirstBackups?: Record<string, number>;
+  /**
+   * Per host: the agent's own `maxConcurrentBackups`; a backup beyond it is refused with
+   * AGENT_BUSY, as a real agent refuses it.
+   */
+  agentLimit?: Record<string, number>;
 }
 
 /** One backup as the fake agents saw it (for overlap checks). */
@@ -77,6 +82,8 @@ export class FakeAgentWorld {
   readonly selfNames = new Map<string, string>();
   /** Every `observe` call, as `host domain`. */
   readonly observeCalls: string[] = [];
+  /** Backups refused with AGENT_BUSY, as `host domain`. */
+  readonly busyRefusals: string[] = [];
   readonly #failuresLeft = new Map<string, number>();
 
   /**
@@ -221,6 +228,12 @@ export class FakeAgentApi implements AgentApi {
 
   async runBackup(req: AgentBackupRequest, o: StreamOptions = {}): Promise<SnapshotManifest> {
     const b = this.world.behaviour;
+    const limit = b.agentLimit?.[this.host];
+    const running = this.world.backups.filter((x) => x.host === this.host && x.end === 0).length;
+    if (limit !== undefined && running >= limit) {
+      this.world.busyRefusals.push(`${this.host} ${req.observed.domain.uuid}`);
+      throw new ProtoError('AGENT_BUSY', `agent of ${this.host}: ${running} backups running`);
+    }
     const rec: FakeBackupRecord = {
       host: this.host,
       domainUuid: req.observed.domain.uuid,

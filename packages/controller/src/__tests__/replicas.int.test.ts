@@ -70,6 +70,47 @@ describe('replicas', () => {
     }
   });
 
+  it('a replica stopped mid-run puts its jobs back: another runs them without an attempt spent', async () => {
+    // backups far longer than the grace (5 s here): the stop cancels them
+    const world = new FakeAgentWorld(env.dir, { backupMs: 60_000, heartbeatMs: 100 });
+    VMS.forEach((v) => world.place(v));
+    const r1 = await started('stopping', world);
+    let r2: Controller | null = null;
+    try {
+      await waitFor('inventory', async () =>
+        (await r1.fleet.listDomains()).length === 4 ? true : undefined,
+      );
+      const fire = Date.parse('2031-06-06T06:06:06Z');
+      await r1.queues.enqueuePlan('pair', fire);
+      await waitFor('both backups running', () =>
+        Promise.resolve(world.backups.filter((b) => b.end === 0).length === 2 ? true : undefined),
+      );
+      const stopped = Date.now();
+      await r1.stop();
+      assert.ok(Date.now() - stopped < 15_000, 'stopped within the grace and a little');
+      assert.deepEqual(
+        world.backups.map((b) => b.outcome),
+        ['cancelled', 'cancelled'],
+      );
+      world.behaviour.backupMs = 200;
+      r2 = await started('after', world);
+      const ctl = r2;
+      const runs = await waitFor('both VMs backed up after the restart', async () => {
+        const rs = await ctl.service.listRuns({ policy: 'pair', status: 'succeeded' });
+        return rs.filter((r) => r.startedAt > stopped).length >= 2 ? rs : undefined;
+      });
+      // the cancelled attempt counted for nothing: the run that succeeded is the job's first
+      const after = runs.filter((r) => r.startedAt > stopped);
+      assert.deepEqual(
+        after.map((r) => r.attempt),
+        [1, 1],
+      );
+    } finally {
+      await r1.stop();
+      await r2?.stop();
+    }
+  });
+
   it('a replica killed mid-run: another takes the job over, the stale run is abandoned', async () => {
     const child = spawn(
       process.execPath,

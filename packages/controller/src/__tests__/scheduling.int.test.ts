@@ -151,6 +151,42 @@ describe('scheduling', () => {
     assert.equal(onTwin.length, 2);
   });
 
+  it("backups the agent refuses as busy (its own limit below the host's here) wait without spending attempts", async () => {
+    const fire = Date.parse('2030-01-03T03:00:00Z');
+    await ctl.service.upsertPolicy({ ...policy('busy'), selector: { host: 'b' } });
+    // host b takes 2 here, its agent 1: one of b's two backups is refused at first
+    world.behaviour.agentLimit = { b: 1 };
+    world.behaviour.backupMs = 600;
+    try {
+      await ctl.queues.enqueuePlan('busy', fire);
+      const jobs = await waitFor("b's two backups of the fire done", async () => {
+        const done = (await ctl.queues.listJobs('b')).filter(
+          (j) => (j.data as BackupJobData).fireTime === fire && j.state === 'completed',
+        );
+        return done.length === 2 ? done : undefined;
+      });
+      assert.ok(world.busyRefusals.length >= 1, 'the agent refused one at first');
+      // one attempt each, the one that succeeded: the refusal spent none
+      assert.deepEqual(
+        jobs.map((j) => j.attemptsMade),
+        [1, 1],
+      );
+      for (const uuid of [U(3), U(4)]) {
+        const runs = await ctl.service.listRuns({ domain: uuid, policy: 'busy' });
+        const ok = runs.filter((r) => r.status === 'succeeded');
+        assert.deepEqual(
+          ok.map((r) => r.attempt),
+          [1],
+          uuid,
+        );
+      }
+    } finally {
+      world.behaviour.agentLimit = {};
+      world.behaviour.backupMs = 150;
+      await ctl.service.deletePolicy('busy');
+    }
+  });
+
   it('a host limited to 1 never runs two backups at once', async () => {
     await waitFor('three successful solo runs', async () => {
       const runs = await ctl.service.listRuns({ host: 'c', status: 'succeeded' });

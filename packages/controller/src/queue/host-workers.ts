@@ -200,6 +200,9 @@ export class HostWorkers {
   }
 }
 
+/** The reason a replica's stop cancels its running jobs with (they are put back, not failed). */
+export const SHUTTING_DOWN = 'controller shutting down';
+
 /** Closes a worker, cancelling its running jobs after `graceMs`. */
 export async function closeWorker(worker: Worker, graceMs: number): Promise<void> {
   const closing = worker.close();
@@ -208,7 +211,7 @@ export async function closeWorker(worker: Worker, graceMs: number): Promise<void
     timer = setTimeout(() => resolve('late'), graceMs);
   });
   if ((await Promise.race([closing.then(() => 'closed' as const), late])) === 'late') {
-    worker.cancelAllJobs('controller shutting down');
+    worker.cancelAllJobs(SHUTTING_DOWN);
   }
   clearTimeout(timer);
   await closing;

@@ -18,7 +18,7 @@ import type { Redis } from 'ioredis';
 
 import { ControllerError } from '../errors.js';
 
-import { HostWorkers, closeWorker } from './host-workers.js';
+import { HostWorkers, SHUTTING_DOWN, closeWorker } from './host-workers.js';
 import {
   PLAN_QUEUE,
   backoffMs,
@@ -370,8 +370,14 @@ export class JobQueues {
     try {
       return await this.backupInSlot(host, data, ctx, job, token);
     } catch (e) {
-      if (hasErrorCode(e, 'ALREADY_RUNNING')) {
+      if (WAIT_CODES.some((code) => hasErrorCode(e, code))) {
         await waitForDomain(job, token, data);
+      }
+      if (signal.aborted && signal.reason === SHUTTING_DOWN) {
+        // cancelled by this replica's stop, not failed: another replica (or this one, restarted)
+        // takes it up without an attempt spent; rolling restarts spent all three
+        await job.moveToDelayed(Date.now() + 1000, token);
+        throw new DelayedError();
       }
       throw e;
     }
@@ -409,6 +415,14 @@ export class JobQueues {
     this.#queues.clear();
   }
 }
+
+/**
+ * Refusals that say "later", not "no": another run of the domain is running, or the agent is at
+ * its own limit of backups (its `maxConcurrentBackups` below this host's limit here, or a
+ * cancelled backup still cleaning up there) or shutting down. Each attempt spent on them failed a
+ * backup that had done no wrong: a fire of 20 VMs on a host whose agent takes 2 lost most of them.
+ */
+const WAIT_CODES = ['ALREADY_RUNNING', 'AGENT_BUSY', 'AGENT_SHUTTING_DOWN'];
 
 /** First wait of a backup whose domain has another run running; doubles per wait, to 60 s. */
 const BUSY_FIRST_WAIT_MS = 1000;
