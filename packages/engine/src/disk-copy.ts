@@ -6,6 +6,7 @@ import { runPool, Semaphore, settleAll, zeroFill } from '@virtvault/core';
 import { NbdClient, walkExtents } from '@virtvault/nbd';
 import type { SnapshotWriter, SlotRange as RepoPatchRange } from '@virtvault/repo';
 
+import { EngineError } from './errors.js';
 import {
   planSlotsFrom,
   type PatchRange,
@@ -366,6 +367,14 @@ export async function copyExport(c: CopyCommon, e: ExportCopy): Promise<number> 
     maxInFlight: e.requests ?? 4,
   });
   try {
+    // the disk resized between the look the plan took and the job: the snapshot would record the
+    // old size over the new disk's bytes (or fail at a slot past the end); the next run's plan
+    // sees the new size and takes a full
+    const size = c.writer.diskSize(e.target);
+    if (nbd.size !== size) {
+      const msg = `disk ${e.target} is ${nbd.size} bytes now, ${size} when the backup was planned`;
+      throw new EngineError('DISKS_CHANGED', msg);
+    }
     const has = c.parentHasData;
     return await copyDisk({
       nbd,

@@ -107,13 +107,16 @@ export class QemuNbd {
     }
     args.push(o.image);
     // through env(1), which adds MALLOC_TUNING to the environment qemu-nbd inherits, and
-    // setpriv(1), which has the kernel end it (SIGTERM) if this process dies without closing it
-    // (a second Ctrl-C, SIGKILL, the OOM killer): a server left behind keeps the image locked,
-    // so the domain could not start. In a process group of its own, a terminal's Ctrl-C reaches
-    // this process only, which then stops the server in its clean-up.
+    // setpriv(1), which has the kernel end it if this process dies without closing it (a second
+    // Ctrl-C, SIGKILL, the OOM killer): a server left behind keeps the image locked, so the
+    // domain could not start. SIGKILL, not SIGTERM: 7.2 was seen to go on after SIGTERM once its
+    // clients were gone (see close()), which is just what this process's death leaves; nothing of
+    // a read-only export, or of a restore whose process died, is worth a clean exit. In a process
+    // group of its own, a terminal's Ctrl-C reaches this process only, which then stops the
+    // server in its clean-up.
     const child = spawn(
       'setpriv',
-      ['--pdeathsig', 'SIGTERM', 'env', MALLOC_TUNING, 'qemu-nbd', ...args],
+      ['--pdeathsig', 'SIGKILL', 'env', MALLOC_TUNING, 'qemu-nbd', ...args],
       { stdio: ['ignore', 'ignore', 'pipe'], detached: true },
     );
     const server = new QemuNbd(child, o.socket);

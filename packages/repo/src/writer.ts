@@ -285,6 +285,15 @@ export class SnapshotWriter {
     return manifest;
   }
 
+  /** The virtual size disk `target` was started with. Throws `REPO_BAD_ARGUMENT` for one not started. */
+  diskSize(target: string): number {
+    const d = this.#disks.get(target);
+    if (d === undefined) {
+      throw new RepoError('REPO_BAD_ARGUMENT', `disk ${target} not started`);
+    }
+    return d.index.virtualSize;
+  }
+
   /** Removes the half-written snapshot and releases the lease. Idempotent. */
   async abort(): Promise<void> {
     if (this.#state !== 'open') {

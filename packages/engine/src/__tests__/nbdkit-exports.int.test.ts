@@ -1,7 +1,8 @@
 /**
- * A hole the server does not promise reads as zeros (NBD_STATE_HOLE without NBD_STATE_ZERO, which
- * the NBD spec allows, e.g. a sparse file over a backing file) is read and stored as the data it
- * holds, never assumed to be zeros. Served by real nbdkit.
+ * Exports served by real nbdkit, exactly as told. A hole the server does not promise reads as
+ * zeros (NBD_STATE_HOLE without NBD_STATE_ZERO, which the NBD spec allows, e.g. a sparse file over
+ * a backing file) is read and stored as the data it holds, never assumed to be zeros; an export
+ * whose size is not the planned one is refused.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -9,10 +10,11 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 
+import { hasErrorCode } from '@virtvault/core';
 import { NbdClient } from '@virtvault/nbd';
 import { Repository, SnapshotReader, SnapshotWriter } from '@virtvault/repo';
 
-import { BASE_ALLOCATION, copyDisk } from '../disk-copy.js';
+import { BASE_ALLOCATION, copyDisk, copyExport } from '../disk-copy.js';
 import { COMMIT, DOMAIN } from './test-commit.js';
 
 const KiB = 1024;
@@ -37,7 +39,7 @@ async function waitForSocket(path: string): Promise<void> {
   throw new Error(`nbdkit did not create ${path}`);
 }
 
-describe('copyDisk: a hole not known to read as zeros', () => {
+describe('copying exports nbdkit serves as told', () => {
   let work: string;
   let nbdkit: ChildProcess;
   const socket = (): string => `${work}/nbd.sock`;
@@ -112,6 +114,24 @@ describe('copyDisk: a hole not known to read as zeros', () => {
       );
     } finally {
       await nbd.close();
+      await repo.close();
+    }
+  });
+
+  it('refuses an export whose size is not the one the backup was planned with (DISKS_CHANGED)', async () => {
+    const repo = await Repository.init(`${work}/repo-resized`, { chunkSize: SLOT, workers: 1 });
+    try {
+      const writer = new SnapshotWriter(repo, { domain: DOMAIN, snapshotId: 'r1' });
+      await writer.open();
+      // planned at half the size the export has now (the disk grown since the look)
+      await writer.startDisk({ target: 'vda', virtualSize: SIZE / 2, source: '/d', format: 'raw' });
+      const copy = copyExport(
+        { writer, slotSize: SLOT },
+        { socket: socket(), exportName: '', target: 'vda', bitmapContext: null },
+      );
+      await assert.rejects(copy, (e) => hasErrorCode(e, 'DISKS_CHANGED'));
+      await writer.abort();
+    } finally {
       await repo.close();
     }
   });
