@@ -10,6 +10,8 @@
  * then found running and the attempt ends as `DOMAIN_STARTED_DURING_BACKUP` with the new bitmaps
  * removed again.
  */
+import { hasErrorCode } from '@virtvault/core';
+
 import { EngineError } from './errors.js';
 import { bitmapArgs, qemuImg } from './qemu-img.js';
 import { QemuNbd } from './qemu-nbd.js';
@@ -83,17 +85,38 @@ async function addBitmaps(o: HoldImagesOptions, added: OfflineImage[]): Promise<
 
 async function serveAll(o: HoldImagesOptions, servers: QemuNbd[]): Promise<void> {
   for (const img of o.images) {
+    const bitmap = o.exportBitmap !== null && img.full !== true ? o.exportBitmap : null;
+    const started = QemuNbd.start({
+      image: img.source,
+      format: img.format,
+      socket: o.socketFor(img.target),
+      exportName: img.target,
+      readOnly: true,
+      ...(bitmap !== null ? { bitmap } : {}),
+    });
     servers.push(
-      await QemuNbd.start({
-        image: img.source,
-        format: img.format,
-        socket: o.socketFor(img.target),
-        exportName: img.target,
-        readOnly: true,
-        ...(o.exportBitmap !== null && img.full !== true ? { bitmap: o.exportBitmap } : {}),
+      await started.catch((e: unknown) => {
+        throw bitmapRefusal(e, bitmap);
       }),
     );
   }
+}
+
+/**
+ * qemu-nbd refusing the parent's bitmap ("Bitmap 'x' is not found", or one in use after a QEMU
+ * that died) is the offline form of libvirt refusing an incremental at the job's start: the
+ * bitmap changed since the plan looked. `INCREMENTAL_REJECTED` has the run look again and go on
+ * (a full, with the cause), where `QEMU_NBD_FAILED` failed the night.
+ */
+function bitmapRefusal(e: unknown, bitmap: string | null): Error {
+  const err = e instanceof Error ? e : new Error(String(e));
+  const msg = err.message;
+  if (bitmap === null || !hasErrorCode(e, 'QEMU_NBD_FAILED') || !/bitmap/i.test(msg)) {
+    return err;
+  }
+  return new EngineError('INCREMENTAL_REJECTED', `qemu-nbd refused bitmap ${bitmap}: ${msg}`, {
+    cause: e,
+  });
 }
 
 /**

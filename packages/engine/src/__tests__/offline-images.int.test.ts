@@ -8,6 +8,8 @@ import { access, mkdtemp, rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 
+import { hasErrorCode } from '@virtvault/core';
+
 import { holdImages, type HoldImagesOptions } from '../offline-images.js';
 import { imageInfo } from '../qemu-img.js';
 import { QemuNbd } from '../qemu-nbd.js';
@@ -100,6 +102,19 @@ describe('holdImages: a stopped domain is locked against a start during its offl
     assert.deepEqual(await bitmaps(images[0]?.source as string), ['--help']);
     await held.dropNewBitmaps();
     assert.deepEqual(await bitmaps(images[0]?.source as string), []);
+  });
+
+  it('a parent bitmap gone since the plan: INCREMENTAL_REJECTED (the run looks again), no bitmap left', async () => {
+    await assert.rejects(
+      holdImages(
+        options({ exportBitmap: 'vv-gone', newBitmap: { name: 'vv-2', targets: ['vda'] } }),
+      ),
+      (e) => hasErrorCode(e, 'INCREMENTAL_REJECTED') && /vv-gone/.test((e as Error).message),
+    );
+    for (const i of images) {
+      assert.deepEqual(await bitmaps(i.source), []);
+      assert.equal(await tryWrite(i.source), 'ok', 'nothing holds the image');
+    }
   });
 
   it('a domain that started before the locks: DOMAIN_STARTED_DURING_BACKUP, no bitmap left', async () => {
