@@ -128,7 +128,10 @@ export class Dispatcher implements JobHandlers {
     only?: FleetDomain[],
   ): Promise<EnqueuedBackup[]> {
     const hosts = new Map((await this.d.fleet.listHosts()).map((h) => [h.name, h]));
-    const domains = only ?? (await this.d.fleet.selectDomains(p.selector));
+    // a VM gone from every host (deleted) is not backed up: each of its jobs searched every host
+    // and failed for good; one named on its own (`only`) is tried all the same
+    const domains =
+      only ?? (await this.d.fleet.selectDomains(p.selector)).filter((d) => d.goneAt === null);
     const out: EnqueuedBackup[] = [];
     for (const dom of domains) {
       const host = dom.currentHost === null ? undefined : hosts.get(dom.currentHost);

@@ -186,4 +186,20 @@ describe('dispatch', () => {
       await store.close();
     }
   });
+
+  it('a VM gone from every host gets no job when its policy fires', async () => {
+    const GHOST = '10000000-0000-4000-8000-000000000009';
+    const refreshA = () => ctl.service.addHost({ name: 'a', address: 'a:7443' });
+    world.place({ uuid: GHOST, name: 'ghost', host: 'a', tags: [] });
+    await refreshA();
+    await waitFor('the VM listed', async () => (await ctl.fleet.getDomain(GHOST)) ?? undefined);
+    world.vms.delete(GHOST);
+    await refreshA();
+    await waitFor('the VM marked gone', async () =>
+      ((await ctl.fleet.getDomain(GHOST))?.goneAt ?? null) !== null ? true : undefined,
+    );
+    // last in the file: the jobs it makes would meet the tests above
+    const jobs = await ctl.service.runNow({ policy: 'all' });
+    assert.deepEqual(jobs.map((j) => j.domain.name).sort(), ['flaky-vm', 'mover']);
+  });
 });
