@@ -219,11 +219,7 @@ export class Dispatcher implements JobHandlers {
       `backup of ${data.domainName} on ${host} started (job ${ctx.id}, attempt ${ctx.attempt})`,
     );
     const result = await runBackup(deps, request).catch((e: unknown) => {
-      if (hasErrorCode(e, 'RUN_TAKEN_OVER')) {
-        // the run that took over backs the VM up: a retry would only queue behind it to repeat it
-        throw new ControllerError('RUN_TAKEN_OVER', messageOf(e), { cause: e, retryable: false });
-      }
-      throw e;
+      throw finalOrNot(e);
     });
     this.d.log(
       `backup of ${data.domainName} on ${host} done: ${result.manifest.level} ${result.manifest.id}`,
@@ -354,4 +350,22 @@ export class Dispatcher implements JobHandlers {
     }
     return up.name;
   }
+}
+
+/**
+ * A run's failure as the job queue should take it: not retried when the run was taken over (the
+ * run that took over backs the VM up; a retry would queue behind it to repeat it) or when the
+ * error underneath is one no retry can fix (an agent's manifest of another domain or host):
+ * runBackup records it under its code but wraps it, and the wrapper said nothing of retries.
+ */
+function finalOrNot(e: unknown): unknown {
+  if (hasErrorCode(e, 'RUN_TAKEN_OVER')) {
+    return new ControllerError('RUN_TAKEN_OVER', messageOf(e), { cause: e, retryable: false });
+  }
+  for (let c: unknown = e; c instanceof Error; c = c.cause) {
+    if (c instanceof ControllerError && !c.retryable) {
+      return new ControllerError(c.code, messageOf(e), { cause: e, retryable: false });
+    }
+  }
+  return e;
 }

@@ -47,6 +47,8 @@ export interface FakeAgentBehaviour {
    * AGENT_BUSY, as a real agent refuses it.
    */
   agentLimit?: Record<string, number>;
+  /** VMs (by uuid) whose backup manifest names another host: a buggy or lying agent. */
+  wrongHostFor?: string[];
 }
 
 /** One backup as the fake agents saw it (for overlap checks). */
@@ -277,7 +279,7 @@ export class FakeAgentApi implements AgentApi {
       version: 1,
       id: req.snapshotId,
       domain: { uuid: vm.uuid, name: vm.name },
-      host: this.host,
+      host: this.world.behaviour.wrongHostFor?.includes(vm.uuid) === true ? 'elsewhere' : this.host,
       level: req.level,
       reasons: req.reasons,
       checkpoint:
