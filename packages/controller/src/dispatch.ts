@@ -245,9 +245,14 @@ export class Dispatcher implements JobHandlers {
 
   /** The VM is not on `host`: find it, record the move, hand the job to its host's queue. */
   private async reroute(host: string, data: BackupJobData): Promise<BackupOutcome> {
-    const to = await this.d.inventory.locate(data.domainUuid, host);
+    const { host: to, unreached } = await this.d.inventory.locate(data.domainUuid, host);
     if (to === null) {
       const msg = `domain ${data.domainName} (${data.domainUuid}) is on no host of the fleet`;
+      if (unreached.length > 0) {
+        // it may have moved to a host that did not answer (an agent restarting): asked again later
+        const why = `${msg} that answered (no answer from ${unreached.join(', ')})`;
+        throw new ControllerError('DOMAIN_NOT_FOUND', why, { retryable: true });
+      }
       throw new ControllerError('DOMAIN_NOT_FOUND', msg, { retryable: false });
     }
     await this.d.queues().rerouteBackup(to, data);

@@ -117,19 +117,20 @@ export class Inventory {
 
   /**
    * Finds a domain on any enabled host but `except` (a fresh listing of each). Records what it
-   * saw, so a move is recorded. Returns the host, or null.
+   * saw, so a move is recorded. Returns the host (null when none lists it) and the hosts that
+   * could not be asked: a domain none of the others lists may still be on one of those.
    */
-  async locate(domainUuid: string, except: string): Promise<string | null> {
+  async locate(
+    domainUuid: string,
+    except: string,
+  ): Promise<{ host: string | null; unreached: string[] }> {
     const hosts = (await this.fleet.listHosts()).filter(
       (h) => h.enabled && h.address !== null && h.name !== except,
     );
-    const found = await Promise.all(
-      hosts.map(async (h) => {
-        const entries = await this.refreshHost(h, 'dispatcher');
-        return entries?.some((d) => d.uuid === domainUuid) === true ? h.name : null;
-      }),
-    );
-    return found.find((h) => h !== null) ?? null;
+    const listed = await Promise.all(hosts.map((h) => this.refreshHost(h, 'dispatcher')));
+    const found = hosts.find((_h, i) => listed[i]?.some((d) => d.uuid === domainUuid) === true);
+    const unreached = hosts.filter((_h, i) => listed[i] === null).map((h) => h.name);
+    return { host: found?.name ?? null, unreached };
   }
 
   /** Follows one host's events, reconnecting with backoff until stopped or the host is gone. */

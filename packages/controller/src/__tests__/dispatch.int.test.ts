@@ -187,6 +187,29 @@ describe('dispatch', () => {
     }
   });
 
+  it('a VM that moved to a host not answering yet is looked for again, not given up', async () => {
+    const NOMAD = '10000000-0000-4000-8000-000000000007';
+    world.place({ uuid: NOMAD, name: 'nomad', host: 'a', tags: [] });
+    await ctl.service.addHost({ name: 'a', address: 'a:7443' });
+    await waitFor('the VM listed on a', async () =>
+      (await ctl.fleet.getDomain(NOMAD))?.currentHost === 'a' ? true : undefined,
+    );
+    // it moved to b, whose agent is restarting: the job on a finds it on no host that answers
+    world.place({ uuid: NOMAD, name: 'nomad', host: 'b', tags: [] });
+    world.down.add('b');
+    const [job] = await ctl.service.runNow({ domain: 'nomad', policy: 'all' });
+    await waitFor('a retry scheduled', async () => {
+      const j = (await ctl.queues.listJobs('a')).find((x) => x.id === job?.jobId);
+      return j !== undefined && j.attemptsMade >= 1 ? true : undefined;
+    });
+    world.down.delete('b');
+    const run = await waitFor('the run on b', async () => {
+      const [r] = await ctl.service.listRuns({ domain: NOMAD, status: 'succeeded' });
+      return r;
+    });
+    assert.equal(run.host, 'b');
+  });
+
   it("an agent's manifest of another host fails the job at once: no retry writes again", async () => {
     const LIAR = '10000000-0000-4000-8000-000000000008';
     world.place({ uuid: LIAR, name: 'liar', host: 'b', tags: [] });

@@ -183,6 +183,11 @@ export class FakeAgentApi implements AgentApi {
   }
 
   listDomains(): Promise<InventoryDomain[]> {
+    if (this.world.down.has(this.host)) {
+      // a down agent answers no call, the inventory's neither
+      const e = new ProtoError('AGENT_UNAVAILABLE', `agent of ${this.host}: connection refused`);
+      return Promise.reject(e);
+    }
     const mine = [...this.world.vms.values()].filter((v) => v.host === this.host);
     return Promise.resolve(
       mine.map((vm) => {
