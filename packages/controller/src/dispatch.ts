@@ -6,7 +6,7 @@
  */
 import { type ObservedDomain, hasErrorCode, runBackup } from '@virtvault/core';
 import type { FleetDomain, FleetStore, PgLineageStore, StoredPolicy } from '@virtvault/lineage';
-import type { AgentApi, AgentPruneResult } from '@virtvault/proto';
+import type { AgentApi } from '@virtvault/proto';
 
 import type { AgentPool } from './agents.js';
 import { ControllerError, codeOf, messageOf } from './errors.js';
@@ -21,6 +21,7 @@ import type {
   JobHandlers,
   MaintenanceJobData,
 } from './queue/types.js';
+import { finalOrNot, prunedSnapshots } from './job-outcomes.js';
 import { TaggedLineage, remotePorts } from './remote-ports.js';
 
 /** Timings of the dispatcher, ms. */
@@ -164,11 +165,15 @@ export class Dispatcher implements JobHandlers {
       const call = { signal: ctx.signal, deadlineMs: this.d.timings.callTimeoutMs };
       observed = await agent.observe(data.domainUuid, call);
     } catch (e) {
-      if (hasErrorCode(e, 'DOMAIN_NOT_FOUND')) {
-        return this.reroute(host, data);
+      return this.notObserved(host, data, ctx, e);
+    }
+    if (observed.domain.state === 'shut-off') {
+      // a definition a migration left behind, its image readable (storage not shared): backing
+      // it up would record a stale disk, and move the VM back here in the lineage
+      const there = await this.runningElsewhere(data.domainUuid, host);
+      if (there !== null) {
+        return this.handOver(host, there, data);
       }
-      await this.recordUnreachable(host, data, ctx, e);
-      throw e;
     }
     if (observed.host !== host) {
       // the run would be recorded on a host of that name, not in the fleet (no address), and the
@@ -243,6 +248,55 @@ export class Dispatcher implements JobHandlers {
     await this.d.queues().enqueueMaintenance(host, prune, id);
   }
 
+  /**
+   * The VM could not be observed on `host`: found elsewhere, the job goes there without an
+   * attempt spent. Not defined here (`DOMAIN_NOT_FOUND`), or its image held by another process
+   * (`DISK_IN_USE`: the definition a live migration left, the QEMU that runs it elsewhere holding
+   * the image), it is looked for on every host; an agent that does not answer hands it to the
+   * host the inventory last saw it running on (a dead host whose VMs HA restarted elsewhere).
+   */
+  private async notObserved(
+    host: string,
+    data: BackupJobData,
+    ctx: JobContext,
+    e: unknown,
+  ): Promise<BackupOutcome> {
+    if (hasErrorCode(e, 'DOMAIN_NOT_FOUND')) {
+      return this.reroute(host, data);
+    }
+    if (hasErrorCode(e, 'DISK_IN_USE')) {
+      const { host: to } = await this.d.inventory.locate(data.domainUuid, host);
+      if (to !== null) {
+        return this.handOver(host, to, data);
+      }
+    } else {
+      const there = await this.runningElsewhere(data.domainUuid, host);
+      if (there !== null) {
+        return this.handOver(host, there, data);
+      }
+    }
+    await this.recordUnreachable(host, data, ctx, e);
+    throw e;
+  }
+
+  /** The enabled host other than `host` the inventory last saw the VM running on, or null. */
+  private async runningElsewhere(domainUuid: string, host: string): Promise<string | null> {
+    const d = await this.d.fleet.getDomain(domainUuid);
+    const at = d?.currentHost ?? null;
+    if (d === null || at === null || at === host || d.state !== 'running' || d.goneAt !== null) {
+      return null;
+    }
+    const h = await this.d.fleet.getHost(at);
+    return h !== null && h.enabled && h.address !== null ? at : null;
+  }
+
+  /** Hands the job to `to`'s queue. */
+  private async handOver(host: string, to: string, data: BackupJobData): Promise<BackupOutcome> {
+    await this.d.queues().rerouteBackup(to, data);
+    this.d.log(`backup of ${data.domainName} re-routed from ${host} to ${to}`);
+    return { status: 'rerouted', to };
+  }
+
   /** The VM is not on `host`: find it, record the move, hand the job to its host's queue. */
   private async reroute(host: string, data: BackupJobData): Promise<BackupOutcome> {
     const { host: to, unreached } = await this.d.inventory.locate(data.domainUuid, host);
@@ -255,9 +309,7 @@ export class Dispatcher implements JobHandlers {
       }
       throw new ControllerError('DOMAIN_NOT_FOUND', msg, { retryable: false });
     }
-    await this.d.queues().rerouteBackup(to, data);
-    this.d.log(`backup of ${data.domainName} re-routed from ${host} to ${to}`);
-    return { status: 'rerouted', to };
+    return this.handOver(host, to, data);
   }
 
   /** A dead agent is a run error: record a failed run so the history shows it. */
@@ -315,37 +367,16 @@ export class Dispatcher implements JobHandlers {
     const agent = await this.agentOf(host);
     const req = { repository: data.repository, domainUuid: data.domainUuid, ...data.retention };
     const result = await agent.prune({ ...req, timeZone: data.timeZone }, call);
-    for (const snapshot of await this.prunedSnapshots(data.repository, data.domainUuid, result)) {
+    const lineage = this.d.lineage;
+    for (const snapshot of await prunedSnapshots(
+      lineage,
+      data.repository,
+      data.domainUuid,
+      result,
+    )) {
       await this.d.lineage.setSnapshotStatus(data.repository, snapshot, 'deleted');
     }
     return result;
-  }
-
-  /**
-   * The snapshots a prune removed: those it says, and those the lineage still has committed (or
-   * marked missing) but the repository no longer holds, no newer than the newest kept. A retried prune job finds
-   * its snapshots already removed (`removed` empty) when the marking failed the first time; the
-   * age bound leaves out snapshots committed after the agent listed the repository.
-   */
-  private async prunedSnapshots(
-    repository: string,
-    domainUuid: string,
-    r: AgentPruneResult,
-  ): Promise<string[]> {
-    const idOf = (key: string): string => key.slice(key.indexOf('/') + 1);
-    const gone = new Set(r.removed.map(idOf));
-    const held = new Set([...r.kept, ...r.inUse, ...r.damaged].map(idOf));
-    const lineage = await this.d.lineage.loadLineage(repository, { uuid: domainUuid, name: '' });
-    const kept = lineage.snapshots.filter((s) => held.has(s.id)).map((s) => s.startedAt);
-    const newestKept = Math.max(...kept);
-    for (const s of lineage.snapshots) {
-      // `missing`: a backup's reconcile found it gone between the prune and its retry
-      const listed = s.status === 'committed' || s.status === 'missing';
-      if (listed && !held.has(s.id) && s.startedAt <= newestKept) {
-        gone.add(s.id);
-      }
-    }
-    return [...gone];
   }
 
   private async anyUpHost(): Promise<string> {
@@ -355,22 +386,4 @@ export class Dispatcher implements JobHandlers {
     }
     return up.name;
   }
-}
-
-/**
- * A run's failure as the job queue should take it: not retried when the run was taken over (the
- * run that took over backs the VM up; a retry would queue behind it to repeat it) or when the
- * error underneath is one no retry can fix (an agent's manifest of another domain or host):
- * runBackup records it under its code but wraps it, and the wrapper said nothing of retries.
- */
-function finalOrNot(e: unknown): unknown {
-  if (hasErrorCode(e, 'RUN_TAKEN_OVER')) {
-    return new ControllerError('RUN_TAKEN_OVER', messageOf(e), { cause: e, retryable: false });
-  }
-  for (let c: unknown = e; c instanceof Error; c = c.cause) {
-    if (c instanceof ControllerError && !c.retryable) {
-      return new ControllerError(c.code, messageOf(e), { cause: e, retryable: false });
-    }
-  }
-  return e;
 }

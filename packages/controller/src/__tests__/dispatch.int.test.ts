@@ -82,22 +82,53 @@ describe('dispatch', () => {
     assert.equal(runs[0]?.host, 'b');
   });
 
-  it('a job left on a dead host records its failed runs there without moving the VM back', async () => {
+  it('a job left on a dead host goes to the host the inventory has the VM running on', async () => {
     // the VM is on b now (the first test); a job queued while it was on a meets a's dead agent
     const [first] = await ctl.service.listRuns({ domain: MOVER, status: 'succeeded' });
     const onA = (await ctl.queues.listJobs('a')).find((j) => j.id === first?.jobId);
     world.down.add('a');
     try {
       const data = { ...(onA?.data as BackupJobData), fireTime: Date.now() };
-      await ctl.queues.enqueueBackup('a', data);
-      const failed = await waitFor('three unreached attempts', async () => {
-        const r = await ctl.service.listRuns({ domain: MOVER, status: 'failed' });
-        return r.length === 3 ? r : undefined;
+      const id = await ctl.queues.enqueueBackup('a', data);
+      const done = await waitFor('the job run on b', async () => {
+        const j = (await ctl.queues.listJobs('b')).find((x) => x.id === id);
+        return j?.state === 'completed' ? j : undefined;
       });
-      assert.ok(failed.every((r) => r.host === 'a' && r.errorCode === 'AGENT_UNAVAILABLE'));
+      assert.equal(done.attemptsMade, 1, 'no attempt spent on the dead host');
+      const runs = await ctl.service.listRuns({ domain: MOVER });
+      assert.ok(!runs.some((r) => r.host === 'a' && r.jobId === id), 'no run recorded on a');
       assert.equal((await ctl.fleet.getDomain(MOVER))?.currentHost, 'b');
     } finally {
       world.down.delete('a');
+    }
+  });
+
+  it('a definition a live migration left behind never takes the backup from where the VM runs', async () => {
+    for (const readable of [false, true]) {
+      const uuid = `10000000-0000-4000-8000-00000000000${readable ? 5 : 6}`;
+      const name = `migrant-${readable ? 'copy' : 'shared'}`;
+      world.place({ uuid, name, host: 'a', tags: [] });
+      await ctl.service.addHost({ name: 'a', address: 'a:7443' });
+      await waitFor('the VM on a', async () =>
+        (await ctl.fleet.getDomain(uuid))?.currentHost === 'a' ? true : undefined,
+      );
+      // migrated to b, its definition left on a (its image held there, or a stale copy)
+      world.place({ uuid, name, host: 'b', tags: [] });
+      world.leftBehind.set(uuid, { host: 'a', readable });
+      if (readable) {
+        await ctl.service.addHost({ name: 'b', address: 'b:7443' });
+        await waitFor('the VM running on b', async () =>
+          (await ctl.fleet.getDomain(uuid))?.currentHost === 'b' ? true : undefined,
+        );
+      }
+      const data = (await ctl.service.runNow({ domain: name, policy: 'all' }))[0];
+      const run = await waitFor(`the run of ${name}`, async () => {
+        const [r] = await ctl.service.listRuns({ domain: uuid, status: 'succeeded' });
+        return r;
+      });
+      assert.equal(run.host, 'b', name);
+      assert.equal(run.jobId, data?.jobId, name);
+      assert.equal((await ctl.fleet.getDomain(uuid))?.currentHost, 'b', name);
     }
   });
 

@@ -86,6 +86,12 @@ export class FakeAgentWorld {
   readonly observeCalls: string[] = [];
   /** Backups refused with AGENT_BUSY, as `host domain`. */
   readonly busyRefusals: string[] = [];
+  /**
+   * Definitions a live migration left behind, by VM uuid: the old host lists the VM shut off, and
+   * its observe fails DISK_IN_USE (the image held by the QEMU that runs it now, shared storage)
+   * or succeeds shut off (`readable`: storage not shared, a stale copy of the image).
+   */
+  readonly leftBehind = new Map<string, { host: string; readable: boolean }>();
   readonly #failuresLeft = new Map<string, number>();
 
   /**
@@ -117,6 +123,12 @@ export class FakeAgentWorld {
     this.#failuresLeft.set(host, Math.max(0, n - 1));
     return n > 0;
   }
+}
+
+/** A VM's definition left on `host` by a migration: shut off there, no checkpoints. */
+function leftBehindOf(vm: FakeVm, host: string): ObservedDomain {
+  const o = observedOf({ ...vm, host }, []);
+  return { ...o, domain: { ...o.domain, state: 'shut-off' } };
 }
 
 function observedOf(vm: FakeVm, cps: { name: string; parent: string | null }[]): ObservedDomain {
@@ -189,12 +201,19 @@ export class FakeAgentApi implements AgentApi {
       return Promise.reject(e);
     }
     const mine = [...this.world.vms.values()].filter((v) => v.host === this.host);
-    return Promise.resolve(
-      mine.map((vm) => {
+    const stale = [...this.world.vms.values()].filter(
+      (v) => this.world.leftBehind.get(v.uuid)?.host === this.host,
+    );
+    return Promise.resolve([
+      ...mine.map((vm) => {
         const o = observedOf(vm, this.world.checkpoints.get(vm.uuid) ?? []);
         return { ...o.domain, tags: vm.tags, disks: o.disks, checkpoints: o.checkpoints };
       }),
-    );
+      ...stale.map((vm) => {
+        const o = leftBehindOf(vm, this.host);
+        return { ...o.domain, tags: vm.tags, disks: o.disks, checkpoints: o.checkpoints };
+      }),
+    ]);
   }
 
   async observe(domain: string): Promise<ObservedDomain> {
@@ -202,6 +221,19 @@ export class FakeAgentApi implements AgentApi {
     this.world.observeCalls.push(`${this.host} ${domain}`);
     if (this.world.down.has(this.host)) {
       throw new ProtoError('AGENT_UNAVAILABLE', `agent of ${this.host}: connection refused`);
+    }
+    const stale = [...this.world.vms.values()].find(
+      (v) => (v.uuid === domain || v.name === domain) && v.host !== this.host,
+    );
+    const behind = stale && this.world.leftBehind.get(stale.uuid);
+    if (stale !== undefined && behind?.host === this.host) {
+      if (!behind.readable) {
+        throw new ProtoError(
+          'DISK_IN_USE',
+          `the image of ${stale.name} is in use by another process`,
+        );
+      }
+      return leftBehindOf(stale, this.host);
     }
     const vm = this.vm(domain);
     const o = observedOf(vm, this.world.checkpoints.get(vm.uuid) ?? []);
