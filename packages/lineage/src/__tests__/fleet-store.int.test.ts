@@ -209,9 +209,15 @@ describe('FleetStore', () => {
     const stale = { ...dom(U9, 'live-1'), state: 'shut-off' as const };
     assert.deepEqual(await fleet.recordInventory('c', [stale], T0 + 32_000), []);
     assert.equal((await fleet.getDomain(U9))?.currentHost, 'd');
-    // stopped on d too: where it was last defined and seen counts again
-    await fleet.recordInventory('d', [{ ...stale }], T0 + 33_000);
-    assert.equal((await fleet.recordInventory('c', [stale], T0 + 34_000)).length, 1);
+    // stopped on d too: both hosts list it shut off, and it stays on d, poll after poll
+    for (let i = 0; i < 3; i++) {
+      await fleet.recordInventory('d', [{ ...stale }], T0 + 33_000 + 2 * i);
+      assert.deepEqual(await fleet.recordInventory('c', [stale], T0 + 34_000 + 2 * i), []);
+      assert.equal((await fleet.getDomain(U9))?.currentHost, 'd');
+    }
+    // undefined on d (d's listing lacks it: gone there): c's definition takes it back
+    await fleet.recordInventory('d', [], T0 + 40_000);
+    assert.equal((await fleet.recordInventory('c', [stale], T0 + 40_001)).length, 1);
     assert.deepEqual(
       (await fleet.listMoves(U9)).map((m) => [m.from, m.to]),
       [
