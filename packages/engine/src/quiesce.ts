@@ -93,17 +93,29 @@ export async function freezeGuest(domain: Domain, o: FreezeOptions = {}): Promis
 }
 
 /**
- * Thaws the guest, retrying twice (an agent busy for a moment must not leave it frozen).
+ * Thaws the guest, retrying twice (an agent busy for a moment must not leave it frozen), each
+ * try waiting at most `timeoutMs`: libvirt's agent call blocks as long as the agent does (a
+ * thaw hook script that hangs), and the backup job, begun already, held the run meanwhile with
+ * no signal heard. A thaw still pending at the deadline goes on; the backup does too, saying so.
  * @returns null when thawed, else the last error's message
  */
-export async function thawGuest(domain: Domain): Promise<string | null> {
+export async function thawGuest(domain: Domain, o: FreezeOptions = {}): Promise<string | null> {
+  const timeoutMs = o.timeoutMs ?? 30_000;
   let last = '';
   for (let i = 0; i < 3; i++) {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), timeoutMs);
+    });
     try {
-      await domain.fsThaw();
+      if ((await Promise.race([domain.fsThaw().then(() => 'thawed' as const), late])) === 'late') {
+        return `the guest agent did not answer the thaw within ${timeoutMs} ms (it may still be frozen)`;
+      }
       return null;
     } catch (e) {
       last = message(e);
+    } finally {
+      clearTimeout(timer);
     }
   }
   return last;
@@ -138,7 +150,7 @@ export async function withQuiesce<T>(
     return { value: await start(), consistency: decision.consistency, notes };
   } finally {
     if (decision.thaw) {
-      const failed = await thawGuest(domain);
+      const failed = await thawGuest(domain, o);
       if (failed !== null) {
         notes.push(`warning: thawing the guest's filesystems failed: ${failed}`);
       }

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { LibvirtError } from '@virtvault/libvirt';
+import { type Domain, LibvirtError } from '@virtvault/libvirt';
 
-import { decideQuiesce } from '../quiesce.js';
+import { decideQuiesce, withQuiesce } from '../quiesce.js';
 
 const VIR_FROM_QEMU = 10;
 /** libvirt's error as the addon reports it (numbers from virerror.h). */
@@ -61,4 +61,32 @@ describe('decideQuiesce', () => {
     assert.deepEqual([d.consistency, d.thaw], ['crash', false]);
     assert.match(d.note ?? '', /within 30 s/);
   });
+});
+
+describe('withQuiesce', () => {
+  // the timeout: a withQuiesce deaf to the deadline would wait for the thaw forever
+  it(
+    'a thaw the agent never answers ends the wait at the deadline, and the backup goes on saying so',
+    { timeout: 10_000 },
+    async () => {
+      let thawCalls = 0;
+      // what withQuiesce calls of a domain: a freeze that works, a thaw that never returns
+      const domain = {
+        fsFreeze: () => Promise.resolve(2),
+        fsThaw: () => {
+          thawCalls += 1;
+          return new Promise<number>(() => undefined);
+        },
+      } as unknown as Domain;
+      const started = Date.now();
+      const r = await withQuiesce(domain, true, () => Promise.resolve('job begun'), {
+        timeoutMs: 50,
+      });
+      assert.equal(r.value, 'job begun');
+      assert.equal(r.consistency, 'filesystem');
+      assert.match(r.notes.join(), /did not answer the thaw within 50 ms/);
+      assert.equal(thawCalls, 1, 'a pending thaw is not asked again');
+      assert.ok(Date.now() - started < 5_000);
+    },
+  );
 });
