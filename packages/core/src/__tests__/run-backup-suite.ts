@@ -112,6 +112,19 @@ function crashingOnCommit(inner: LineageStore): LineageStore {
 
 const ids = (ms: SnapshotManifest[]): string[] => ms.map((m) => m.id);
 
+/** `store` with its heartbeat replaced by `beat` (which may call the store's own). */
+function withHeartbeat<S extends LineageStore>(s: S, beat: LineageStore['heartbeat']): S {
+  return new Proxy(s, {
+    get(target, key) {
+      if (key === 'heartbeat') {
+        return beat;
+      }
+      const v: unknown = Reflect.get(target, key, target);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
 /** Registers the scenarios for `makeStore`. */
 export function runBackupSuite(
   name: string,
@@ -340,22 +353,14 @@ export function runBackupSuite(
         let from = Number.POSITIVE_INFINITY;
         let takeOver: (() => Promise<unknown>) | null = null;
         // another process takes the domain over once the run has removed its first checkpoint
-        const racing = new Proxy(store, {
-          get(target, key) {
-            if (key === 'heartbeat') {
-              return async (id: string, at: number) => {
-                const cleaning = calls.slice(from).some((c) => c.startsWith('delete-metadata'));
-                if (takeOver !== null && cleaning) {
-                  const t = takeOver;
-                  takeOver = null;
-                  await t();
-                }
-                return target.heartbeat(id, at);
-              };
-            }
-            const v: unknown = Reflect.get(target, key, target);
-            return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-          },
+        const racing = withHeartbeat(store, async (id, at) => {
+          const cleaning = calls.slice(from).some((c) => c.startsWith('delete-metadata'));
+          if (takeOver !== null && cleaning) {
+            const t = takeOver;
+            takeOver = null;
+            await t();
+          }
+          return store.heartbeat(id, at);
         });
         const w = world(racing);
         calls = w.hypervisor.calls;
@@ -421,17 +426,9 @@ export function runBackupSuite(
         // where each heartbeat came, in the hypervisor's calls
         const beats: number[] = [];
         let calls: string[] = [];
-        const counting = new Proxy(store, {
-          get(target, key) {
-            if (key === 'heartbeat') {
-              return (id: string, at: number) => {
-                beats.push(calls.length);
-                return target.heartbeat(id, at);
-              };
-            }
-            const v: unknown = Reflect.get(target, key, target);
-            return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-          },
+        const counting = withHeartbeat(store, (id, at) => {
+          beats.push(calls.length);
+          return store.heartbeat(id, at);
         });
         const w = world(counting);
         calls = w.hypervisor.calls;

@@ -1,22 +1,14 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 
-import { Server, ServerCredentials, type sendUnaryData } from '@grpc/grpc-js';
+import type { sendUnaryData } from '@grpc/grpc-js';
 import type { SnapshotManifest } from '@virtvault/core';
 
-import { AgentClient } from '../client.js';
+import type { AgentClient } from '../client.js';
 import { manifestToMsg } from '../convert/manifest.js';
-import { agentServiceDefinition } from '../loader.js';
 
 import { MANIFEST } from './fixtures.js';
-
-const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
-const run = promisify(execFile);
+import { type FakeAgentServer, startFakeAgent } from './fake-agent-server.js';
 
 /** Snapshots of one domain, each with a domain XML of 15 KB: ~6 MB in one reply. */
 const SNAPSHOTS = 400;
@@ -33,18 +25,12 @@ function manifest(i: number): SnapshotManifest {
  * ListVerifyResults with a status this build does not know.
  */
 describe('AgentClient replies of a domain with many snapshots', () => {
-  let dir = '';
-  let server: Server;
+  let fake: FakeAgentServer | undefined;
   let client: AgentClient;
   const manifests = Array.from({ length: SNAPSHOTS }, (_, i) => manifest(i));
 
   before(async () => {
-    dir = await mkdtemp(`${tmpdir()}/vv-proto-large-`);
-    const certs = `${ROOT}deploy/make-certs.sh`;
-    await run('bash', [certs, `${dir}/pki`, '--controller', 'controller', '--agent', 'fake-a']);
-    const pki = async (f: string) => readFile(`${dir}/pki/${f}`);
-    server = new Server();
-    server.addService(agentServiceDefinition(), {
+    fake = await startFakeAgent({
       listManifests: (_call: unknown, cb: sendUnaryData<unknown>) =>
         cb(null, { manifests: manifests.map(manifestToMsg) }),
       listVerifyResults: (_call: unknown, cb: sendUnaryData<unknown>) =>
@@ -56,27 +42,11 @@ describe('AgentClient replies of a domain with many snapshots', () => {
           ],
         }),
     });
-    const creds = ServerCredentials.createSsl(
-      await pki('ca.crt'),
-      [{ cert_chain: await pki('fake-a.crt'), private_key: await pki('fake-a.key') }],
-      true,
-    );
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync('127.0.0.1:0', creds, (e, p) => (e ? reject(e) : resolve(p))),
-    );
-    client = new AgentClient({
-      address: `127.0.0.1:${port}`,
-      expectedHostName: 'fake-a',
-      ca: await pki('ca.crt'),
-      cert: await pki('controller.crt'),
-      key: await pki('controller.key'),
-    });
+    client = fake.client;
   });
 
   after(async () => {
-    client?.close();
-    server?.forceShutdown();
-    await rm(dir, { recursive: true, force: true });
+    await fake?.close();
   });
 
   it('receives every manifest of a reply far beyond 4 MiB', async () => {
