@@ -283,6 +283,36 @@ export function runBackupSuite(
       }
     });
 
+    it('plans again when a disk was resized between the look and the job: a full of the new size', async () => {
+      const store = await makeStore();
+      try {
+        const w = world(store);
+        await w.run();
+        let refused = 0;
+        const executor = {
+          execute: (req: Parameters<FakeExecutor['execute']>[0]) => {
+            const vda = w.hypervisor.state.disks[0];
+            if (refused === 0 && vda !== undefined) {
+              refused += 1;
+              // grown after the look: the engine finds the export larger than planned
+              vda.virtualSize *= 2;
+              const msg = `disk vda is ${vda.virtualSize} bytes now, ${vda.virtualSize / 2} when planned`;
+              return Promise.reject(new CoreError('DISKS_CHANGED', msg));
+            }
+            return w.executor.execute(req);
+          },
+        };
+        const second = await w.run({ executor });
+        assert.equal(second.attempts, 2);
+        assert.equal(second.manifest.level, 'full');
+        assert.ok(second.plan.reasons.includes('DISKS_CHANGED'), second.plan.reasons.join());
+        const last = w.executor.requests.at(-1);
+        assert.equal(last?.observed.disks[0]?.virtualSize, 2 ** 31, 'the new size is backed up');
+      } finally {
+        await store.close();
+      }
+    });
+
     it("retries once as a full when the parent's index or manifest cannot be read", async () => {
       const store = await makeStore();
       try {

@@ -208,10 +208,12 @@ interface Executed {
 }
 
 /**
- * Executes (or awaits `first`, the attempt started early). An incremental the hypervisor rejected
- * at start is planned again once from a fresh look at the domain when that look differs (see
- * {@link replan}); otherwise, or when it is rejected again, and for an unreadable parent
- * (`PARENT_SNAPSHOT_UNUSABLE`), it is retried once as a full (`INCREMENTAL_FAILED`).
+ * Executes (or awaits `first`, the attempt started early). Disks changed between the look and the
+ * job (`DISKS_CHANGED`) give a plan from a fresh look, followed once. An incremental the
+ * hypervisor rejected at start is planned again once from a fresh look at the domain when that
+ * look differs (see {@link replan}); otherwise, or when it is rejected again, and for an
+ * unreadable parent (`PARENT_SNAPSHOT_UNUSABLE`), it is retried once as a full
+ * (`INCREMENTAL_FAILED`).
  */
 async function executeWithRetry(
   ctx: RunContext,
@@ -222,6 +224,12 @@ async function executeWithRetry(
   try {
     return { manifest: await (first ?? execute(ctx, p)), plan: p, attempts: 1 };
   } catch (e) {
+    if (hasErrorCode(e, 'DISKS_CHANGED') && !replanned) {
+      // the disks changed between the look and the job (one resized, added, removed): the plan
+      // of a fresh look, whatever its level, is the one to follow
+      const done = await executeWithRetry(ctx, await replan(ctx, p, true), undefined, true);
+      return { ...done, attempts: done.attempts + 1 };
+    }
     const reason = retryReason(e);
     if (p.level === 'full' || reason === null) {
       throw e;
@@ -249,10 +257,17 @@ async function executeWithRetry(
  * goes on from that, rather than taking the parent for broken. Null when the new plan is the one
  * that was rejected: nothing explains the rejection, and the retry as a full does.
  */
-async function replan(ctx: RunContext, rejected: BackupPlan): Promise<BackupPlan | null> {
+async function replan(ctx: RunContext, rejected: BackupPlan, always: true): Promise<BackupPlan>;
+async function replan(ctx: RunContext, rejected: BackupPlan): Promise<BackupPlan | null>;
+async function replan(
+  ctx: RunContext,
+  rejected: BackupPlan,
+  always = false,
+): Promise<BackupPlan | null> {
   ctx.observed = await ctx.deps.hypervisor.observe(ctx.observed.domain.uuid);
   const fresh = await plan(ctx);
   const same =
+    !always &&
     fresh.level === rejected.level &&
     fresh.incrementalFrom === rejected.incrementalFrom &&
     fresh.redefine.length === 0;
