@@ -356,7 +356,7 @@ export class Dispatcher implements JobHandlers {
       deadlineMs: Math.max(this.d.timings.callTimeoutMs, 600_000),
     };
     if (data.kind === 'gc') {
-      const agent = await this.agentOf(host ?? (await this.anyUpHost()));
+      const agent = await this.agentOf(host ?? (await this.hostWith(data.repository)));
       return agent.collectGarbage(data.repository, false, call);
     }
     if (host === null || data.retention === null || data.domainUuid === null) {
@@ -379,11 +379,22 @@ export class Dispatcher implements JobHandlers {
     return result;
   }
 
-  private async anyUpHost(): Promise<string> {
-    const up = (await this.d.fleet.listHosts()).find((h) => h.enabled && h.state === 'up');
-    if (up === undefined) {
-      throw new ControllerError('AGENT_UNAVAILABLE', 'no host is up to run the GC');
+  /**
+   * An up host whose agent has `repository`: agents configure their own repositories, and the
+   * first up host, lacking it, failed every GC of it (its space never reclaimed).
+   */
+  private async hostWith(repository: string): Promise<string> {
+    const up = (await this.d.fleet.listHosts()).filter((h) => h.enabled && h.state === 'up');
+    for (const h of up) {
+      const info = await this.d.agents
+        .get(h)
+        .hostInfo({ deadlineMs: this.d.timings.callTimeoutMs })
+        .catch(() => null);
+      if (info?.repositories.includes(repository) === true) {
+        return h.name;
+      }
     }
-    return up.name;
+    const msg = `no host that is up has repository ${repository} to run its GC`;
+    throw new ControllerError('AGENT_UNAVAILABLE', msg);
   }
 }

@@ -260,6 +260,30 @@ describe('dispatch', () => {
     );
   });
 
+  it("a repository's GC runs on a host that has the repository, not on the first host up", async () => {
+    world.behaviour.repositories = { a: ['main'], b: ['main', 'offsite'], flaky: ['main'] };
+    try {
+      const gc: MaintenanceJobData = {
+        kind: 'gc',
+        repository: 'offsite',
+        policy: 'all',
+        domainUuid: null,
+        retention: null,
+        timeZone: 'UTC',
+      };
+      await ctl.queues.enqueueMaintenance(null, gc, 'gc_offsite_1');
+      await waitFor('the GC run', () =>
+        Promise.resolve(world.gcRuns.includes('b offsite') ? true : undefined),
+      );
+      assert.deepEqual(
+        world.gcRuns.filter((g) => g.endsWith(' offsite')),
+        ['b offsite'],
+      );
+    } finally {
+      world.behaviour.repositories = {};
+    }
+  });
+
   it('a VM gone from every host gets no job when its policy fires', async () => {
     const GHOST = '10000000-0000-4000-8000-000000000009';
     const refreshA = () => ctl.service.addHost({ name: 'a', address: 'a:7443' });

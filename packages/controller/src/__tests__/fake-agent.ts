@@ -49,6 +49,8 @@ export interface FakeAgentBehaviour {
   agentLimit?: Record<string, number>;
   /** VMs (by uuid) whose backup manifest names another host: a buggy or lying agent. */
   wrongHostFor?: string[];
+  /** Per host: the repositories its agent has. @default ['main'] */
+  repositories?: Record<string, string[]>;
 }
 
 /** One backup as the fake agents saw it (for overlap checks). */
@@ -86,6 +88,8 @@ export class FakeAgentWorld {
   readonly observeCalls: string[] = [];
   /** Backups refused with AGENT_BUSY, as `host domain`. */
   readonly busyRefusals: string[] = [];
+  /** Repository GCs run, as `host repository`. */
+  readonly gcRuns: string[] = [];
   /**
    * Definitions a live migration left behind, by VM uuid: the old host lists the VM shut off, and
    * its observe fails DISK_IN_USE (the image held by the QEMU that runs it now, shared storage)
@@ -185,7 +189,7 @@ export class FakeAgentApi implements AgentApi {
       libvirtVersion: '9.0.0',
       hypervisorVersion: '7.2.0',
       libvirtUri: 'qemu:///system',
-      repositories: ['main'],
+      repositories: this.repositories(),
       maxConcurrentBackups: 4,
       runningBackups: 0,
       cpus: 2,
@@ -374,7 +378,19 @@ export class FakeAgentApi implements AgentApi {
     };
   }
 
-  collectGarbage(): Promise<AgentGcResult> {
+  private repositories(): string[] {
+    return this.world.behaviour.repositories?.[this.host] ?? ['main'];
+  }
+
+  collectGarbage(repository: string): Promise<AgentGcResult> {
+    if (!this.repositories().includes(repository)) {
+      const e = new ProtoError(
+        'REPOSITORY_UNKNOWN',
+        `${this.host} has no repository ${repository}`,
+      );
+      return Promise.reject(e);
+    }
+    this.world.gcRuns.push(`${this.host} ${repository}`);
     return Promise.resolve({
       marked: 0,
       swept: 0,
