@@ -307,7 +307,14 @@ export class Repository {
     if (sha256hex(file) !== disk.indexSha256) {
       throw new RepoError('REPO_INDEX_CORRUPT', `index ${name} does not match its manifest digest`);
     }
-    return DiskIndex.decode(file, name);
+    const index = DiskIndex.decode(file, name);
+    if (index.virtualSize !== disk.virtualSize) {
+      // a restore sizes its output by the manifest and fills it by the index: a smaller index
+      // left a zero tail, a larger one a raw file grown past the disk, neither said
+      const says = `${index.virtualSize} bytes, its manifest ${disk.virtualSize}`;
+      throw new RepoError('REPO_INDEX_CORRUPT', `index ${name} is of ${says}`);
+    }
+    return index;
   }
 
   /** Writes a file atomically inside the repository (temp, fsync, rename). */
