@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 
@@ -347,7 +347,8 @@ describe('field failures: every broken chain recovers in the next run', () => {
   it('a scratch folder without room: refused before anything is made, the guest never hit', async () => {
     const tiny = `${vv.dir}/tiny-scratch`;
     await run('mkdir', ['-p', tiny]);
-    await run('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', tiny]);
+    // mode 0711: a tmpfs is world-writable (1777) by default, which a scratch folder must not be
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=8m,mode=0711', 'tmpfs', tiny]);
     try {
       await write();
       const before = await virsh(lab, host, 'checkpoint-list', VM, '--name');
@@ -371,6 +372,18 @@ describe('field failures: every broken chain recovers in the next run', () => {
     } finally {
       await run('umount', [tiny]);
     }
+    // a folder others may write (a tmpfs's default mode): refused as such, and doctor says so
+    await chmod(tiny, 0o1777);
+    const args = (await vv.backupArgs(VM, host)).map((a) => (a === `${vv.dir}/scratch` ? tiny : a));
+    const unsafe = await vv.cli(args);
+    assert.equal(unsafe.code, 1, unsafe.stdout);
+    const code = (JSON.parse(unsafe.stdout) as { error: { code: string } }).error.code;
+    assert.equal(code, 'SCRATCH_UNSAFE');
+    const doctorArgs = ['doctor', '--json', '--domain', VM, '--repo', vv.repo];
+    const d = await vv.cli([...doctorArgs, ...args.slice(args.indexOf('--connect'))]);
+    const scratch = (JSON.parse(d.stdout) as { scratch: { problem: { code: string } | null } })
+      .scratch;
+    assert.equal(scratch.problem?.code, 'SCRATCH_UNSAFE', d.stdout);
     const next = await vv.backup(VM, host);
     assert.equal(next.level, 'incremental', next.reasons.join(','));
   });

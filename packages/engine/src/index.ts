@@ -36,6 +36,7 @@ export {
   SCRATCH_MIN_FREE,
   type ScratchRoom,
 } from './scratch-space.js';
+export { assertPrivateScratch } from './scratch-guard.js';
 export { QemuNbd, type QemuNbdOptions } from './qemu-nbd.js';
 export {
   restoreSnapshot,

@@ -3,6 +3,7 @@
  * bitmaps with their flags, the lineage's view — and what the next backup will do and why.
  * `--fix` cleans up broken and orphaned checkpoints and bitmaps of ours, never another tool's.
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 
 import type { Command } from 'commander';
@@ -99,7 +100,7 @@ interface ScratchReport {
   free: number;
   /** Bytes the disks' top images hold (backing files not counted), null when unknown. */
   held: number | null;
-  /** Why the next backup will be refused (`SCRATCH_NO_SPACE`), or null. */
+  /** Why the next backup will be refused (`SCRATCH_NO_SPACE`, `SCRATCH_UNSAFE`), or null. */
   problem: { code: string; message: string } | null;
   /** The warning the next backup will carry, or null. */
   note: string | null;
@@ -110,12 +111,16 @@ async function scratchReport(dir: string, observed: ObservedDomain): Promise<Scr
   if (observed.domain.state === 'shut-off') {
     return null;
   }
-  const { scratchRoom, scratchVerdict } = await loadEngine();
+  const { assertPrivateScratch, scratchRoom, scratchVerdict } = await loadEngine();
   const room = await scratchRoom(
     dir,
     observed.disks.map((d) => d.source),
   );
   try {
+    // a folder still to be made is made the backup's own; one there already must be safe
+    if (existsSync(dir)) {
+      assertPrivateScratch(dir);
+    }
     return { ...room, problem: null, note: scratchVerdict(room) };
   } catch (e) {
     const { code, message } = errorFields(e);
