@@ -10,7 +10,13 @@ import { describe, it } from 'node:test';
 import { CoreError, hasErrorCode } from '../errors.js';
 import type { DomainLineage } from '../model/lineage.js';
 import type { SnapshotManifest } from '../model/manifest.js';
-import type { LineageStore, RunFailure, SnapshotCommit } from '../run/ports.js';
+import type {
+  BackupExecutor,
+  BackupRequest,
+  LineageStore,
+  RunFailure,
+  SnapshotCommit,
+} from '../run/ports.js';
 import { type RunBackupDeps, type RunBackupResult, runBackup } from '../run/run-backup.js';
 
 import {
@@ -111,6 +117,28 @@ function crashingOnCommit(inner: LineageStore): LineageStore {
 }
 
 const ids = (ms: SnapshotManifest[]): string[] => ms.map((m) => m.id);
+
+/**
+ * An executor that refuses the first request `refuse` answers with an error (`refuse` changes the
+ * fake hypervisor as the refusal's cause would) and hands every other to the world's executor.
+ */
+function refusingOnce(
+  w: World,
+  refuse: (req: BackupRequest) => Error | null,
+): { executor: BackupExecutor; refusals: () => number } {
+  let refusals = 0;
+  const executor = {
+    execute: (req: BackupRequest) => {
+      const e = refusals === 0 ? refuse(req) : null;
+      if (e !== null) {
+        refusals += 1;
+        return Promise.reject(e);
+      }
+      return w.executor.execute(req);
+    },
+  };
+  return { executor, refusals: () => refusals };
+}
 
 /** `store` with its heartbeat replaced by `beat` (which may call the store's own). */
 function withHeartbeat<S extends LineageStore>(s: S, beat: LineageStore['heartbeat']): S {
@@ -214,23 +242,19 @@ export function runBackupSuite(
         const w = world(store);
         const first = await w.run();
         const cp = first.manifest.checkpoint?.name ?? '';
-        let rejected = 0;
-        const executor = {
-          execute: (req: Parameters<FakeExecutor['execute']>[0]) => {
-            if (rejected === 0 && req.level !== 'full') {
-              rejected += 1;
-              // the domain re-created between the run's look and the job's start: metadata gone,
-              // bitmaps fine, and libvirt's refusal as it words it
-              w.hypervisor.state.checkpoints = [];
-              const msg = `Domain checkpoint not found: Checkpoint '${cp}' for incremental backup of disk 'vda' not found`;
-              return Promise.reject(new CoreError('INCREMENTAL_REJECTED', msg));
-            }
-            return w.executor.execute(req);
-          },
-        };
+        const { executor, refusals } = refusingOnce(w, (req) => {
+          if (req.level === 'full') {
+            return null;
+          }
+          // the domain re-created between the run's look and the job's start: metadata gone,
+          // bitmaps fine, and libvirt's refusal as it words it
+          w.hypervisor.state.checkpoints = [];
+          const msg = `Domain checkpoint not found: Checkpoint '${cp}' for incremental backup of disk 'vda' not found`;
+          return new CoreError('INCREMENTAL_REJECTED', msg);
+        });
         w.hypervisor.calls.length = 0;
         const second = await w.run({ executor });
-        assert.equal(rejected, 1);
+        assert.equal(refusals(), 1);
         assert.equal(second.attempts, 2);
         assert.equal(second.manifest.level, 'incremental', second.plan.reasons.join());
         assert.equal(second.manifest.parent, first.manifest.id);
@@ -254,19 +278,15 @@ export function runBackupSuite(
         const w = world(store);
         const first = await w.run();
         const cp = first.manifest.checkpoint?.name ?? '';
-        let rejected = 0;
-        const executor = {
-          execute: (req: Parameters<FakeExecutor['execute']>[0]) => {
-            if (rejected === 0 && req.level !== 'full') {
-              rejected += 1;
-              // QEMU killed between the look and the start: the bitmap is left in use
-              w.hypervisor.markAllInconsistent();
-              const msg = `checkpoint inconsistent: missing or broken bitmap '${cp}' for disk 'vda'`;
-              return Promise.reject(new CoreError('INCREMENTAL_REJECTED', msg));
-            }
-            return w.executor.execute(req);
-          },
-        };
+        const { executor } = refusingOnce(w, (req) => {
+          if (req.level === 'full') {
+            return null;
+          }
+          // QEMU killed between the look and the start: the bitmap is left in use
+          w.hypervisor.markAllInconsistent();
+          const msg = `checkpoint inconsistent: missing or broken bitmap '${cp}' for disk 'vda'`;
+          return new CoreError('INCREMENTAL_REJECTED', msg);
+        });
         const second = await w.run({ executor });
         assert.equal(second.attempts, 2);
         assert.equal(second.manifest.level, 'full');
@@ -288,20 +308,16 @@ export function runBackupSuite(
       try {
         const w = world(store);
         await w.run();
-        let refused = 0;
-        const executor = {
-          execute: (req: Parameters<FakeExecutor['execute']>[0]) => {
-            const vda = w.hypervisor.state.disks[0];
-            if (refused === 0 && vda !== undefined) {
-              refused += 1;
-              // grown after the look: the engine finds the export larger than planned
-              vda.virtualSize *= 2;
-              const msg = `disk vda is ${vda.virtualSize} bytes now, ${vda.virtualSize / 2} when planned`;
-              return Promise.reject(new CoreError('DISKS_CHANGED', msg));
-            }
-            return w.executor.execute(req);
-          },
-        };
+        const { executor } = refusingOnce(w, () => {
+          const vda = w.hypervisor.state.disks[0];
+          if (vda === undefined) {
+            return null;
+          }
+          // grown after the look: the engine finds the export larger than planned
+          vda.virtualSize *= 2;
+          const msg = `disk vda is ${vda.virtualSize} bytes now, ${vda.virtualSize / 2} when planned`;
+          return new CoreError('DISKS_CHANGED', msg);
+        });
         const second = await w.run({ executor });
         assert.equal(second.attempts, 2);
         assert.equal(second.manifest.level, 'full');
