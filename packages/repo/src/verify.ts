@@ -7,6 +7,7 @@ import { readIfExists } from './fs-util.js';
 import { markQuarantined } from './quarantine.js';
 import type { Repository } from './repository.js';
 import { chunkFile } from './validate.js';
+import { childrenOf, type ChunkState, faultPatches, slotFault } from './verify-rules.js';
 
 /** A missing or corrupt chunk and every snapshot that depends on it. */
 export interface ChunkProblem {
@@ -66,17 +67,19 @@ export interface VerifyOptions {
   signal?: AbortSignal;
 }
 
-type ChunkState = { ok: true; children: string[] } | { ok: false; code: string; message: string };
+/** A snapshot's slot entries: each distinct chunk its indexes name, with the slot length it fills. */
+type Roots = Map<string, number>;
 
 /**
  * Verifies committed snapshots: manifests, index digests, and every chunk they reach (through
- * patches too), re-reading and re-hashing each distinct chunk once.
+ * patches too), re-reading and re-hashing each distinct chunk once; then that each chunk fits where
+ * it is named, as a restore needs (see `verify-rules.ts`).
  */
 export async function verifyRepository(
   repo: Repository,
   opts: VerifyOptions = {},
 ): Promise<VerifyReport> {
-  const roots = new Map<string, Set<string>>();
+  const roots = new Map<string, Roots>();
   const results: Record<string, SnapshotVerifyResult> = {};
   const checkedAt = new Date(repo.options.now()).toISOString();
   for (const s of await repo.listSnapshots(opts.domain)) {
@@ -99,6 +102,8 @@ export async function verifyRepository(
   }
   const states = await checkAll(repo, roots, opts.concurrency ?? repo.pool().capacity, opts.signal);
   await dropRemoved(repo, roots, results);
+  faultPatches(states);
+  misfits(roots, states, results);
   const chunks = attribute(roots, states, results);
   if (opts.record !== false) {
     for (const c of chunks) {
@@ -203,26 +208,63 @@ export async function readVerifyResult(
   return r;
 }
 
+/** A snapshot's slot entries, read from its manifest and indexes; a fault fails `r`. */
 async function snapshotRoots(
   repo: Repository,
   domain: string,
   id: string,
   r: SnapshotVerifyResult,
-): Promise<Set<string>> {
-  const out = new Set<string>();
+): Promise<Roots> {
+  const out: Roots = new Map();
+  const fail = (code: string, message: string): void => {
+    r.status = 'failed';
+    r.problems.push({ code, message });
+  };
   try {
     const m = await repo.readManifest(domain, id);
     for (const d of m.disks) {
-      for (const dg of (await repo.readIndex(domain, id, d.target, m)).digests()) {
-        out.add(dg);
+      const index = await repo.readIndex(domain, id, d.target, m);
+      for (let i = 0; i < index.slotCount; i++) {
+        const dg = index.get(i);
+        const len = index.slotLength(i);
+        const had = out.get(dg);
+        if (dg === ZERO_DIGEST_HEX || had === len) {
+          continue;
+        }
+        if (had !== undefined) {
+          // a chunk has one length: one of the slots naming it cannot be filled by it
+          fail('REPO_INDEX_CORRUPT', `chunk ${dg} fills slots of ${had} and ${len} bytes`);
+        }
+        out.set(dg, len);
       }
     }
   } catch (e) {
-    r.status = 'failed';
     const code = e instanceof RepoError ? e.code : 'REPO_INDEX_CORRUPT';
-    r.problems.push({ code, message: e instanceof Error ? e.message : String(e) });
+    fail(code, e instanceof Error ? e.message : String(e));
   }
   return out;
+}
+
+/**
+ * Fails each snapshot whose indexes name a sound chunk for a slot it cannot fill (its length is
+ * another): the index is at fault, the chunk may be right where others name it.
+ */
+function misfits(
+  roots: ReadonlyMap<string, Roots>,
+  states: ReadonlyMap<string, ChunkState>,
+  results: Record<string, SnapshotVerifyResult>,
+): void {
+  for (const [key, slots] of roots) {
+    const r = results[key];
+    for (const [digest, len] of slots) {
+      const st = states.get(digest);
+      const why = st === undefined || r === undefined ? null : slotFault(digest, len, st);
+      if (why !== null && r !== undefined) {
+        r.status = 'failed';
+        r.problems.push({ code: 'REPO_INDEX_CORRUPT', message: why, digest });
+      }
+    }
+  }
 }
 
 /**
@@ -232,7 +274,7 @@ async function snapshotRoots(
  */
 async function dropRemoved(
   repo: Repository,
-  roots: Map<string, Set<string>>,
+  roots: Map<string, Roots>,
   results: Record<string, SnapshotVerifyResult>,
 ): Promise<void> {
   for (const key of [...roots.keys()]) {
@@ -248,7 +290,7 @@ async function dropRemoved(
 /** Checks every chunk reachable from the roots, each once, a few at a time. */
 async function checkAll(
   repo: Repository,
-  roots: Map<string, Set<string>>,
+  roots: ReadonlyMap<string, Roots>,
   concurrency: number,
   signal: AbortSignal | undefined,
 ): Promise<Map<string, ChunkState>> {
@@ -261,8 +303,10 @@ async function checkAll(
       queue.push(d);
     }
   };
-  for (const set of roots.values()) {
-    set.forEach(enqueue);
+  for (const slots of roots.values()) {
+    for (const d of slots.keys()) {
+      enqueue(d);
+    }
   }
   const work = async (): Promise<void> => {
     for (let d = queue.shift(); d !== undefined; d = queue.shift()) {
@@ -270,7 +314,7 @@ async function checkAll(
       const st = await checkChunk(repo, d);
       states.set(d, st);
       if (st.ok) {
-        st.children.forEach(enqueue);
+        childrenOf(st.facts).forEach(enqueue);
       }
     }
   };
@@ -286,20 +330,18 @@ async function checkAll(
 /** Checks one chunk in the repository's chunk workers (reads there cost no libuv round trips). */
 async function checkChunk(repo: Repository, digest: string): Promise<ChunkState> {
   const r = await repo.pool().check(digest);
-  return r.ok
-    ? { ok: true, children: r.children }
-    : { ok: false, code: r.code, message: r.message };
+  return r.ok ? { ok: true, facts: r.facts } : { ok: false, code: r.code, message: r.message };
 }
 
 /** Walks each snapshot's chunk graph and names, per bad chunk, every snapshot that reaches it. */
 function attribute(
-  roots: Map<string, Set<string>>,
-  states: Map<string, ChunkState>,
+  roots: ReadonlyMap<string, Roots>,
+  states: ReadonlyMap<string, ChunkState>,
   results: Record<string, SnapshotVerifyResult>,
 ): ChunkProblem[] {
   const problems = new Map<string, ChunkProblem>();
-  for (const [key, set] of roots) {
-    const stack = [...set];
+  for (const [key, slots] of roots) {
+    const stack = [...slots.keys()];
     const seen = new Set<string>(stack);
     for (let d = stack.pop(); d !== undefined; d = stack.pop()) {
       const st = states.get(d);
@@ -322,8 +364,8 @@ function attribute(
         }
         continue;
       }
-      for (const c of st.children) {
-        if (c !== ZERO_DIGEST_HEX && !seen.has(c)) {
+      for (const c of childrenOf(st.facts)) {
+        if (!seen.has(c)) {
           seen.add(c);
           stack.push(c);
         }

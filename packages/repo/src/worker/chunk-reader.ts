@@ -52,9 +52,23 @@ export interface CheckJob {
   digest: string;
 }
 
-/** The outcome of a check job: the chunk's children (a patch's base and ranges), or its fault. */
+/**
+ * What a check job learnt of a sound chunk: a data chunk's length, or a patch's slot length, base
+ * and ranges (each non-zero range's chunk and the end of the bytes it takes from it). Verify holds
+ * these against one another and against the slots that name them, as a restore would.
+ */
+export type ChunkFacts =
+  | { kind: 'data'; length: number }
+  | {
+      kind: 'patch';
+      slotLength: number;
+      base: string;
+      ranges: { digest: string; end: number }[];
+    };
+
+/** The outcome of a check job: what the chunk is, or its fault. */
 export type CheckJobResult =
-  | { id: number; ok: true; children: string[] }
+  | { id: number; ok: true; facts: ChunkFacts }
   | { id: number; ok: false; code: string; message: string };
 
 /** The outcome of a resolve job: the slot's data runs (written already when the job said so). */
@@ -116,10 +130,14 @@ export class ChunkReader {
       const raw = decodeChunkHeader(file, job.digest).rawLength;
       const c = this.#decoder.decodeInto(file, job.digest, this.#rangeBuffer(0, raw));
       if (c.kind === ChunkKind.data) {
-        return { id: job.id, ok: true, children: [] };
+        return { id: job.id, ok: true, facts: { kind: 'data', length: raw } };
       }
       const p = decodePatch(c.payload, job.digest);
-      return { id: job.id, ok: true, children: [p.base, ...p.ranges.map((r) => r.digest)] };
+      const ranges = p.ranges
+        .filter((r) => r.digest !== ZERO_DIGEST_HEX)
+        .map((r) => ({ digest: r.digest, end: r.chunkOffset + r.length }));
+      const facts = { kind: 'patch' as const, slotLength: p.slotLength, base: p.base, ranges };
+      return { id: job.id, ok: true, facts };
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       return { id: job.id, ok: false, code: checkCode(e), message };

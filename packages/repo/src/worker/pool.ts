@@ -272,8 +272,9 @@ export class ChunkPool {
   }
 
   /**
-   * Reads and verifies one chunk in a worker (see `CheckJob`): resolves to its children (a patch's
-   * base and ranges) or to its fault; rejects only when the pool fails.
+   * Reads and verifies one chunk in a worker (see `CheckJob`): resolves to what it is (a data
+   * chunk's length, a patch's slot length, base and ranges) or to its fault; rejects only when
+   * the pool fails.
    */
   async check(digest: string): Promise<CheckJobResult> {
     return (await this.#enqueue({ id: this.#nextId++, type: 'check', digest })) as CheckJobResult;
