@@ -10,17 +10,10 @@
  * lineage gives, while the lineage store opens; it commits only if the store's plan is the same
  * (`early-start.ts`).
  */
-import { fallbackToFull } from '../chain/fallback.js';
-import { toCheckpointName } from '../chain/checkpoint-names.js';
-import { classifyLibvirtMessage } from '../chain/libvirt-errors.js';
-import { planBackup } from '../chain/plan-backup.js';
 import { CoreError, coerceError, hasErrorCode } from '../errors.js';
-import { withVerifyResults } from '../model/lineage.js';
 import type { BackupLevel, SnapshotManifest } from '../model/manifest.js';
 import type { BackupPlan } from '../model/plan.js';
-import type { ReasonCode } from '../model/reasons.js';
 
-import type { Confirmed } from './ports.js';
 import {
   type RunBackupDeps,
   type RunBackupRequest,
@@ -29,8 +22,9 @@ import {
   keepLease,
 } from './run-context.js';
 import { type EarlyAttempt, samePlan, startEarly } from './early-start.js';
-import { reconcileNotes, withReconcileNotes } from './reconcile-notes.js';
-import { cleanUp, markBroken, recordFindings } from './run-steps.js';
+import { execute, executeWithRetry } from './run-execute.js';
+import { plan, redefine } from './run-plan.js';
+import { cleanUp, recordFindings } from './run-steps.js';
 
 export type { RunBackupDeps, RunBackupRequest } from './run-context.js';
 
@@ -84,205 +78,6 @@ async function begin(ctx: RunContext): Promise<void> {
     }
     throw e;
   }
-}
-
-/** Repairs the lineage from the repository's manifests (crash between the two commits). */
-async function reconcile(ctx: RunContext): Promise<string[]> {
-  const { deps, request, observed } = ctx;
-  const manifests = await deps.manifests.listManifests(request.repository, observed.domain.uuid);
-  const at = deps.clock.now();
-  const r = await deps.lineage.reconcile(request.repository, observed.domain.uuid, manifests, at);
-  const notes = reconcileNotes(r);
-  for (const n of notes) {
-    await event(ctx, 'snapshot-reconciled', n);
-  }
-  return notes;
-}
-
-/** Plans the run, adding the reconcile findings. */
-async function plan(ctx: RunContext): Promise<BackupPlan> {
-  const { deps, request, observed } = ctx;
-  const notes = await reconcile(ctx);
-  const domain = { uuid: observed.domain.uuid, name: observed.domain.name };
-  const recorded = await deps.lineage.loadLineage(request.repository, domain);
-  const verified = await deps.manifests.verifyResults?.(request.repository, domain.uuid);
-  const lineage = verified ? withVerifyResults(recorded, verified) : recorded;
-  return withReconcileNotes(planBackup(lineage, observed, request.policy, deps.clock.now()), notes);
-}
-
-/**
- * Redefines the parent; on refusal the plan becomes a full (`REDEFINE_FAILED`). Only a refusal that
- * names a checkpoint or bitmap problem marks the parent broken and removes its bitmaps; any other
- * failure (a libvirt timeout, libvirtd restarting) leaves it for the next run to try again.
- */
-async function redefine(ctx: RunContext, p: BackupPlan): Promise<BackupPlan> {
-  const action = p.redefine[0];
-  if (!action) {
-    return p;
-  }
-  try {
-    await ctx.deps.hypervisor.redefineCheckpoint(ctx.observed.domain.uuid, action);
-    await event(
-      ctx,
-      'checkpoint-redefined',
-      `${action.checkpoint} redefined on ${ctx.observed.host}`,
-    );
-    return p;
-  } catch (e) {
-    const err = coerceError(e);
-    const cause = classifyLibvirtMessage(err.message);
-    const what = cause ?? 'no checkpoint or bitmap problem named; the next run tries again';
-    const message = `redefine of ${action.checkpoint} refused (${what}): ${err.message}`;
-    await event(ctx, 'fallback-full', message);
-    const full = fallbackToFull(p, ctx.observed, 'REDEFINE_FAILED', message);
-    if (cause === null) {
-      // tonight's backup is still taken; should it fail too, tomorrow's may continue the chain
-      const cleanup = full.cleanup.filter((c) => c.checkpoint !== action.checkpoint);
-      return { ...full, cleanup, markBroken: p.markBroken };
-    }
-    await markBroken(ctx, full.markBroken.slice(-1));
-    return full;
-  }
-}
-
-/**
- * Tells the lineage the checkpoint the run is about to create; an attempt started before the run
- * was begun hands it to `beginRun` instead (no round trip on the early path).
- */
-async function noteCheckpoint(ctx: RunContext, name: string | null): Promise<void> {
-  if (name === null) {
-    return;
-  }
-  if (!ctx.begun) {
-    ctx.earlyCheckpoint = name;
-    return;
-  }
-  await ctx.deps.lineage.noteCheckpoint(ctx.runId, name);
-}
-
-/**
- * Runs the executor for `p` with fresh snapshot and checkpoint ids; `proceed` holds the commit of
- * an attempt started early.
- */
-async function execute(
-  ctx: RunContext,
-  p: BackupPlan,
-  proceed?: Promise<Confirmed>,
-): Promise<SnapshotManifest> {
-  const { deps, request, observed } = ctx;
-  const nc = p.newCheckpoint;
-  const snapshotId = deps.ids.next();
-  const name = nc ? toCheckpointName(deps.ids.next(), nc.owner) : null;
-  await noteCheckpoint(ctx, name);
-  return deps.executor.execute({
-    repository: request.repository,
-    snapshotId,
-    observed,
-    level: p.level,
-    parentSnapshot: p.parentSnapshot,
-    incrementalFrom: p.incrementalFrom,
-    newCheckpoint: nc && name !== null ? { name, disks: nc.disks, mode: nc.mode } : null,
-    reasons: p.reasons,
-    ...(request.quiesce === true ? { quiesce: true } : {}),
-    heartbeat: () => keepLease(ctx),
-    ...(proceed !== undefined ? { proceed } : {}),
-  });
-}
-
-/** Why an incremental that failed before writing anything is retried as a full, by error code. */
-const RETRY_AS_FULL: readonly (readonly [string, ReasonCode])[] = [
-  ['INCREMENTAL_REJECTED', 'INCREMENTAL_FAILED'],
-  ['PARENT_UNREADABLE', 'PARENT_SNAPSHOT_UNUSABLE'],
-];
-
-/** The reason to retry `e` as a full, or null when it fails the run. */
-function retryReason(e: unknown): ReasonCode | null {
-  return RETRY_AS_FULL.find(([code]) => hasErrorCode(e, code))?.[1] ?? null;
-}
-
-/** What executing a plan gave: the manifest, the plan it followed, the attempts it took. */
-interface Executed {
-  manifest: SnapshotManifest;
-  plan: BackupPlan;
-  attempts: number;
-}
-
-/**
- * Executes (or awaits `first`, the attempt started early). Disks changed between the look and the
- * job (`DISKS_CHANGED`) give a plan from a fresh look, followed once. An incremental the
- * hypervisor rejected at start is planned again once from a fresh look at the domain when that
- * look differs (see {@link replan}); otherwise, or when it is rejected again, and for an
- * unreadable parent (`PARENT_SNAPSHOT_UNUSABLE`), it is retried once as a full
- * (`INCREMENTAL_FAILED`).
- */
-async function executeWithRetry(
-  ctx: RunContext,
-  p: BackupPlan,
-  first?: Promise<SnapshotManifest>,
-  replanned = false,
-): Promise<Executed> {
-  try {
-    return { manifest: await (first ?? execute(ctx, p)), plan: p, attempts: 1 };
-  } catch (e) {
-    if (hasErrorCode(e, 'DISKS_CHANGED') && !replanned) {
-      // the disks changed between the look and the job (one resized, added, removed): the plan
-      // of a fresh look, whatever its level, is the one to follow
-      const done = await executeWithRetry(ctx, await replan(ctx, p, true), undefined, true);
-      return { ...done, attempts: done.attempts + 1 };
-    }
-    const reason = retryReason(e);
-    if (p.level === 'full' || reason === null) {
-      throw e;
-    }
-    const fresh = reason === 'INCREMENTAL_FAILED' && !replanned ? await replan(ctx, p) : null;
-    if (fresh !== null) {
-      const done = await executeWithRetry(ctx, fresh, undefined, true);
-      return { ...done, attempts: done.attempts + 1 };
-    }
-    const err = coerceError(e);
-    const message = `${p.level} from ${p.incrementalFrom ?? '?'} rejected at start: ${err.message}`;
-    const full = fallbackToFull(p, ctx.observed, reason, message);
-    ctx.plan = full;
-    await event(ctx, 'fallback-full', message);
-    await markBroken(ctx, full.markBroken.slice(-1));
-    await cleanUp(ctx, full.cleanup.slice(0, 1));
-    return { manifest: await execute(ctx, full), plan: full, attempts: 2 };
-  }
-}
-
-/**
- * After an incremental was rejected at start: the domain looked at again and planned again. The
- * hypervisor changed under the run (checkpoint metadata gone since the plan, a domain re-created,
- * a bitmap broken by a QEMU that died): the new plan names why, redefines what it can and the run
- * goes on from that, rather than taking the parent for broken. Null when the new plan is the one
- * that was rejected: nothing explains the rejection, and the retry as a full does.
- */
-async function replan(ctx: RunContext, rejected: BackupPlan, always: true): Promise<BackupPlan>;
-async function replan(ctx: RunContext, rejected: BackupPlan): Promise<BackupPlan | null>;
-async function replan(
-  ctx: RunContext,
-  rejected: BackupPlan,
-  always = false,
-): Promise<BackupPlan | null> {
-  ctx.observed = await ctx.deps.hypervisor.observe(ctx.observed.domain.uuid);
-  const fresh = await plan(ctx);
-  const same =
-    !always &&
-    fresh.level === rejected.level &&
-    fresh.incrementalFrom === rejected.incrementalFrom &&
-    fresh.redefine.length === 0;
-  if (same) {
-    return null;
-  }
-  ctx.plan = fresh;
-  // the first plan's findings are recorded (a migration is one event), what broke since is not
-  await markBroken(ctx, fresh.markBroken);
-  const p = await redefine(ctx, fresh);
-  ctx.plan = p;
-  await keepLease(ctx);
-  await cleanUp(ctx, p.cleanup);
-  await keepLease(ctx);
-  return p;
 }
 
 /** Records the snapshot in the lineage; a failure here leaves the manifest for the next run. */
