@@ -6,7 +6,6 @@ import { Semaphore, type SnapshotManifest } from '@virtvault/core';
 import { isErrno, RepoError } from './errors.js';
 import { ChunkKind, PATCH_MAX_RANGES, ZERO_DIGEST_HEX } from './format/constants.js';
 import { DiskIndex } from './format/index-file.js';
-import { fsyncDir } from './fs-util.js';
 import { Lease } from './lease.js';
 import { checkRanges, compactedSlot, type PatchLimits, type SlotRange } from './patch-writer.js';
 import { type PackHost, PACKED_UP_TO, PatchPacks } from './patch-packs.js';
@@ -16,7 +15,7 @@ import type { Repository } from './repository.js';
 import type { StoredChunk } from './worker/chunk-job.js';
 import type { PatchStart } from './worker/slot-entry.js';
 import { checkDiskTarget, checkDomainUuid, checkSnapshotId } from './validate.js';
-import { defaultSnapshotId, type DiskState, writeIndexes } from './writer-files.js';
+import { defaultSnapshotId, type DiskState, requireParent, writeSnapshot } from './writer-files.js';
 import type { CommitInfo, DiskSpec, PutPatchOptions, WriterOptions } from './writer-types.js';
 
 export type { CommitInfo, DiskSpec, PutPatchOptions, WriterOptions } from './writer-types.js';
@@ -97,10 +96,12 @@ export class SnapshotWriter {
     this.#packs = new PatchPacks(this.#packHost(), this.#repo.pool().capacity - 1);
     if (parent !== null) {
       // a writer that failed to open leaves neither its folder nor its lease behind
-      this.#parent = await this.#requireParent(parent).catch(async (e: unknown) => {
-        await this.abort();
-        throw e;
-      });
+      this.#parent = await requireParent(this.#repo, this.#opts.domain.uuid, parent).catch(
+        async (e: unknown) => {
+          await this.abort();
+          throw e;
+        },
+      );
     }
   }
 
@@ -127,7 +128,7 @@ export class SnapshotWriter {
       // Publish the inherited digests before using them, so GC marks them even if the parent is
       // pruned meanwhile; then prove the parent still existed after that point.
       await this.#repo.writeAtomic(path.join(this.dir, `${target}.index.base`), index.encode());
-      await this.#requireParent(this.#parent.id);
+      await requireParent(this.#repo, this.#opts.domain.uuid, this.#parent.id);
     }
     this.#disks.set(target, {
       spec,
@@ -255,28 +256,14 @@ export class SnapshotWriter {
     this.#packs?.check();
     const pool = this.#repo.pool();
     await this.#news.publish(this.#repo.root, (pairs) => pool.rename(pairs));
-    const disks = await writeIndexes(this.#repo, this.dir, this.#disks);
-    // the folder's own entry (and its domain's, for a first snapshot) made durable before the
-    // manifest that commits it: mkdir alone is not
-    await fsyncDir(path.dirname(this.dir));
-    await fsyncDir(path.dirname(path.dirname(this.dir)));
-    if (this.#lease === null) {
-      throw new RepoError('REPO_LEASE_LOST', `writer lease of ${this.id} expired before commit`);
-    }
-    await this.#lease.confirm();
-    const manifest: SnapshotManifest = {
+    const manifest = await writeSnapshot(this.#repo, this.dir, this.#disks, this.#lease, {
       format: 'virtvault-snapshot',
       version: 1,
       id: this.id,
       domain: { ...this.#opts.domain },
       parent: this.#opts.parent ?? null,
-      disks,
       ...info,
-    };
-    await this.#repo.writeAtomic(
-      path.join(this.dir, 'manifest.json'),
-      JSON.stringify(manifest, null, 2) + '\n',
-    );
+    });
     this.#state = 'committed';
     // The snapshot is committed: a failure to tidy up now must not make it look failed (its
     // caller would drop the new checkpoint of a snapshot that exists). A base index left behind
@@ -325,18 +312,6 @@ export class SnapshotWriter {
       }
     }
     await this.#lease?.close();
-  }
-
-  async #requireParent(parent: string): Promise<SnapshotManifest> {
-    try {
-      return await this.#repo.readManifest(this.#opts.domain.uuid, parent);
-    } catch (e) {
-      throw new RepoError(
-        'REPO_PARENT_MISSING',
-        `parent snapshot ${parent} is missing or unreadable`,
-        { cause: e },
-      );
-    }
   }
 
   #checkOpen(): void {
