@@ -6,9 +6,16 @@
  * The HTTP API, dashboard and `/metrics` (over `service` and a `Reporter`) and the webhook
  * notifier start last and stop first.
  */
-import { FleetStore, PgLineageStore, ReportStore, TokenStore } from '@virtvault/lineage';
+import {
+  type FleetHost,
+  FleetStore,
+  PgLineageStore,
+  ReportStore,
+  TokenStore,
+} from '@virtvault/lineage';
 import { Redis } from 'ioredis';
 
+import { AgentCaps } from './agent-caps.js';
 import { type AgentFactory, AgentPool, grpcAgentFactory } from './agents.js';
 import type { ControllerConfig } from './config.js';
 import { Dispatcher } from './dispatch.js';
@@ -68,6 +75,7 @@ interface Web {
 export class Controller {
   #running: Running | null = null;
   readonly #hostLimits = new Map<string, number>();
+  readonly #agentCaps = new AgentCaps();
   readonly #log: (line: string) => void;
   readonly #now: () => number;
 
@@ -189,13 +197,14 @@ export class Controller {
     const log = this.#log;
     const now = this.#now;
     const callTimeoutMs = t.agentCallTimeoutSec * 1000;
+    let queues: JobQueues | null = null;
     const inventory = new Inventory(fleet, agents, {
       intervalMs: t.inventoryIntervalSec * 1000,
       callTimeoutMs,
       now,
       log,
+      onAgentLimit: (h, agentLimit) => this.#capByAgent(queues, h, agentLimit),
     });
-    let queues: JobQueues | null = null;
     const dispatcher = new Dispatcher({
       fleet,
       lineage,
@@ -241,6 +250,24 @@ export class Controller {
     );
   }
 
+  /**
+   * Caps a host's queue at its agent's own backup limit when that is lower (see `AgentCaps`),
+   * and gives the configured limit back once it no longer is.
+   */
+  async #capByAgent(queues: JobQueues | null, h: FleetHost, agentLimit: number): Promise<void> {
+    const was = this.#agentCaps.capOf(h.name);
+    const limit = this.#agentCaps.learn(h.name, h.maxConcurrent, agentLimit);
+    if (limit === null || queues === null) {
+      return;
+    }
+    await queues.setHostConcurrency(h.name, limit);
+    this.#hostLimits.set(h.name, limit);
+    if (this.#agentCaps.capOf(h.name) !== was) {
+      const why = `its agent takes ${agentLimit} backups at once, the host's limit is ${h.maxConcurrent}`;
+      this.#log(`host ${h.name}: ${limit} backups at once (${why})`);
+    }
+  }
+
   /** Starts a reconcile unless one is running. */
   #reconcileSoon(): void {
     const r = this.#running;
@@ -262,7 +289,10 @@ export class Controller {
     try {
       await this.refreshLimits();
       for (const h of await r.fleet.listHosts()) {
-        await r.queues.setHostConcurrency(h.name, h.maxConcurrent);
+        await r.queues.setHostConcurrency(
+          h.name,
+          this.#agentCaps.effective(h.name, h.maxConcurrent),
+        );
       }
       for (const p of await r.fleet.listPolicies()) {
         await r.queues.syncSchedule(p);
@@ -279,7 +309,7 @@ export class Controller {
     }
     try {
       for (const h of await r.fleet.listHosts()) {
-        this.#hostLimits.set(h.name, h.maxConcurrent);
+        this.#hostLimits.set(h.name, this.#agentCaps.effective(h.name, h.maxConcurrent));
       }
     } catch (e) {
       this.#log(`host limits: ${messageOf(e)}`);
@@ -294,7 +324,8 @@ export class Controller {
     for (const h of cfg.hosts) {
       const host = { name: h.name, address: h.address, maxConcurrent: h.maxConcurrentBackups };
       await fleet.upsertHost({ ...host, enabled: true }, at);
-      await queues.setHostConcurrency(h.name, h.maxConcurrentBackups);
+      const limit = this.#agentCaps.effective(h.name, h.maxConcurrentBackups);
+      await queues.setHostConcurrency(h.name, limit);
     }
     for (const p of cfg.policies) {
       await fleet.upsertPolicy(p, at);

@@ -21,6 +21,11 @@ export interface InventoryOptions {
   now: () => number;
   /** Log. */
   log: (line: string) => void;
+  /**
+   * Called after each successful poll of a host with its agent's own backup limit (0 when the
+   * agent does not say); a failure is logged.
+   */
+  onAgentLimit?: (host: FleetHost, agentLimit: number) => Promise<void>;
 }
 
 /** Event kinds after which a host's domain list is refreshed at once. */
@@ -75,6 +80,9 @@ export class Inventory {
         agentVersion: info.agentVersion,
         error: null,
         at,
+      });
+      await this.o.onAgentLimit?.(h, info.maxConcurrentBackups).catch((e: unknown) => {
+        this.o.log(`host ${h.name}: its agent's backup limit not applied: ${messageOf(e)}`);
       });
       return entries;
     } catch (e) {

@@ -43,8 +43,8 @@ export interface FakeAgentBehaviour {
   /** Per host: backups that fail with AGENT_UNAVAILABLE before one succeeds. */
   failFirstBackups?: Record<string, number>;
   /**
-   * Per host: the agent's own `maxConcurrentBackups`; a backup beyond it is refused with
-   * AGENT_BUSY, as a real agent refuses it.
+   * Per host: the agent's own `maxConcurrentBackups`, which its `hostInfo` reports; a backup
+   * beyond it is refused with AGENT_BUSY, as a real agent refuses it.
    */
   agentLimit?: Record<string, number>;
   /** VMs (by uuid) whose backup manifest names another host: a buggy or lying agent. */
@@ -190,7 +190,7 @@ export class FakeAgentApi implements AgentApi {
       hypervisorVersion: '7.2.0',
       libvirtUri: 'qemu:///system',
       repositories: this.repositories(),
-      maxConcurrentBackups: 4,
+      maxConcurrentBackups: this.world.behaviour.agentLimit?.[this.host] ?? 4,
       runningBackups: 0,
       cpus: 2,
       memoryBytes: 4 << 30,

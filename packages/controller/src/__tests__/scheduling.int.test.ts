@@ -187,6 +187,48 @@ describe('scheduling', () => {
     }
   });
 
+  it("a host whose agent takes fewer backups at once is capped at its agent's limit: none refused, none failed", async () => {
+    const fire = Date.parse('2030-01-04T03:00:00Z');
+    const refused = world.busyRefusals.length;
+    world.behaviour.agentLimit = { b: 1 };
+    world.behaviour.backupMs = 400;
+    const hostB = { name: 'b', address: 'b:7443', maxConcurrentBackups: 2 };
+    try {
+      // the host's settings put again: its agent is polled at once and says it takes 1
+      await ctl.service.addHost(hostB);
+      await waitFor("b's queue capped at 1", async () =>
+        (await ctl.queues.hostConcurrency('b')) === 1 ? true : undefined,
+      );
+      await ctl.service.upsertPolicy({ ...policy('capped'), selector: { host: 'b' } });
+      await ctl.queues.enqueuePlan('capped', fire);
+      await waitFor("b's two backups of the fire done", async () => {
+        const done = (await ctl.queues.listJobs('b')).filter(
+          (j) => (j.data as BackupJobData).fireTime === fire && j.state === 'completed',
+        );
+        return done.length === 2 ? done : undefined;
+      });
+      assert.equal(world.busyRefusals.length, refused, 'the agent refused none');
+      for (const uuid of [U(3), U(4)]) {
+        const runs = await ctl.service.listRuns({ domain: uuid, policy: 'capped' });
+        assert.deepEqual(
+          runs.map((r) => r.status),
+          ['succeeded'],
+          `${uuid}: one run, no failed one`,
+        );
+      }
+      // the agent takes 4 again (its default here): the host's own limit is given back
+      world.behaviour.agentLimit = {};
+      await ctl.service.addHost(hostB);
+      await waitFor("b's queue at its own 2 again", async () =>
+        (await ctl.queues.hostConcurrency('b')) === 2 ? true : undefined,
+      );
+    } finally {
+      world.behaviour.agentLimit = {};
+      world.behaviour.backupMs = 150;
+      await ctl.service.deletePolicy('capped');
+    }
+  });
+
   it('a host limited to 1 never runs two backups at once', async () => {
     await waitFor('three successful solo runs', async () => {
       const runs = await ctl.service.listRuns({ host: 'c', status: 'succeeded' });

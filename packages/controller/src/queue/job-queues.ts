@@ -220,6 +220,11 @@ export class JobQueues {
     await this.queue(hostQueueName(host)).setGlobalConcurrency(n);
   }
 
+  /** A host queue's global concurrency, or null when none is set. */
+  async hostConcurrency(host: string): Promise<number | null> {
+    return this.queue(hostQueueName(host)).getGlobalConcurrency();
+  }
+
   private jobOptions(id: string, delayMs = 0): JobsOptions {
     return {
       jobId: id,
