@@ -222,6 +222,37 @@ describe('virtvault binary', () => {
     }
   });
 
+  it('verify --snapshot latest fails when the newest snapshot is damaged, not the one before it', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'vv-cli-verifylatest-'));
+    try {
+      await repoWithSnapshots(dir, [
+        { id: 's1', startedAt: '2025-01-01T00:00:00.000Z' },
+        { id: 's2', startedAt: '2025-01-02T00:00:00.000Z' },
+      ]);
+      const latest = ['verify', '--repo', dir, '--domain', 'vm1', '--snapshot', 'latest'];
+      assert.equal(run(...latest).code, 0, 'both sound: the newest verifies');
+      writeFileSync(path.join(dir, 'snapshots', DOMAIN.uuid, 's2', 'manifest.json'), '{broken');
+      const r = run(...latest, '--json');
+      assert.equal(r.code, 1, r.stdout);
+      const out = JSON.parse(r.stdout) as {
+        ok: boolean;
+        error?: { code: string };
+        snapshots: Record<string, { status: string; problems: { code: string }[] }>;
+      };
+      assert.equal(out.ok, false);
+      assert.equal(out.error?.code, 'REPO_VERIFY_FAILED');
+      const s2 = out.snapshots[`${DOMAIN.uuid}/s2`];
+      assert.equal(s2?.status, 'failed');
+      assert.equal(s2.problems[0]?.code, 'REPO_MANIFEST_INVALID');
+      assert.equal(out.snapshots[`${DOMAIN.uuid}/s1`]?.status, 'ok', 'the one before is sound');
+      const text = run(...latest);
+      assert.equal(text.code, 1);
+      assert.match(text.stdout, /1 snapshots FAILED/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('verify over a damaged chunk: exit 1, REPO_VERIFY_FAILED on stderr and in --json', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'vv-cli-verify-'));
     try {

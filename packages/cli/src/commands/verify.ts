@@ -1,4 +1,5 @@
 /** `virtvault verify`: re-read chunks and check digests; the result is recorded per snapshot. */
+import type { DamagedSnapshot, VerifyReport } from '@virtvault/repo';
 import type { Command } from 'commander';
 
 import type { CliContext } from '../context.js';
@@ -47,8 +48,11 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
     try {
       let domain: string | undefined;
       let snapshot: string | undefined;
+      const newerDamaged: DamagedSnapshot[] = [];
       if (o.domain !== undefined) {
-        const m = await findSnapshot(repo, o.domain, o.snapshot ?? 'latest');
+        const m = await findSnapshot(repo, o.domain, o.snapshot ?? 'latest', (d) =>
+          newerDamaged.push(d),
+        );
         domain = m.domain.uuid;
         snapshot = o.snapshot !== undefined ? m.id : undefined;
       }
@@ -57,6 +61,11 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
         ...(snapshot ? { snapshot } : {}),
         signal: ctx.signal,
       });
+      if (snapshot !== undefined) {
+        // `latest` is the newest readable snapshot: a newer one whose manifest is damaged is the
+        // newest backup, lost, and a check of "the newest backup" must fail for it
+        failDamaged(report, newerDamaged, ctx.now());
+      }
       const snaps = Object.entries(report.snapshots);
       const failed = snaps.filter(([, r]) => r.status === 'failed');
       const problem = report.ok
@@ -86,4 +95,18 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
       await repo.close();
     }
   });
+}
+
+/** Adds snapshots whose manifests are damaged to `report` as failed ones. */
+function failDamaged(report: VerifyReport, damaged: readonly DamagedSnapshot[], now: number): void {
+  for (const d of damaged) {
+    report.ok = false;
+    report.snapshots[`${d.domain}/${d.id}`] = {
+      format: 'virtvault-verify',
+      version: 1,
+      status: 'failed',
+      checkedAt: new Date(now).toISOString(),
+      problems: [{ code: d.error.code, message: d.error.message }],
+    };
+  }
 }
