@@ -114,10 +114,14 @@ async function runCommand(ctx: CliContext, argv: string[]): Promise<number> {
   }
 }
 
-// `virtvault --help | head` closes the pipe early; that is not an error
+// `virtvault ... | head` closes the pipe early. That is no error of ours, nor a reason to stop:
+// the command goes on without its stdout and ends with its own exit code (exiting 0 at once had
+// left the rest of a `backup --all` undone and a failed verify reported as a success)
+let stdoutGone = false;
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-  if (e.code === 'EPIPE') {
-    process.exit(0);
+  if (e.code === 'EPIPE' || stdoutGone) {
+    stdoutGone = true;
+    return;
   }
   throw e;
 });

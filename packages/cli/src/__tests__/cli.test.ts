@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -248,6 +248,28 @@ describe('virtvault binary', () => {
       const text = run(...latest);
       assert.equal(text.code, 1);
       assert.match(text.stdout, /1 snapshots FAILED/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a stdout closed early (a pipe into head) keeps the exit code of a failed verify', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'vv-cli-epipe-'));
+    try {
+      await repoWithSnapshots(dir, [{ id: 's1', startedAt: '2025-01-01T00:00:00.000Z' }]);
+      for (const chunk of filesUnder(path.join(dir, 'chunks'))) {
+        writeFileSync(chunk, 'not the chunk it was');
+      }
+      const child = spawn(process.execPath, [MAIN, 'verify', '--repo', dir], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      // the reader goes away before the first line: every write of the report meets EPIPE
+      child.stdout.destroy();
+      let stderr = '';
+      child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      assert.equal(code, 1, stderr);
+      assert.match(stderr, /REPO_VERIFY_FAILED/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
