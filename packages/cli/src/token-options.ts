@@ -5,6 +5,7 @@
 import { TOKEN_ROLES, type TokenRole } from '@virtvault/core';
 
 import { CliError } from './output.js';
+import { positiveDecimal } from './whole-number.js';
 
 /** A checked `--role` and `--expires-in-days`. */
 export interface TokenOptions {
@@ -19,12 +20,8 @@ export function tokenOptions(role: string, expiresInDays: string | undefined): T
   if (!(TOKEN_ROLES as readonly string[]).includes(role)) {
     throw new CliError('USAGE', `--role must be one of ${TOKEN_ROLES.join(', ')}`);
   }
-  if (expiresInDays === undefined) {
-    return { role: role as TokenRole };
-  }
-  const days = Number(expiresInDays);
-  if (expiresInDays.trim() === '' || !Number.isFinite(days) || days <= 0) {
-    throw new CliError('USAGE', '--expires-in-days must be a positive number');
-  }
-  return { role: role as TokenRole, expiresInDays: days };
+  const days = positiveDecimal(expiresInDays, 'expires-in-days');
+  return days === undefined
+    ? { role: role as TokenRole }
+    : { role: role as TokenRole, expiresInDays: days };
 }

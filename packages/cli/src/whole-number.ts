@@ -22,3 +22,18 @@ export function wholeNumber(v: string | undefined, flag: string, min: number): n
   }
   return n;
 }
+
+/**
+ * `v` (the value of option `--flag`) as a positive decimal number (`12`, `0.5`), or undefined when
+ * the option was not given. `Number()` alone took `0x10` for 16, `1e3` for 1000 and `Infinity`.
+ */
+export function positiveDecimal(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) {
+    return undefined;
+  }
+  const n = /^[0-9]+(\.[0-9]+)?$/.test(v) ? Number(v) : NaN;
+  if (!Number.isFinite(n) || n <= 0) {
+    throw new CliError('USAGE', `--${flag} needs a positive number, not ${JSON.stringify(v)}`);
+  }
+  return n;
+}

@@ -64,9 +64,25 @@ describe('values checked before any work', () => {
       [[...FLEET, 'tokens', 'create', 'ci', '--role', 'root'], /--role must be one of viewer/],
       [
         [...FLEET, 'tokens', 'create', 'ci', '--role', 'viewer', '--expires-in-days', '-1'],
-        /--expires-in-days must be a positive number/,
+        /--expires-in-days needs a positive number, not "-1"/,
       ],
+      // hex, exponents, Infinity: never read as 16, 1000 or forever
+      [
+        [...FLEET, 'tokens', 'create', 'ci', '--role', 'viewer', '--expires-in-days', '0x10'],
+        /--expires-in-days needs a positive number/,
+      ],
+      [
+        [...FLEET, 'tokens', 'create', 'ci', '--role', 'viewer', '--expires-in-days', '1e3'],
+        /--expires-in-days needs a positive number/,
+      ],
+      [[...FLEET, 'policies', 'set', 'p', '--rpo-hours', 'Infinity'], /--rpo-hours needs a pos/],
       [[...FLEET, 'policies', 'set', 'p', '--level', 'weekly'], /--level must be auto, full/],
+      // a name every object has is no level
+      [[...FLEET, 'policies', 'set', 'p', '--level', 'toString'], /--level must be auto, full/],
+      [
+        ['backup', '--domain', 'x', '--repo', '/nonexistent', '--level', '__proto__'],
+        /--level must be auto, full/,
+      ],
     ];
     for (const [args, message] of cases) {
       const text = run(...args);

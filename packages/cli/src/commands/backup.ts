@@ -134,7 +134,8 @@ Examples:
 
 /** The level --level names (`inc` and `diff` for short). Throws `USAGE` on a bad value. */
 export function levelOf(o: { level: string }): RequestedLevel {
-  const level = LEVELS[o.level];
+  // own keys only: `toString` or `__proto__` are no levels
+  const level = Object.hasOwn(LEVELS, o.level) ? LEVELS[o.level] : undefined;
   if (level === undefined) {
     throw new CliError('USAGE', `--level must be auto, full, inc or diff, not ${o.level}`);
   }

@@ -10,7 +10,7 @@ import type { Command } from 'commander';
 import { levelOf } from '../commands/backup.js';
 import type { CliContext } from '../context.js';
 import { CliError } from '../output.js';
-import { wholeNumber } from '../whole-number.js';
+import { positiveDecimal, wholeNumber } from '../whole-number.js';
 
 import { assertRemoved, fleetAction, printAnswer, printList } from './action.js';
 import { type Column, callApi, cellText, field } from './client.js';
@@ -104,10 +104,7 @@ async function policyBody(o: SetOptions): Promise<Record<string, unknown>> {
   });
   const merge = (k: string, v: Record<string, unknown>) =>
     Object.keys(v).length === 0 ? {} : { [k]: { ...asObject(k, base[k]), ...v } };
-  const rpo = o.rpoHours === undefined ? undefined : Number(o.rpoHours);
-  if (rpo !== undefined && !(rpo > 0)) {
-    throw new CliError('USAGE', '--rpo-hours must be a positive number');
-  }
+  const rpo = positiveDecimal(o.rpoHours, 'rpo-hours');
   const events = o.notify
     ?.split(',')
     .map((e) => e.trim())
