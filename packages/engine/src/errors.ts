@@ -28,6 +28,8 @@ export const ENGINE_ERROR_CODES = [
   'LIBVIRT_CONNECT_FAILED',
   'DISKS_CHANGED',
   'DISK_IN_USE',
+  'IMAGE_LOCK_UNAVAILABLE',
+  'IMAGE_LOCK_FAILED',
 ] as const;
 
 /** A stable engine error code. */

@@ -1,8 +1,10 @@
 /**
  * The images of a stopped domain, locked against a start for the whole copy.
  *
- * QEMU locks images: a read-only `qemu-nbd` does not share the write permission, so while it holds
- * an image `virsh start` fails (`Failed to get "write" lock`). The new checkpoint's bitmap is added
+ * QEMU locks images: a read-only `qemu-nbd` serving a qcow2 image does not share the write
+ * permission, so while it holds the image `virsh start` fails (`Failed to get "write" lock`).
+ * Serving a raw image (file or block device) it shares everything, so those are held by a lock of
+ * our own that QEMU honours (`image-lock.ts`). The new checkpoint's bitmap is added
  * with `qemu-img bitmap --add` *before* the servers start: from then on every write to the image
  * (by anyone who opens it, a started domain included) is recorded in it, so a start after the copy
  * cannot escape the next incremental, and no unlocked window remains between copy and bitmap.
@@ -13,6 +15,7 @@
 import { hasErrorCode } from '@virtvault/core';
 
 import { EngineError } from './errors.js';
+import { type ImageWriteLock, lockAgainstWriters } from './image-lock.js';
 import { bitmapArgs, qemuImg } from './qemu-img.js';
 import { QemuNbd } from './qemu-nbd.js';
 
@@ -103,6 +106,17 @@ async function serveAll(o: HoldImagesOptions, servers: QemuNbd[]): Promise<void>
 }
 
 /**
+ * Holds against writers every image whose server will not: qemu-nbd holds a qcow2 image (its
+ * driver shares no writes under it), never a raw one. After the bitmaps are added: `qemu-img
+ * bitmap --add` opens the image for writing, which the lock would refuse.
+ */
+function lockUnheld(o: HoldImagesOptions, locks: ImageWriteLock[]): void {
+  for (const img of o.images.filter((i) => i.format !== 'qcow2')) {
+    locks.push(lockAgainstWriters(img.source));
+  }
+}
+
+/**
  * qemu-nbd refusing the parent's bitmap ("Bitmap 'x' is not found", or one in use after a QEMU
  * that died) is the offline form of libvirt refusing an incremental at the job's start: the
  * bitmap changed since the plan looked. `INCREMENTAL_REJECTED` has the run look again and go on
@@ -120,21 +134,25 @@ function bitmapRefusal(e: unknown, bitmap: string | null): Error {
 }
 
 /**
- * Adds the new bitmap to every image, then serves every image read-only (which locks it).
+ * Adds the new bitmap to every image, then holds every image against writers and serves it
+ * read-only.
  * Throws `DOMAIN_STARTED_DURING_BACKUP` when the domain started before all locks were held;
  * on any failure nothing of the attempt is left (servers stopped, new bitmaps removed).
  */
 export async function holdImages(o: HoldImagesOptions): Promise<HeldImages> {
   const added: OfflineImage[] = [];
   const servers: QemuNbd[] = [];
+  const locks: ImageWriteLock[] = [];
   try {
     await addBitmaps(o, added);
+    lockUnheld(o, locks);
     await serveAll(o, servers);
     if (await o.isActive()) {
       throw new Error('the domain is running although its images are locked');
     }
   } catch (e) {
     await Promise.all(servers.map((s) => s.close()));
+    locks.forEach((l) => l.release());
     await removeBitmaps(o, added);
     if (await o.isActive().catch(() => false)) {
       throw new EngineError(
@@ -148,6 +166,7 @@ export async function holdImages(o: HoldImagesOptions): Promise<HeldImages> {
   const sockets = new Map(o.images.map((i) => [i.target, o.socketFor(i.target)]));
   const release = async (): Promise<void> => {
     await Promise.all(servers.map((s) => s.close()));
+    locks.forEach((l) => l.release());
   };
   return { sockets, release, dropNewBitmaps: () => removeBitmaps(o, added) };
 }

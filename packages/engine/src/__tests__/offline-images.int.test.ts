@@ -24,9 +24,9 @@ async function bitmaps(image: string): Promise<string[]> {
 }
 
 /** A write as a starting QEMU would need it: takes the write lock. */
-async function tryWrite(image: string): Promise<string> {
+async function tryWrite(image: string, format = 'qcow2'): Promise<string> {
   try {
-    await run('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x5a 0 64k', image]);
+    await run('qemu-io', ['-f', format, '-c', 'write -P 0x5a 0 64k', image]);
     return 'ok';
   } catch (e) {
     return (e as { stderr?: string }).stderr ?? String(e);
@@ -174,6 +174,86 @@ describe('holdImages: a stopped domain is locked against a start during its offl
       await holder.close();
     }
     assert.deepEqual(await bitmaps(images[1]?.source as string), [], 'vdb bitmap removed offline');
+  });
+});
+
+describe('holdImages: raw images, which a read-only qemu-nbd does not lock', () => {
+  let dir = '';
+  let images: { target: string; source: string; format: string; full: boolean }[] = [];
+
+  before(async () => {
+    dir = await mkdtemp('/var/tmp/vv-offline-raw-');
+    images = ['vda', 'vdb'].map((t) => ({
+      target: t,
+      source: `${dir}/${t}.raw`,
+      format: 'raw',
+      full: true,
+    }));
+    for (const i of images) {
+      await run('qemu-img', ['create', '-q', '-f', 'raw', i.source, '16M']);
+    }
+  });
+
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const options = (): HoldImagesOptions => ({
+    domainName: 'vm',
+    images,
+    exportBitmap: null,
+    newBitmap: null,
+    socketFor: (t) => `${dir}/${t}.sock`,
+    isActive: () => Promise.resolve(false),
+    removeLive: () => Promise.reject(new Error('not running')),
+  });
+
+  it('is the premise: a read-only qemu-nbd alone lets a writer open a raw image', async () => {
+    const alone = await QemuNbd.start({
+      image: images[0]?.source as string,
+      format: 'raw',
+      socket: `${dir}/alone.sock`,
+      exportName: 'vda',
+      readOnly: true,
+    });
+    try {
+      assert.equal(await tryWrite(images[0]?.source as string, 'raw'), 'ok');
+    } finally {
+      await alone.close();
+    }
+  });
+
+  it('holds every raw image too: a start (a writer) is refused until release, readers are not', async () => {
+    const held = await holdImages(options());
+    try {
+      for (const i of images) {
+        assert.match(await tryWrite(i.source, 'raw'), /Failed to get "write" lock/);
+        await run('qemu-img', ['info', i.source]);
+      }
+    } finally {
+      await held.release();
+    }
+    for (const i of images) {
+      assert.equal(await tryWrite(i.source, 'raw'), 'ok');
+    }
+  });
+
+  it('a raw image another process has open for writing is DISK_IN_USE, and nothing stays held', async () => {
+    const writer = await QemuNbd.start({
+      image: images[1]?.source as string,
+      format: 'raw',
+      socket: `${dir}/writer.sock`,
+      exportName: 'vdb',
+      readOnly: false,
+    });
+    try {
+      await assert.rejects(holdImages(options()), (e) => hasErrorCode(e, 'DISK_IN_USE'));
+    } finally {
+      await writer.close();
+    }
+    // vda was locked before vdb was refused: released with the rest
+    assert.equal(await tryWrite(images[0]?.source as string, 'raw'), 'ok');
+    assert.equal(await exists(`${dir}/vda.sock`), false);
   });
 });
 

@@ -1,0 +1,74 @@
+/*
+ * The lock QEMU honours on an image it opens for writing: QEMU's file driver marks "this opener
+ * does not share the write permission" with a shared (read) lock on one byte of the image (an
+ * open file description lock, F_OFD_SETLK), and refuses to open the image for writing while anyone
+ * holds a lock there. A read-only qemu-nbd serving a qcow2 image holds it (the qcow2 driver shares
+ * no writes under it); one serving a raw image does not (the raw driver passes on whatever its
+ * user shares, and qemu-nbd shares everything). Node has no fcntl binding.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <node_api.h>
+#include <string.h>
+
+/* lockByte(fd: number, offset: number): number — 0, or the errno (EAGAIN: someone writes). */
+static napi_value LockByte(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value args[2];
+  int32_t fd = -1;
+  int64_t offset = -1;
+  napi_get_cb_info(env, info, &argc, args, NULL, NULL);
+  if (argc < 2 || napi_get_value_int32(env, args[0], &fd) != napi_ok ||
+      napi_get_value_int64(env, args[1], &offset) != napi_ok || fd < 0 || offset < 0) {
+    napi_throw_type_error(env, NULL, "lockByte: a descriptor and an offset are required");
+    return NULL;
+  }
+  struct flock fl;
+  memset(&fl, 0, sizeof fl);
+  fl.l_type = F_RDLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = offset;
+  fl.l_len = 1;
+  napi_value result;
+  napi_create_int32(env, fcntl(fd, F_OFD_SETLK, &fl) == 0 ? 0 : errno, &result);
+  return result;
+}
+
+/*
+ * lockedByOthers(fd: number, offset: number): number — 1 when another open file description
+ * holds a lock on the byte (QEMU's opener that has the write permission holds one), 0 when none
+ * does, or -errno.
+ */
+static napi_value LockedByOthers(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value args[2];
+  int32_t fd = -1;
+  int64_t offset = -1;
+  napi_get_cb_info(env, info, &argc, args, NULL, NULL);
+  if (argc < 2 || napi_get_value_int32(env, args[0], &fd) != napi_ok ||
+      napi_get_value_int64(env, args[1], &offset) != napi_ok || fd < 0 || offset < 0) {
+    napi_throw_type_error(env, NULL, "lockedByOthers: a descriptor and an offset are required");
+    return NULL;
+  }
+  struct flock fl;
+  memset(&fl, 0, sizeof fl);
+  /* asked as a write lock: any lock of another description on the byte conflicts with it */
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = offset;
+  fl.l_len = 1;
+  int r = fcntl(fd, F_OFD_GETLK, &fl) == 0 ? (fl.l_type != F_UNLCK ? 1 : 0) : -errno;
+  napi_value result;
+  napi_create_int32(env, r, &result);
+  return result;
+}
+
+NAPI_MODULE_INIT() {
+  napi_value fn;
+  napi_create_function(env, "lockByte", NAPI_AUTO_LENGTH, LockByte, NULL, &fn);
+  napi_set_named_property(env, exports, "lockByte", fn);
+  napi_create_function(env, "lockedByOthers", NAPI_AUTO_LENGTH, LockedByOthers, NULL, &fn);
+  napi_set_named_property(env, exports, "lockedByOthers", fn);
+  return exports;
+}
