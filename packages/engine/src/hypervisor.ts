@@ -29,6 +29,7 @@ import { EngineError } from './errors.js';
 import { connectLibvirt } from './libvirt-connect.js';
 import { staleJobSocket } from './pull-backup.js';
 import { assertImageFree, bitmapArgs, imageFacts, imageInfo, qemuImg } from './qemu-img.js';
+import { imageFiles, type ScratchRoom, scratchRoom } from './scratch-space.js';
 
 /** Disks virtvault backs up: real disks with a local file or block source, writable, not shared. */
 export function isBackupDisk(d: DiskInfo): boolean {
@@ -185,6 +186,19 @@ export class LibvirtHypervisor implements Hypervisor {
       disks,
       checkpoints,
     };
+  }
+
+  /**
+   * The room of scratch folder `dir` for a backup of `targets`, measured as the backup measures
+   * it: each disk's top image and its backing files (what copy-before-write may copy from).
+   */
+  async scratchRoom(
+    domainUuid: string,
+    targets: readonly string[],
+    dir: string,
+  ): Promise<ScratchRoom> {
+    const disks = (await (await this.domain(domainUuid)).describe()).disks;
+    return scratchRoom(dir, imageFiles(disks.filter((d) => targets.includes(d.target))));
   }
 
   /** Redefines one checkpoint from the lineage's XML. */

@@ -8,6 +8,7 @@ import path from 'node:path';
 
 import type { Command } from 'commander';
 
+import type { LibvirtHypervisor } from '@virtvault/engine';
 import type { Repository } from '@virtvault/repo';
 
 import {
@@ -20,7 +21,6 @@ import {
   withReconcileNotes,
   type BackupPlan,
   type DomainLineage,
-  type Hypervisor,
   type LineageStore,
   type ObservedDomain,
   withVerifyResults,
@@ -98,7 +98,7 @@ interface ScratchReport {
   dir: string;
   /** Free bytes there. */
   free: number;
-  /** Bytes the disks' top images hold (backing files not counted), null when unknown. */
+  /** Bytes the disks' images hold (top images and backing files), null when unknown. */
   held: number | null;
   /** Why the next backup will be refused (`SCRATCH_NO_SPACE`, `SCRATCH_UNSAFE`), or null. */
   problem: { code: string; message: string } | null;
@@ -107,15 +107,18 @@ interface ScratchReport {
 }
 
 /** The scratch report for a running domain; null for a stopped one (no scratch images). */
-async function scratchReport(dir: string, observed: ObservedDomain): Promise<ScratchReport | null> {
+async function scratchReport(
+  hv: LibvirtHypervisor,
+  dir: string,
+  observed: ObservedDomain,
+): Promise<ScratchReport | null> {
   if (observed.domain.state === 'shut-off') {
     return null;
   }
-  const { assertPrivateScratch, scratchRoom, scratchVerdict } = await loadEngine();
-  const room = await scratchRoom(
-    dir,
-    observed.disks.map((d) => d.source),
-  );
+  const { assertPrivateScratch, scratchVerdict } = await loadEngine();
+  // the backup's own measure: top images and their backing files
+  const targets = observed.disks.map((d) => d.target);
+  const room = await hv.scratchRoom(observed.domain.uuid, targets, dir);
   try {
     // a folder still to be made is made the backup's own; one there already must be safe
     if (existsSync(dir)) {
@@ -308,7 +311,7 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
 async function diagnose(
   ctx: CliContext,
   o: Options,
-  hv: Hypervisor,
+  hv: LibvirtHypervisor,
   store: LineageStore,
   repos: RepositoryCache,
 ): Promise<Findings> {
@@ -343,7 +346,7 @@ async function diagnose(
   if (fixed !== null) {
     await recordFix(store, domain.uuid, plan, fixed, ctx.now());
   }
-  const scratch = await scratchReport(o.scratch, observed);
+  const scratch = await scratchReport(hv, o.scratch, observed);
   const repository = { path: root, exists: repo !== null };
   return { repository, observed, lineage, plan, fixed, scratch };
 }
