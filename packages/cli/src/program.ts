@@ -34,8 +34,9 @@ Signals:
   its job and drops its new checkpoint, committing nothing (BACKUP_INTERRUPTED;
   a commit already under way completes), a restore removes every file it wrote
   (RESTORE_INTERRUPTED), verify and gc stop between chunks and prune between
-  snapshots (REPO_INTERRUPTED), a fleet command drops its request
-  (FLEET_INTERRUPTED); all exit 1. A second one exits at once (130), leaving
+  snapshots (REPO_INTERRUPTED), forget removes nothing (REPO_INTERRUPTED),
+  doctor --fix takes no further action (DOCTOR_INTERRUPTED; those taken are
+  recorded), a fleet command drops its request (FLEET_INTERRUPTED); all exit 1. A second one exits at once (130), leaving
   what the first was cleaning up (the next run ends a stale job).
 
 Environment:

@@ -54,6 +54,32 @@ describe('doctor --fix', () => {
     assert.equal(fixIncomplete(null), null);
   });
 
+  it('takes no action once interrupted, and none after the one under way', async () => {
+    const calls: string[] = [];
+    const ac = new AbortController();
+    const hv = {
+      deleteCheckpointMetadata: (_uuid: string, c: string) => {
+        calls.push(`delete ${c}`);
+        // a Ctrl-C while the first action runs
+        ac.abort(new Error('interrupted by SIGINT'));
+        return Promise.resolve();
+      },
+      removeBitmap: (_uuid: string, _disk: string, bitmap: string) => {
+        calls.push(`remove ${bitmap}`);
+        return Promise.resolve();
+      },
+    };
+    const fixed = await fix(hv, 'uuid', PLAN, ac.signal);
+    assert.deepEqual(calls, ['delete vv-01']);
+    assert.deepEqual(
+      fixed.map((a) => [a.checkpoint, a.ok]),
+      [['vv-01', true]],
+    );
+    calls.length = 0;
+    assert.deepEqual(await fix(hv, 'uuid', PLAN, ac.signal), []);
+    assert.deepEqual(calls, [], 'already interrupted: nothing at all');
+  });
+
   it("keeps a checkpoint's bitmaps when its metadata could not be deleted", async () => {
     const removed: string[] = [];
     const hv = {

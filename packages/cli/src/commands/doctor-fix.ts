@@ -29,14 +29,21 @@ export interface FixAction {
 /** The code of a `--fix` some of whose actions failed (exit 1). */
 export const DOCTOR_FIX_INCOMPLETE = 'DOCTOR_FIX_INCOMPLETE';
 
-/** Carries out every clean-up action of `plan` on domain `uuid`, recording each outcome. */
+/**
+ * Carries out every clean-up action of `plan` on domain `uuid`, recording each outcome. Once
+ * `signal` aborts (a Ctrl-C), no further action is taken: the caller sees the actions taken so far.
+ */
 export async function fix(
   hv: Pick<Hypervisor, 'deleteCheckpointMetadata' | 'removeBitmap'>,
   uuid: string,
   plan: BackupPlan,
+  signal?: AbortSignal,
 ): Promise<FixAction[]> {
   const out: FixAction[] = [];
   const attempt = async (checkpoint: string, action: string, step: () => Promise<void>) => {
+    if (signal?.aborted === true) {
+      return false;
+    }
     try {
       await step();
       out.push({ checkpoint, action, ok: true });

@@ -28,7 +28,7 @@ import {
 
 import { closeAll } from '../close-all.js';
 import type { CliContext } from '../context.js';
-import { errorFields, formatBytes, guard, printJson } from '../output.js';
+import { CliError, errorFields, formatBytes, guard, printJson } from '../output.js';
 import { loadEngine } from '../lazy.js';
 import { openLineage, RepositoryCache } from '../standalone.js';
 
@@ -342,9 +342,17 @@ async function diagnose(
     notes,
   );
   const plan = repo === null ? planned : await readableParent(repo, observed, planned);
-  const fixed = o.fix ? await fix(hv, domain.uuid, plan) : null;
+  if (ctx.signal.aborted) {
+    throw new CliError('DOCTOR_INTERRUPTED', 'interrupted: nothing was changed', 1);
+  }
+  const fixed = o.fix ? await fix(hv, domain.uuid, plan, ctx.signal) : null;
   if (fixed !== null) {
     await recordFix(store, domain.uuid, plan, fixed, ctx.now());
+  }
+  if (ctx.signal.aborted) {
+    // what was done is recorded; the rest is the next backup's (or doctor's) to do
+    const done = `${fixed?.length ?? 0} clean-up actions taken, recorded in the lineage`;
+    throw new CliError('DOCTOR_INTERRUPTED', `interrupted: ${done}`, 1);
   }
   const scratch = await scratchReport(hv, o.scratch, observed);
   const repository = { path: root, exists: repo !== null };

@@ -57,6 +57,9 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
           1,
         );
       }
+      if (ctx.signal.aborted) {
+        throw new CliError('REPO_INTERRUPTED', 'forget interrupted: nothing was removed', 1);
+      }
       await removeSnapshot(repo, uuid, o.snapshot);
       if (o.json) {
         printJson(ctx, { removed: `${uuid}/${o.snapshot}` });
