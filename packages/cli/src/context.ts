@@ -41,4 +41,6 @@ export interface CliContext {
   signal: AbortSignal;
   /** Exit code the command chose (0 unless set). */
   exitCode: number;
+  /** Set once the command's `--json` document is on stdout (see `printJson`). */
+  jsonPrinted?: boolean;
 }

@@ -34,6 +34,7 @@ export class CliError extends Error {
 /** Prints one JSON document. */
 export function printJson(ctx: CliContext, value: unknown): void {
   ctx.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  ctx.jsonPrinted = true;
 }
 
 /** Formats rows as an aligned text table. */
@@ -61,7 +62,9 @@ export function errorFields(e: unknown): { code: string; message: string; cause?
 /** Reports a failure: `{ "error": { code, message } }` with --json, else one line on stderr. */
 export function reportError(ctx: CliContext, e: unknown, json: boolean): void {
   const { code, message, cause } = errorFields(e);
-  if (json) {
+  // a failure after the document was printed (closing the lineage, say) goes to stderr: a second
+  // document would make stdout unparseable, and the exit code tells the script all the same
+  if (json && ctx.jsonPrinted !== true) {
     printJson(ctx, { error: { code, message, ...(cause ? { cause } : {}) } });
   } else {
     ctx.stderr.write(`virtvault: ${code}: ${message}\n`);
