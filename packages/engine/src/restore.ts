@@ -140,23 +140,36 @@ async function restoreRaw(file: string, size: number, slots: Slots, written: (n:
   }
 }
 
+/** The errnos of an output filesystem out of room: full, over quota, or a file past its limit. */
+const NO_SPACE_ERRNOS: readonly string[] = ['ENOSPC', 'EDQUOT', 'EFBIG'];
+/** The same, as qemu-img says them (strerror). */
+const NO_SPACE_TEXT = /No space left on device|Disk quota exceeded|File too large/i;
+
 /**
  * `RESTORE_NO_SPACE` when `e` says the output's filesystem is full: the chunk workers writing a raw
  * file report it as the repository's `REPO_NO_SPACE` (they only write the output in a restore),
- * and qemu-nbd writing a qcow2 one as the server error `NBD_ENOSPC`; null for anything else.
+ * qemu-nbd writing a qcow2 one as the server error `NBD_ENOSPC`, `qemu-img create` in its own
+ * words, and this thread's own calls (a raw file's size set, its final flush) as a system error;
+ * null for anything else.
  */
 function noSpaceError(e: unknown, dir: string, target: string): EngineError | null {
+  const message = e instanceof Error ? e.message : '';
+  const errnoCode = (e as { code?: unknown } | null)?.code;
+  const system = typeof errnoCode === 'string' && NO_SPACE_ERRNOS.includes(errnoCode);
   const nbd = e instanceof NbdError && e.errnoName === 'NBD_ENOSPC';
-  if (!nbd && !hasErrorCode(e, 'REPO_NO_SPACE')) {
+  const img = hasErrorCode(e, 'QEMU_IMG_FAILED') && NO_SPACE_TEXT.test(message);
+  if (!system && !nbd && !img && !hasErrorCode(e, 'REPO_NO_SPACE')) {
     return null;
   }
   // the workers' message speaks of the repository and of backups: only its errno text is kept
-  const errno = /\((E[A-Z]+: [^)]*)\)/.exec(e instanceof Error ? e.message : '')?.[1];
+  const errno = system
+    ? message
+    : (/\((E[A-Z]+: [^)]*)\)/.exec(message)?.[1] ?? NO_SPACE_TEXT.exec(message)?.[0]);
   return new EngineError(
     'RESTORE_NO_SPACE',
     `${dir} has no room left for disk ${target}${errno !== undefined ? ` (${errno})` : ''}: ` +
       'its partial file is removed; free space there or restore somewhere else',
-    nbd ? { cause: e } : {},
+    { cause: e },
   );
 }
 

@@ -66,6 +66,25 @@ describe('qcow2 restores without room, then one with room', () => {
     }
   }
 
+  it('a filesystem with no room at all: RESTORE_NO_SPACE from the image create too', async () => {
+    // full to the brim: `qemu-img create` cannot write even the qcow2 header
+    const filler = path.join(small, 'filler');
+    await run('dd', ['if=/dev/zero', `of=${filler}`, 'bs=64k']).catch(() => undefined);
+    try {
+      await assert.rejects(
+        restore(path.join(small, 'out-full')),
+        (e: Error & { code?: string }) => {
+          assert.equal(e.code, 'RESTORE_NO_SPACE', e.message);
+          assert.match(e.message, /No space left on device/);
+          return true;
+        },
+      );
+      assert.deepEqual(await readdir(small), ['filler'], 'nothing left behind');
+    } finally {
+      await rm(filler, { force: true });
+    }
+  });
+
   it('fails RESTORE_NO_SPACE each time, leaving nothing, and the pool still restores', async () => {
     // the pool has 10 regions; each failure held up to 4 of them for good before the fix
     for (let i = 0; i < 6; i++) {
