@@ -10,23 +10,15 @@ import {
   type JobSchedulerJson,
   type JobsOptions,
   Queue,
-  UnrecoverableError,
   Worker,
 } from 'bullmq';
-import { hasErrorCode } from '@virtvault/core';
 import type { Redis } from 'ioredis';
 
 import { ControllerError } from '../errors.js';
 
 import { HostWorkers, SHUTTING_DOWN, closeWorker } from './host-workers.js';
-import {
-  PLAN_QUEUE,
-  backoffMs,
-  backupJobId,
-  hostQueueName,
-  planJobId,
-  schedulerId,
-} from './job-ids.js';
+import { PLAN_QUEUE, backupJobId, hostQueueName, planJobId, schedulerId } from './job-ids.js';
+import { guard, isWaitRefusal, waitForDomain } from './job-waits.js';
 import { RepoLeases } from './repo-leases.js';
 import type {
   BackupJobData,
@@ -375,7 +367,7 @@ export class JobQueues {
     try {
       return await this.backupInSlot(host, data, ctx, job, token);
     } catch (e) {
-      if (WAIT_CODES.some((code) => hasErrorCode(e, code))) {
+      if (isWaitRefusal(e)) {
         await waitForDomain(job, token, data);
       }
       if (signal.aborted && signal.reason === SHUTTING_DOWN) {
@@ -418,44 +410,5 @@ export class JobQueues {
     ]);
     await Promise.all([...this.#queues.values()].map((q) => q.close()));
     this.#queues.clear();
-  }
-}
-
-/**
- * Refusals that say "later", not "no": another run of the domain is running, or the agent is at
- * its own limit of backups (its `maxConcurrentBackups` below this host's limit here, or a
- * cancelled backup still cleaning up there) or shutting down. Each attempt spent on them failed a
- * backup that had done no wrong: a fire of 20 VMs on a host whose agent takes 2 lost most of them.
- */
-const WAIT_CODES = ['ALREADY_RUNNING', 'AGENT_BUSY', 'AGENT_SHUTTING_DOWN'];
-
-/** First wait of a backup whose domain has another run running; doubles per wait, to 60 s. */
-const BUSY_FIRST_WAIT_MS = 1000;
-
-/**
- * Another run of the job's domain is running (another policy's, a manual one): the job waits for
- * it without spending an attempt, as for a full repository. The wait ends: the lineage marks a run
- * whose heartbeat stopped abandoned. Retries spent on it failed a backup that had done no wrong.
- */
-async function waitForDomain(
-  job: Job,
-  token: string | undefined,
-  data: BackupJobData,
-): Promise<never> {
-  const waits = (data.busyWaits ?? 0) + 1;
-  await job.updateData({ ...data, busyWaits: waits });
-  await job.moveToDelayed(Date.now() + backoffMs(BUSY_FIRST_WAIT_MS, waits), token);
-  throw new DelayedError();
-}
-
-/** Runs a handler; errors no retry can fix fail the job at once. */
-async function guard<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (e instanceof ControllerError && !e.retryable) {
-      throw new UnrecoverableError(`${e.code}: ${e.message}`);
-    }
-    throw e;
   }
 }
