@@ -1,5 +1,6 @@
 // Connection-level calls: open/close, keepalive, listing, lookups, define and create.
 #include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
 
 #include "convert.h"
 #include "events.h"
@@ -127,8 +128,20 @@ static Napi::Value ListAllDomains(const Napi::CallbackInfo& info) {
         for (int k = 0; k < n; k++) {
           try {
             out.push_back(QueryDomain(doms[k]));  // QueryDomain frees the domain on failure
-          } catch (const LvError&) {
-            // vanished between listing and querying: skip it
+          } catch (const LvError& e) {
+            if (e.code == VIR_ERR_NO_DOMAIN) {
+              continue;  // vanished between listing and querying: skip it
+            }
+            // anything else (the connection lost midway) fails the whole listing: a short list
+            // would read as domains gone, and their backups as nothing to do
+            for (auto& d : out) {
+              virDomainFree(d.dom);
+            }
+            for (int rest = k + 1; rest < n; rest++) {
+              virDomainFree(doms[rest]);
+            }
+            free(doms);
+            throw;
           }
         }
         free(doms);

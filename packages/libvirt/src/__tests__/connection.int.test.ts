@@ -67,4 +67,52 @@ describe('connection to a lab daemon', () => {
     assert.ok(Array.isArray(await again.listDomains()));
     await again.close();
   });
+  it('a listing the daemon drops midway fails as such, never a short list', async () => {
+    await labHost(HOST);
+    const conn = await Connection.connect(uri);
+    const names = Array.from({ length: 60 }, (_, i) => `lvmany-${i}`);
+    await undefineMany(conn); // a failed run's, if any
+    for (const name of names) {
+      const xml =
+        `<domain type='qemu'><name>${name}</name><memory unit='MiB'>16</memory>` +
+        "<os><type arch='x86_64'>hvm</type></os></domain>";
+      await conn.defineDomain(xml);
+    }
+    const counts: number[] = [];
+    let lost: unknown = null;
+    // back to back: the daemon's stop lands in one of them, most likely among the per-domain
+    // queries that follow the listing itself (three calls per domain)
+    const listing = (async () => {
+      while (lost === null) {
+        try {
+          counts.push((await conn.listDomains()).length);
+        } catch (e) {
+          lost = e;
+        }
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 300));
+    await lab('down', HOST);
+    await listing;
+    await conn.close();
+    const again = await Connection.connect(await labHost(HOST));
+    await undefineMany(again);
+    await again.close();
+    assert.ok(isConnectionLost(lost), String(lost));
+    assert.ok(counts.length > 0, 'listings before the stop');
+    assert.deepEqual(
+      counts.filter((n) => n < names.length),
+      [],
+      `every listing that resolved had all ${names.length} domains`,
+    );
+  });
 });
+
+/** Undefines the many domains of the listing test. */
+async function undefineMany(conn: Connection): Promise<void> {
+  for (const d of await conn.listDomains()) {
+    if (d.name.startsWith('lvmany-')) {
+      await d.undefine();
+    }
+  }
+}
