@@ -128,6 +128,11 @@ export class AgentService {
     if (this.#conn !== null && !this.#conn.closed) {
       return this.#conn;
     }
+    const lost = this.#conn;
+    this.#conn = null;
+    // the lost connection's native state (its event callbacks, the handle libvirt keeps) is
+    // released only by close(): dropped, each libvirtd restart leaked one
+    await lost?.close().catch(() => undefined);
     this.#connecting ??= connectLibvirt(this.#o.config.libvirtUri)
       .then((c) => {
         c.subscribe((e) => this.#dispatch(e));
