@@ -34,7 +34,10 @@ export interface MergedExtent {
   readonly zero: boolean;
   /** Dirty in a qemu:dirty-bitmap context; true if no bitmap was walked. */
   readonly dirty: boolean;
-  /** allocated AND dirty: the bytes a backup must read. */
+  /**
+   * Dirty and not known to read as zeros: the bytes a backup must read. Not `allocated`: a hole
+   * without NBD_STATE_ZERO may read as data (a sparse file over a backing file).
+   */
   readonly needed: boolean;
 }
 
@@ -71,7 +74,7 @@ export function interpret(
       dirty &&= (f & NBD_STATE_DIRTY) !== 0;
     }
   });
-  return { allocated, zero, dirty, needed: allocated && dirty };
+  return { allocated, zero, dirty, needed: dirty && !zero };
 }
 
 /**

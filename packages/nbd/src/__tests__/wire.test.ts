@@ -4,7 +4,7 @@ import { ReplyDecoder } from '../decode.js';
 import type { PendingInfo, ReplyMessage } from '../decode.js';
 import { encodeGo, encodeMetaContext, encodeRequest } from '../encode.js';
 import { Handshake } from '../handshake.js';
-import { mergeExtents } from '../extents.js';
+import { interpret, mergeExtents } from '../extents.js';
 import { parseNbdUri } from '../uri.js';
 import * as P from '../protocol.js';
 import { chunkHeader, greeting, optReply } from './fake-server.js';
@@ -227,6 +227,19 @@ describe('mergeExtents and URIs', () => {
         [5, 5, false, false],
         [10, 10, false, true],
       ],
+    );
+  });
+
+  it('reads a hole the server does not say reads as zeros (NBD_STATE_HOLE alone)', () => {
+    assert.equal(interpret(['base:allocation'], [P.NBD_STATE_HOLE]).needed, true);
+    assert.equal(interpret(['base:allocation'], [P.NBD_STATE_HOLE]).allocated, false);
+    const holeZero = P.NBD_STATE_HOLE | P.NBD_STATE_ZERO;
+    assert.equal(interpret(['base:allocation'], [holeZero]).needed, false);
+    assert.equal(interpret(['base:allocation'], [P.NBD_STATE_ZERO]).needed, false);
+    assert.equal(
+      interpret(['base:allocation', 'qemu:dirty-bitmap:b'], [P.NBD_STATE_HOLE, 0]).needed,
+      false,
+      'clean: nothing to read',
     );
   });
 
