@@ -15,7 +15,7 @@
 import { hasErrorCode } from '@virtvault/core';
 
 import { EngineError } from './errors.js';
-import { type ImageWriteLock, lockAgainstWriters } from './image-lock.js';
+import { canLockImages, type ImageWriteLock, lockAgainstWriters } from './image-lock.js';
 import { bitmapArgs, qemuImg } from './qemu-img.js';
 import { QemuNbd } from './qemu-nbd.js';
 
@@ -47,6 +47,8 @@ export interface HoldImagesOptions {
   isActive: () => Promise<boolean>;
   /** Removes a bitmap from a disk of the running domain (QMP): a started QEMU holds the image. */
   removeLive: (target: string, bitmap: string) => Promise<void>;
+  /** Called just before a bitmap is added to `target` (tests: what a start would meet then). */
+  beforeBitmapAdd?: (target: string) => Promise<void>;
 }
 
 /** Locked images being served; `release()` ends the lock. */
@@ -78,11 +80,37 @@ async function removeBitmaps(o: HoldImagesOptions, added: OfflineImage[]): Promi
   }
 }
 
+/**
+ * Adds the new bitmap to the images that get one, the first image last and held against writers
+ * meanwhile. A start opens the disks in the definition's order, each for writing, and a qcow2
+ * image opened for writing has its bitmaps marked in use until QEMU closes it; a start that
+ * failed on the lock of a later disk (qemu-img working on it) exited without closing the earlier
+ * ones, and left every bitmap of theirs inconsistent: the next backup a full, the chain broken
+ * (reproduced with qemu-system-x86_64 and two -blockdev images, the second locked). Held, the
+ * first image refuses such a start before anything is opened.
+ */
 async function addBitmaps(o: HoldImagesOptions, added: OfflineImage[]): Promise<void> {
   const nb = o.newBitmap;
-  for (const img of o.images.filter((i) => nb?.targets.includes(i.target) === true)) {
-    await qemuImg(bitmapArgs('--add', img.source, img.format, nb?.name as string));
-    added.push(img);
+  if (nb === null) {
+    return;
+  }
+  const [first, ...rest] = o.images;
+  const later = rest.filter((i) => nb.targets.includes(i.target));
+  const guard = first !== undefined && later.length > 0 && canLockImages();
+  const held = guard ? lockAgainstWriters(first.source) : null;
+  try {
+    for (const img of later) {
+      await o.beforeBitmapAdd?.(img.target);
+      await qemuImg(bitmapArgs('--add', img.source, img.format, nb.name));
+      added.push(img);
+    }
+  } finally {
+    held?.release();
+  }
+  if (first !== undefined && nb.targets.includes(first.target)) {
+    await o.beforeBitmapAdd?.(first.target);
+    await qemuImg(bitmapArgs('--add', first.source, first.format, nb.name));
+    added.push(first);
   }
 }
 

@@ -95,6 +95,31 @@ describe('holdImages: a stopped domain is locked against a start during its offl
     }
   });
 
+  it("adds the first disk's bitmap last, that disk held meanwhile: a start stops at it, opening nothing", async () => {
+    const seen: { target: string; firstDisk: string }[] = [];
+    const first = images[0]?.source as string;
+    const held = await holdImages(
+      options({
+        newBitmap: { name: 'vv-order', targets: ['vda', 'vdb'] },
+        // what a start (a writer of the first disk) would meet just then
+        beforeBitmapAdd: async (target) => {
+          seen.push({ target, firstDisk: await tryWrite(first) });
+        },
+      }),
+    );
+    await held.release();
+    await held.dropNewBitmaps();
+    assert.deepEqual(
+      seen.map((s) => s.target),
+      ['vdb', 'vda'],
+    );
+    assert.match(seen[0]?.firstDisk ?? '', /Failed to get "write" lock/, 'held during vdb');
+    assert.equal(seen[1]?.firstDisk, 'ok', 'free for its own bitmap, the last');
+    for (const i of images) {
+      assert.deepEqual(await bitmaps(i.source), []);
+    }
+  });
+
   it('adds and removes a bitmap whose name reads like an option as that very name', async () => {
     // qemu-img once took a trailing `--help` for its option: usage printed, exit 0, nothing done
     const held = await holdImages(options({ newBitmap: { name: '--help', targets: ['vda'] } }));
@@ -118,25 +143,30 @@ describe('holdImages: a stopped domain is locked against a start during its offl
   });
 
   it('a domain that started before the locks: DOMAIN_STARTED_DURING_BACKUP, no bitmap left', async () => {
-    // the "started QEMU" holds vdb: vda gets its bitmap, vdb's add fails on the lock
-    const qemu = await QemuNbd.start({
-      image: images[1]?.source as string,
-      format: 'qcow2',
-      socket: `${dir}/qemu.sock`,
-      exportName: 'vdb',
-      readOnly: false,
-    });
+    // the "started QEMU" takes vda once vdb has its bitmap: vda's own add fails on the lock
+    let qemu: QemuNbd | null = null;
     const removedLive: string[] = [];
     try {
       await assert.rejects(
         holdImages(
           options({
             newBitmap: { name: 'vv-2', targets: ['vda', 'vdb'] },
-            isActive: () => Promise.resolve(true),
+            isActive: () => Promise.resolve(qemu !== null),
+            beforeBitmapAdd: async (target) => {
+              if (target === 'vda') {
+                qemu = await QemuNbd.start({
+                  image: images[0]?.source as string,
+                  format: 'qcow2',
+                  socket: `${dir}/qemu.sock`,
+                  exportName: 'vda',
+                  readOnly: false,
+                });
+              }
+            },
             removeLive: async (target, bitmap) => {
               removedLive.push(`${target}/${bitmap}`);
               // what QMP block-dirty-bitmap-remove does inside the running QEMU
-              await run('qemu-img', ['bitmap', '--remove', images[0]?.source as string, bitmap]);
+              await run('qemu-img', ['bitmap', '--remove', images[1]?.source as string, bitmap]);
             },
           }),
         ),
@@ -147,9 +177,9 @@ describe('holdImages: a stopped domain is locked against a start during its offl
         },
       );
     } finally {
-      await qemu.close();
+      await (qemu as QemuNbd | null)?.close();
     }
-    assert.deepEqual(removedLive, ['vda/vv-2'], 'the bitmap added before the start is removed');
+    assert.deepEqual(removedLive, ['vdb/vv-2'], 'the bitmap added before the start is removed');
     for (const i of images) {
       assert.deepEqual(await bitmaps(i.source), []);
       assert.equal(await exists(`${dir}/${i.target}.sock`), false);
@@ -165,10 +195,10 @@ describe('holdImages: a stopped domain is locked against a start during its offl
       readOnly: false,
     });
     try {
-      // vda's bitmap add succeeds with no bitmap wanted on it; its server fails on the lock
+      // vda, held against a start while vdb gets its bitmap, is found open for writing
       await assert.rejects(
         holdImages(options({ newBitmap: { name: 'vv-3', targets: ['vdb'] } })),
-        (e: Error & { code?: string }) => e.code === 'QEMU_NBD_FAILED',
+        (e: Error & { code?: string }) => e.code === 'DISK_IN_USE',
       );
     } finally {
       await holder.close();
