@@ -3,7 +3,7 @@
  */
 import { native, type ConnHandle, type NativeEvent, type NativePoolStats } from './binding.js';
 import { Domain } from './domain.js';
-import { call } from './errors.js';
+import { call, LibvirtError } from './errors.js';
 import { decodeEvent, type CloseEvent, type LibvirtEvent } from './events.js';
 
 /** Options of {@link Connection.connect}. */
@@ -15,7 +15,17 @@ export interface ConnectOptions {
    * unanswered probes sent every `intervalSec`. `false` leaves libvirt's default. @default {5, 3}
    */
   keepAlive?: { intervalSec: number; count: number } | false;
+  /**
+   * How long the open may take: a daemon that accepts on its socket but never answers (stopped,
+   * deadlocked) held `virConnectOpen`, and every caller waiting on the connection, forever.
+   * Then `VIR_ERR_OPERATION_TIMEOUT`; a connection opened later is closed. @default 30000
+   */
+  timeoutMs?: number;
 }
+
+/** VIR_ERR_OPERATION_TIMEOUT, VIR_FROM_RPC. */
+const OPERATION_TIMEOUT = 68;
+const FROM_RPC = 7;
 
 const UUID_RE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 
@@ -49,8 +59,11 @@ export class Connection {
         bus.early.push(decoded);
       }
     };
-    const handle = await call(`connect ${uri}`, () =>
-      native.open(uri, options.readOnly ?? false, onEvent),
+    const handle = await withDeadline(
+      call(`connect ${uri}`, () => native.open(uri, options.readOnly ?? false, onEvent)),
+      options.timeoutMs ?? 30_000,
+      `connect ${uri}`,
+      (late) => native.close(late),
     );
     const conn = new Connection(uri, handle, bus);
     bus.early.forEach((e) => conn.dispatch(e));
@@ -168,4 +181,34 @@ export class Connection {
 interface EventBus {
   target: ((e: LibvirtEvent) => void) | undefined;
   early: LibvirtEvent[];
+}
+
+/**
+ * `p`, or `VIR_ERR_OPERATION_TIMEOUT` after `ms`; what `p` yields after that is handed to `drop`
+ * (the native call cannot be abandoned, only its result).
+ */
+async function withDeadline<T>(
+  p: Promise<T>,
+  ms: number,
+  operation: string,
+  drop: (late: T) => Promise<unknown>,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  let expired = false;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      expired = true;
+      const why = `no answer from the daemon within ${ms / 1000} s`;
+      reject(new LibvirtError(OPERATION_TIMEOUT, FROM_RPC, why, operation));
+    }, ms);
+  });
+  void p.then(
+    (late) => (expired ? drop(late).catch(() => undefined) : undefined),
+    () => undefined,
+  );
+  try {
+    return await Promise.race([p, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

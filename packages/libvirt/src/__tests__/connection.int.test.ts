@@ -1,10 +1,11 @@
 // Connections to the lab daemon: keepalive, lifecycle and block events, the daemon going away
 // (close event + typed errors), and reconnecting.
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 
-import { Connection, isConnectionLost, isNoDomain, type LibvirtEvent } from '../index.js';
-import { lab, labHost } from './lab-helper.js';
+import { Connection, hasCode, isConnectionLost, isNoDomain, type LibvirtEvent } from '../index.js';
+import { LAB_ROOT, lab, labHost } from './lab-helper.js';
 
 /** A host of its own: the test stops its daemon. */
 const HOST = 'lvgone';
@@ -67,6 +68,26 @@ describe('connection to a lab daemon', () => {
     assert.ok(Array.isArray(await again.listDomains()));
     await again.close();
   });
+  it('a daemon that accepts but never answers: connect fails at its deadline, not never', async () => {
+    await labHost(HOST);
+    const pid = Number((await readFile(`${LAB_ROOT}/hosts/${HOST}/libvirtd.pid`, 'utf8')).trim());
+    // stopped, its socket still accepts: the open's RPC handshake waits for an answer
+    process.kill(pid, 'SIGSTOP');
+    const started = Date.now();
+    try {
+      await assert.rejects(Connection.connect(uri, { timeoutMs: 1500 }), (e) => {
+        assert.ok(hasCode(e, 'VIR_ERR_OPERATION_TIMEOUT'), String(e));
+        return true;
+      });
+      assert.ok(Date.now() - started < 5000, `failed after ${Date.now() - started} ms`);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    const again = await Connection.connect(uri);
+    assert.ok(Array.isArray(await again.listDomains()));
+    await again.close();
+  });
+
   it('a listing the daemon drops midway fails as such, never a short list', async () => {
     await labHost(HOST);
     const conn = await Connection.connect(uri);
