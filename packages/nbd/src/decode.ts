@@ -112,6 +112,12 @@ export class ReplyDecoder {
   private out: ReplyMessage[] = [];
   private failure: NbdError | undefined;
   private readonly coverage = new ReplyCoverage();
+  /**
+   * Cookies whose reply ended within the current `push`: the caller forgets them only once it
+   * handles the `done` message, after the whole push, so a chunk the server sends after DONE in
+   * the same read would find the cookie still pending and be dropped unseen.
+   */
+  private readonly endedInPush = new Set<number>();
 
   /**
    * Builds a decoder that resolves cookies through `lookup`. `structured`: whether structured
@@ -165,6 +171,7 @@ export class ReplyDecoder {
       throw this.failure;
     }
     this.out = [];
+    this.endedInPush.clear();
     try {
       let pos = 0;
       while (pos < chunk.length) {
@@ -234,6 +241,12 @@ export class ReplyDecoder {
     if (!info) {
       throw new NbdError('NBD_ERR_REPLY_COOKIE', `reply for unknown cookie ${cookie}`);
     }
+    if (this.endedInPush.has(cookie)) {
+      throw new NbdError(
+        'NBD_ERR_REPLY_COOKIE',
+        `a chunk for cookie ${cookie} after its reply ended`,
+      );
+    }
     return info;
   }
 
@@ -267,6 +280,7 @@ export class ReplyDecoder {
   /** The current reply is complete. */
   private done(errno: number): void {
     this.coverage.end(this.cookie);
+    this.endedInPush.add(this.cookie);
     this.out.push({ type: 'done', cookie: this.cookie, errno });
   }
 

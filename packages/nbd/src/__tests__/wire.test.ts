@@ -118,6 +118,22 @@ describe('ReplyDecoder', () => {
     ]);
   });
 
+  it('rejects a chunk that follows the DONE of its reply in the same read', () => {
+    const d = new ReplyDecoder((c) => pending.get(c));
+    const off = Buffer.alloc(8);
+    off.writeUInt32BE(4096, 4);
+    const wire = Buffer.concat([
+      chunkHeader(cookie(1), P.NBD_REPLY_TYPE_OFFSET_DATA, P.NBD_REPLY_FLAG_DONE, 16),
+      off,
+      Buffer.from('12345678'),
+      // the reply is over; a server sends more for it in the same write
+      chunkHeader(cookie(1), P.NBD_REPLY_TYPE_OFFSET_DATA, P.NBD_REPLY_FLAG_DONE, 16),
+      off,
+      Buffer.from('87654321'),
+    ]);
+    assert.throws(() => d.push(wire), { code: 'NBD_ERR_REPLY_COOKIE' });
+  });
+
   it('rejects a block status chunk for a read, and stays failed', () => {
     const d = new ReplyDecoder((c) => pending.get(c));
     const bad = chunkHeader(cookie(1), P.NBD_REPLY_TYPE_BLOCK_STATUS, 1, 12);
