@@ -7,6 +7,14 @@
 import { NbdError } from './errors.js';
 import { ReplyCoverage } from './reply-coverage.js';
 import {
+  type CookieLookup,
+  DEFAULT_DECODER_LIMITS,
+  type DecoderLimits,
+  type PayloadTarget,
+  type PendingInfo,
+  type ReplyMessage,
+} from './reply-messages.js';
+import {
   NBD_MAX_STRING,
   NBD_REPLY_FLAG_DONE,
   NBD_REPLY_TYPE_BLOCK_STATUS,
@@ -22,56 +30,14 @@ import {
   STRUCTURED_REPLY_HEADER_SIZE,
 } from './protocol.js';
 
-/** What the decoder needs to know about an outstanding request. */
-export interface PendingInfo {
-  /** `read` replies carry data; `status` replies carry extents. */
-  readonly kind: 'read' | 'status' | 'other';
-  /** Request offset. */
-  readonly offset: number;
-  /** Request length. */
-  readonly length: number;
-}
-
-/** Looks up an outstanding request by cookie. */
-export type CookieLookup = (cookie: number) => PendingInfo | undefined;
-
-/** One decoded reply message. `data.bytes` is only valid until the next push(). */
-export type ReplyMessage =
-  | {
-      readonly type: 'data';
-      readonly cookie: number;
-      readonly offset: number;
-      readonly bytes: Uint8Array;
-    }
-  | {
-      readonly type: 'hole';
-      readonly cookie: number;
-      readonly offset: number;
-      readonly length: number;
-    }
-  | {
-      readonly type: 'status';
-      readonly cookie: number;
-      readonly contextId: number;
-      readonly pairs: Uint32Array;
-    }
-  | {
-      readonly type: 'error';
-      readonly cookie: number;
-      readonly errno: number;
-      readonly message: string;
-      readonly offset: number | undefined;
-    }
-  | { readonly type: 'done'; readonly cookie: number; readonly errno: number };
-
-/** Caps that bound what a hostile server can make us allocate. */
-export interface DecoderLimits {
-  /** Largest non-data chunk payload accepted (block status, errors). */
-  readonly maxSmallPayload: number;
-}
-
-/** Default caps: qemu sends at most 1 MiB of block status descriptors per chunk. */
-export const DEFAULT_DECODER_LIMITS: DecoderLimits = { maxSmallPayload: 4 * 1024 * 1024 };
+export {
+  type CookieLookup,
+  DEFAULT_DECODER_LIMITS,
+  type DecoderLimits,
+  type PayloadTarget,
+  type PendingInfo,
+  type ReplyMessage,
+} from './reply-messages.js';
 
 const ST_MAGIC = 0;
 const ST_HEADER = 1;
@@ -83,16 +49,6 @@ const TWO_32 = 0x1_0000_0000;
 
 function u64(b: Buffer, at: number): number {
   return b.readUInt32BE(at) * TWO_32 + b.readUInt32BE(at + 4);
-}
-
-/** The data payload the decoder expects next, for reading straight into place. */
-export interface PayloadTarget {
-  /** Request cookie. */
-  readonly cookie: number;
-  /** Export offset of the next payload byte. */
-  readonly offset: number;
-  /** Payload bytes still expected in this chunk. */
-  readonly length: number;
 }
 
 /** Incremental reply decoder; throws {@link NbdError} on any protocol violation. */
