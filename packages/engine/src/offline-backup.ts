@@ -1,7 +1,8 @@
 /**
  * Backup of a stopped domain: the next checkpoint's bitmap added with `qemu-img bitmap --add`,
  * then every image served read-only by qemu-nbd at once (with the parent checkpoint's persistent
- * bitmap for incrementals; the servers lock the images against a start), and after the copy the
+ * bitmap for incrementals; the servers, and for raw images a lock of our own, hold the images
+ * against a start), and after the copy the
  * checkpoint metadata REDEFINEd in libvirt (see `offline-images.ts`).
  */
 import path from 'node:path';

@@ -4,7 +4,8 @@
  * QEMU locks images: a read-only `qemu-nbd` serving a qcow2 image does not share the write
  * permission, so while it holds the image `virsh start` fails (`Failed to get "write" lock`).
  * Serving a raw image (file or block device) it shares everything, so those are held by a lock of
- * our own that QEMU honours (`image-lock.ts`). The new checkpoint's bitmap is added
+ * our own that QEMU honours (`image-lock.ts`). Images are held in the definition's order (a
+ * start opens them in that order and must stop at the first). The new checkpoint's bitmap is added
  * with `qemu-img bitmap --add` *before* the servers start: from then on every write to the image
  * (by anyone who opens it, a started domain included) is recorded in it, so a start after the copy
  * cannot escape the next incremental, and no unlocked window remains between copy and bitmap.
@@ -114,8 +115,21 @@ async function addBitmaps(o: HoldImagesOptions, added: OfflineImage[]): Promise<
   }
 }
 
-async function serveAll(o: HoldImagesOptions, servers: QemuNbd[]): Promise<void> {
+/**
+ * Holds and serves every image read-only, one after the other in the definition's order, so that
+ * what is held is always a first run of the disks: a start then stops at the first disk, before it
+ * opens any other for writing (see `addBitmaps`). qemu-nbd holds a qcow2 image itself (its driver
+ * shares no writes under it), never a raw one, which gets our lock just before its server.
+ */
+async function serveAll(
+  o: HoldImagesOptions,
+  servers: QemuNbd[],
+  locks: ImageWriteLock[],
+): Promise<void> {
   for (const img of o.images) {
+    if (img.format !== 'qcow2') {
+      locks.push(lockAgainstWriters(img.source));
+    }
     const bitmap = o.exportBitmap !== null && img.full !== true ? o.exportBitmap : null;
     const started = QemuNbd.start({
       image: img.source,
@@ -130,17 +144,6 @@ async function serveAll(o: HoldImagesOptions, servers: QemuNbd[]): Promise<void>
         throw bitmapRefusal(e, bitmap);
       }),
     );
-  }
-}
-
-/**
- * Holds against writers every image whose server will not: qemu-nbd holds a qcow2 image (its
- * driver shares no writes under it), never a raw one. After the bitmaps are added: `qemu-img
- * bitmap --add` opens the image for writing, which the lock would refuse.
- */
-function lockUnheld(o: HoldImagesOptions, locks: ImageWriteLock[]): void {
-  for (const img of o.images.filter((i) => i.format !== 'qcow2')) {
-    locks.push(lockAgainstWriters(img.source));
   }
 }
 
@@ -173,8 +176,7 @@ export async function holdImages(o: HoldImagesOptions): Promise<HeldImages> {
   const locks: ImageWriteLock[] = [];
   try {
     await addBitmaps(o, added);
-    lockUnheld(o, locks);
-    await serveAll(o, servers);
+    await serveAll(o, servers, locks);
     if (await o.isActive()) {
       throw new Error('the domain is running although its images are locked');
     }
