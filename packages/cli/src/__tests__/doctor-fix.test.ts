@@ -3,7 +3,13 @@ import { describe, it } from 'node:test';
 
 import type { BackupPlan, CleanupItem } from '@virtvault/core';
 
-import { cleanupLines, fix, fixIncomplete, recordFix } from '../commands/doctor-fix.js';
+import {
+  cleanupLines,
+  fix,
+  fixIncomplete,
+  recordFix,
+  takenActions,
+} from '../commands/doctor-fix.js';
 
 const ITEMS: CleanupItem[] = [
   {
@@ -72,12 +78,26 @@ describe('doctor --fix', () => {
     const fixed = await fix(hv, 'uuid', PLAN, ac.signal);
     assert.deepEqual(calls, ['delete vv-01']);
     assert.deepEqual(
-      fixed.map((a) => [a.checkpoint, a.ok]),
-      [['vv-01', true]],
+      fixed.map((a) => [a.checkpoint, a.ok, a.error?.code]),
+      [
+        ['vv-01', true, undefined],
+        ['vv-01', false, 'DOCTOR_INTERRUPTED'],
+        ['vv-02', false, 'DOCTOR_INTERRUPTED'],
+      ],
     );
+    assert.equal(takenActions(fixed).length, 1);
+    // neither checkpoint is recorded as cleaned up: each has an action not taken
+    const marked: unknown[] = [];
+    const store = {
+      markCheckpoints: (...args: unknown[]) => Promise.resolve(void marked.push(args)),
+      recordEvent: () => Promise.resolve(),
+    };
+    await recordFix(store, 'uuid', { ...PLAN, markBroken: [] }, fixed, 0);
+    assert.deepEqual(marked, []);
     calls.length = 0;
-    assert.deepEqual(await fix(hv, 'uuid', PLAN, ac.signal), []);
+    const again = await fix(hv, 'uuid', PLAN, ac.signal);
     assert.deepEqual(calls, [], 'already interrupted: nothing at all');
+    assert.equal(takenActions(again).length, 0);
   });
 
   it("keeps a checkpoint's bitmaps when its metadata could not be deleted", async () => {

@@ -28,10 +28,18 @@ export interface FixAction {
 
 /** The code of a `--fix` some of whose actions failed (exit 1). */
 export const DOCTOR_FIX_INCOMPLETE = 'DOCTOR_FIX_INCOMPLETE';
+/** The code of a `--fix` stopped by a signal, and of each action it did not take then. */
+export const DOCTOR_INTERRUPTED = 'DOCTOR_INTERRUPTED';
+
+/** The actions `fix` took (succeeded or failed), leaving out those an interruption skipped. */
+export function takenActions(fixed: readonly FixAction[]): FixAction[] {
+  return fixed.filter((a) => a.error?.code !== DOCTOR_INTERRUPTED);
+}
 
 /**
  * Carries out every clean-up action of `plan` on domain `uuid`, recording each outcome. Once
- * `signal` aborts (a Ctrl-C), no further action is taken: the caller sees the actions taken so far.
+ * `signal` aborts (a Ctrl-C), no further action is taken; those left are listed as not taken
+ * (`DOCTOR_INTERRUPTED`), so their checkpoints are not recorded as cleaned up.
  */
 export async function fix(
   hv: Pick<Hypervisor, 'deleteCheckpointMetadata' | 'removeBitmap'>,
@@ -42,6 +50,9 @@ export async function fix(
   const out: FixAction[] = [];
   const attempt = async (checkpoint: string, action: string, step: () => Promise<void>) => {
     if (signal?.aborted === true) {
+      // listed as not taken: an item with an action left is not done, and is not recorded so
+      const error = { code: DOCTOR_INTERRUPTED, message: 'not taken: interrupted' };
+      out.push({ checkpoint, action, ok: false, error });
       return false;
     }
     try {

@@ -36,10 +36,12 @@ import { hostOptions, levelOptions, levelPolicyOf, type HostOptions } from './ba
 import {
   cleanupLines,
   DOCTOR_FIX_INCOMPLETE,
+  DOCTOR_INTERRUPTED,
   fix,
   fixIncomplete,
   type FixAction,
   recordFix,
+  takenActions,
 } from './doctor-fix.js';
 
 interface Options extends HostOptions {
@@ -343,7 +345,7 @@ async function diagnose(
   );
   const plan = repo === null ? planned : await readableParent(repo, observed, planned);
   if (ctx.signal.aborted) {
-    throw new CliError('DOCTOR_INTERRUPTED', 'interrupted: nothing was changed', 1);
+    throw new CliError(DOCTOR_INTERRUPTED, 'interrupted: nothing was changed', 1);
   }
   const fixed = o.fix ? await fix(hv, domain.uuid, plan, ctx.signal) : null;
   if (fixed !== null) {
@@ -351,8 +353,9 @@ async function diagnose(
   }
   if (ctx.signal.aborted) {
     // what was done is recorded; the rest is the next backup's (or doctor's) to do
-    const done = `${fixed?.length ?? 0} clean-up actions taken, recorded in the lineage`;
-    throw new CliError('DOCTOR_INTERRUPTED', `interrupted: ${done}`, 1);
+    const taken = takenActions(fixed ?? []).length;
+    const done = `${taken} clean-up actions taken, recorded in the lineage; the rest not taken`;
+    throw new CliError(DOCTOR_INTERRUPTED, `interrupted: ${done}`, 1);
   }
   const scratch = await scratchReport(hv, o.scratch, observed);
   const repository = { path: root, exists: repo !== null };
