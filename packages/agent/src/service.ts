@@ -129,11 +129,13 @@ export class AgentService {
       return this.#conn;
     }
     const lost = this.#conn;
-    this.#conn = null;
-    // the lost connection's native state (its event callbacks, the handle libvirt keeps) is
-    // released only by close(): dropped, each libvirtd restart leaked one
-    await lost?.close().catch(() => undefined);
-    this.#connecting ??= connectLibvirt(this.#o.config.libvirtUri)
+    // one reconnect for every caller: the lost connection's native state (its event callbacks,
+    // the handle libvirt keeps) is released only by close(); dropped, each libvirtd restart
+    // leaked one
+    this.#connecting ??= (async () => {
+      await lost?.close().catch(() => undefined);
+      return connectLibvirt(this.#o.config.libvirtUri);
+    })()
       .then((c) => {
         c.subscribe((e) => this.#dispatch(e));
         this.#conn = c;
