@@ -248,6 +248,8 @@ describe('virtvault binary', () => {
       const text = run(...latest);
       assert.equal(text.code, 1);
       assert.match(text.stdout, /1 snapshots FAILED/);
+      // why, in the text too: no chunk is at fault, the snapshot's own manifest is
+      assert.match(text.stdout, /snapshot 11111111-[0-9a-f-]+\/s2: REPO_MANIFEST_INVALID \(/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -91,6 +91,15 @@ async function run(ctx: CliContext, o: Options): Promise<void> {
         ctx.stdout.write(`  chunk ${c.digest}: ${c.code} (${c.message})\n`);
         ctx.stdout.write(`    used by: ${c.snapshots.join(', ')}\n`);
       }
+      // a snapshot's own faults (its manifest, its index, a chunk named where it cannot fit)
+      const chunkFaults = new Set(report.chunks.map((c) => c.digest));
+      for (const [key, r] of failed) {
+        for (const p of r.problems.filter(
+          (x) => x.digest === undefined || !chunkFaults.has(x.digest),
+        )) {
+          ctx.stdout.write(`  snapshot ${key}: ${p.code} (${p.message})\n`);
+        }
+      }
     } finally {
       await repo.close();
     }

@@ -74,7 +74,7 @@ describe('qemu-nbd: qcow2 with a persistent dirty bitmap', () => {
     });
   }
 
-  it('merged walk marks needed = allocated AND dirty', async () => {
+  it('merged walk marks needed = dirty and not known to read as zeros', async () => {
     const merged: MergedExtent[] = [];
     const walk = walkExtents(client, {
       contexts: ['base:allocation', 'qemu:dirty-bitmap:b0'],
