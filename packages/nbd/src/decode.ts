@@ -30,14 +30,8 @@ import {
   STRUCTURED_REPLY_HEADER_SIZE,
 } from './protocol.js';
 
-export {
-  type CookieLookup,
-  DEFAULT_DECODER_LIMITS,
-  type DecoderLimits,
-  type PayloadTarget,
-  type PendingInfo,
-  type ReplyMessage,
-} from './reply-messages.js';
+// the decoder's vocabulary, for those who import it from here
+export * from './reply-messages.js';
 
 const ST_MAGIC = 0;
 const ST_HEADER = 1;
