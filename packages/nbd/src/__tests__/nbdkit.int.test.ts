@@ -176,3 +176,39 @@ describe('nbdkit error filter (injected EIO)', () => {
     await client.write(0, Buffer.from('ok'));
   });
 });
+
+describe('nbdkit with a minimum block size it enforces', () => {
+  const tmp = tempDir();
+  let server: Server;
+
+  before(() => {
+    server = startNbdkit(tmp.dir, 'bs', [
+      '--filter=blocksize-policy',
+      'pattern',
+      '1M',
+      'blocksize-minimum=4096',
+      'blocksize-preferred=4096',
+      'blocksize-error-policy=error',
+    ]);
+  });
+
+  after(() => {
+    server?.stop();
+    tmp.cleanup();
+  });
+
+  it('gets requests of whole minimum blocks, from a requestSize that is not', async () => {
+    const client = await NbdClient.connect({ socket: server.socket, requestSize: 10_000 });
+    try {
+      assert.equal(client.blockSize?.minimum, 4096);
+      assert.equal(client.requestSize, 8192);
+      // split into 8 KiB requests: each aligned, so the server takes every one
+      const data = await client.read(0, 64 * 1024);
+      assert.equal(data.length, 64 * 1024);
+      // the pattern plugin: each 8-byte word is its own offset, big-endian
+      assert.equal(Buffer.from(data).readBigUInt64BE(40_000), 40_000n);
+    } finally {
+      await client.close();
+    }
+  });
+});
